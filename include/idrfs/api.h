@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api: the remote's HTTP API (OMERO JSON API v0, webclient and webgateway
+ * JSON) mapped to plain C structs. It builds URLs, pages through lists, and
+ * validates every field it uses: a missing or mistyped field is -EBADMSG
+ * with a log line naming the field and the URL.
+ *
+ * Limits: read-only, anonymous access; lists are fetched whole (all pages,
+ * in parallel after the first); the transport is injected, so tests run
+ * without a network.
+ */
+#ifndef IDRFS_API_H
+#define IDRFS_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idrfs/http.h"
+
+/** Page size asked for; the server clamps it (IDR: 1000). */
+#define API_PAGE_LIMIT 1000
+/** Cap on one JSON response body. */
+#define API_MAX_BODY (64u << 20)
+/** Cap on the number of objects in one listing. */
+#define API_MAX_ITEMS 10000000u
+
+enum api_pixel_type {
+	API_PT_UNKNOWN = 0,
+	API_PT_INT8,
+	API_PT_UINT8,
+	API_PT_INT16,
+	API_PT_UINT16,
+	API_PT_INT32,
+	API_PT_UINT32,
+	API_PT_FLOAT,
+	API_PT_DOUBLE,
+	API_PT_BIT,
+	API_PT_COMPLEX,
+	API_PT_DOUBLE_COMPLEX,
+};
+
+struct api_pixels {
+	uint32_t size_x, size_y, size_z, size_c, size_t_;
+	enum api_pixel_type type;
+	double phys_x, phys_y, phys_z; /* micrometres, 0 if unknown */
+	double time_increment;         /* seconds, 0 if unknown */
+};
+
+struct api_image {
+	int64_t id;
+	char *name;
+	bool has_pixels;
+	struct api_pixels px;
+	char *zarr_lsid;         /* ExternalInfo Lsid, or NULL */
+	int64_t acquisition_ms;  /* AcquisitionDate, 0 if unknown */
+};
+
+/** A project, dataset, screen or plate. */
+struct api_container {
+	int64_t id;
+	char *name;
+	int64_t child_count; /* -1 if not sent */
+	/* plates only: naming of rows and columns (true: letters) */
+	bool rows_letters;
+	bool columns_letters;
+};
+
+struct api_well {
+	int64_t id;
+	int32_t row;    /* 0-based */
+	int32_t column; /* 0-based */
+	size_t nfields;
+	struct api_image *fields; /* in WellSample order */
+};
+
+/** Transport: how api reaches the network (http_fetch in the daemon). */
+struct api_transport {
+	int (*fetch)(void *ctx, struct http_req *reqs, size_t n,
+		     uint64_t deadline_ms);
+	void *ctx;
+};
+
+struct api;
+
+/**
+ * Create an API client for a remote.
+ * @param[in] base_url e.g. "https://idr.openmicroscopy.org" (copied; a
+ *            trailing slash is ignored)
+ * @param[in] tr transport (copied; tr->ctx must outlive the client)
+ * @param[out] out written only on success
+ * @return 0, -ENOMEM, -EINVAL (not an http(s) URL)
+ */
+int api_new(const char *base_url, const struct api_transport *tr,
+	    struct api **out);
+void api_free(struct api *a);
+
+/** The base URL without a trailing slash. @note owned by @p a. */
+const char *api_base_url(const struct api *a);
+
+/** Requests sent through the API since creation (pages, objects). */
+uint64_t api_requests(const struct api *a);
+
+/**
+ * List every project, dataset of a project, screen, or plate of a screen.
+ * Costs one request per page of API_PAGE_LIMIT objects.
+ * @param[out] out array of *n containers (free with api_containers_free),
+ *             written only on success
+ * @return 0, -ENOENT (no such parent), -EBADMSG/-EPROTO (bad answer),
+ *         -ETIMEDOUT, -EIO, -ENOMEM, any http_fetch() error
+ */
+int api_list_projects(struct api *a, uint64_t deadline,
+		      struct api_container **out, size_t *n);
+int api_list_datasets(struct api *a, int64_t project_id, uint64_t deadline,
+		      struct api_container **out, size_t *n);
+int api_list_screens(struct api *a, uint64_t deadline,
+		     struct api_container **out, size_t *n);
+int api_list_plates(struct api *a, int64_t screen_id, uint64_t deadline,
+		    struct api_container **out, size_t *n);
+
+/** Images of a dataset, with Pixels (sizes, type, physical sizes). */
+int api_list_images(struct api *a, int64_t dataset_id, uint64_t deadline,
+		    struct api_image **out, size_t *n);
+
+/** Wells of a plate with their fields (images without Pixels). */
+int api_list_wells(struct api *a, int64_t plate_id, uint64_t deadline,
+		   struct api_well **out, size_t *n);
+
+/** One well with its fields' Pixels (one request). */
+int api_get_well(struct api *a, int64_t well_id, uint64_t deadline,
+		 struct api_well *out);
+
+void api_containers_free(struct api_container *v, size_t n);
+void api_images_free(struct api_image *v, size_t n);
+void api_wells_free(struct api_well *v, size_t n);
+void api_image_release(struct api_image *img);
+void api_well_release(struct api_well *w);
+
+/** Bytes per sample of a pixel type, 0 for unknown/bit/complex. */
+unsigned api_pixel_bytes(enum api_pixel_type t);
+/** OMERO name ("uint16") of a pixel type; "unknown" if none. */
+const char *api_pixel_type_name(enum api_pixel_type t);
+
+/* ---- JSON mapping (api_json.c); usable on their own, e.g. in tests ---- */
+
+/** The envelope of a list answer: its meta block. */
+struct api_meta {
+	int64_t offset, limit, max_limit, total_count;
+};
+
+/**
+ * Parse one page of a JSON API list of containers, images or wells.
+ * @param[in] body,len the response (need not be NUL-terminated)
+ * @param[in] what for log lines, e.g. the URL
+ * @param[out] items,n,meta written only on success; items owned by caller
+ * @return 0, -EBADMSG (not JSON, wrong shape, missing/mistyped field),
+ *         -ENOMEM
+ */
+int api_json_containers(const char *body, size_t len, const char *what,
+			struct api_container **items, size_t *n,
+			struct api_meta *meta);
+int api_json_images(const char *body, size_t len, const char *what,
+		    struct api_image **items, size_t *n, struct api_meta *meta);
+int api_json_wells(const char *body, size_t len, const char *what,
+		   struct api_well **items, size_t *n, struct api_meta *meta);
+
+/** Parse a single-object answer ({"data": {...}}). */
+int api_json_image(const char *body, size_t len, const char *what,
+		   struct api_image *out);
+int api_json_container(const char *body, size_t len, const char *what,
+		       struct api_container *out);
+int api_json_well(const char *body, size_t len, const char *what,
+		  struct api_well *out);
+
+/**
+ * Parse any JSON API answer just for its envelope: "data" list or object
+ * and, for lists, "meta". Used to classify answers we do not map.
+ * @param[out] is_list whether data is a list
+ * @param[out] count list length (1 for an object)
+ */
+int api_json_envelope(const char *body, size_t len, const char *what,
+		      bool *is_list, size_t *count);
+
+/** The "message" of a JSON API error answer. @param[out] msg heap string. */
+int api_json_error_message(const char *body, size_t len, char **msg);
+
+/** "/api/" discovery: the v0 base URL. @param[out] base heap string. */
+int api_json_versions(const char *body, size_t len, char **base);
+
+/** "/api/v0/" URL map: the projects URL. @param[out] url heap string. */
+int api_json_base_urls(const char *body, size_t len, char **projects_url);
+
+/** imgData (webgateway/webclient): what the TIFF view needs. */
+struct api_channel {
+	char *label;
+	uint32_t color_rgb; /* 0xRRGGBB */
+	double window_start, window_end;
+	double window_min, window_max;
+	bool active;
+};
+
+struct api_imgdata {
+	int64_t id;
+	char *name;
+	enum api_pixel_type type;
+	uint32_t size_x, size_y, size_z, size_t_, size_c;
+	double pixel_size_x, pixel_size_y, pixel_size_z; /* 0 if null */
+	size_t nchannels;
+	struct api_channel *channels;
+	bool tiled;
+	uint32_t levels;
+	uint32_t tile_w, tile_h;
+	int64_t backoff_ms; /* > 0: ConcurrencyException, retry later */
+};
+
+/**
+ * Parse an imgData answer.
+ * @return 0 (out filled; out->backoff_ms > 0 means the server asked to
+ *         come back later and nothing else is set), -EBADMSG, -ENOMEM
+ */
+int api_json_imgdata(const char *body, size_t len, const char *what,
+		     struct api_imgdata *out);
+void api_imgdata_release(struct api_imgdata *d);
+
+/** One key/value pair of a map annotation. */
+struct api_kv {
+	char *ns;
+	char *key;
+	char *value;
+};
+
+/**
+ * Parse /webclient/api/annotations/?type=map answers, or a bare "values"
+ * array ([[k, v], ...]).
+ */
+int api_json_annotations(const char *body, size_t len, const char *what,
+			 struct api_kv **kvs, size_t *n);
+void api_kvs_free(struct api_kv *kvs, size_t n);
+
+/** A bulk-annotation table query answer: columns and the first row. */
+struct api_table {
+	size_t ncolumns;
+	char **columns;
+	size_t nrows;
+	char **row0; /* ncolumns strings of the first row, as text */
+};
+int api_json_table(const char *body, size_t len, const char *what,
+		   struct api_table *out);
+void api_table_release(struct api_table *t);
+
+/** histogram_json: {"data": [counts]}. */
+int api_json_histogram(const char *body, size_t len, const char *what,
+		       uint64_t **counts, size_t *n);
+
+#endif

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http: the HTTP client of idrfs, over libcurl. One shared connection pool
+ * and cookie jar per client, keep-alive, a cap on connections per host, a
+ * deadline per operation, bounded retries with jittered backoff for 5xx,
+ * 429, resets and timeouts only, and response bodies read into buffers with
+ * a hard cap. Every failure is mapped to an errno in one place and logged
+ * with its URL.
+ *
+ * Limits: GET and HEAD only; no request body; redirects are not followed
+ * (a 3xx is an error: IDR answers 302 to HTML where it switched JSON off);
+ * at most HTTP_MAX_HOSTS distinct hosts are capped separately, the rest
+ * share one slot pool.
+ */
+#ifndef IDRFS_HTTP_H
+#define IDRFS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct http_client;
+
+struct http_config {
+	unsigned max_conns;   /* per host, >= 1 */
+	unsigned max_retries; /* retries after the first attempt */
+	const char *user_agent;
+	bool verbose;         /* route curl's own trace to the log */
+};
+
+/**
+ * One request of a batch. The caller fills the inputs; http_fetch() fills
+ * the outputs.
+ * @note body is heap memory owned by the request after http_fetch(); free
+ *       it with http_req_release().
+ */
+struct http_req {
+	/* inputs */
+	const char *url;       /* borrowed for the call */
+	uint64_t range_off;    /* with range_len > 0: bytes=off-(off+len-1) */
+	uint64_t range_len;    /* 0: no Range header */
+	size_t max_body;       /* hard cap on the body; larger is -EFBIG */
+	bool head;             /* HEAD instead of GET */
+	/* outputs */
+	int rc;                /* 0 or -errno */
+	long status;           /* HTTP status, 0 if none was received */
+	char *body;            /* NUL-terminated, len bytes before the NUL */
+	size_t len;
+	char content_type[64];
+	int64_t content_length; /* from the header, -1 if absent */
+	unsigned attempts;
+};
+
+/** Current CLOCK_MONOTONIC time in milliseconds (deadlines use it). */
+uint64_t http_now_ms(void);
+
+/**
+ * Initialise libcurl. Call once, before any thread starts (curl rule).
+ * @return 0 or -EIO
+ */
+int http_global_init(void);
+void http_global_cleanup(void);
+
+/**
+ * Create a client.
+ * @param[out] out the client, written only on success
+ * @return 0, -ENOMEM or -EIO
+ * @note Thread-safe once created: any number of threads may call
+ *       http_fetch() at once.
+ */
+int http_client_new(const struct http_config *cfg, struct http_client **out);
+
+/** Free a client; NULL is a no-op. No http_fetch() may be in progress. */
+void http_client_free(struct http_client *c);
+
+/**
+ * Perform @p n requests in parallel (at most max_conns per host at once),
+ * retrying transient failures, until all are done or @p deadline_ms
+ * (http_now_ms() clock) passes.
+ * @param[in,out] reqs requests; each gets rc/status/body
+ * @return 0 if every request succeeded, else the first failing request's
+ *         rc: -ENOENT (404, 410), -EACCES (401, 403), -ETIMEDOUT (deadline,
+ *         408, 504), -EPROTO (3xx, other 4xx), -EIO (5xx, 429 after the
+ *         retries), -EBADMSG (truncated body), -EFBIG (body over the cap),
+ *         -ECONNREFUSED, -EHOSTUNREACH, -ENOMEM
+ * @note Never holds a lock while waiting for the network.
+ */
+int http_fetch(struct http_client *c, struct http_req *reqs, size_t n,
+	       uint64_t deadline_ms);
+
+/** Free the outputs of a request (body); keeps the inputs. */
+void http_req_release(struct http_req *r);
+
+/** Requests made and bytes received since the client was created. */
+void http_client_stats(struct http_client *c, uint64_t *requests,
+		       uint64_t *bytes, uint64_t *errors);
+
+#endif

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * opts: the command line. `idrfs [options] [URL] MOUNTPOINT`; -o options
+ * of idrfs with their defaults and checks; fstab noise accepted and
+ * ignored; everything else handed on to FUSE as an argument vector.
+ *
+ * Limits: parsing only; printing FUSE's own help is the caller's job.
+ */
+#ifndef IDRFS_OPTS_H
+#define IDRFS_OPTS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define OPTS_DEFAULT_URL "https://idr.openmicroscopy.org"
+#define OPTS_DEFAULT_TIMEOUT 30u
+#define OPTS_DEFAULT_MAX_CONNS 8u
+#define OPTS_DEFAULT_TTL 86400u
+
+struct opts {
+	char *url;
+	char *mountpoint;
+	char *cache_dir; /* default $XDG_CACHE_HOME/idrfs or ~/.cache/idrfs */
+	unsigned timeout;
+	unsigned max_conns;
+	unsigned ttl;
+	char *log_file;
+	char *trace;
+	char *notify_pipe;
+	bool foreground;
+	bool debug;
+	bool help;
+	bool version;
+	/* what FUSE gets: argv[0], its options, the mountpoint */
+	int fuse_argc;
+	char **fuse_argv;
+};
+
+/**
+ * Parse the command line into @p o (zeroed by the caller).
+ * @return 0; or -EINVAL after printing a one-line error to stderr
+ * @note With help or version set, the rest may be incomplete.
+ *       Free with opts_release() in every case.
+ */
+int opts_parse(int argc, char *argv[], struct opts *o);
+void opts_release(struct opts *o);
+
+/** Print idrfs's own usage and options with their defaults. */
+void opts_print_help(FILE *out, const char *prog);
+
+#endif

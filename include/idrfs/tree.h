@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tree: the namespace of the mount. Nodes, names made safe and unique,
+ * inode numbers derived from what an object is (so the same object has the
+ * same inode across remounts), lookup counts, attributes, and directory
+ * listings fetched through the api with a TTL.
+ *
+ *   /README.txt
+ *   /projects/<project>/<dataset>/<image>.tif
+ *   /screens/<screen>/<plate>/<well>/field-<n>.tif
+ *
+ * Limits: nodes live until tree_free() (memory grows with what was browsed,
+ * not with the archive); a listing is fetched whole; image files are
+ * placeholders (size exact, reads fail with EIO) until the pixel module.
+ * Thread-safe: one mutex, never held across api calls.
+ */
+#ifndef IDRFS_TREE_H
+#define IDRFS_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "idrfs/api.h"
+
+#define TREE_ROOT_INO 1u
+#define TREE_NAME_MAX 255u
+
+struct tree;
+
+struct tree_config {
+	const char *remote_url; /* shown in README.txt (copied) */
+	unsigned ttl_s;         /* listing TTL */
+	int64_t mount_time;     /* seconds since the epoch, dirs' mtime */
+};
+
+struct tree_attr {
+	uint64_t ino;
+	bool is_dir;
+	uint64_t size;
+	uint32_t nlink;
+	int64_t mtime;
+};
+
+struct tree_dirent {
+	char *name;
+	struct tree_attr attr;
+};
+
+/** A snapshot of a directory, for readdir. */
+struct tree_dir {
+	size_t n;
+	struct tree_dirent *ents;
+};
+
+/**
+ * @param[in] api borrowed; must outlive the tree
+ * @param[out] out written only on success
+ * @return 0 or -ENOMEM
+ */
+int tree_new(struct api *api, const struct tree_config *cfg,
+	     struct tree **out);
+void tree_free(struct tree *t);
+
+/**
+ * Find @p name in directory @p parent, listing it first if needed, and
+ * count one lookup of the result (FUSE semantics).
+ * @return 0, -ENOENT, -ENOTDIR, -ENAMETOOLONG, or a listing error
+ *         (-EIO, -ETIMEDOUT, -EBADMSG, ...)
+ */
+int tree_lookup(struct tree *t, uint64_t parent, const char *name,
+		uint64_t deadline, struct tree_attr *out);
+
+/** Drop @p n lookups of @p ino. */
+void tree_forget(struct tree *t, uint64_t ino, uint64_t n);
+
+/** Count one more lookup (readdirplus hands out entries). */
+void tree_ref(struct tree *t, uint64_t ino);
+
+/** @return 0 or -ENOENT (unknown inode) */
+int tree_getattr(struct tree *t, uint64_t ino, struct tree_attr *out);
+
+/**
+ * Snapshot a directory's entries (listing it if needed or expired; an
+ * expired listing is served stale if the refresh fails).
+ * @param[out] out heap snapshot, free with tree_dir_free()
+ * @return 0, -ENOENT, -ENOTDIR, or a listing error
+ */
+int tree_opendir(struct tree *t, uint64_t ino, uint64_t deadline,
+		 struct tree_dir **out);
+void tree_dir_free(struct tree_dir *d);
+
+/**
+ * Read a file.
+ * @return bytes read (0 at EOF), -EISDIR, -ENOENT, -EIO (pixel data is
+ *         not served yet)
+ */
+ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
+		  char *buf, uint64_t deadline);
+
+/** Nodes known, for statfs. */
+uint64_t tree_node_count(struct tree *t);
+
+/**
+ * Make an archive name safe for a directory entry: no '/', NUL or control
+ * characters (each becomes '_'), invalid UTF-8 bytes become '_', "." and
+ * ".." get a '_' prefix, an empty name becomes "unnamed", and the result
+ * is cut at a UTF-8 boundary to @p max bytes.
+ * @param[out] out at least max+1 bytes
+ * @return length written
+ */
+size_t tree_sanitize_name(const char *in, char *out, size_t max);
+
+/** Label of a well: "A01" for row 0, column 0 with letter rows. */
+void tree_well_name(int32_t row, int32_t column, bool rows_letters,
+		    bool columns_letters, char *out, size_t outsz);
+
+#endif

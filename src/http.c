@@ -1,0 +1,804 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http: libcurl behind a small batch interface. Every call to http_fetch()
+ * drives its own curl multi handle, so a FUSE worker thread can fetch many
+ * chunks or listing pages in parallel without sharing easy handles between
+ * threads; connections, DNS, TLS sessions and cookies live in one CURLSH
+ * shared by all calls (curl's share interface, locked with our mutexes).
+ *
+ * Retries and deadlines. An operation has one absolute deadline. A request
+ * is retried only for transient failures (5xx, 429, 408, resets, a body cut
+ * short, curl timeouts) at most max_retries times, after a jittered
+ * exponential backoff (or Retry-After) that must end before the deadline.
+ * A refused connection is not retried: the server is down, and the caller
+ * should learn it at once.
+ *
+ * Per-host cap. Each transfer holds a slot of its host while it runs; a
+ * call that cannot get a slot runs the transfers it already has, or waits
+ * on slot_cond (never on the network) when it has none.
+ */
+#include "config.h"
+
+#include "idrfs/http.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "idrfs/log.h"
+
+#define HTTP_MAX_HOSTS 16
+#define HTTP_HOST_LEN 256
+#define HTTP_BACKOFF_BASE_MS 100
+#define HTTP_BACKOFF_MAX_MS 2000
+#define HTTP_CONNECT_TIMEOUT_MS 10000
+#define HTTP_POLL_MS 100
+#define HTTP_URL_LOG 512
+
+struct http_host_slot {
+	char host[HTTP_HOST_LEN];
+	unsigned inflight;
+};
+
+struct http_client {
+	CURLSH *share;
+	pthread_mutex_t share_lock[CURL_LOCK_DATA_LAST];
+
+	/* lock protects pool, hosts, nhosts and the counters */
+	pthread_mutex_t lock;
+	pthread_cond_t slot_cond; /* signalled when a host slot frees */
+	CURL **pool;
+	size_t npool;
+	size_t cappool;
+	struct http_host_slot hosts[HTTP_MAX_HOSTS];
+	size_t nhosts;
+	uint64_t n_requests;
+	uint64_t n_bytes;
+	uint64_t n_errors;
+
+	unsigned max_conns;
+	unsigned max_retries;
+	char *user_agent;
+	bool verbose;
+};
+
+enum xfer_state { XFER_WAIT, XFER_RUN, XFER_DONE };
+
+struct xfer {
+	struct http_client *c;
+	struct http_req *req;
+	CURL *easy;
+	enum xfer_state st;
+	int slot;
+	uint64_t ready_at;
+	char *buf;
+	size_t len;
+	size_t alloc;
+	bool overflow;
+	long retry_after_ms;
+	char range[64];
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+uint64_t http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int http_global_init(void)
+{
+	CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	if (cc != CURLE_OK) {
+		log_error(LOG_C_HTTP, "cannot initialise libcurl: %s",
+			  curl_easy_strerror(cc));
+		return -EIO;
+	}
+	return 0;
+}
+
+void http_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+static void share_lock_cb(CURL *h, curl_lock_data data,
+			  curl_lock_access access, void *userp)
+{
+	struct http_client *c = userp;
+
+	(void)h;
+	(void)access;
+	pthread_mutex_lock(&c->share_lock[data]);
+}
+
+static void share_unlock_cb(CURL *h, curl_lock_data data, void *userp)
+{
+	struct http_client *c = userp;
+
+	(void)h;
+	pthread_mutex_unlock(&c->share_lock[data]);
+}
+
+int http_client_new(const struct http_config *cfg, struct http_client **out)
+{
+	struct http_client *c = calloc(1, sizeof(*c));
+	pthread_condattr_t ca;
+
+	if (!c)
+		return -ENOMEM;
+	c->max_conns = cfg->max_conns ? cfg->max_conns : 1;
+	c->max_retries = cfg->max_retries;
+	c->verbose = cfg->verbose;
+	c->user_agent = strdup(cfg->user_agent ? cfg->user_agent : "idrfs");
+	if (!c->user_agent) {
+		free(c);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_lock[i], NULL);
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->slot_cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	c->share = curl_share_init();
+	if (!c->share) {
+		http_client_free(c);
+		return -ENOMEM;
+	}
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock_cb);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock_cb);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE,
+			  CURL_LOCK_DATA_SSL_SESSION);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	*out = c;
+	return 0;
+}
+
+void http_client_free(struct http_client *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->npool; i++)
+		curl_easy_cleanup(c->pool[i]);
+	free(c->pool);
+	if (c->share)
+		curl_share_cleanup(c->share);
+	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_lock[i]);
+	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->slot_cond);
+	free(c->user_agent);
+	free(c);
+}
+
+void http_client_stats(struct http_client *c, uint64_t *requests,
+		       uint64_t *bytes, uint64_t *errors)
+{
+	pthread_mutex_lock(&c->lock);
+	*requests = c->n_requests;
+	*bytes = c->n_bytes;
+	*errors = c->n_errors;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void http_req_release(struct http_req *r)
+{
+	free(r->body);
+	r->body = NULL;
+	r->len = 0;
+}
+
+/* "host:port" of a URL, the unit of the connection cap. */
+static void url_host(const char *url, char *host, size_t hostsz)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	p = p ? p + 3 : url;
+	n = strcspn(p, "/?#");
+	if (n >= hostsz)
+		n = hostsz - 1;
+	memcpy(host, p, n);
+	host[n] = '\0';
+}
+
+/* Take a slot of the URL's host; -1 if the host is at its cap. */
+static int slot_try_acquire(struct http_client *c, const char *url)
+{
+	char host[HTTP_HOST_LEN];
+	int idx = -1;
+
+	url_host(url, host, sizeof(host));
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nhosts; i++) {
+		if (strcmp(c->hosts[i].host, host) == 0) {
+			idx = (int)i;
+			break;
+		}
+	}
+	if (idx < 0 && c->nhosts < HTTP_MAX_HOSTS) {
+		idx = (int)c->nhosts++;
+		memcpy(c->hosts[idx].host, host, sizeof(host));
+	}
+	if (idx < 0)
+		idx = 0; /* table full: share the first host's slots */
+	if (c->hosts[idx].inflight >= c->max_conns)
+		idx = -1;
+	else
+		c->hosts[idx].inflight++;
+	pthread_mutex_unlock(&c->lock);
+	return idx;
+}
+
+static void slot_release(struct http_client *c, int idx)
+{
+	pthread_mutex_lock(&c->lock);
+	c->hosts[idx].inflight--;
+	pthread_cond_broadcast(&c->slot_cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Wait (not on the network) until some slot may be free, or until `until`. */
+static void slot_wait(struct http_client *c, uint64_t until)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)(until / 1000u);
+	ts.tv_nsec = (long)(until % 1000u) * 1000000L;
+	pthread_mutex_lock(&c->lock);
+	pthread_cond_timedwait(&c->slot_cond, &c->lock, &ts);
+	pthread_mutex_unlock(&c->lock);
+}
+
+static CURL *easy_get(struct http_client *c)
+{
+	CURL *e = NULL;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->npool > 0)
+		e = c->pool[--c->npool];
+	pthread_mutex_unlock(&c->lock);
+	if (e)
+		curl_easy_reset(e);
+	else
+		e = curl_easy_init();
+	return e;
+}
+
+static void easy_put(struct http_client *c, CURL *e)
+{
+	pthread_mutex_lock(&c->lock);
+	if (c->npool == c->cappool) {
+		size_t ncap = c->cappool ? c->cappool * 2 : 8;
+		CURL **np = realloc(c->pool, ncap * sizeof(*np));
+
+		if (!np) {
+			pthread_mutex_unlock(&c->lock);
+			curl_easy_cleanup(e);
+			return;
+		}
+		c->pool = np;
+		c->cappool = ncap;
+	}
+	c->pool[c->npool++] = e;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct xfer *x = userp;
+	size_t n = size * nmemb;
+	size_t cap = x->req->max_body;
+
+	if (n > cap - x->len || (x->len > cap)) {
+		x->overflow = true;
+		return 0;
+	}
+	if (n + 1 > x->alloc - x->len) {
+		size_t na = x->alloc ? x->alloc : 16384;
+		char *nb;
+
+		while (na - x->len < n + 1)
+			na *= 2;
+		if (na > cap + 1)
+			na = cap + 1;
+		nb = realloc(x->buf, na);
+		if (!nb)
+			return 0;
+		x->buf = nb;
+		x->alloc = na;
+	}
+	memcpy(x->buf + x->len, data, n);
+	x->len += n;
+	x->buf[x->len] = '\0';
+	return n;
+}
+
+static bool header_is(const char *line, size_t len, const char *name,
+		      const char **value, size_t *vlen)
+{
+	size_t nl = strlen(name);
+
+	if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
+		return false;
+	line += nl + 1;
+	len -= nl + 1;
+	while (len > 0 && (*line == ' ' || *line == '\t')) {
+		line++;
+		len--;
+	}
+	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n' ||
+			   line[len - 1] == ' '))
+		len--;
+	*value = line;
+	*vlen = len;
+	return true;
+}
+
+static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct xfer *x = userp;
+	size_t n = size * nmemb;
+	const char *v;
+	size_t vl;
+	char tmp[32];
+
+	if (header_is(data, n, "Content-Type", &v, &vl)) {
+		if (vl >= sizeof(x->req->content_type))
+			vl = sizeof(x->req->content_type) - 1;
+		memcpy(x->req->content_type, v, vl);
+		x->req->content_type[vl] = '\0';
+	} else if (header_is(data, n, "Content-Length", &v, &vl) &&
+		   vl < sizeof(tmp)) {
+		memcpy(tmp, v, vl);
+		tmp[vl] = '\0';
+		x->req->content_length = strtoll(tmp, NULL, 10);
+	} else if (header_is(data, n, "Retry-After", &v, &vl) &&
+		   vl < sizeof(tmp)) {
+		memcpy(tmp, v, vl);
+		tmp[vl] = '\0';
+		/* only the delta-seconds form; an HTTP date is ignored */
+		if (tmp[0] >= '0' && tmp[0] <= '9')
+			x->retry_after_ms = strtol(tmp, NULL, 10) * 1000L;
+	}
+	return n;
+}
+
+static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
+		    void *userp)
+{
+	char line[512];
+	char esc[1024];
+
+	(void)h;
+	(void)userp;
+	if (type != CURLINFO_TEXT && type != CURLINFO_HEADER_IN &&
+	    type != CURLINFO_HEADER_OUT)
+		return 0;
+	if (size >= sizeof(line))
+		size = sizeof(line) - 1;
+	memcpy(line, data, size);
+	while (size > 0 && (line[size - 1] == '\n' || line[size - 1] == '\r'))
+		size--;
+	line[size] = '\0';
+	log_debug(LOG_C_HTTP, "curl: %s%s",
+		  type == CURLINFO_HEADER_IN	? "< "
+		  : type == CURLINFO_HEADER_OUT ? "> "
+						: "",
+		  log_escape(line, esc, sizeof(esc)));
+	return 0;
+}
+
+static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
+{
+	struct http_req *r = x->req;
+	uint64_t now = http_now_ms();
+	uint64_t left = deadline > now ? deadline - now : 1;
+	CURL *e = easy_get(x->c);
+
+	if (!e)
+		return -ENOMEM;
+	x->easy = e;
+	x->len = 0;
+	x->overflow = false;
+	x->retry_after_ms = -1;
+	x->errbuf[0] = '\0';
+	r->content_type[0] = '\0';
+	r->content_length = -1;
+	r->attempts++;
+
+	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	curl_easy_setopt(e, CURLOPT_SHARE, x->c->share);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, x->c->user_agent);
+	curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+			 (long)(left < HTTP_CONNECT_TIMEOUT_MS
+					? left
+					: HTTP_CONNECT_TIMEOUT_MS));
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+			 (curl_off_t)r->max_body);
+	if (r->head)
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	if (r->range_len > 0) {
+		snprintf(x->range, sizeof(x->range), "%" PRIu64 "-%" PRIu64,
+			 r->range_off, r->range_off + r->range_len - 1);
+		curl_easy_setopt(e, CURLOPT_RANGE, x->range);
+	} else {
+		/* compressed transfer of JSON; never on ranges */
+		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+	}
+	if (x->c->verbose) {
+		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+		curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, debug_cb);
+	}
+	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
+		easy_put(x->c, e);
+		x->easy = NULL;
+		return -ENOMEM;
+	}
+	x->st = XFER_RUN;
+	return 0;
+}
+
+static bool is_transient(CURLcode cc, long status)
+{
+	switch (cc) {
+	case CURLE_OK:
+		return status >= 500 || status == 429 || status == 408;
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The one translation of curl codes and HTTP statuses to errno, and the one
+ * place that logs a failed request with its URL.
+ * @unittest test_http
+ */
+#ifdef IDRFS_UNITTEST
+int http_status_to_errno(CURLcode cc, long status, bool overflow,
+			 bool deadline_passed, const char *url,
+			 const char *detail);
+#else
+static
+#endif
+int http_status_to_errno(CURLcode cc, long status, bool overflow,
+			 bool deadline_passed, const char *url,
+			 const char *detail)
+{
+	char esc[HTTP_URL_LOG];
+	int rc;
+
+	if (overflow)
+		rc = -EFBIG;
+	else if (deadline_passed)
+		rc = -ETIMEDOUT;
+	else if (cc == CURLE_OK) {
+		if (status >= 200 && status < 300)
+			return 0;
+		if (status == 404 || status == 410)
+			rc = -ENOENT;
+		else if (status == 401 || status == 403)
+			rc = -EACCES;
+		else if (status == 408 || status == 504)
+			rc = -ETIMEDOUT;
+		else if (status >= 500 || status == 429)
+			rc = -EIO;
+		else
+			rc = -EPROTO; /* 1xx, 3xx, other 4xx */
+	} else {
+		switch (cc) {
+		case CURLE_OPERATION_TIMEDOUT:
+			rc = -ETIMEDOUT;
+			break;
+		case CURLE_COULDNT_CONNECT:
+			rc = -ECONNREFUSED;
+			break;
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_RESOLVE_PROXY:
+			rc = -EHOSTUNREACH;
+			break;
+		case CURLE_PARTIAL_FILE:
+		case CURLE_BAD_CONTENT_ENCODING:
+			rc = -EBADMSG;
+			break;
+		case CURLE_FILESIZE_EXCEEDED:
+			rc = -EFBIG;
+			break;
+		case CURLE_OUT_OF_MEMORY:
+			rc = -ENOMEM;
+			break;
+		case CURLE_UNSUPPORTED_PROTOCOL:
+		case CURLE_URL_MALFORMAT:
+			rc = -EINVAL;
+			break;
+		default:
+			rc = -EIO;
+			break;
+		}
+	}
+	log_escape(url, esc, sizeof(esc));
+	/* a 404 is an answer (a missing chunk is the fill value) */
+	if (rc == -ENOENT)
+		log_info(LOG_C_HTTP, "GET \"%s\": HTTP %ld", esc, status);
+	else if (cc == CURLE_OK && !overflow && !deadline_passed)
+		log_error(LOG_C_HTTP, "GET \"%s\": HTTP %ld", esc, status);
+	else
+		log_error(LOG_C_HTTP, "GET \"%s\": %s%s%s", esc,
+			  overflow	    ? "response larger than its cap"
+			  : deadline_passed ? "deadline passed"
+					    : curl_easy_strerror(cc),
+			  detail && *detail ? ": " : "", detail ? detail : "");
+	return rc;
+}
+
+static uint64_t backoff_ms(const struct xfer *x, unsigned *seed)
+{
+	uint64_t b = HTTP_BACKOFF_BASE_MS;
+
+	if (x->retry_after_ms >= 0)
+		return (uint64_t)x->retry_after_ms;
+	for (unsigned i = 1; i < x->req->attempts && b < HTTP_BACKOFF_MAX_MS;
+	     i++)
+		b *= 2;
+	if (b > HTTP_BACKOFF_MAX_MS)
+		b = HTTP_BACKOFF_MAX_MS;
+	/* jitter in [b/2, 3b/2) so that many clients do not retry together */
+	return b / 2 + (uint64_t)rand_r(seed) % (b ? b : 1);
+}
+
+/* A transfer ended: retry it later, or settle its result. */
+static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
+		      uint64_t deadline, unsigned *seed)
+{
+	struct http_client *c = x->c;
+	struct http_req *r = x->req;
+	long status = 0;
+	uint64_t now;
+
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_multi_remove_handle(multi, x->easy);
+	easy_put(c, x->easy);
+	x->easy = NULL;
+	slot_release(c, x->slot);
+	x->slot = -1;
+	r->status = status;
+
+	pthread_mutex_lock(&c->lock);
+	c->n_requests++;
+	c->n_bytes += x->len;
+	pthread_mutex_unlock(&c->lock);
+
+	now = http_now_ms();
+	if (cc == CURLE_WRITE_ERROR && x->overflow)
+		cc = CURLE_FILESIZE_EXCEEDED;
+	if (!x->overflow && is_transient(cc, status) &&
+	    r->attempts <= c->max_retries) {
+		uint64_t wait = backoff_ms(x, seed);
+
+		if (now + wait < deadline) {
+			char esc[HTTP_URL_LOG];
+
+			log_debug(LOG_C_HTTP,
+				  "GET \"%s\": %s (HTTP %ld), retry %u in %" PRIu64
+				  " ms",
+				  log_escape(r->url, esc, sizeof(esc)),
+				  curl_easy_strerror(cc), status, r->attempts,
+				  wait);
+			x->st = XFER_WAIT;
+			x->ready_at = now + wait;
+			return;
+		}
+	}
+	x->st = XFER_DONE;
+	r->rc = http_status_to_errno(cc, status, x->overflow,
+				     cc == CURLE_OPERATION_TIMEDOUT &&
+					     now >= deadline,
+				     r->url, x->errbuf);
+	if (r->rc == 0) {
+		r->body = x->buf ? x->buf : calloc(1, 1);
+		r->len = x->len;
+		x->buf = NULL;
+		x->alloc = 0;
+		if (!r->body)
+			r->rc = -ENOMEM;
+	} else {
+		pthread_mutex_lock(&c->lock);
+		c->n_errors++;
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+static void xfer_abandon(struct xfer *x, CURLM *multi, int rc)
+{
+	if (x->st == XFER_RUN) {
+		curl_multi_remove_handle(multi, x->easy);
+		easy_put(x->c, x->easy);
+		x->easy = NULL;
+		slot_release(x->c, x->slot);
+		x->slot = -1;
+	}
+	x->st = XFER_DONE;
+	x->req->rc = rc;
+}
+
+int http_fetch(struct http_client *c, struct http_req *reqs, size_t n,
+	       uint64_t deadline_ms)
+{
+	struct xfer *xs = NULL;
+	CURLM *multi = NULL;
+	size_t left = n;
+	unsigned seed = (unsigned)(http_now_ms() ^ (uintptr_t)reqs);
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		reqs[i].rc = -EIO;
+		reqs[i].status = 0;
+		reqs[i].body = NULL;
+		reqs[i].len = 0;
+		reqs[i].attempts = 0;
+		reqs[i].content_type[0] = '\0';
+		reqs[i].content_length = -1;
+	}
+	xs = calloc(n, sizeof(*xs));
+	multi = curl_multi_init();
+	if (!xs || !multi) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		xs[i].c = c;
+		xs[i].req = &reqs[i];
+		xs[i].st = XFER_WAIT;
+		xs[i].slot = -1;
+	}
+
+	while (left > 0) {
+		uint64_t now = http_now_ms();
+		uint64_t next_ready = UINT64_MAX;
+		size_t running = 0;
+		bool starved = false;
+		int still;
+		CURLMsg *msg;
+		int q;
+
+		if (now >= deadline_ms) {
+			for (size_t i = 0; i < n; i++) {
+				if (xs[i].st == XFER_DONE)
+					continue;
+				char esc[HTTP_URL_LOG];
+
+				log_error(LOG_C_HTTP,
+					  "GET \"%s\": deadline passed",
+					  log_escape(reqs[i].url, esc,
+						     sizeof(esc)));
+				xfer_abandon(&xs[i], multi, -ETIMEDOUT);
+				left--;
+			}
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (xs[i].st == XFER_RUN)
+				running++;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct xfer *x = &xs[i];
+
+			if (x->st != XFER_WAIT)
+				continue;
+			if (x->ready_at > now) {
+				if (x->ready_at < next_ready)
+					next_ready = x->ready_at;
+				continue;
+			}
+			x->slot = slot_try_acquire(c, reqs[i].url);
+			if (x->slot < 0) {
+				starved = true;
+				continue;
+			}
+			int src = xfer_start(x, multi, deadline_ms);
+
+			if (src < 0) {
+				slot_release(c, x->slot);
+				x->slot = -1;
+				x->st = XFER_DONE;
+				reqs[i].rc = src;
+				left--;
+				continue;
+			}
+			running++;
+		}
+
+		curl_multi_perform(multi, &still);
+		while ((msg = curl_multi_info_read(multi, &q)) != NULL) {
+			struct xfer *x = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+					  (char **)&x);
+			xfer_done(x, multi, msg->data.result, deadline_ms,
+				  &seed);
+			if (x->st == XFER_DONE)
+				left--;
+			running--;
+		}
+		if (left == 0)
+			break;
+
+		now = http_now_ms();
+		uint64_t until = deadline_ms;
+
+		if (next_ready < until)
+			until = next_ready;
+		if (now + HTTP_POLL_MS < until)
+			until = now + HTTP_POLL_MS;
+		if (running > 0) {
+			curl_multi_poll(multi, NULL, 0,
+					until > now ? (int)(until - now) : 0,
+					NULL);
+		} else if (starved) {
+			slot_wait(c, until);
+		} else if (until > now) {
+			struct timespec ts = {
+				.tv_sec = (time_t)((until - now) / 1000u),
+				.tv_nsec = (long)((until - now) % 1000u) *
+					   1000000L,
+			};
+			nanosleep(&ts, NULL);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (reqs[i].rc < 0 && rc == 0)
+			rc = reqs[i].rc;
+	}
+out:
+	if (xs) {
+		for (size_t i = 0; i < n; i++) {
+			if (xs[i].st == XFER_RUN)
+				xfer_abandon(&xs[i], multi, -EIO);
+			free(xs[i].buf);
+		}
+	}
+	if (multi)
+		curl_multi_cleanup(multi);
+	free(xs);
+	return rc;
+}

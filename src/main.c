@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main: wiring and process lifecycle. Parse options, check what can be
+ * checked while the user still sees stderr (log file, cache directory),
+ * initialise libcurl before any thread, then let fsops mount, daemonise
+ * and call app_start(), which builds the http client, api and tree in the
+ * process that will serve.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "idrfs/api.h"
+#include "idrfs/fsops.h"
+#include "idrfs/http.h"
+#include "idrfs/log.h"
+#include "idrfs/opts.h"
+#include "idrfs/tree.h"
+
+#define IDRFS_MAX_RETRIES 4
+
+struct app {
+	struct opts o;
+	struct http_client *http;
+	struct api *api;
+	struct tree *tree;
+};
+
+static int app_fetch(void *c, struct http_req *reqs, size_t n,
+		     uint64_t deadline)
+{
+	return http_fetch(c, reqs, n, deadline);
+}
+
+static int app_start(void *arg, struct tree **tree)
+{
+	struct app *app = arg;
+	struct http_config hc = {
+		.max_conns = app->o.max_conns,
+		.max_retries = IDRFS_MAX_RETRIES,
+		.user_agent = PACKAGE_NAME "/" PACKAGE_VERSION,
+		.verbose = log_enabled(LOG_LEVEL_DEBUG, LOG_C_HTTP),
+	};
+	struct api_transport tr = {.fetch = app_fetch};
+	struct tree_config tc = {
+		.remote_url = app->o.url,
+		.ttl_s = app->o.ttl,
+		.mount_time = (int64_t)time(NULL),
+	};
+	int rc;
+
+	if (!app->o.foreground && !app->o.log_file)
+		log_open(LOG_SINK_SYSLOG, NULL);
+	rc = http_client_new(&hc, &app->http);
+	if (rc < 0)
+		goto fail;
+	tr.ctx = app->http;
+	rc = api_new(app->o.url, &tr, &app->api);
+	if (rc < 0)
+		goto fail;
+	rc = tree_new(app->api, &tc, &app->tree);
+	if (rc < 0)
+		goto fail;
+	log_notice(LOG_C_MAIN, "serving %s on %s", app->o.url,
+		   app->o.mountpoint);
+	*tree = app->tree;
+	return 0;
+fail:
+	log_error(LOG_C_MAIN, "cannot start: %s", strerror(-rc));
+	return rc;
+}
+
+static void app_stop(void *arg)
+{
+	struct app *app = arg;
+	uint64_t req = 0, bytes = 0, errs = 0;
+
+	if (app->http)
+		http_client_stats(app->http, &req, &bytes, &errs);
+	log_info(LOG_C_MAIN,
+		 "unmounting: %" PRIu64 " requests, %" PRIu64
+		 " bytes received, %" PRIu64 " errors",
+		 req, bytes, errs);
+}
+
+/* mkdir -p with mode 0700 for the parts we create. */
+static int make_dirs(const char *path)
+{
+	char *p = strdup(path);
+	int rc = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; *s && rc == 0; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0700) < 0 && errno != EEXIST)
+			rc = -errno;
+		*s = '/';
+	}
+	if (rc == 0 && mkdir(p, 0700) < 0 && errno != EEXIST)
+		rc = -errno;
+	free(p);
+	return rc;
+}
+
+int main(int argc, char *argv[])
+{
+	struct app app = {0};
+	struct fsops_config fc = {0};
+	const char *bad = NULL;
+	size_t badlen = 0;
+	int rc;
+
+	rc = opts_parse(argc, argv, &app.o);
+	if (rc < 0)
+		goto out;
+	if (app.o.help) {
+		opts_print_help(stdout, argv[0]);
+		fsops_print_help();
+		goto out;
+	}
+	if (app.o.version) {
+		printf("idrfs version %s\n", PACKAGE_VERSION);
+		fsops_print_version();
+		goto out;
+	}
+	if (app.o.debug)
+		log_set_level(LOG_LEVEL_DEBUG);
+	if (app.o.trace &&
+	    log_set_trace(app.o.trace, &bad, &badlen) < 0) {
+		fprintf(stderr,
+			"idrfs: unknown trace component '%.*s' (known: main, "
+			"http, api, tree, fuse, cache, tiff, zarr, search, "
+			"all)\n",
+			(int)badlen, bad);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (app.o.log_file) {
+		rc = log_open(LOG_SINK_FILE, app.o.log_file);
+		if (rc < 0) {
+			fprintf(stderr, "idrfs: cannot open log file '%s': %s\n",
+				app.o.log_file, strerror(-rc));
+			goto out;
+		}
+	}
+	rc = make_dirs(app.o.cache_dir);
+	if (rc < 0) {
+		fprintf(stderr,
+			"idrfs: cannot create cache directory '%s': %s\n",
+			app.o.cache_dir, strerror(-rc));
+		goto out;
+	}
+	rc = http_global_init();
+	if (rc < 0)
+		goto out;
+	fc.timeout_s = app.o.timeout;
+	fc.ttl_s = app.o.ttl;
+	fc.notify_pipe = app.o.notify_pipe;
+	fc.start = app_start;
+	fc.stop = app_stop;
+	fc.arg = &app;
+	rc = fsops_run(app.o.fuse_argc, app.o.fuse_argv, &fc);
+	tree_free(app.tree);
+	api_free(app.api);
+	http_client_free(app.http);
+	http_global_cleanup();
+out:
+	opts_release(&app.o);
+	log_close();
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * opts: fuse_opt tables for idrfs's -o options. Positional arguments
+ * (URL, MOUNTPOINT) come through the FUSE_OPT_KEY_NONOPT case; options FUSE
+ * does not know are caught later by fuse_session_new(), which names them.
+ */
+#include "config.h"
+
+#include "idrfs/opts.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fuse_opt.h>
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+	KEY_FOREGROUND,
+	KEY_DEBUG,
+};
+
+/* fuse_opt hands the same pointer to the offset table and to opt_proc,
+ * so the options are the first member. */
+struct parse_state {
+	struct opts o;
+	char *pos[2];
+	int npos;
+	int bad;
+};
+
+#define IDRFS_OPT(t, p) {t, offsetof(struct opts, p), 1}
+
+static const struct fuse_opt opt_table[] = {
+	IDRFS_OPT("cache_dir=%s", cache_dir),
+	IDRFS_OPT("timeout=%u", timeout),
+	IDRFS_OPT("max_conns=%u", max_conns),
+	IDRFS_OPT("ttl=%u", ttl),
+	IDRFS_OPT("log_file=%s", log_file),
+	IDRFS_OPT("trace=%s", trace),
+	IDRFS_OPT("notify_pipe=%s", notify_pipe),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
+	FUSE_OPT_KEY("-d", KEY_DEBUG),
+	FUSE_OPT_KEY("debug", KEY_DEBUG),
+	/* fstab noise, so that mount -t fuse.idrfs works */
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("defaults", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_END,
+};
+
+static int opt_proc(void *data, const char *arg, int key,
+		    struct fuse_args *outargs)
+{
+	struct parse_state *ps = data;
+
+	(void)outargs;
+	switch (key) {
+	case KEY_HELP:
+		ps->o.help = true;
+		return 0;
+	case KEY_VERSION:
+		ps->o.version = true;
+		return 0;
+	case KEY_FOREGROUND:
+		ps->o.foreground = true;
+		return 1;
+	case KEY_DEBUG:
+		ps->o.debug = true;
+		ps->o.foreground = true;
+		return 1;
+	case FUSE_OPT_KEY_NONOPT:
+		if (ps->npos == 2) {
+			fprintf(stderr, "idrfs: unexpected argument '%s'\n",
+				arg);
+			ps->bad = 1;
+			return -1;
+		}
+		ps->pos[ps->npos] = strdup(arg);
+		if (!ps->pos[ps->npos])
+			return -1;
+		ps->npos++;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static char *default_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+	char *s = NULL;
+
+	if (xdg && *xdg == '/') {
+		if (asprintf(&s, "%s/idrfs", xdg) < 0)
+			return NULL;
+	} else if (home && *home) {
+		if (asprintf(&s, "%s/.cache/idrfs", home) < 0)
+			return NULL;
+	} else {
+		s = strdup("/var/cache/idrfs");
+	}
+	return s;
+}
+
+static int check(const struct opts *o)
+{
+	if (!o->mountpoint) {
+		fprintf(stderr, "idrfs: no mountpoint given (see idrfs --help)\n");
+		return -EINVAL;
+	}
+	if (strncmp(o->url, "http://", 7) != 0 &&
+	    strncmp(o->url, "https://", 8) != 0) {
+		fprintf(stderr,
+			"idrfs: '%s' is not an http:// or https:// URL\n",
+			o->url);
+		return -EINVAL;
+	}
+	if (o->timeout < 1 || o->timeout > 86400) {
+		fprintf(stderr,
+			"idrfs: timeout=%u is out of range (1..86400 seconds)\n",
+			o->timeout);
+		return -EINVAL;
+	}
+	if (o->max_conns < 1 || o->max_conns > 256) {
+		fprintf(stderr, "idrfs: max_conns=%u is out of range (1..256)\n",
+			o->max_conns);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The FUSE file system name: the URL without commas (an option list). */
+static int add_mount_opts(struct fuse_args *args, const char *url)
+{
+	char *opt = NULL;
+	int rc;
+
+	if (asprintf(&opt, "-oro,subtype=idrfs,fsname=%s", url) < 0)
+		return -ENOMEM;
+	for (char *p = opt + strlen("-oro,subtype=idrfs,fsname="); *p; p++) {
+		if (*p == ',' || *p == ' ' || *p == '\\')
+			*p = '_';
+	}
+	rc = fuse_opt_add_arg(args, opt);
+	free(opt);
+	return rc < 0 ? -ENOMEM : 0;
+}
+
+int opts_parse(int argc, char *argv[], struct opts *out)
+{
+	struct opts *o;
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct parse_state ps = {0};
+	int rc = 0;
+
+	o = &ps.o;
+	o->timeout = OPTS_DEFAULT_TIMEOUT;
+	o->max_conns = OPTS_DEFAULT_MAX_CONNS;
+	o->ttl = OPTS_DEFAULT_TTL;
+	if (fuse_opt_parse(&args, &ps, opt_table, opt_proc) < 0) {
+		if (!ps.bad)
+			fprintf(stderr, "idrfs: cannot parse the options\n");
+		rc = -EINVAL;
+		goto out;
+	}
+	if (ps.npos == 2) {
+		o->url = ps.pos[0];
+		o->mountpoint = ps.pos[1];
+	} else {
+		o->url = strdup(OPTS_DEFAULT_URL);
+		o->mountpoint = ps.npos == 1 ? ps.pos[0] : NULL;
+	}
+	ps.pos[0] = ps.pos[1] = NULL;
+	if (!o->cache_dir)
+		o->cache_dir = default_cache_dir();
+	if (!o->url || !o->cache_dir) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (o->help || o->version)
+		goto done;
+	rc = check(o);
+	if (rc < 0)
+		goto out;
+	rc = add_mount_opts(&args, o->url);
+	if (rc == 0 && fuse_opt_add_arg(&args, o->mountpoint) < 0)
+		rc = -ENOMEM;
+	if (rc < 0)
+		goto out;
+done:
+	o->fuse_argc = args.argc;
+	o->fuse_argv = args.argv;
+	args.argv = NULL;
+	args.allocated = 0;
+out:
+	free(ps.pos[0]);
+	free(ps.pos[1]);
+	fuse_opt_free_args(&args);
+	*out = ps.o;
+	return rc;
+}
+
+void opts_release(struct opts *o)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(o->fuse_argc, o->fuse_argv);
+
+	if (o->fuse_argv) {
+		args.allocated = 1;
+		fuse_opt_free_args(&args);
+	}
+	free(o->url);
+	free(o->mountpoint);
+	free(o->cache_dir);
+	free(o->log_file);
+	free(o->trace);
+	free(o->notify_pipe);
+	memset(o, 0, sizeof(*o));
+}
+
+void opts_print_help(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"usage: %s [options] [URL] MOUNTPOINT\n"
+		"\n"
+		"Mount an IDR-style bio-image archive (the Image Data Resource "
+		"or any\n"
+		"OMERO.web server) read-only. URL defaults to %s.\n"
+		"\n"
+		"general options:\n"
+		"    -h   --help             print this help and exit\n"
+		"    -V   --version          print the version and exit\n"
+		"    -f                      stay in the foreground\n"
+		"    -d   -o debug           debug output (implies -f)\n"
+		"    -o opt,[opt...]         mount options\n"
+		"\n"
+		"idrfs options:\n"
+		"    -o cache_dir=DIR        cache directory (default "
+		"$XDG_CACHE_HOME/idrfs)\n"
+		"    -o timeout=SECONDS      deadline of each file operation "
+		"(default %u)\n"
+		"    -o max_conns=N          connections per host (default %u)\n"
+		"    -o ttl=SECONDS          how long listings are cached "
+		"(default %u)\n"
+		"    -o log_file=PATH        log to a file (default: stderr with "
+		"-f, else syslog)\n"
+		"    -o trace=LIST           debug lines of components: "
+		"main,http,api,tree,fuse,\n"
+		"                            cache,tiff,zarr,search or all; "
+		"-name removes one\n"
+		"    -o notify_pipe=PATH     write \"ok\" or \"fail\" to this "
+		"FIFO once mounted\n"
+		"\n"
+		"Accepted and ignored (fstab): auto, noauto, user, nouser, "
+		"users, _netdev,\n"
+		"nofail, defaults.\n"
+		"\n",
+		prog, OPTS_DEFAULT_URL, OPTS_DEFAULT_TIMEOUT,
+		OPTS_DEFAULT_MAX_CONNS, OPTS_DEFAULT_TTL);
+}

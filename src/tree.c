@@ -1,0 +1,927 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tree: nodes and names.
+ *
+ * Inode numbers. An object's inode is its kind in the top byte and its
+ * archive id below (TREE_INO), so an image keeps its inode across remounts
+ * and cache rebuilds, and an image shown in two places is one inode. The
+ * root and the fixed files take small numbers.
+ *
+ * Names. Archive names are not unique and may hold anything; each listing
+ * is made safe (tree_sanitize_name) and then every group of equal names is
+ * given a " [id]" suffix, all members alike, so the result does not depend
+ * on the order the server sent (which can shuffle between pages).
+ *
+ * Consistency. A directory's listing is fetched whole, outside the lock,
+ * by the first thread that needs it; others wait on load_cond (which
+ * releases the lock) and share the result. A listing older than ttl is
+ * refetched; if that fails, the old one is served and a warning logged.
+ * Lookup counts (nlookup) follow the FUSE protocol; nodes are kept until
+ * tree_free() so that an inode the kernel still holds always resolves.
+ */
+#include "config.h"
+
+#include "idrfs/tree.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "idrfs/log.h"
+#include "idrfs/tiff.h"
+
+enum tree_kind {
+	TREE_K_ROOT = 0,
+	TREE_K_README,
+	TREE_K_PROJECTS,
+	TREE_K_SCREENS,
+	TREE_K_PROJECT,
+	TREE_K_DATASET,
+	TREE_K_SCREEN,
+	TREE_K_PLATE,
+	TREE_K_WELL,
+	TREE_K_IMAGE,
+};
+
+#define TREE_ID_BITS 56
+#define TREE_ID_MAX ((1ull << TREE_ID_BITS) - 1)
+#define TREE_INO(kind, id) (((uint64_t)(kind) << TREE_ID_BITS) | (uint64_t)(id))
+#define TREE_README_INO 2u
+#define TREE_PROJECTS_INO 3u
+#define TREE_SCREENS_INO 4u
+#define TREE_SUFFIX_RESERVE 24u /* " [" + 20 digits + "]" + NUL */
+
+struct ent {
+	char *name;
+	struct node *node;
+};
+
+struct node {
+	uint64_t ino;
+	enum tree_kind kind;
+	int64_t id;
+	uint64_t nlookup;
+	struct node *hnext;
+
+	/* files */
+	uint64_t size;
+	int64_t mtime;
+
+	/* plates: well naming */
+	bool rows_letters;
+	bool columns_letters;
+
+	/* directories */
+	struct ent *ents; /* sorted by name */
+	size_t nents;
+	uint64_t listed_at; /* http_now_ms(); 0: never listed */
+	bool loading;
+};
+
+struct tree {
+	struct api *api;
+	uint64_t ttl_ms;
+	int64_t mount_time;
+	char *readme;
+	size_t readme_len;
+
+	/* lock protects every node field and the table; lock order: only
+	 * this lock, never held across an api call */
+	pthread_mutex_t lock;
+	pthread_cond_t load_cond;
+	struct node **buckets;
+	size_t nbuckets;
+	size_t nnodes;
+};
+
+/* ---- names ---- */
+
+/*
+ * Length of the UTF-8 sequence at s; *bad is set when it must not appear
+ * in a name (invalid UTF-8: one byte; a C1 control, which terminals take
+ * as an escape: the whole sequence).
+ */
+static size_t utf8_len(const unsigned char *s, bool *bad)
+{
+	size_t n;
+	uint32_t cp;
+
+	*bad = false;
+	if (s[0] < 0x80) {
+		*bad = s[0] < 0x20 || s[0] == 0x7f || s[0] == '/';
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4;
+		cp = s[0] & 0x07;
+	} else {
+		*bad = true;
+		return 1;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80) {
+			*bad = true;
+			return 1;
+		}
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
+	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff)) {
+		*bad = true;
+		return 1;
+	}
+	*bad = cp >= 0x80 && cp < 0xa0;
+	return n;
+}
+
+size_t tree_sanitize_name(const char *in, char *out, size_t max)
+{
+	const unsigned char *s = (const unsigned char *)(in ? in : "");
+	size_t o = 0;
+
+	if (strcmp((const char *)s, ".") == 0 ||
+	    strcmp((const char *)s, "..") == 0)
+		out[o++] = '_';
+	while (*s) {
+		bool bad;
+		size_t n = utf8_len(s, &bad);
+		size_t w = bad ? 1 : n;
+
+		if (w > max - o)
+			break;
+		if (bad)
+			out[o] = '_';
+		else
+			memcpy(out + o, s, n);
+		o += w;
+		s += n;
+	}
+	if (o == 0) {
+		const char *un = "unnamed";
+
+		o = strlen(un) < max ? strlen(un) : max;
+		memcpy(out, un, o);
+	}
+	out[o] = '\0';
+	return o;
+}
+
+static void letters(uint32_t v, char *out, size_t outsz)
+{
+	char tmp[16];
+	size_t n = 0;
+
+	/* 0 -> A, 25 -> Z, 26 -> AA (bijective base 26) */
+	v++;
+	while (v > 0 && n < sizeof(tmp)) {
+		v--;
+		tmp[n++] = (char)('A' + v % 26);
+		v /= 26;
+	}
+	for (size_t i = 0; i < n && i + 1 < outsz; i++) {
+		out[i] = tmp[n - 1 - i];
+		out[i + 1] = '\0';
+	}
+}
+
+void tree_well_name(int32_t row, int32_t column, bool rows_letters,
+		    bool columns_letters, char *out, size_t outsz)
+{
+	char r[16] = "", c[16] = "";
+
+	if (rows_letters)
+		letters((uint32_t)row, r, sizeof(r));
+	else
+		snprintf(r, sizeof(r), "%02" PRId32, row + 1);
+	if (columns_letters)
+		letters((uint32_t)column, c, sizeof(c));
+	else
+		snprintf(c, sizeof(c), "%02" PRId32, column + 1);
+	snprintf(out, outsz, "%s%s%s", r, rows_letters != columns_letters ? "" : "-",
+		 c);
+}
+
+/* ---- node table (t->lock held) ---- */
+
+static struct node *node_find(struct tree *t, uint64_t ino)
+{
+	struct node *n = t->buckets[ino & (t->nbuckets - 1)];
+
+	while (n && n->ino != ino)
+		n = n->hnext;
+	return n;
+}
+
+static int table_grow(struct tree *t)
+{
+	size_t nb = t->nbuckets * 2;
+	struct node **b = calloc(nb, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct node *n = t->buckets[i];
+
+		while (n) {
+			struct node *next = n->hnext;
+			size_t h = n->ino & (nb - 1);
+
+			n->hnext = b[h];
+			b[h] = n;
+			n = next;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = nb;
+	return 0;
+}
+
+/* Find or create the node of an object. */
+static struct node *node_get(struct tree *t, enum tree_kind kind, uint64_t ino,
+			     int64_t id)
+{
+	struct node *n = node_find(t, ino);
+	size_t h;
+
+	if (n)
+		return n;
+	if (t->nnodes >= t->nbuckets && table_grow(t) < 0)
+		return NULL;
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->ino = ino;
+	n->kind = kind;
+	n->id = id;
+	n->mtime = t->mount_time;
+	h = ino & (t->nbuckets - 1);
+	n->hnext = t->buckets[h];
+	t->buckets[h] = n;
+	t->nnodes++;
+	return n;
+}
+
+static bool is_dir(const struct node *n)
+{
+	return n->kind != TREE_K_README && n->kind != TREE_K_IMAGE;
+}
+
+static void node_attr(const struct tree *t, const struct node *n,
+		      struct tree_attr *a)
+{
+	a->ino = n->ino;
+	a->is_dir = is_dir(n);
+	a->nlink = a->is_dir ? 2 : 1;
+	a->size = n->kind == TREE_K_README ? t->readme_len : n->size;
+	a->mtime = n->mtime;
+}
+
+static void ents_free(struct ent *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].name);
+	free(e);
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct ent *)a)->name,
+		      ((const struct ent *)b)->name);
+}
+
+/* ---- building listings (no lock held) ---- */
+
+/* A child as fetched, before names are made unique. */
+struct child {
+	enum tree_kind kind;
+	int64_t id;
+	char base[TREE_NAME_MAX + 1];
+	const char *ext;
+	uint64_t size;
+	int64_t mtime;
+	bool rows_letters, columns_letters;
+};
+
+struct childvec {
+	struct child *v;
+	size_t n;
+};
+
+static int childvec_alloc(struct childvec *cv, size_t n)
+{
+	cv->v = calloc(n ? n : 1, sizeof(*cv->v));
+	cv->n = 0;
+	return cv->v ? 0 : -ENOMEM;
+}
+
+static struct child *child_add(struct childvec *cv, enum tree_kind kind,
+			       int64_t id, const char *name, const char *ext)
+{
+	struct child *c;
+	size_t max = TREE_NAME_MAX - strlen(ext) - TREE_SUFFIX_RESERVE;
+
+	if (id < 0 || (uint64_t)id > TREE_ID_MAX) {
+		log_warn(LOG_C_TREE, "object id %" PRId64 " is out of range",
+			 id);
+		return NULL;
+	}
+	c = &cv->v[cv->n++];
+	c->kind = kind;
+	c->id = id;
+	c->ext = ext;
+	tree_sanitize_name(name, c->base, max);
+	return c;
+}
+
+static int child_id_cmp(const void *a, const void *b)
+{
+	const struct child *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return 0;
+}
+
+static int child_name_cmp(const void *a, const void *b)
+{
+	const struct child *x = a, *y = b;
+	int c = strcmp(x->base, y->base);
+
+	if (c == 0)
+		c = strcmp(x->ext, y->ext);
+	return c;
+}
+
+/* Drop repeated ids (page shuffles) and give equal names a " [id]". */
+static void children_unique(struct childvec *cv)
+{
+	size_t w = 0;
+
+	qsort(cv->v, cv->n, sizeof(*cv->v), child_id_cmp);
+	for (size_t i = 0; i < cv->n; i++) {
+		if (w > 0 && cv->v[w - 1].id == cv->v[i].id &&
+		    cv->v[w - 1].kind == cv->v[i].kind)
+			continue;
+		cv->v[w++] = cv->v[i];
+	}
+	cv->n = w;
+	qsort(cv->v, cv->n, sizeof(*cv->v), child_name_cmp);
+	for (size_t i = 0; i < cv->n;) {
+		size_t j = i + 1;
+
+		while (j < cv->n && child_name_cmp(&cv->v[i], &cv->v[j]) == 0)
+			j++;
+		if (j - i > 1) {
+			for (size_t k = i; k < j; k++) {
+				size_t l = strlen(cv->v[k].base);
+
+				snprintf(cv->v[k].base + l,
+					 sizeof(cv->v[k].base) - l,
+					 " [%" PRId64 "]", cv->v[k].id);
+			}
+		}
+		i = j;
+	}
+}
+
+/* Size of an image's virtual TIFF; 0 if the geometry is unusable. */
+static uint64_t image_size(const struct api_image *img, bool rendered)
+{
+	struct tiff_geom g;
+	struct tiff_layout l;
+	unsigned bps = api_pixel_bytes(img->px.type);
+
+	if (!img->has_pixels)
+		return 0;
+	if (img->px.type == API_PT_INT8)
+		bps = 1; /* shifted into uint8 with a calibration */
+	else if (img->px.type == API_PT_DOUBLE)
+		bps = 4; /* float32 in the ImageJ file */
+	g = (struct tiff_geom){
+		.x = img->px.size_x,
+		.y = img->px.size_y,
+		.c = img->px.size_c,
+		.z = img->px.size_z,
+		.t = img->px.size_t_,
+		.bps = rendered ? 1 : bps,
+		.samples = rendered ? 3 : 1,
+	};
+	if (tiff_layout_compute(&g, &l) < 0)
+		return 0;
+	return l.size;
+}
+
+static void child_image(struct childvec *cv, const struct api_image *img,
+			const char *name)
+{
+	bool rendered = img->zarr_lsid == NULL;
+	struct child *c = child_add(cv, TREE_K_IMAGE, img->id, name,
+				    rendered ? ".rendered.tif" : ".tif");
+
+	if (!c)
+		return;
+	c->size = image_size(img, rendered);
+	c->mtime = img->acquisition_ms > 0 ? img->acquisition_ms / 1000 : 0;
+}
+
+static int list_containers(struct childvec *cv, enum tree_kind kind,
+			   struct api_container *v, size_t n, int rc)
+{
+	if (rc < 0)
+		return rc;
+	rc = childvec_alloc(cv, n);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct child *c = child_add(cv, kind, v[i].id, v[i].name, "");
+
+		if (c) {
+			c->rows_letters = v[i].rows_letters;
+			c->columns_letters = v[i].columns_letters;
+		}
+	}
+	api_containers_free(v, n);
+	return rc;
+}
+
+/* Fetch the children of a directory node (called without the lock). */
+static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
+			  bool rows_letters, bool columns_letters,
+			  uint64_t deadline, struct childvec *cv)
+{
+	struct api_container *cs = NULL;
+	struct api_image *imgs = NULL;
+	struct api_well *wells = NULL;
+	struct api_well well = {0};
+	size_t n = 0;
+	int rc;
+
+	switch (kind) {
+	case TREE_K_PROJECTS:
+		rc = api_list_projects(t->api, deadline, &cs, &n);
+		return list_containers(cv, TREE_K_PROJECT, cs, n, rc);
+	case TREE_K_SCREENS:
+		rc = api_list_screens(t->api, deadline, &cs, &n);
+		return list_containers(cv, TREE_K_SCREEN, cs, n, rc);
+	case TREE_K_PROJECT:
+		rc = api_list_datasets(t->api, id, deadline, &cs, &n);
+		return list_containers(cv, TREE_K_DATASET, cs, n, rc);
+	case TREE_K_SCREEN:
+		rc = api_list_plates(t->api, id, deadline, &cs, &n);
+		return list_containers(cv, TREE_K_PLATE, cs, n, rc);
+	case TREE_K_DATASET:
+		rc = api_list_images(t->api, id, deadline, &imgs, &n);
+		if (rc == 0)
+			rc = childvec_alloc(cv, n);
+		for (size_t i = 0; rc == 0 && i < n; i++)
+			child_image(cv, &imgs[i], imgs[i].name);
+		api_images_free(imgs, n);
+		return rc;
+	case TREE_K_PLATE:
+		rc = api_list_wells(t->api, id, deadline, &wells, &n);
+		if (rc == 0)
+			rc = childvec_alloc(cv, n);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			char label[40];
+
+			tree_well_name(wells[i].row, wells[i].column,
+				       rows_letters, columns_letters, label,
+				       sizeof(label));
+			child_add(cv, TREE_K_WELL, wells[i].id, label, "");
+		}
+		api_wells_free(wells, n);
+		return rc;
+	case TREE_K_WELL:
+		rc = api_get_well(t->api, id, deadline, &well);
+		if (rc == 0)
+			rc = childvec_alloc(cv, well.nfields);
+		for (size_t i = 0; rc == 0 && i < well.nfields; i++) {
+			char label[32];
+
+			snprintf(label, sizeof(label), "field-%zu", i + 1);
+			child_image(cv, &well.fields[i], label);
+		}
+		api_well_release(&well);
+		return rc;
+	default:
+		return -ENOTDIR;
+	}
+}
+
+/* Install fetched children as the listing of n (t->lock held). */
+static int install(struct tree *t, struct node *dir, struct childvec *cv)
+{
+	struct ent *ents = calloc(cv->n ? cv->n : 1, sizeof(*ents));
+	size_t ne = 0;
+
+	if (!ents)
+		return -ENOMEM;
+	for (size_t i = 0; i < cv->n; i++) {
+		const struct child *c = &cv->v[i];
+		struct node *n = node_get(t, c->kind,
+					  TREE_INO(c->kind, c->id), c->id);
+		size_t bl = strlen(c->base), el = strlen(c->ext);
+
+		if (!n)
+			goto nomem;
+		ents[ne].name = malloc(bl + el + 1);
+		if (!ents[ne].name)
+			goto nomem;
+		memcpy(ents[ne].name, c->base, bl);
+		memcpy(ents[ne].name + bl, c->ext, el + 1);
+		ents[ne].node = n;
+		ne++;
+		if (c->kind == TREE_K_IMAGE) {
+			n->size = c->size;
+			if (c->mtime > 0)
+				n->mtime = c->mtime;
+		} else if (c->kind == TREE_K_PLATE) {
+			n->rows_letters = c->rows_letters;
+			n->columns_letters = c->columns_letters;
+		}
+	}
+	qsort(ents, ne, sizeof(*ents), ent_cmp);
+	ents_free(dir->ents, dir->nents);
+	dir->ents = ents;
+	dir->nents = ne;
+	return 0;
+nomem:
+	ents_free(ents, ne);
+	return -ENOMEM;
+}
+
+/* Make sure dir has a fresh listing. Called and returns with t->lock. */
+static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
+{
+	struct childvec cv = {0};
+	uint64_t now;
+	int rc;
+
+	if (dir->kind == TREE_K_ROOT)
+		return 0;
+	for (;;) {
+		now = http_now_ms();
+		if (dir->listed_at && now - dir->listed_at < t->ttl_ms)
+			return 0;
+		if (!dir->loading)
+			break;
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		struct timespec ts = {
+			.tv_sec = (time_t)(deadline / 1000u),
+			.tv_nsec = (long)(deadline % 1000u) * 1000000L,
+		};
+		pthread_cond_timedwait(&t->load_cond, &t->lock, &ts);
+	}
+	dir->loading = true;
+	enum tree_kind kind = dir->kind;
+	int64_t id = dir->id;
+	bool rl = dir->rows_letters, cl = dir->columns_letters;
+
+	pthread_mutex_unlock(&t->lock);
+	rc = fetch_children(t, kind, id, rl, cl, deadline, &cv);
+	if (rc == 0)
+		children_unique(&cv);
+	pthread_mutex_lock(&t->lock);
+
+	if (rc == 0)
+		rc = install(t, dir, &cv);
+	if (rc == 0) {
+		dir->listed_at = http_now_ms();
+	} else if (dir->listed_at) {
+		log_warn(LOG_C_TREE,
+			 "cannot refresh directory %" PRIu64
+			 " (%s); serving the listing from before",
+			 dir->ino, strerror(-rc));
+		rc = 0;
+	}
+	dir->loading = false;
+	pthread_cond_broadcast(&t->load_cond);
+	free(cv.v);
+	return rc;
+}
+
+/* ---- public ---- */
+
+static int make_readme(struct tree *t, const char *url)
+{
+	static const char fmt[] =
+		"idrfs: %s, mounted read-only\n"
+		"\n"
+		"This directory is a view of a remote bio-image archive with an\n"
+		"IDR-style HTTP API (the Image Data Resource, or any OMERO.web\n"
+		"server). Nothing here is stored locally until it is read.\n"
+		"\n"
+		"  projects/<project>/<dataset>/<image>.tif\n"
+		"  screens/<screen>/<plate>/<well>/field-<n>.tif\n"
+		"\n"
+		"Names come from the archive, made safe: '/' and control\n"
+		"characters become '_', and names that repeat in one directory\n"
+		"get the object id as a \" [id]\" suffix. A name ending in\n"
+		".rendered.tif is an image the archive offers only as rendered\n"
+		"8-bit RGB, never raw pixels.\n"
+		"\n"
+		"STATUS OF THIS VERSION: image files are placeholders. Their\n"
+		"sizes are exact (computed from the image metadata), but reading\n"
+		"them fails with an I/O error: pixel access is not built yet.\n"
+		"Browsing (ls, find, stat) works in full.\n"
+		"\n"
+		"Listings are cached for the listing TTL (-o ttl=). Errors and\n"
+		"timeouts are logged with the URL that failed (-o log_file=).\n"
+		"\n"
+		"If you use data from the IDR, please cite: Williams E. et al.\n"
+		"(2017) The Image Data Resource: A Bioimage Data Integration and\n"
+		"Publication Platform. Nature Methods 14, 775-781,\n"
+		"doi:10.1038/nmeth.4326, and the publication of each study.\n"
+		"\n"
+		"Unmount with: fusermount3 -u <mountpoint>\n";
+	int n = snprintf(NULL, 0, fmt, url);
+
+	if (n < 0)
+		return -EINVAL;
+	t->readme = malloc((size_t)n + 1);
+	if (!t->readme)
+		return -ENOMEM;
+	snprintf(t->readme, (size_t)n + 1, fmt, url);
+	t->readme_len = (size_t)n;
+	return 0;
+}
+
+static int add_fixed(struct tree *t, struct node *root, const char *name,
+		     enum tree_kind kind, uint64_t ino)
+{
+	struct node *n = node_get(t, kind, ino, 0);
+	struct ent *e;
+
+	if (!n)
+		return -ENOMEM;
+	e = realloc(root->ents, (root->nents + 1) * sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	root->ents = e;
+	e[root->nents].name = strdup(name);
+	e[root->nents].node = n;
+	if (!e[root->nents].name)
+		return -ENOMEM;
+	root->nents++;
+	qsort(root->ents, root->nents, sizeof(*e), ent_cmp);
+	return 0;
+}
+
+int tree_new(struct api *api, const struct tree_config *cfg,
+	     struct tree **out)
+{
+	struct tree *t = calloc(1, sizeof(*t));
+	pthread_condattr_t ca;
+	struct node *root;
+	int rc;
+
+	if (!t)
+		return -ENOMEM;
+	t->api = api;
+	t->ttl_ms = (uint64_t)cfg->ttl_s * 1000u;
+	t->mount_time = cfg->mount_time;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&t->load_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	t->nbuckets = 1024;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (!t->buckets) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = make_readme(t, cfg->remote_url);
+	if (rc < 0)
+		goto fail;
+	root = node_get(t, TREE_K_ROOT, TREE_ROOT_INO, 0);
+	if (!root) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	root->nlookup = 1;
+	rc = add_fixed(t, root, "README.txt", TREE_K_README, TREE_README_INO);
+	if (rc == 0)
+		rc = add_fixed(t, root, "projects", TREE_K_PROJECTS,
+			       TREE_PROJECTS_INO);
+	if (rc == 0)
+		rc = add_fixed(t, root, "screens", TREE_K_SCREENS,
+			       TREE_SCREENS_INO);
+	if (rc < 0)
+		goto fail;
+	*out = t;
+	return 0;
+fail:
+	tree_free(t);
+	return rc;
+}
+
+void tree_free(struct tree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; t->buckets && i < t->nbuckets; i++) {
+		struct node *n = t->buckets[i];
+
+		while (n) {
+			struct node *next = n->hnext;
+
+			ents_free(n->ents, n->nents);
+			free(n);
+			n = next;
+		}
+	}
+	free(t->buckets);
+	free(t->readme);
+	pthread_mutex_destroy(&t->lock);
+	pthread_cond_destroy(&t->load_cond);
+	free(t);
+}
+
+static int locked_listed_dir(struct tree *t, uint64_t ino, uint64_t deadline,
+			     struct node **out)
+{
+	struct node *d = node_find(t, ino);
+	int rc;
+
+	if (!d)
+		return -ENOENT;
+	if (!is_dir(d))
+		return -ENOTDIR;
+	rc = ensure_listed(t, d, deadline);
+	if (rc < 0)
+		return rc;
+	*out = d;
+	return 0;
+}
+
+int tree_lookup(struct tree *t, uint64_t parent, const char *name,
+		uint64_t deadline, struct tree_attr *out)
+{
+	struct node *d;
+	struct ent key = {.name = (char *)name};
+	struct ent *e;
+	int rc;
+
+	if (strlen(name) > TREE_NAME_MAX)
+		return -ENAMETOOLONG;
+	pthread_mutex_lock(&t->lock);
+	rc = locked_listed_dir(t, parent, deadline, &d);
+	if (rc == 0) {
+		e = bsearch(&key, d->ents, d->nents, sizeof(*e), ent_cmp);
+		if (!e) {
+			rc = -ENOENT;
+		} else {
+			e->node->nlookup++;
+			node_attr(t, e->node, out);
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+void tree_forget(struct tree *t, uint64_t ino, uint64_t n)
+{
+	struct node *nd;
+
+	pthread_mutex_lock(&t->lock);
+	nd = node_find(t, ino);
+	if (nd) {
+		if (nd->nlookup < n) {
+			log_error(LOG_C_TREE,
+				  "internal error: forget %" PRIu64
+				  " of inode %" PRIu64 " with %" PRIu64
+				  " lookups",
+				  n, ino, nd->nlookup);
+			nd->nlookup = 0;
+		} else {
+			nd->nlookup -= n;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
+void tree_ref(struct tree *t, uint64_t ino)
+{
+	struct node *nd;
+
+	pthread_mutex_lock(&t->lock);
+	nd = node_find(t, ino);
+	if (nd)
+		nd->nlookup++;
+	pthread_mutex_unlock(&t->lock);
+}
+
+int tree_getattr(struct tree *t, uint64_t ino, struct tree_attr *out)
+{
+	struct node *n;
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	n = node_find(t, ino);
+	if (n)
+		node_attr(t, n, out);
+	else
+		rc = -ENOENT;
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+void tree_dir_free(struct tree_dir *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n; i++)
+		free(d->ents[i].name);
+	free(d->ents);
+	free(d);
+}
+
+int tree_opendir(struct tree *t, uint64_t ino, uint64_t deadline,
+		 struct tree_dir **out)
+{
+	struct tree_dir *s = NULL;
+	struct node *d;
+	int rc;
+
+	pthread_mutex_lock(&t->lock);
+	rc = locked_listed_dir(t, ino, deadline, &d);
+	if (rc < 0)
+		goto out;
+	s = calloc(1, sizeof(*s));
+	if (s)
+		s->ents = calloc(d->nents ? d->nents : 1, sizeof(*s->ents));
+	if (!s || !s->ents) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < d->nents; i++) {
+		s->ents[i].name = strdup(d->ents[i].name);
+		if (!s->ents[i].name) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		node_attr(t, d->ents[i].node, &s->ents[i].attr);
+		s->n++;
+	}
+	*out = s;
+	s = NULL;
+out:
+	pthread_mutex_unlock(&t->lock);
+	tree_dir_free(s);
+	return rc;
+}
+
+ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
+		  char *buf, uint64_t deadline)
+{
+	struct node *n;
+	enum tree_kind kind;
+	int64_t id;
+
+	(void)deadline;
+	pthread_mutex_lock(&t->lock);
+	n = node_find(t, ino);
+	kind = n ? n->kind : TREE_K_ROOT;
+	id = n ? n->id : 0;
+	pthread_mutex_unlock(&t->lock);
+	if (!n)
+		return -ENOENT;
+	if (kind == TREE_K_README) {
+		if (off >= t->readme_len)
+			return 0;
+		if (len > t->readme_len - off)
+			len = t->readme_len - off;
+		memcpy(buf, t->readme + off, len);
+		return (ssize_t)len;
+	}
+	if (kind == TREE_K_IMAGE) {
+		log_notice(LOG_C_TREE,
+			   "image %" PRId64
+			   ": pixel data is not served by this version",
+			   id);
+		return -EIO;
+	}
+	return -EISDIR;
+}
+
+uint64_t tree_node_count(struct tree *t)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&t->lock);
+	n = t->nnodes;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests of the command line. */
+#include "config.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "idrfs/opts.h"
+
+/* opts_parse takes char *argv[] as main does; give it writable copies. */
+static int parse(struct opts *o, int argc, const char *const *args)
+{
+	char *argv[32];
+	int rc;
+
+	for (int i = 0; i < argc; i++)
+		argv[i] = strdup(args[i]);
+	rc = opts_parse(argc, argv, o);
+	for (int i = 0; i < argc; i++)
+		free(argv[i]);
+	return rc;
+}
+
+#define PARSE(o, a) parse((o), (int)(sizeof(a) / sizeof((a)[0])), (a))
+
+static bool has_arg(const struct opts *o, const char *s)
+{
+	for (int i = 0; i < o->fuse_argc; i++) {
+		if (strcmp(o->fuse_argv[i], s) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void test_opts_defaults(void **state)
+{
+	const char *const argv[] = {"idrfs", "/mnt/idr"};
+	struct opts o = {0};
+
+	(void)state;
+	/* one positional: the mountpoint, and IDR is the remote */
+	setenv("XDG_CACHE_HOME", "/var/tmp/xdg", 1);
+	assert_int_equal(PARSE(&o, argv), 0);
+	assert_string_equal(o.url, OPTS_DEFAULT_URL);
+	assert_string_equal(o.mountpoint, "/mnt/idr");
+	assert_string_equal(o.cache_dir, "/var/tmp/xdg/idrfs");
+	assert_int_equal(o.timeout, 30);
+	assert_int_equal(o.max_conns, 8);
+	assert_int_equal(o.ttl, 86400);
+	assert_false(o.foreground);
+	/* FUSE gets the mountpoint and a read-only mount */
+	assert_true(has_arg(&o, "/mnt/idr"));
+	opts_release(&o);
+}
+
+static void test_opts_all(void **state)
+{
+	const char *const argv[] = {"idrfs",
+			"-f",
+			"-o",
+			"cache_dir=/c,timeout=5,max_conns=3,ttl=60",
+			"-o",
+			"log_file=/l,trace=http,notify_pipe=/p",
+			"-o",
+			"_netdev,noauto,user,nofail",
+			"http://127.0.0.1:8080/",
+			"/mnt/x"};
+	struct opts o = {0};
+
+	(void)state;
+	/* every option lands; fstab noise is dropped */
+	assert_int_equal(PARSE(&o, argv), 0);
+	assert_string_equal(o.url, "http://127.0.0.1:8080/");
+	assert_string_equal(o.mountpoint, "/mnt/x");
+	assert_string_equal(o.cache_dir, "/c");
+	assert_int_equal(o.timeout, 5);
+	assert_int_equal(o.max_conns, 3);
+	assert_int_equal(o.ttl, 60);
+	assert_string_equal(o.log_file, "/l");
+	assert_string_equal(o.trace, "http");
+	assert_string_equal(o.notify_pipe, "/p");
+	assert_true(o.foreground);
+	for (int i = 0; i < o.fuse_argc; i++) {
+		assert_null(strstr(o.fuse_argv[i], "_netdev"));
+		assert_null(strstr(o.fuse_argv[i], "noauto"));
+		assert_null(strstr(o.fuse_argv[i], "timeout"));
+	}
+	assert_true(has_arg(&o, "-f"));
+	opts_release(&o);
+}
+
+static void test_opts_errors(void **state)
+{
+	const char *const noarg[] = {"idrfs"};
+	const char *const three[] = {"idrfs", "http://a/", "/m", "/extra"};
+	const char *const badurl[] = {"idrfs", "ftp://a/", "/m"};
+	const char *const zero[] = {"idrfs", "-o", "timeout=0", "/m"};
+	const char *const conns[] = {"idrfs", "-o", "max_conns=1000", "/m"};
+	const char *const nonnum[] = {"idrfs", "-o", "ttl=abc", "/m"};
+	struct opts o = {0};
+
+	(void)state;
+	/* each mistake is refused with -EINVAL */
+	assert_int_equal(PARSE(&o, noarg), -EINVAL);
+	opts_release(&o);
+	assert_int_equal(PARSE(&o, three), -EINVAL);
+	opts_release(&o);
+	assert_int_equal(PARSE(&o, badurl), -EINVAL);
+	opts_release(&o);
+	assert_int_equal(PARSE(&o, zero), -EINVAL);
+	opts_release(&o);
+	assert_int_equal(PARSE(&o, conns), -EINVAL);
+	opts_release(&o);
+	assert_int_equal(PARSE(&o, nonnum), -EINVAL);
+	opts_release(&o);
+}
+
+static void test_opts_help_version(void **state)
+{
+	const char *const help[] = {"idrfs", "--help"};
+	const char *const ver[] = {"idrfs", "-V"};
+	struct opts o = {0};
+
+	(void)state;
+	/* help and version need no mountpoint */
+	assert_int_equal(PARSE(&o, help), 0);
+	assert_true(o.help);
+	opts_release(&o);
+	assert_int_equal(PARSE(&o, ver), 0);
+	assert_true(o.version);
+	opts_release(&o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_opts_defaults),
+		cmocka_unit_test(test_opts_all),
+		cmocka_unit_test(test_opts_errors),
+		cmocka_unit_test(test_opts_help_version),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
