@@ -108,9 +108,10 @@ static int check_json(const struct http_req *r)
 	char esc[512];
 
 	if (strncmp(r->content_type, "text/html", 9) == 0) {
-		log_error(LOG_C_API,
-			  "\"%s\" answered an HTML page where JSON was expected",
-			  log_escape(r->url, esc, sizeof(esc)));
+		log_error(
+			LOG_C_API,
+			"\"%s\" answered an HTML page where JSON was expected",
+			log_escape(r->url, esc, sizeof(esc)));
 		return -EBADMSG;
 	}
 	return 0;
@@ -127,8 +128,8 @@ struct list_kind {
 };
 
 /* Append src (n items) to *dst (dn items); src's storage is freed. */
-static int append(const struct list_kind *k, void **dst, size_t *dn,
-		  void *src, size_t n)
+static int append(const struct list_kind *k, void **dst, size_t *dn, void *src,
+		  size_t n)
 {
 	char *nd;
 
@@ -164,8 +165,8 @@ static int page_url(char *buf, size_t bufsz, const struct api *a,
 }
 
 static int fetch_list(struct api *a, const char *path,
-		      const struct list_kind *k, uint64_t deadline,
-		      void **out, size_t *nout)
+		      const struct list_kind *k, uint64_t deadline, void **out,
+		      size_t *nout)
 {
 	char url[API_URL_MAX];
 	struct http_req first = {.url = url, .max_body = API_MAX_BODY};
@@ -201,8 +202,9 @@ static int fetch_list(struct api *a, const char *path,
 	if ((int64_t)nall < meta.total_count && n > 0) {
 		int64_t page = (int64_t)n; /* what the server really gave */
 
-		npages = (size_t)((meta.total_count - (int64_t)nall + page - 1) /
-				  page);
+		npages =
+			(size_t)((meta.total_count - (int64_t)nall + page - 1) /
+				 page);
 		reqs = calloc(npages, sizeof(*reqs));
 		urls = calloc(npages, sizeof(*urls));
 		if (!reqs || !urls) {
@@ -324,8 +326,7 @@ static const struct list_kind wells_kind = {sizeof(struct api_well),
 static int list_containers(struct api *a, const char *path, uint64_t deadline,
 			   struct api_container **out, size_t *n)
 {
-	return fetch_list(a, path, &containers_kind, deadline, (void **)out,
-			  n);
+	return fetch_list(a, path, &containers_kind, deadline, (void **)out, n);
 }
 
 int api_list_projects(struct api *a, uint64_t deadline,

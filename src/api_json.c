@@ -123,9 +123,8 @@ static double length_um(const json_t *q)
 		const char *unit;
 		double um;
 	} units[] = {
-		{"MICROMETER", 1.0},	{"NANOMETER", 1e-3},
-		{"MILLIMETER", 1e3},	{"CENTIMETER", 1e4},
-		{"METER", 1e6},		{"ANGSTROM", 1e-4},
+		{"MICROMETER", 1.0}, {"NANOMETER", 1e-3}, {"MILLIMETER", 1e3},
+		{"CENTIMETER", 1e4}, {"METER", 1e6},	  {"ANGSTROM", 1e-4},
 		{"PICOMETER", 1e-6},
 	};
 	json_t *v = json_object_get(q, "Value");
@@ -176,11 +175,16 @@ static const struct {
 	const char *name;
 	enum api_pixel_type type;
 } pixel_types[] = {
-	{"int8", API_PT_INT8},	   {"uint8", API_PT_UINT8},
-	{"int16", API_PT_INT16},   {"uint16", API_PT_UINT16},
-	{"int32", API_PT_INT32},   {"uint32", API_PT_UINT32},
-	{"float", API_PT_FLOAT},   {"double", API_PT_DOUBLE},
-	{"bit", API_PT_BIT},	   {"complex", API_PT_COMPLEX},
+	{"int8", API_PT_INT8},
+	{"uint8", API_PT_UINT8},
+	{"int16", API_PT_INT16},
+	{"uint16", API_PT_UINT16},
+	{"int32", API_PT_INT32},
+	{"uint32", API_PT_UINT32},
+	{"float", API_PT_FLOAT},
+	{"double", API_PT_DOUBLE},
+	{"bit", API_PT_BIT},
+	{"complex", API_PT_COMPLEX},
 	{"double-complex", API_PT_DOUBLE_COMPLEX},
 };
 
@@ -264,8 +268,7 @@ void api_image_release(struct api_image *img)
 	img->zarr_lsid = NULL;
 }
 
-static int parse_image(const json_t *o, const char *what,
-		       struct api_image *out)
+static int parse_image(const json_t *o, const char *what, struct api_image *out)
 {
 	struct api_image img = {0};
 	const json_t *px = get_obj(o, "Pixels");
@@ -281,8 +284,7 @@ static int parse_image(const json_t *o, const char *what,
 	rc = get_str(o, "Name", false, what, &img.name);
 	if (rc < 0)
 		goto fail;
-	if (get_int(o, "AcquisitionDate", false, what, &img.acquisition_ms) <
-	    0)
+	if (get_int(o, "AcquisitionDate", false, what, &img.acquisition_ms) < 0)
 		img.acquisition_ms = 0;
 	if (px) {
 		rc = parse_pixels(px, what, &img.px);
@@ -462,7 +464,8 @@ static int parse_list(const char *body, size_t len, const char *what,
 		}
 	}
 	for (size_t i = 0; i < json_array_size(data); i++) {
-		rc = parse(json_array_get(data, i), what, v + count * item_size);
+		rc = parse(json_array_get(data, i), what,
+			   v + count * item_size);
 		if (rc < 0)
 			goto out;
 		count++;
@@ -631,8 +634,8 @@ int api_json_versions(const char *body, size_t len, char **base)
 	if (!json_is_array(data) || json_array_size(data) == 0)
 		rc = bad("/api/", "data", "is not a non-empty list");
 	else
-		rc = get_str(json_array_get(data, 0), "url:base", true,
-			     "/api/", base);
+		rc = get_str(json_array_get(data, 0), "url:base", true, "/api/",
+			     base);
 	json_decref(root);
 	return rc < 0 ? rc : 0;
 }
@@ -778,8 +781,8 @@ int api_json_imgdata(const char *body, size_t len, const char *what,
 		    v <= 64)
 			d.levels = (uint32_t)v;
 		ts = get_obj(root, "tile_size");
-		if (ts && get_int(ts, "width", false, what, &v) == 0 &&
-		    v > 0 && v <= 65536)
+		if (ts && get_int(ts, "width", false, what, &v) == 0 && v > 0 &&
+		    v <= 65536)
 			d.tile_w = (uint32_t)v;
 		if (ts && get_int(ts, "height", false, what, &v) == 0 &&
 		    v > 0 && v <= 65536)
@@ -874,7 +877,8 @@ int api_json_annotations(const char *body, size_t len, const char *what,
 	rc = load(body, len, what, &root);
 	if (rc < 0)
 		return rc;
-	anns = json_is_array(root) ? root : json_object_get(root, "annotations");
+	anns = json_is_array(root) ? root
+				   : json_object_get(root, "annotations");
 	if (!json_is_array(anns)) {
 		rc = bad(what, "annotations", "is not a list");
 		goto out;
@@ -891,9 +895,9 @@ int api_json_annotations(const char *body, size_t len, const char *what,
 		if (json_is_string(cls) &&
 		    strcmp(json_string_value(cls), "MapAnnotationI") != 0)
 			continue;
-		rc = kv_values(&kv, json_is_string(ns) ? json_string_value(ns)
-						       : NULL,
-			       json_object_get(a, "values"), what);
+		rc = kv_values(
+			&kv, json_is_string(ns) ? json_string_value(ns) : NULL,
+			json_object_get(a, "values"), what);
 	}
 out:
 	json_decref(root);

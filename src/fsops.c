@@ -24,7 +24,7 @@
 #include "idrfs/log.h"
 
 #define FSOPS_NEG_TIMEOUT 60.0
-#define FSOPS_BLKSIZE 131072
+#define FSOPS_BLKSIZE	  131072
 
 struct fsops {
 	struct tree *tree;
@@ -121,8 +121,8 @@ static void fsops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc == -ENOENT) {
 		/* negative dentry: the kernel remembers the miss */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = f->ttl < FSOPS_NEG_TIMEOUT ? f->ttl
-							       : FSOPS_NEG_TIMEOUT;
+		e.entry_timeout =
+			f->ttl < FSOPS_NEG_TIMEOUT ? f->ttl : FSOPS_NEG_TIMEOUT;
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -144,8 +144,7 @@ static void fsops_forget_multi(fuse_req_t req, size_t count,
 			       struct fuse_forget_data *forgets)
 {
 	for (size_t i = 0; i < count; i++)
-		tree_forget(ctx(req)->tree, forgets[i].ino,
-			    forgets[i].nlookup);
+		tree_forget(ctx(req)->tree, forgets[i].ino, forgets[i].nlookup);
 	fuse_reply_none(req);
 }
 
@@ -435,8 +434,7 @@ static void fsops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	fsops_erofs(req);
 }
 
-static void fsops_removexattr(fuse_req_t req, fuse_ino_t ino,
-			      const char *name)
+static void fsops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	(void)ino;
 	(void)name;
@@ -471,13 +469,12 @@ static const struct fuse_lowlevel_ops fsops_ops = {
 	.removexattr = fsops_removexattr,
 };
 
-static void fuse_log_cb(enum fuse_log_level level, const char *fmt,
-			va_list ap)
+static void fuse_log_cb(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	log_fragment(level <= FUSE_LOG_ERR	  ? LOG_LEVEL_ERR
+	log_fragment(level <= FUSE_LOG_ERR	 ? LOG_LEVEL_ERR
 		     : level == FUSE_LOG_WARNING ? LOG_LEVEL_WARNING
-		     : level <= FUSE_LOG_INFO	  ? LOG_LEVEL_INFO
-						  : LOG_LEVEL_DEBUG,
+		     : level <= FUSE_LOG_INFO	 ? LOG_LEVEL_INFO
+						 : LOG_LEVEL_DEBUG,
 		     LOG_C_FUSE, fmt, ap);
 }
 

@@ -33,13 +33,13 @@
 
 #include "idrfs/log.h"
 
-#define HTTP_MAX_HOSTS 16
-#define HTTP_HOST_LEN 256
-#define HTTP_BACKOFF_BASE_MS 100
-#define HTTP_BACKOFF_MAX_MS 2000
+#define HTTP_MAX_HOSTS		16
+#define HTTP_HOST_LEN		256
+#define HTTP_BACKOFF_BASE_MS	100
+#define HTTP_BACKOFF_MAX_MS	2000
 #define HTTP_CONNECT_TIMEOUT_MS 10000
-#define HTTP_POLL_MS 100
-#define HTTP_URL_LOG 512
+#define HTTP_POLL_MS		100
+#define HTTP_URL_LOG		512
 
 struct http_host_slot {
 	char host[HTTP_HOST_LEN];
@@ -111,8 +111,8 @@ void http_global_cleanup(void)
 	curl_global_cleanup();
 }
 
-static void share_lock_cb(CURL *h, curl_lock_data data,
-			  curl_lock_access access, void *userp)
+static void share_lock_cb(CURL *h, curl_lock_data data, curl_lock_access access,
+			  void *userp)
 {
 	struct http_client *c = userp;
 
@@ -442,8 +442,7 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
-			 (curl_off_t)r->max_body);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
 	if (r->head)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
 	if (r->range_len > 0) {
@@ -615,8 +614,8 @@ static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 			char esc[HTTP_URL_LOG];
 
 			log_debug(LOG_C_HTTP,
-				  "GET \"%s\": %s (HTTP %ld), retry %u in %" PRIu64
-				  " ms",
+				  "GET \"%s\": %s (HTTP %ld), retry %u in "
+				  "%" PRIu64 " ms",
 				  log_escape(r->url, esc, sizeof(esc)),
 				  curl_easy_strerror(cc), status, r->attempts,
 				  wait);

@@ -31,11 +31,12 @@ static struct {
 };
 
 static const char *const component_names[] = {
-	"main", "http", "api", "tree", "fuse", "cache", "tiff", "zarr", "search",
+	"main",	 "http", "api",	 "tree",   "fuse",
+	"cache", "tiff", "zarr", "search",
 };
 
 static const char *const level_names[] = {
-	[LOG_LEVEL_ERR] = "error",   [LOG_LEVEL_WARNING] = "warning",
+	[LOG_LEVEL_ERR] = "error",     [LOG_LEVEL_WARNING] = "warning",
 	[LOG_LEVEL_NOTICE] = "notice", [LOG_LEVEL_INFO] = "info",
 	[LOG_LEVEL_DEBUG] = "debug",
 };
@@ -93,8 +94,9 @@ int log_set_trace(const char *spec, const char **bad, size_t *badlen)
 		}
 		if (wl == 3 && memcmp(w, "all", 3) == 0)
 			bit = LOG_C_ALL;
-		for (size_t i = 0; !bit && i < sizeof(component_names) /
-						      sizeof(component_names[0]);
+		for (size_t i = 0;
+		     !bit &&
+		     i < sizeof(component_names) / sizeof(component_names[0]);
 		     i++) {
 			if (strlen(component_names[i]) == wl &&
 			    memcmp(component_names[i], w, wl) == 0)
@@ -213,8 +215,8 @@ char *log_escape(const char *in, char *out, size_t outsz)
 		size_t tl;
 		size_t sl = utf8_seq_len(s);
 
-		if (sl == 1 && (*s < 0x20 || *s == 0x7f || *s == '\\' ||
-				*s == '"')) {
+		if (sl == 1 &&
+		    (*s < 0x20 || *s == 0x7f || *s == '\\' || *s == '"')) {
 			if (*s == '\\' || *s == '"')
 				tl = (size_t)snprintf(tmp, sizeof(tmp), "\\%c",
 						      *s);

@@ -134,8 +134,7 @@ int main(int argc, char *argv[])
 	}
 	if (app.o.debug)
 		log_set_level(LOG_LEVEL_DEBUG);
-	if (app.o.trace &&
-	    log_set_trace(app.o.trace, &bad, &badlen) < 0) {
+	if (app.o.trace && log_set_trace(app.o.trace, &bad, &badlen) < 0) {
 		fprintf(stderr,
 			"idrfs: unknown trace component '%.*s' (known: main, "
 			"http, api, tree, fuse, cache, tiff, zarr, search, "
@@ -147,7 +146,8 @@ int main(int argc, char *argv[])
 	if (app.o.log_file) {
 		rc = log_open(LOG_SINK_FILE, app.o.log_file);
 		if (rc < 0) {
-			fprintf(stderr, "idrfs: cannot open log file '%s': %s\n",
+			fprintf(stderr,
+				"idrfs: cannot open log file '%s': %s\n",
 				app.o.log_file, strerror(-rc));
 			goto out;
 		}

@@ -31,7 +31,10 @@ struct parse_state {
 	int bad;
 };
 
-#define IDRFS_OPT(t, p) {t, offsetof(struct opts, p), 1}
+#define IDRFS_OPT(t, p)                                                        \
+	{                                                                      \
+		t, offsetof(struct opts, p), 1                                 \
+	}
 
 static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("cache_dir=%s", cache_dir),
@@ -118,7 +121,8 @@ static char *default_cache_dir(void)
 static int check(const struct opts *o)
 {
 	if (!o->mountpoint) {
-		fprintf(stderr, "idrfs: no mountpoint given (see idrfs --help)\n");
+		fprintf(stderr,
+			"idrfs: no mountpoint given (see idrfs --help)\n");
 		return -EINVAL;
 	}
 	if (strncmp(o->url, "http://", 7) != 0 &&
@@ -130,12 +134,14 @@ static int check(const struct opts *o)
 	}
 	if (o->timeout < 1 || o->timeout > 86400) {
 		fprintf(stderr,
-			"idrfs: timeout=%u is out of range (1..86400 seconds)\n",
+			"idrfs: timeout=%u is out of range (1..86400 "
+			"seconds)\n",
 			o->timeout);
 		return -EINVAL;
 	}
 	if (o->max_conns < 1 || o->max_conns > 256) {
-		fprintf(stderr, "idrfs: max_conns=%u is out of range (1..256)\n",
+		fprintf(stderr,
+			"idrfs: max_conns=%u is out of range (1..256)\n",
 			o->max_conns);
 		return -EINVAL;
 	}
@@ -251,10 +257,12 @@ void opts_print_help(FILE *out, const char *prog)
 		"$XDG_CACHE_HOME/idrfs)\n"
 		"    -o timeout=SECONDS      deadline of each file operation "
 		"(default %u)\n"
-		"    -o max_conns=N          connections per host (default %u)\n"
+		"    -o max_conns=N          connections per host (default "
+		"%u)\n"
 		"    -o ttl=SECONDS          how long listings are cached "
 		"(default %u)\n"
-		"    -o log_file=PATH        log to a file (default: stderr with "
+		"    -o log_file=PATH        log to a file (default: stderr "
+		"with "
 		"-f, else syslog)\n"
 		"    -o trace=LIST           debug lines of components: "
 		"main,http,api,tree,fuse,\n"

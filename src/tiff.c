@@ -17,9 +17,9 @@
 
 #include <errno.h>
 
-#define TIFF_IFD0_ENTRIES 18u /* 14 base + 2 descriptions + 2 IJ tags */
-#define TIFF_TAIL_ENTRIES 14u
-#define TIFF_DESC_BASE 16384u
+#define TIFF_IFD0_ENTRIES     18u /* 14 base + 2 descriptions + 2 IJ tags */
+#define TIFF_TAIL_ENTRIES     14u
+#define TIFF_DESC_BASE	      16384u
 #define TIFF_DESC_PER_CHANNEL 2048u /* text + 768-byte LUT + range */
 
 static uint64_t align_up(uint64_t v, uint64_t a)

@@ -47,12 +47,12 @@ enum tree_kind {
 	TREE_K_IMAGE,
 };
 
-#define TREE_ID_BITS 56
-#define TREE_ID_MAX ((1ull << TREE_ID_BITS) - 1)
-#define TREE_INO(kind, id) (((uint64_t)(kind) << TREE_ID_BITS) | (uint64_t)(id))
-#define TREE_README_INO 2u
-#define TREE_PROJECTS_INO 3u
-#define TREE_SCREENS_INO 4u
+#define TREE_ID_BITS	    56
+#define TREE_ID_MAX	    ((1ull << TREE_ID_BITS) - 1)
+#define TREE_INO(kind, id)  (((uint64_t)(kind) << TREE_ID_BITS) | (uint64_t)(id))
+#define TREE_README_INO	    2u
+#define TREE_PROJECTS_INO   3u
+#define TREE_SCREENS_INO    4u
 #define TREE_SUFFIX_RESERVE 24u /* " [" + 20 digits + "]" + NUL */
 
 struct ent {
@@ -208,8 +208,8 @@ void tree_well_name(int32_t row, int32_t column, bool rows_letters,
 		letters((uint32_t)column, c, sizeof(c));
 	else
 		snprintf(c, sizeof(c), "%02" PRId32, column + 1);
-	snprintf(out, outsz, "%s%s%s", r, rows_letters != columns_letters ? "" : "-",
-		 c);
+	snprintf(out, outsz, "%s%s%s", r,
+		 rows_letters != columns_letters ? "" : "-", c);
 }
 
 /* ---- node table (t->lock held) ---- */
@@ -341,7 +341,11 @@ static struct child *child_add(struct childvec *cv, enum tree_kind kind,
 	c->kind = kind;
 	c->id = id;
 	c->ext = ext;
-	tree_sanitize_name(name, c->base, max);
+	/* "." + ".tif" is a fine file name; only bare dot names clash */
+	if (*ext && name && (strcmp(name, ".") == 0 || strcmp(name, "..") == 0))
+		snprintf(c->base, sizeof(c->base), "%s", name);
+	else
+		tree_sanitize_name(name, c->base, max);
 	return c;
 }
 
@@ -528,8 +532,8 @@ static int install(struct tree *t, struct node *dir, struct childvec *cv)
 		return -ENOMEM;
 	for (size_t i = 0; i < cv->n; i++) {
 		const struct child *c = &cv->v[i];
-		struct node *n = node_get(t, c->kind,
-					  TREE_INO(c->kind, c->id), c->id);
+		struct node *n =
+			node_get(t, c->kind, TREE_INO(c->kind, c->id), c->id);
 		size_t bl = strlen(c->base), el = strlen(c->ext);
 
 		if (!n)
@@ -618,29 +622,37 @@ static int make_readme(struct tree *t, const char *url)
 	static const char fmt[] =
 		"idrfs: %s, mounted read-only\n"
 		"\n"
-		"This directory is a view of a remote bio-image archive with an\n"
-		"IDR-style HTTP API (the Image Data Resource, or any OMERO.web\n"
+		"This directory is a view of a remote bio-image archive with "
+		"an\n"
+		"IDR-style HTTP API (the Image Data Resource, or any "
+		"OMERO.web\n"
 		"server). Nothing here is stored locally until it is read.\n"
 		"\n"
 		"  projects/<project>/<dataset>/<image>.tif\n"
 		"  screens/<screen>/<plate>/<well>/field-<n>.tif\n"
 		"\n"
 		"Names come from the archive, made safe: '/' and control\n"
-		"characters become '_', and names that repeat in one directory\n"
+		"characters become '_', and names that repeat in one "
+		"directory\n"
 		"get the object id as a \" [id]\" suffix. A name ending in\n"
-		".rendered.tif is an image the archive offers only as rendered\n"
+		".rendered.tif is an image the archive offers only as "
+		"rendered\n"
 		"8-bit RGB, never raw pixels.\n"
 		"\n"
 		"STATUS OF THIS VERSION: image files are placeholders. Their\n"
-		"sizes are exact (computed from the image metadata), but reading\n"
+		"sizes are exact (computed from the image metadata), but "
+		"reading\n"
 		"them fails with an I/O error: pixel access is not built yet.\n"
 		"Browsing (ls, find, stat) works in full.\n"
 		"\n"
-		"Listings are cached for the listing TTL (-o ttl=). Errors and\n"
+		"Listings are cached for the listing TTL (-o ttl=). Errors "
+		"and\n"
 		"timeouts are logged with the URL that failed (-o log_file=).\n"
 		"\n"
-		"If you use data from the IDR, please cite: Williams E. et al.\n"
-		"(2017) The Image Data Resource: A Bioimage Data Integration and\n"
+		"If you use data from the IDR, please cite: Williams E. et "
+		"al.\n"
+		"(2017) The Image Data Resource: A Bioimage Data Integration "
+		"and\n"
 		"Publication Platform. Nature Methods 14, 775-781,\n"
 		"doi:10.1038/nmeth.4326, and the publication of each study.\n"
 		"\n"
@@ -678,8 +690,7 @@ static int add_fixed(struct tree *t, struct node *root, const char *name,
 	return 0;
 }
 
-int tree_new(struct api *api, const struct tree_config *cfg,
-	     struct tree **out)
+int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out)
 {
 	struct tree *t = calloc(1, sizeof(*t));
 	pthread_condattr_t ca;

@@ -14,8 +14,13 @@
 
 static void test_tiff_single_plane(void **state)
 {
-	struct tiff_geom g = {.x = 67, .y = 45, .c = 1, .z = 1, .t = 1,
-			      .bps = 2, .samples = 1};
+	struct tiff_geom g = {.x = 67,
+			      .y = 45,
+			      .c = 1,
+			      .z = 1,
+			      .t = 1,
+			      .bps = 2,
+			      .samples = 1};
 	struct tiff_layout l;
 
 	(void)state;
@@ -32,8 +37,13 @@ static void test_tiff_single_plane(void **state)
 
 static void test_tiff_tail(void **state)
 {
-	struct tiff_geom g = {.x = 100, .y = 200, .c = 2, .z = 3, .t = 4,
-			      .bps = 2, .samples = 1};
+	struct tiff_geom g = {.x = 100,
+			      .y = 200,
+			      .c = 2,
+			      .z = 3,
+			      .t = 4,
+			      .bps = 2,
+			      .samples = 1};
 	struct tiff_layout l;
 
 	(void)state;
@@ -52,8 +62,13 @@ static void test_tiff_tail(void **state)
 
 static void test_tiff_rgb(void **state)
 {
-	struct tiff_geom g = {.x = 10, .y = 10, .c = 3, .z = 2, .t = 1,
-			      .bps = 1, .samples = 3};
+	struct tiff_geom g = {.x = 10,
+			      .y = 10,
+			      .c = 3,
+			      .z = 2,
+			      .t = 1,
+			      .bps = 1,
+			      .samples = 3};
 	struct tiff_layout l;
 
 	(void)state;
@@ -65,8 +80,13 @@ static void test_tiff_rgb(void **state)
 
 static void test_tiff_big(void **state)
 {
-	struct tiff_geom g = {.x = 2048, .y = 2048, .c = 2, .z = 300, .t = 1,
-			      .bps = 2, .samples = 1};
+	struct tiff_geom g = {.x = 2048,
+			      .y = 2048,
+			      .c = 2,
+			      .z = 300,
+			      .t = 1,
+			      .bps = 2,
+			      .samples = 1};
 	struct tiff_layout l;
 
 	(void)state;
@@ -83,8 +103,8 @@ static void test_tiff_big(void **state)
 
 static void test_tiff_bad_geometry(void **state)
 {
-	struct tiff_geom g = {.x = 0, .y = 1, .c = 1, .z = 1, .t = 1,
-			      .bps = 1, .samples = 1};
+	struct tiff_geom g = {
+		.x = 0, .y = 1, .c = 1, .z = 1, .t = 1, .bps = 1, .samples = 1};
 	struct tiff_layout l = {.size = 42};
 
 	(void)state;
@@ -102,8 +122,13 @@ static void test_tiff_bad_geometry(void **state)
 	g.z = 1u << 20;
 	g.t = 1u << 20;
 	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
-	g = (struct tiff_geom){.x = 0x7fffffff, .y = 0x7fffffff, .c = 4,
-			       .z = 1000, .t = 1, .bps = 4, .samples = 1};
+	g = (struct tiff_geom){.x = 0x7fffffff,
+			       .y = 0x7fffffff,
+			       .c = 4,
+			       .z = 1000,
+			       .t = 1,
+			       .bps = 4,
+			       .samples = 1};
 	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
 }
 

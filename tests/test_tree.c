@@ -24,7 +24,7 @@
 struct fake {
 	pthread_mutex_t lock;
 	unsigned requests;
-	int fail;          /* when set, every request fails with this */
+	int fail;	   /* when set, every request fails with this */
 	unsigned delay_ms; /* per request */
 	unsigned dataset_images;
 	bool dup_names;
@@ -48,8 +48,10 @@ static char *image_json(int64_t id, const char *name, bool zarr)
 		"{\"@id\": %" PRId64 ", \"Name\": \"%s\", "
 		"\"omero:details\": {%s}, "
 		"\"Pixels\": {\"SizeX\": 64, \"SizeY\": 48, \"SizeZ\": 3, "
-		"\"SizeC\": 2, \"SizeT\": 1, \"Type\": {\"value\": \"uint16\"}, "
-		"\"PhysicalSizeX\": {\"Value\": 0.5, \"Unit\": \"MICROMETER\"}}}",
+		"\"SizeC\": 2, \"SizeT\": 1, \"Type\": {\"value\": "
+		"\"uint16\"}, "
+		"\"PhysicalSizeX\": {\"Value\": 0.5, \"Unit\": "
+		"\"MICROMETER\"}}}",
 		id, name,
 		zarr ? "\"externalInfo\": {\"Lsid\": "
 		       "\"s3://h/b/x.zarr?anonymous=true\"}"
@@ -107,7 +109,8 @@ static char *answer(struct fake *f, const char *url)
 			snprintf(name, sizeof(name), "%s%05zu",
 				 f->dup_names && i < 3 ? "dup" : "img",
 				 f->dup_names && i < 3 ? (size_t)0 : i);
-			items[n++] = image_json(1000 + (int64_t)i, name, i != 1);
+			items[n++] =
+				image_json(1000 + (int64_t)i, name, i != 1);
 		}
 		return page(items, n, total, (size_t)off);
 	}
@@ -331,15 +334,26 @@ static void test_tree_images(void **state)
 	struct fixture *fx = *state;
 	struct tree_attr a, b;
 	struct tiff_layout l;
-	struct tiff_geom g = {.x = 64, .y = 48, .c = 2, .z = 3, .t = 1,
-			      .bps = 2, .samples = 1};
-	struct tiff_geom rg = {.x = 64, .y = 48, .c = 2, .z = 3, .t = 1,
-			       .bps = 1, .samples = 3};
+	struct tiff_geom g = {.x = 64,
+			      .y = 48,
+			      .c = 2,
+			      .z = 3,
+			      .t = 1,
+			      .bps = 2,
+			      .samples = 1};
+	struct tiff_geom rg = {.x = 64,
+			       .y = 48,
+			       .c = 2,
+			       .z = 3,
+			       .t = 1,
+			       .bps = 1,
+			       .samples = 3};
 	char buf[16];
 
 	/* an image with a Zarr source is <name>.tif, sized from metadata */
-	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds/"
-					"img00000.tif",
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "img00000.tif",
 			      &a),
 			 0);
 	assert_int_equal(tiff_layout_compute(&g, &l), 0);
@@ -348,16 +362,17 @@ static void test_tree_images(void **state)
 	/* the inode is the object's identity */
 	assert_int_equal(a.ino & ((1ull << 56) - 1), 1000);
 	/* one without is only rendered: .rendered.tif, 8-bit RGB size */
-	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds/"
-					"img00001.rendered.tif",
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "img00001.rendered.tif",
 			      &b),
 			 0);
 	assert_int_equal(tiff_layout_compute(&rg, &l), 0);
 	assert_int_equal(b.size, l.size);
 	/* pixel reads are not served yet: EIO, not garbage */
-	assert_int_equal(tree_read(fx->tree, a.ino, 0, sizeof(buf), buf,
-				   UINT64_MAX),
-			 -EIO);
+	assert_int_equal(
+		tree_read(fx->tree, a.ino, 0, sizeof(buf), buf, UINT64_MAX),
+		-EIO);
 	/* getattr agrees with lookup */
 	assert_int_equal(tree_getattr(fx->tree, a.ino, &b), 0);
 	assert_int_equal(b.size, a.size);
@@ -370,21 +385,25 @@ static void test_tree_duplicate_images(void **state)
 
 	fx->fake.dup_names = true;
 	/* three images named "dup" get their ids, the rest keep names */
-	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds/"
-					"dup00000 [1000].tif",
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "dup00000 [1000].tif",
 			      &a),
 			 0);
-	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds/"
-					"dup00000 [1002].tif",
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "dup00000 [1002].tif",
 			      &a),
 			 0);
 	/* names are compared whole: a .rendered.tif does not collide */
-	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds/"
-					"dup00000.rendered.tif",
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "dup00000.rendered.tif",
 			      &a),
 			 0);
-	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds/"
-					"img00004.tif",
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "img00004.tif",
 			      &a),
 			 0);
 }
@@ -398,17 +417,18 @@ static void test_tree_inodes_stable(void **state)
 
 	/* a second tree (a remount) gives every object the same inode */
 	assert_int_equal(tree_new(fx->api, &tc, &t2), 0);
-	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds/"
-					"img00003.tif",
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "img00003.tif",
 			      &a),
 			 0);
-	assert_int_equal(walk(t2, "projects/idr0001_experimentA/ds/"
-				  "img00003.tif",
+	assert_int_equal(walk(t2,
+			      "projects/idr0001_experimentA/ds/"
+			      "img00003.tif",
 			      &b),
 			 0);
 	assert_int_equal(a.ino, b.ino);
-	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA", &a),
-			 0);
+	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA", &a), 0);
 	assert_int_equal(walk(t2, "projects/idr0001_experimentA", &b), 0);
 	assert_int_equal(a.ino, b.ino);
 	tree_free(t2);
@@ -432,8 +452,9 @@ static void test_tree_listing_cost(void **state)
 	/* within the TTL, listing and lookups cost nothing */
 	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
 	tree_dir_free(d);
-	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds/"
-					"img02499.tif",
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "img02499.tif",
 			      &a),
 			 0);
 	assert_int_equal(fx->fake.requests, 3);
@@ -552,13 +573,13 @@ static void test_tree_errors(void **state)
 	assert_int_equal(tree_getattr(fx->tree, 999999, &a), -ENOENT);
 	memset(name, 'a', sizeof(name) - 1);
 	name[sizeof(name) - 1] = '\0';
-	assert_int_equal(tree_lookup(fx->tree, TREE_ROOT_INO, name, UINT64_MAX,
-				     &a),
-			 -ENAMETOOLONG);
+	assert_int_equal(
+		tree_lookup(fx->tree, TREE_ROOT_INO, name, UINT64_MAX, &a),
+		-ENAMETOOLONG);
 	/* reading a directory */
-	assert_int_equal(tree_read(fx->tree, TREE_ROOT_INO, 0, 1, name,
-				   UINT64_MAX),
-			 -EISDIR);
+	assert_int_equal(
+		tree_read(fx->tree, TREE_ROOT_INO, 0, 1, name, UINT64_MAX),
+		-EISDIR);
 }
 
 int main(void)

@@ -44,7 +44,7 @@ struct api_pixels {
 	uint32_t size_x, size_y, size_z, size_c, size_t_;
 	enum api_pixel_type type;
 	double phys_x, phys_y, phys_z; /* micrometres, 0 if unknown */
-	double time_increment;         /* seconds, 0 if unknown */
+	double time_increment;	       /* seconds, 0 if unknown */
 };
 
 struct api_image {
@@ -52,8 +52,8 @@ struct api_image {
 	char *name;
 	bool has_pixels;
 	struct api_pixels px;
-	char *zarr_lsid;         /* ExternalInfo Lsid, or NULL */
-	int64_t acquisition_ms;  /* AcquisitionDate, 0 if unknown */
+	char *zarr_lsid;	/* ExternalInfo Lsid, or NULL */
+	int64_t acquisition_ms; /* AcquisitionDate, 0 if unknown */
 };
 
 /** A project, dataset, screen or plate. */
@@ -68,7 +68,7 @@ struct api_container {
 
 struct api_well {
 	int64_t id;
-	int32_t row;    /* 0-based */
+	int32_t row;	/* 0-based */
 	int32_t column; /* 0-based */
 	size_t nfields;
 	struct api_image *fields; /* in WellSample order */

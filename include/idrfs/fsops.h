@@ -14,8 +14,8 @@
 #include "idrfs/tree.h"
 
 struct fsops_config {
-	unsigned timeout_s;      /* deadline of each operation */
-	unsigned ttl_s;          /* attr/entry timeouts */
+	unsigned timeout_s;	 /* deadline of each operation */
+	unsigned ttl_s;		 /* attr/entry timeouts */
 	const char *notify_pipe; /* FIFO told "ok\n"/"fail\n", or NULL */
 	/* Called once mounted and daemonised; sets *tree. 0 or -errno. */
 	int (*start)(void *arg, struct tree **tree);

@@ -25,7 +25,7 @@ struct http_config {
 	unsigned max_conns;   /* per host, >= 1 */
 	unsigned max_retries; /* retries after the first attempt */
 	const char *user_agent;
-	bool verbose;         /* route curl's own trace to the log */
+	bool verbose; /* route curl's own trace to the log */
 };
 
 /**
@@ -36,15 +36,15 @@ struct http_config {
  */
 struct http_req {
 	/* inputs */
-	const char *url;       /* borrowed for the call */
-	uint64_t range_off;    /* with range_len > 0: bytes=off-(off+len-1) */
-	uint64_t range_len;    /* 0: no Range header */
-	size_t max_body;       /* hard cap on the body; larger is -EFBIG */
-	bool head;             /* HEAD instead of GET */
+	const char *url;    /* borrowed for the call */
+	uint64_t range_off; /* with range_len > 0: bytes=off-(off+len-1) */
+	uint64_t range_len; /* 0: no Range header */
+	size_t max_body;    /* hard cap on the body; larger is -EFBIG */
+	bool head;	    /* HEAD instead of GET */
 	/* outputs */
-	int rc;                /* 0 or -errno */
-	long status;           /* HTTP status, 0 if none was received */
-	char *body;            /* NUL-terminated, len bytes before the NUL */
+	int rc;	     /* 0 or -errno */
+	long status; /* HTTP status, 0 if none was received */
+	char *body;  /* NUL-terminated, len bytes before the NUL */
 	size_t len;
 	char content_type[64];
 	int64_t content_length; /* from the header, -1 if absent */

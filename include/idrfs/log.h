@@ -88,16 +88,16 @@ void log_fragment(enum log_level level, unsigned component, const char *fmt,
 char *log_escape(const char *in, char *out, size_t outsz);
 
 /* Arguments are evaluated only when the line will be written. */
-#define LOG_AT(lvl, comp, ...)                                                \
-	do {                                                                  \
-		if (log_enabled((lvl), (comp)))                               \
-			log_msg((lvl), (comp), __VA_ARGS__);                  \
+#define LOG_AT(lvl, comp, ...)                                                 \
+	do {                                                                   \
+		if (log_enabled((lvl), (comp)))                                \
+			log_msg((lvl), (comp), __VA_ARGS__);                   \
 	} while (0)
 
-#define log_error(comp, ...) LOG_AT(LOG_LEVEL_ERR, (comp), __VA_ARGS__)
-#define log_warn(comp, ...) LOG_AT(LOG_LEVEL_WARNING, (comp), __VA_ARGS__)
+#define log_error(comp, ...)  LOG_AT(LOG_LEVEL_ERR, (comp), __VA_ARGS__)
+#define log_warn(comp, ...)   LOG_AT(LOG_LEVEL_WARNING, (comp), __VA_ARGS__)
 #define log_notice(comp, ...) LOG_AT(LOG_LEVEL_NOTICE, (comp), __VA_ARGS__)
-#define log_info(comp, ...) LOG_AT(LOG_LEVEL_INFO, (comp), __VA_ARGS__)
-#define log_debug(comp, ...) LOG_AT(LOG_LEVEL_DEBUG, (comp), __VA_ARGS__)
+#define log_info(comp, ...)   LOG_AT(LOG_LEVEL_INFO, (comp), __VA_ARGS__)
+#define log_debug(comp, ...)  LOG_AT(LOG_LEVEL_DEBUG, (comp), __VA_ARGS__)
 
 #endif

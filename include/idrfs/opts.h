@@ -12,10 +12,10 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define OPTS_DEFAULT_URL "https://idr.openmicroscopy.org"
-#define OPTS_DEFAULT_TIMEOUT 30u
+#define OPTS_DEFAULT_URL       "https://idr.openmicroscopy.org"
+#define OPTS_DEFAULT_TIMEOUT   30u
 #define OPTS_DEFAULT_MAX_CONNS 8u
-#define OPTS_DEFAULT_TTL 86400u
+#define OPTS_DEFAULT_TTL       86400u
 
 struct opts {
 	char *url;

@@ -16,14 +16,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TIFF_STRIP_ROWS 64u
-#define TIFF_HEAD_ALIGN 4096u
-#define TIFF_MAX_PLANES (1u << 24)
+#define TIFF_STRIP_ROWS	 64u
+#define TIFF_HEAD_ALIGN	 4096u
+#define TIFF_MAX_PLANES	 (1u << 24)
 #define TIFF_CLASSIC_MAX 0xffffffffull
 
 struct tiff_geom {
 	uint32_t x, y, c, z, t;
-	unsigned bps;     /* bytes per sample in the file: 1, 2 or 4 */
+	unsigned bps;	  /* bytes per sample in the file: 1, 2 or 4 */
 	unsigned samples; /* 1 (grey planes per channel) or 3 (RGB) */
 };
 
@@ -32,7 +32,7 @@ struct tiff_layout {
 	uint64_t plane_size; /* P */
 	uint32_t rows_per_strip;
 	uint32_t strips;     /* S per plane */
-	uint64_t d0;         /* offset of the first pixel */
+	uint64_t d0;	     /* offset of the first pixel */
 	uint64_t t0, i0, s1; /* tail block, IFD1, IFD stride */
 	unsigned n0, n1;     /* entries of IFD0 and of the tail IFDs */
 	bool single_ifd;     /* ImageJ's >4 GiB form: no tail */

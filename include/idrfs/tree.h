@@ -31,8 +31,8 @@ struct tree;
 
 struct tree_config {
 	const char *remote_url; /* shown in README.txt (copied) */
-	unsigned ttl_s;         /* listing TTL */
-	int64_t mount_time;     /* seconds since the epoch, dirs' mtime */
+	unsigned ttl_s;		/* listing TTL */
+	int64_t mount_time;	/* seconds since the epoch, dirs' mtime */
 };
 
 struct tree_attr {
@@ -59,8 +59,7 @@ struct tree_dir {
  * @param[out] out written only on success
  * @return 0 or -ENOMEM
  */
-int tree_new(struct api *api, const struct tree_config *cfg,
-	     struct tree **out);
+int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out);
 void tree_free(struct tree *t);
 
 /**

@@ -1,0 +1,38 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The command line: help, version, and a clear error for each mistake.
+. "$(dirname "$0")/lib.sh"
+
+help=$("$IDRFS" --help 2>&1)
+check "--help exits 0" test $? -eq 0
+for o in cache_dir= timeout= max_conns= ttl= log_file= trace= notify_pipe= \
+	"default 30" "default 8" "default 86400" "FUSE options"; do
+	check "--help mentions '$o'" grep -q -- "$o" <<<"$help"
+done
+ver=$("$IDRFS" -V 2>&1)
+check "-V prints our version and FUSE's" \
+	bash -c '[[ "$1" == *"idrfs version"* && "$1" == *"FUSE library version"* ]]' _ "$ver"
+
+expect_fail() {
+	local what=$1 pattern=$2
+	shift 2
+	local out rc
+	out=$(timeout 10 "$IDRFS" "$@" 2>&1)
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q -- "$pattern" <<<"$out"; then
+		ok "$what"
+	else
+		not_ok "$what (rc $rc: $out)"
+	fi
+}
+
+mkdir -p "$WORK/m"
+expect_fail "no mountpoint" "no mountpoint" -f
+expect_fail "unknown option" "unknown option" -f -o bogus=1 http://127.0.0.1:9/ "$WORK/m"
+expect_fail "bad URL" "is not an http" -f ftp://x/ "$WORK/m"
+expect_fail "timeout=0" "timeout=0 is out of range" -f -o timeout=0 "$WORK/m"
+expect_fail "max_conns too big" "max_conns=999 is out of range" -f -o max_conns=999 "$WORK/m"
+expect_fail "bad trace word" "unknown trace component 'nope'" -f -o trace=http,nope "$WORK/m"
+expect_fail "three positionals" "unexpected argument" -f http://a/ "$WORK/m" extra
+expect_fail "unwritable log file" "cannot open log file" -f -o log_file=/nonexistent/x/log "$WORK/m"
+finish

@@ -1,0 +1,100 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Mount the fake IDR server and browse: the tree, names, sizes, inode
+# stability, request counts, and EROFS on every kind of write.
+. "$(dirname "$0")/lib.sh"
+need_fuse
+
+start_fake || exit 1
+M="$WORK/mnt"
+check "mount the fake server" mount_idrfs "$FAKE_URL" "$M"
+
+check "root has README.txt, projects, screens" \
+	test "$(ls "$M" | tr '\n' ' ')" = "README.txt projects screens "
+check "README.txt names the remote" grep -qF "$FAKE_URL" "$M/README.txt"
+check "README.txt says image files are placeholders" \
+	grep -q "placeholders" "$M/README.txt"
+
+check "projects are listed with '/' made safe" \
+	test "$(ls "$M/projects" | tr '\n' '|')" = \
+	"idr0801-synth-listing_experimentA|idr0802-synth-pixels_experimentB|"
+check "screens are listed" \
+	test "$(ls "$M/screens")" = "idr0803-synth-screen_screenA"
+
+# Listing 10 000 images costs one request per page of 1000, not one each.
+P="$M/projects/idr0801-synth-listing_experimentA"
+ls "$P" >/dev/null
+fake_reset
+n=$(ls -l "$P/big dataset" | grep -c '^-r--r--r--')
+req=$(fake_total)
+check "ls -l of the big dataset shows 10 000 files" test "$n" -eq 10000
+check "ls -l of 10 000 images made $req <= 12 requests" test "$req" -le 12
+fake_reset
+ls -l "$P/big dataset" >/dev/null
+stat "$P/big dataset/cell_05000.tif" >/dev/null
+check "a second ls -l within the TTL makes no request" test "$(fake_total)" -eq 0
+check "names of the big dataset are cell_NNNNN.tif" \
+	test -f "$P/big dataset/cell_10000.tif"
+
+# Hostile names are made safe and unique.
+N="$P/names"
+for f in "a_b.tif" "with space.tif" "ünïcødé 🧫.tif" "..tif" "...tif" \
+	"Case.tif" "case.tif"; do
+	check "names: '$f' exists" test -f "$N/$f"
+done
+check "names: three 'dup' images get distinct [id] suffixes" \
+	test "$(ls "$N" | grep -c '^dup \[[0-9]*\]\.tif$')" -eq 3
+check "names: control characters became '_'" \
+	test "$(ls "$N" | grep -c '^ctl__char')" -eq 1
+check "names: no entry has a control character" \
+	test "$(ls "$N" | LC_ALL=C grep -c '[[:cntrl:]]')" -eq 0
+check "names: the 300-byte name is cut to at most 255 bytes" \
+	test "$(ls "$N" | awk '{ if (length($0) > max) max = length($0) } END { print max }' LC_ALL=C)" -le 255
+
+# Sizes are computed from metadata and follow the layout in FORMATS.md.
+D="$M/projects/idr0802-synth-pixels_experimentB"
+archive=$(fake_get /__fake/archive)
+bad=$("$PYTHON3" "$top_srcdir/tests/expect_sizes.py" "$D" <<<"$archive")
+check "every image of project 102 has the layout's size${bad:+: $bad}" test -z "$bad"
+check "rendered-only images are named .rendered.tif" \
+	test "$(ls "$D/rendered only" | grep -c '\.rendered\.tif$')" -ge 1
+check "zarr images are plain .tif" \
+	test "$(ls "$D/pixel types" | grep -c '\.rendered\.tif$')" -eq 0
+
+# Screens: plate, wells named A01..H12, fields.
+S="$M/screens/idr0803-synth-screen_screenA/plate1"
+check "plate1 has 96 wells" test "$(ls "$S" | wc -l)" -eq 96
+check "wells are A01 .. H12" \
+	test "$(ls "$S" | head -n 1)$(ls "$S" | tail -n 1)" = "A01H12"
+check "well A01 has field-1.tif and field-2.tif" \
+	test "$(ls "$S/A01" | tr '\n' ' ')" = "field-1.tif field-2.tif "
+
+# Inode numbers survive a remount.
+ino1=$(stat -c %i "$P/big dataset/cell_00042.tif")
+dino1=$(stat -c %i "$S/B07")
+umount_idrfs "$M"
+check "remount" mount_idrfs "$FAKE_URL" "$M"
+ino2=$(stat -c %i "$P/big dataset/cell_00042.tif")
+dino2=$(stat -c %i "$S/B07")
+check "an image keeps its inode across remounts" test "$ino1" = "$ino2"
+check "a well keeps its inode across remounts" test "$dino1" = "$dino2"
+
+# Read-only: every write is EROFS.
+erofs() {
+	local out
+	out=$("$@" 2>&1) && return 1
+	grep -q "Read-only file system" <<<"$out"
+}
+F="$P/big dataset/cell_00001.tif"
+check "touch a new file: EROFS" erofs touch "$P/new"
+check "mkdir: EROFS" erofs mkdir "$P/newdir"
+check "rm: EROFS" erofs rm -f "$F"
+check "mv: EROFS" erofs mv "$F" "$P/moved.tif"
+check "write into a file: EROFS" erofs bash -c "echo x >> '$F'"
+check "truncate: EROFS" erofs truncate -s 0 "$F"
+check "chmod: EROFS" erofs chmod 644 "$F"
+check "setfattr: EROFS" erofs setfattr -n user.x -v 1 "$F"
+check "reading a placeholder image fails with EIO" \
+	bash -c "! cat '$F' >/dev/null 2>'$WORK/cat.err' && grep -q 'Input/output error' '$WORK/cat.err'"
+check "df works on the mount" df "$M"
+finish
