@@ -165,6 +165,62 @@ static int add_mount_opts(struct fuse_args *args, const char *url)
 	return rc < 0 ? -ENOMEM : 0;
 }
 
+static bool is_trace_word(const char *w, size_t len)
+{
+	static const char *const words[] = {
+		"main", "http",	 "api",	 "tree",   "fuse",
+		"cache", "tiff", "zarr", "search", "all",
+	};
+
+	if (len > 0 && w[0] == '-') {
+		w++;
+		len--;
+	}
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (strlen(words[i]) == len && memcmp(words[i], w, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * "-o trace=http,api,allow_other": the commas of the trace list are also
+ * fuse_opt's option separator. Escape the commas that are followed by a
+ * component name, so that the list stays one option as documented.
+ * @return a new string, or NULL (ENOMEM)
+ */
+static char *escape_trace_list(const char *opt)
+{
+	size_t n = strlen(opt);
+	char *out = malloc(2 * n + 1);
+	size_t o = 0;
+	bool in_trace = false;
+	const char *p = opt;
+
+	if (!out)
+		return NULL;
+	while (*p) {
+		size_t len = strcspn(p, ",");
+
+		if (p != opt) {
+			if (in_trace && is_trace_word(p, len))
+				out[o++] = '\\';
+			else
+				in_trace = false;
+			out[o++] = ',';
+		}
+		if (strncmp(p, "trace=", 6) == 0)
+			in_trace = true;
+		memcpy(out + o, p, len);
+		o += len;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 int opts_parse(int argc, char *argv[], struct opts *out)
 {
 	struct opts *o;
@@ -173,6 +229,25 @@ int opts_parse(int argc, char *argv[], struct opts *out)
 	int rc = 0;
 
 	o = &ps.o;
+	/* work on our own copy of argv, with trace lists escaped */
+	args.argv = calloc((size_t)argc + 1, sizeof(char *));
+	if (!args.argv) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	args.allocated = 1;
+	for (int i = 0; i < argc; i++) {
+		bool opt = i > 0 && (strcmp(argv[i - 1], "-o") == 0 ||
+				     strncmp(argv[i], "-o", 2) == 0);
+
+		args.argv[i] = opt && strstr(argv[i], "trace=")
+				       ? escape_trace_list(argv[i])
+				       : strdup(argv[i]);
+		if (!args.argv[i]) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
 	o->timeout = OPTS_DEFAULT_TIMEOUT;
 	o->max_conns = OPTS_DEFAULT_MAX_CONNS;
 	o->ttl = OPTS_DEFAULT_TTL;

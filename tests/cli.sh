@@ -32,7 +32,10 @@ expect_fail "unknown option" "unknown option" -f -o bogus=1 http://127.0.0.1:9/ 
 expect_fail "bad URL" "is not an http" -f ftp://x/ "$WORK/m"
 expect_fail "timeout=0" "timeout=0 is out of range" -f -o timeout=0 "$WORK/m"
 expect_fail "max_conns too big" "max_conns=999 is out of range" -f -o max_conns=999 "$WORK/m"
-expect_fail "bad trace word" "unknown trace component 'nope'" -f -o trace=http,nope "$WORK/m"
+expect_fail "bad trace word" "unknown trace component 'nope'" -f -o trace=nope "$WORK/m"
+expect_fail "bad trace word in a list" "unknown option(s): \`-o nope'" -f -o trace=http,nope "$WORK/m"
+expect_fail "a trace list keeps its commas, later options still count" \
+	"unknown option(s): \`-o bogus'" -f -o trace=http,api,-fuse,bogus "$WORK/m"
 expect_fail "three positionals" "unexpected argument" -f http://a/ "$WORK/m" extra
 expect_fail "unwritable log file" "cannot open log file" -f -o log_file=/nonexistent/x/log "$WORK/m"
 finish

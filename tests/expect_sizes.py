@@ -60,7 +60,7 @@ def main():
                                 img["name"].replace("/", "_") + ext)
             want = tiff_size(img["sizeX"], img["sizeY"], img["sizeC"],
                              img["sizeZ"], img["sizeT"],
-                             1 if rendered else BPS[img["pixel_type"]],
+                             1 if rendered else BPS[img["pixelType"]],
                              3 if rendered else 1)
             try:
                 got = os.stat(path).st_size

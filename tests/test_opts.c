@@ -68,7 +68,7 @@ static void test_opts_all(void **state)
 				    "-o",
 				    "cache_dir=/c,timeout=5,max_conns=3,ttl=60",
 				    "-o",
-				    "log_file=/l,trace=http,notify_pipe=/p",
+				    "log_file=/l,trace=http,api,-fuse,notify_pipe=/p",
 				    "-o",
 				    "_netdev,noauto,user,nofail",
 				    "http://127.0.0.1:8080/",
@@ -85,7 +85,8 @@ static void test_opts_all(void **state)
 	assert_int_equal(o.max_conns, 3);
 	assert_int_equal(o.ttl, 60);
 	assert_string_equal(o.log_file, "/l");
-	assert_string_equal(o.trace, "http");
+	/* a trace list keeps its commas */
+	assert_string_equal(o.trace, "http,api,-fuse");
 	assert_string_equal(o.notify_pipe, "/p");
 	assert_true(o.foreground);
 	for (int i = 0; i < o.fuse_argc; i++) {
