@@ -19,10 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "idrfs/log.h"
 
 #define API_URL_MAX 2048
+/* pages fetched in one parallel batch, and pages of one list at most */
+#define API_PAGE_BATCH 32
+#define API_MAX_PAGES 100000
 
 struct api {
 	char *base; /* no trailing slash */
@@ -177,7 +181,7 @@ static int fetch_list(struct api *a, const char *path,
 	size_t npages = 0;
 	struct api_meta meta;
 	void *items = NULL;
-	size_t n = 0;
+	size_t n = 0, n2 = 0;
 	int rc;
 
 	rc = page_url(url, sizeof(url), a, path, API_PAGE_LIMIT, 0);
@@ -201,41 +205,64 @@ static int fetch_list(struct api *a, const char *path,
 	}
 	if ((int64_t)nall < meta.total_count && n > 0) {
 		int64_t page = (int64_t)n; /* what the server really gave */
+		size_t total = (size_t)((meta.total_count - (int64_t)nall +
+					 page - 1) /
+					page);
 
-		npages =
-			(size_t)((meta.total_count - (int64_t)nall + page - 1) /
-				 page);
-		reqs = calloc(npages, sizeof(*reqs));
-		urls = calloc(npages, sizeof(*urls));
+		if (total > API_MAX_PAGES) {
+			log_error(LOG_C_API,
+				  "\"%s\": %zu pages of %" PRId64
+				  " is too many",
+				  url, total, page);
+			rc = -EFBIG;
+			goto out;
+		}
+		reqs = calloc(API_PAGE_BATCH, sizeof(*reqs));
+		urls = calloc(API_PAGE_BATCH, sizeof(*urls));
 		if (!reqs || !urls) {
 			rc = -ENOMEM;
 			goto out;
 		}
-		for (size_t i = 0; i < npages; i++) {
+		for (size_t i = 0; i < API_PAGE_BATCH; i++) {
 			urls[i] = malloc(API_URL_MAX);
 			if (!urls[i]) {
 				rc = -ENOMEM;
 				goto out;
 			}
-			rc = page_url(urls[i], API_URL_MAX, a, path, page,
-				      (int64_t)nall + (int64_t)i * page);
-			if (rc < 0)
-				goto out;
-			reqs[i].url = urls[i];
-			reqs[i].max_body = API_MAX_BODY;
 		}
-		rc = fetch(a, reqs, npages, deadline);
-		if (rc < 0)
-			goto out;
-		for (size_t i = 0; i < npages; i++) {
-			rc = check_json(&reqs[i]);
-			if (rc == 0)
-				rc = k->parse(reqs[i].body, reqs[i].len,
-					      urls[i], &items, &n, &meta);
-			if (rc == 0)
-				rc = append(k, &all, &nall, items, n);
+		/* bounded batches: memory does not grow with a lying total */
+		for (size_t done = 0; done < total;) {
+			size_t nb = total - done < API_PAGE_BATCH
+					    ? total - done
+					    : API_PAGE_BATCH;
+			int64_t off0 = (int64_t)n + (int64_t)done * page;
+
+			npages = nb;
+			for (size_t i = 0; i < nb; i++) {
+				rc = page_url(urls[i], API_URL_MAX, a, path,
+					      page, off0 + (int64_t)i * page);
+				if (rc < 0)
+					goto out;
+				memset(&reqs[i], 0, sizeof(reqs[i]));
+				reqs[i].url = urls[i];
+				reqs[i].max_body = API_MAX_BODY;
+			}
+			rc = fetch(a, reqs, nb, deadline);
+			for (size_t i = 0; rc == 0 && i < nb; i++) {
+				rc = check_json(&reqs[i]);
+				if (rc == 0)
+					rc = k->parse(reqs[i].body, reqs[i].len,
+						      urls[i], &items, &n2,
+						      &meta);
+				if (rc == 0)
+					rc = append(k, &all, &nall, items, n2);
+			}
+			for (size_t i = 0; i < nb; i++)
+				http_req_release(&reqs[i]);
+			npages = 0;
 			if (rc < 0)
 				goto out;
+			done += nb;
 		}
 	}
 	*out = all;
@@ -245,12 +272,10 @@ static int fetch_list(struct api *a, const char *path,
 out:
 	if (all)
 		k->free(all, nall);
-	for (size_t i = 0; i < npages; i++) {
-		if (reqs)
-			http_req_release(&reqs[i]);
-		if (urls)
-			free(urls[i]);
-	}
+	for (size_t i = 0; reqs && i < npages; i++)
+		http_req_release(&reqs[i]);
+	for (size_t i = 0; urls && i < API_PAGE_BATCH; i++)
+		free(urls[i]);
 	free(reqs);
 	free(urls);
 	return rc;
@@ -400,4 +425,95 @@ int api_get_well(struct api *a, int64_t well_id, uint64_t deadline,
 		rc = api_json_well(r.body, r.len, url, out);
 	http_req_release(&r);
 	return rc;
+}
+
+int api_get_imgdata(struct api *a, int64_t image_id, uint64_t deadline,
+		    struct api_imgdata *out)
+{
+	char url[API_URL_MAX];
+	int rc;
+
+	snprintf(url, sizeof(url), "%s/webgateway/imgData/%" PRId64 "/",
+		 a->base, image_id);
+	for (;;) {
+		struct http_req r = {.url = url, .max_body = API_MAX_BODY};
+		struct api_imgdata d = {0};
+
+		rc = fetch(a, &r, 1, deadline);
+		if (rc == 0)
+			rc = check_json(&r);
+		if (rc == 0)
+			rc = api_json_imgdata(r.body, r.len, url, &d);
+		http_req_release(&r);
+		if (rc < 0)
+			return rc;
+		if (d.backoff_ms <= 0) {
+			*out = d;
+			return 0;
+		}
+		/* the rendering engine is busy (a pyramid being built) */
+		uint64_t wait = (uint64_t)d.backoff_ms;
+
+		if (http_now_ms() + wait >= deadline) {
+			log_error(LOG_C_API,
+				  "\"%s\": server still busy at the deadline",
+				  url);
+			return -ETIMEDOUT;
+		}
+		log_debug(LOG_C_API, "\"%s\": busy, retry in %" PRIu64 " ms",
+			  url, wait);
+		struct timespec ts = {.tv_sec = (time_t)(wait / 1000u),
+				      .tv_nsec = (long)(wait % 1000u) *
+						 1000000L};
+		nanosleep(&ts, NULL);
+	}
+}
+
+int api_session(struct api *a, uint64_t deadline)
+{
+	char url[API_URL_MAX];
+	struct http_req r = {.url = url, .max_body = 4u << 20};
+	int rc;
+
+	snprintf(url, sizeof(url), "%s/webclient/?experimenter=-1", a->base);
+	rc = fetch(a, &r, 1, deadline);
+	http_req_release(&r);
+	return rc;
+}
+
+int api_render_url(const struct api *a, const struct api_imgdata *d,
+		   uint32_t z, uint32_t t, uint32_t y0, uint32_t h, char *out,
+		   size_t outsz)
+{
+	size_t o;
+	int n;
+	unsigned active = 0;
+
+	n = snprintf(out, outsz,
+		     "%s/webgateway/render_image_region/%" PRId64
+		     "/%u/%u/?region=0,%u,%u,%u&c=",
+		     a->base, d->id, z, t, y0, d->size_x, h);
+	if (n < 0 || (size_t)n >= outsz)
+		return -ENAMETOOLONG;
+	o = (size_t)n;
+	for (size_t i = 0; i < d->nchannels; i++) {
+		const struct api_channel *ch = &d->channels[i];
+		/* the service takes at most 10 active channels */
+		bool on = ch->active && active < 10;
+
+		if (on)
+			active++;
+		/* '|' and '$' percent-encoded: they are not URL-safe */
+		n = snprintf(out + o, outsz - o, "%s%s%zu%%7C%.17g:%.17g%%24%06X",
+			     i ? "," : "", on ? "" : "-", i + 1,
+			     ch->window_start, ch->window_end,
+			     (unsigned)(ch->color_rgb & 0xffffffu));
+		if (n < 0 || (size_t)n >= outsz - o)
+			return -ENAMETOOLONG;
+		o += (size_t)n;
+	}
+	n = snprintf(out + o, outsz - o, "&m=c&format=png");
+	if (n < 0 || (size_t)n >= outsz - o)
+		return -ENAMETOOLONG;
+	return 0;
 }

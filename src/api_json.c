@@ -13,6 +13,7 @@
 
 #include "idrfs/api.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -87,7 +88,10 @@ static int get_int(const json_t *obj, const char *key, bool required,
 	return 0;
 }
 
-/* Copy a string field. Absent and not required: *out = NULL, returns 1. */
+/*
+ * Copy a string field. Absent and not required: *out = NULL, returns 1.
+ * On an error *out is left as it was.
+ */
 static int get_str(const json_t *obj, const char *key, bool required,
 		   const char *what, char **out)
 {
@@ -95,9 +99,9 @@ static int get_str(const json_t *obj, const char *key, bool required,
 	char *s;
 
 	if (!v || json_is_null(v)) {
-		*out = NULL;
 		if (required)
 			return bad(what, key, "is missing");
+		*out = NULL;
 		return 1;
 	}
 	if (!json_is_string(v))
@@ -145,8 +149,18 @@ static double length_um(const json_t *q)
 	return 0; /* PIXEL, REFERENCEFRAME, ...: not a physical size */
 }
 
+/* Time units (ome.model.enums.UnitsTime) to seconds; 0 unknown. */
 static double time_s(const json_t *q)
 {
+	static const struct {
+		const char *unit;
+		double s;
+	} units[] = {
+		{"SECOND", 1.0},      {"MILLISECOND", 1e-3},
+		{"MICROSECOND", 1e-6}, {"NANOSECOND", 1e-9},
+		{"MINUTE", 60.0},     {"HOUR", 3600.0},
+		{"DAY", 86400.0},
+	};
 	json_t *v = json_object_get(q, "Value");
 	json_t *u = json_object_get(q, "Unit");
 	double val;
@@ -156,19 +170,13 @@ static double time_s(const json_t *q)
 	val = json_number_value(v);
 	if (!(val > 0) || !isfinite(val))
 		return 0;
-	if (json_is_string(u)) {
-		const char *s = json_string_value(u);
-
-		if (strcmp(s, "MILLISECOND") == 0)
-			val /= 1e3;
-		else if (strcmp(s, "MICROSECOND") == 0)
-			val /= 1e6;
-		else if (strcmp(s, "MINUTE") == 0)
-			val *= 60;
-		else if (strcmp(s, "HOUR") == 0)
-			val *= 3600;
+	if (!json_is_string(u))
+		return val; /* OMERO's default unit is the second */
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(json_string_value(u), units[i].unit) == 0)
+			return val * units[i].s;
 	}
-	return val;
+	return 0;
 }
 
 static const struct {
@@ -319,16 +327,19 @@ static int parse_container(const json_t *o, const char *what,
 	rc = get_str(o, "Name", false, what, &c.name);
 	if (rc < 0)
 		return rc;
-	if (get_int(o, "omero:childCount", false, what, &c.child_count) < 0)
+	rc = get_int(o, "omero:childCount", false, what, &c.child_count);
+	if (rc < 0)
 		goto fail;
 	c.rows_letters = true;
-	if (get_str(o, "RowNamingConvention", false, what, &conv) < 0)
+	rc = get_str(o, "RowNamingConvention", false, what, &conv);
+	if (rc < 0)
 		goto fail;
 	if (conv)
 		c.rows_letters = strcmp(conv, "number") != 0;
 	free(conv);
 	conv = NULL;
-	if (get_str(o, "ColumnNamingConvention", false, what, &conv) < 0)
+	rc = get_str(o, "ColumnNamingConvention", false, what, &conv);
+	if (rc < 0)
 		goto fail;
 	if (conv)
 		c.columns_letters = strcmp(conv, "letter") == 0;
@@ -337,7 +348,7 @@ static int parse_container(const json_t *o, const char *what,
 	return 0;
 fail:
 	free(c.name);
-	return -EBADMSG;
+	return rc;
 }
 
 void api_well_release(struct api_well *w)
@@ -410,8 +421,11 @@ static int parse_meta(const json_t *root, size_t n, const char *what,
 		      struct api_meta *meta)
 {
 	const json_t *m = get_obj(root, "meta");
+	json_t *raw = json_object_get(root, "meta");
 	int rc;
 
+	if (raw && !json_is_null(raw) && !m)
+		return bad(what, "meta", "is not an object");
 	meta->offset = 0;
 	meta->limit = (int64_t)n;
 	meta->max_limit = (int64_t)n;
@@ -673,6 +687,11 @@ static double num_or(const json_t *o, const char *key, double dflt)
 	return json_is_number(v) ? json_number_value(v) : dflt;
 }
 
+static double positive_or_0(double v)
+{
+	return v > 0 && isfinite(v) ? v : 0;
+}
+
 static int parse_channel(const json_t *ch, const char *what,
 			 struct api_channel *out)
 {
@@ -688,13 +707,15 @@ static int parse_channel(const json_t *ch, const char *what,
 	rc = get_str(ch, "color", true, what, &color);
 	if (rc < 0)
 		return rc;
-	unsigned long rgb = strtoul(color, &end, 16);
+	bool hex = strlen(color) == 6;
 
-	if (strlen(color) != 6 || *end != '\0') {
-		free(color);
-		return bad(what, "channels[].color", "is not RRGGBB");
-	}
+	for (size_t i = 0; hex && i < 6; i++)
+		hex = isxdigit((unsigned char)color[i]) != 0;
+	unsigned long rgb = hex ? strtoul(color, &end, 16) : 0;
+
 	free(color);
+	if (!hex)
+		return bad(what, "channels[].color", "is not RRGGBB");
 	out->color_rgb = (uint32_t)rgb;
 	rc = get_str(ch, "label", false, what, &out->label);
 	if (rc < 0)
@@ -753,9 +774,9 @@ int api_json_imgdata(const char *body, size_t len, const char *what,
 		goto done;
 	ps = get_obj(root, "pixel_size");
 	if (ps) {
-		d.pixel_size_x = num_or(ps, "x", 0);
-		d.pixel_size_y = num_or(ps, "y", 0);
-		d.pixel_size_z = num_or(ps, "z", 0);
+		d.pixel_size_x = positive_or_0(num_or(ps, "x", 0));
+		d.pixel_size_y = positive_or_0(num_or(ps, "y", 0));
+		d.pixel_size_z = positive_or_0(num_or(ps, "z", 0));
 	}
 	chans = json_object_get(root, "channels");
 	if (!json_is_array(chans) || json_array_size(chans) != d.size_c) {

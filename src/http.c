@@ -40,6 +40,7 @@
 #define HTTP_CONNECT_TIMEOUT_MS 10000
 #define HTTP_POLL_MS		100
 #define HTTP_URL_LOG		512
+#define HTTP_RETRY_AFTER_MAX_S 3600
 
 struct http_host_slot {
 	char host[HTTP_HOST_LEN];
@@ -53,6 +54,7 @@ struct http_client {
 	/* lock protects pool, hosts, nhosts and the counters */
 	pthread_mutex_t lock;
 	pthread_cond_t slot_cond; /* signalled when a host slot frees */
+	unsigned slot_gen;        /* counts frees, so no signal is missed */
 	CURL **pool;
 	size_t npool;
 	size_t cappool;
@@ -217,8 +219,12 @@ static void url_host(const char *url, char *host, size_t hostsz)
 	host[n] = '\0';
 }
 
-/* Take a slot of the URL's host; -1 if the host is at its cap. */
-static int slot_try_acquire(struct http_client *c, const char *url)
+/*
+ * Take a slot of the URL's host; -1 if the host is at its cap, with *gen
+ * set for slot_wait(). Hosts past the table share its last entry.
+ */
+static int slot_try_acquire(struct http_client *c, const char *url,
+			    unsigned *gen)
 {
 	char host[HTTP_HOST_LEN];
 	int idx = -1;
@@ -236,11 +242,13 @@ static int slot_try_acquire(struct http_client *c, const char *url)
 		memcpy(c->hosts[idx].host, host, sizeof(host));
 	}
 	if (idx < 0)
-		idx = 0; /* table full: share the first host's slots */
-	if (c->hosts[idx].inflight >= c->max_conns)
+		idx = HTTP_MAX_HOSTS - 1; /* table full: one shared pool */
+	if (c->hosts[idx].inflight >= c->max_conns) {
 		idx = -1;
-	else
+		*gen = c->slot_gen;
+	} else {
 		c->hosts[idx].inflight++;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return idx;
 }
@@ -249,22 +257,38 @@ static void slot_release(struct http_client *c, int idx)
 {
 	pthread_mutex_lock(&c->lock);
 	c->hosts[idx].inflight--;
+	c->slot_gen++;
 	pthread_cond_broadcast(&c->slot_cond);
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Wait (not on the network) until some slot may be free, or until `until`. */
-static void slot_wait(struct http_client *c, uint64_t until)
+/* Wait (not on the network) until a slot was freed since *gen was read,
+ * or until `until`. */
+static void slot_wait(struct http_client *c, uint64_t until, unsigned gen)
 {
 	struct timespec ts;
 
 	ts.tv_sec = (time_t)(until / 1000u);
 	ts.tv_nsec = (long)(until % 1000u) * 1000000L;
 	pthread_mutex_lock(&c->lock);
-	pthread_cond_timedwait(&c->slot_cond, &c->lock, &ts);
+	while (c->slot_gen == gen &&
+	       pthread_cond_timedwait(&c->slot_cond, &c->lock, &ts) == 0)
+		;
 	pthread_mutex_unlock(&c->lock);
 }
 
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp);
+static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp);
+static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
+		    void *userp);
+
+/*
+ * A pooled easy handle. The options that never change are set once, when
+ * the handle is made: curl_easy_reset() in libcurl 7.88 does not free the
+ * cookie file list, so resetting and setting CURLOPT_COOKIEFILE again on
+ * every reuse leaked (curl issue 10694). Per-request options are all set
+ * again in xfer_start(), including the ones a request may leave behind.
+ */
 static CURL *easy_get(struct http_client *c)
 {
 	CURL *e = NULL;
@@ -274,9 +298,25 @@ static CURL *easy_get(struct http_client *c)
 		e = c->pool[--c->npool];
 	pthread_mutex_unlock(&c->lock);
 	if (e)
-		curl_easy_reset(e);
-	else
-		e = curl_easy_init();
+		return e;
+	e = curl_easy_init();
+	if (!e)
+		return NULL;
+	curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+	/* turn the cookie engine on; the jar itself is in the share */
+	curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	if (c->verbose) {
+		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+		curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, debug_cb);
+	}
 	return e;
 }
 
@@ -373,8 +413,13 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 		memcpy(tmp, v, vl);
 		tmp[vl] = '\0';
 		/* only the delta-seconds form; an HTTP date is ignored */
-		if (tmp[0] >= '0' && tmp[0] <= '9')
-			x->retry_after_ms = strtol(tmp, NULL, 10) * 1000L;
+		if (tmp[0] >= '0' && tmp[0] <= '9') {
+			long sec = strtol(tmp, NULL, 10);
+
+			if (sec > HTTP_RETRY_AFTER_MAX_S)
+				sec = HTTP_RETRY_AFTER_MAX_S;
+			x->retry_after_ms = sec * 1000L;
+		}
 	}
 	return n;
 }
@@ -415,6 +460,8 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 		return -ENOMEM;
 	x->easy = e;
 	x->len = 0;
+	if (x->buf)
+		x->buf[0] = '\0'; /* no body of an earlier attempt shows */
 	x->overflow = false;
 	x->retry_after_ms = -1;
 	x->errbuf[0] = '\0';
@@ -423,39 +470,30 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 	r->attempts++;
 
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
-	curl_easy_setopt(e, CURLOPT_SHARE, x->c->share);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_USERAGENT, x->c->user_agent);
-	curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)(left < HTTP_CONNECT_TIMEOUT_MS
 					? left
 					: HTTP_CONNECT_TIMEOUT_MS));
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_body);
-	if (r->head)
-		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	/* a HEAD has no body to cap */
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
+			 (curl_off_t)(r->head ? 0 : r->max_body));
+	curl_easy_setopt(e, CURLOPT_NOBODY, r->head ? 1L : 0L);
+	if (!r->head)
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	if (r->range_len > 0) {
 		snprintf(x->range, sizeof(x->range), "%" PRIu64 "-%" PRIu64,
 			 r->range_off, r->range_off + r->range_len - 1);
 		curl_easy_setopt(e, CURLOPT_RANGE, x->range);
+		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
 	} else {
+		curl_easy_setopt(e, CURLOPT_RANGE, NULL);
 		/* compressed transfer of JSON; never on ranges */
 		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-	}
-	if (x->c->verbose) {
-		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
-		curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, debug_cb);
 	}
 	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
 		easy_put(x->c, e);
@@ -625,6 +663,19 @@ static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 		}
 	}
 	x->st = XFER_DONE;
+	if (cc == CURLE_OK && status == 200 && r->range_len > 0 && !r->head) {
+		char esc[HTTP_URL_LOG];
+
+		/* the whole resource where a part was asked: not what we
+		 * can use, and maybe far larger than the cap */
+		log_error(LOG_C_HTTP, "GET \"%s\": the server ignored Range",
+			  log_escape(r->url, esc, sizeof(esc)));
+		r->rc = -EPROTO;
+		pthread_mutex_lock(&c->lock);
+		c->n_errors++;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	r->rc = http_status_to_errno(cc, status, x->overflow,
 				     cc == CURLE_OPERATION_TIMEDOUT &&
 					     now >= deadline,
@@ -694,6 +745,8 @@ int http_fetch(struct http_client *c, struct http_req *reqs, size_t n,
 		uint64_t next_ready = UINT64_MAX;
 		size_t running = 0;
 		bool starved = false;
+		bool finished = false;
+		unsigned gen = 0;
 		int still;
 		CURLMsg *msg;
 		int q;
@@ -714,20 +767,13 @@ int http_fetch(struct http_client *c, struct http_req *reqs, size_t n,
 			break;
 		}
 		for (size_t i = 0; i < n; i++) {
-			if (xs[i].st == XFER_RUN)
-				running++;
-		}
-		for (size_t i = 0; i < n; i++) {
 			struct xfer *x = &xs[i];
 
-			if (x->st != XFER_WAIT)
+			if (x->st == XFER_RUN)
+				running++;
+			if (x->st != XFER_WAIT || x->ready_at > now)
 				continue;
-			if (x->ready_at > now) {
-				if (x->ready_at < next_ready)
-					next_ready = x->ready_at;
-				continue;
-			}
-			x->slot = slot_try_acquire(c, reqs[i].url);
+			x->slot = slot_try_acquire(c, reqs[i].url, &gen);
 			if (x->slot < 0) {
 				starved = true;
 				continue;
@@ -758,11 +804,20 @@ int http_fetch(struct http_client *c, struct http_req *reqs, size_t n,
 			if (x->st == XFER_DONE)
 				left--;
 			running--;
+			finished = true;
 		}
 		if (left == 0)
 			break;
+		/* a transfer of ours ended: its slot or retry may be ready */
+		if (finished)
+			continue;
 
 		now = http_now_ms();
+		for (size_t i = 0; i < n; i++) {
+			if (xs[i].st == XFER_WAIT && xs[i].ready_at > now &&
+			    xs[i].ready_at < next_ready)
+				next_ready = xs[i].ready_at;
+		}
 		uint64_t until = deadline_ms;
 
 		if (next_ready < until)
@@ -774,7 +829,7 @@ int http_fetch(struct http_client *c, struct http_req *reqs, size_t n,
 					until > now ? (int)(until - now) : 0,
 					NULL);
 		} else if (starved) {
-			slot_wait(c, until);
+			slot_wait(c, until, gen);
 		} else if (until > now) {
 			struct timespec ts = {
 				.tv_sec = (time_t)((until - now) / 1000u),

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "idrfs/http.h"
+#include "idrfs/zarr.h"
 
 /** Page size asked for; the server clamps it (IDR: 1000). */
 #define API_PAGE_LIMIT 1000
@@ -82,6 +83,7 @@ struct api_transport {
 };
 
 struct api;
+struct api_imgdata;
 
 /**
  * Create an API client for a remote.
@@ -129,6 +131,33 @@ int api_list_wells(struct api *a, int64_t plate_id, uint64_t deadline,
 /** One well with its fields' Pixels (one request). */
 int api_get_well(struct api *a, int64_t well_id, uint64_t deadline,
 		 struct api_well *out);
+
+/**
+ * imgData of an image (channels, windows, colours), retrying while the
+ * server answers ConcurrencyException, within the deadline.
+ * @param[out] out release with api_imgdata_release(); only on success
+ * @return 0, -EACCES (IDR answers 403 for a missing image), -EBADMSG,
+ *         -ETIMEDOUT, -EIO
+ */
+int api_get_imgdata(struct api *a, int64_t image_id, uint64_t deadline,
+		    struct api_imgdata *out);
+
+/**
+ * Start an OMERO.web session: GET /webclient/?experimenter=-1 so that the
+ * transport's cookie jar holds the session cookie rendering needs.
+ * @return 0 or an http_fetch() error
+ */
+int api_session(struct api *a, uint64_t deadline);
+
+/**
+ * URL of a rendered region of plane (z, t): rows y0..y0+h-1, full width,
+ * PNG, with explicit c= and m= built from the channels of @p d (the
+ * rendering service refuses requests without them).
+ * @return 0 or -ENAMETOOLONG
+ */
+int api_render_url(const struct api *a, const struct api_imgdata *d,
+		   uint32_t z, uint32_t t, uint32_t y0, uint32_t h, char *out,
+		   size_t outsz);
 
 void api_containers_free(struct api_container *v, size_t n);
 void api_images_free(struct api_image *v, size_t n);
@@ -251,5 +280,37 @@ void api_table_release(struct api_table *t);
 /** histogram_json: {"data": [counts]}. */
 int api_json_histogram(const char *body, size_t len, const char *what,
 		       uint64_t **counts, size_t *n);
+
+/* ---- Zarr metadata (api_json_zarr.c) ---- */
+
+/**
+ * Parse a Zarr v2 .zarray.
+ * @param[out] out written only on success; passes zarr_array_check()
+ * @return 0, -EBADMSG (not JSON, missing/mistyped field), -EINVAL
+ *         (valid but unsupported: order F, filters, an unknown codec or
+ *         dtype), -EFBIG (absurd shape or chunks)
+ */
+int api_json_zarray(const char *body, size_t len, const char *what,
+		    struct zarr_array *out);
+
+/**
+ * Parse the OME-NGFF "multiscales" of a v2 .zattrs (or of a v3 group's
+ * zarr.json, under attributes.ome): level paths, axes mapped to TCZYX,
+ * scales.
+ * @param[out] out written only on success; release with
+ *             zarr_multiscale_release()
+ * @return 0, -EBADMSG, -EINVAL (no multiscales, bad axes)
+ */
+int api_json_multiscales(const char *body, size_t len, const char *what,
+			 struct zarr_multiscale *out);
+
+/**
+ * Parse a Zarr v3 array's zarr.json (node_type "array"), including the
+ * bytes codec's endian and sharding_indexed with its inner and index
+ * codecs.
+ * @return as api_json_zarray()
+ */
+int api_json_zarr3_array(const char *body, size_t len, const char *what,
+			 struct zarr_array *out);
 
 #endif
