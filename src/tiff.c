@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tiff: virtual TIFF layout. The picture (FORMATS.md 2.2-2.4):
+ * tiff: virtual TIFF layout and bytes. The picture (FORMATS.md 2.2-2.4):
  *
  *   0      header (8) | IFD0 | IFD0 values | descriptions (reserved)
  *   D0     plane 0 | plane 1 | ... | plane N-1        (CZT order, no gaps)
@@ -9,13 +9,21 @@
  *
  * The head is reserved from the geometry alone (a base budget plus one per
  * channel for the OME-XML and ImageJ descriptions and IJ metadata), so the
- * size never depends on names or annotations fetched later.
+ * size never depends on names or annotations fetched later. It does not
+ * write BigTIFF, tiles or compressed strips.
  */
 #include "config.h"
 
 #include "idrfs/tiff.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define TIFF_IFD0_ENTRIES     18u /* 14 base + 2 descriptions + 2 IJ tags */
 #define TIFF_TAIL_ENTRIES     14u
@@ -72,4 +80,1198 @@ int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 	}
 	*out = l;
 	return 0;
+}
+
+/*
+ * The bytes.
+ *
+ * Head: [0, pre_len) is the header, IFD0 and the fixed-size values (the
+ * rationals and, for RGB, the BitsPerSample array), kept in pre[]. The two
+ * strip arrays of plane 0 follow when S > 1; they are arithmetic (offset
+ * D0 + s*L, count L or the short last strip) and are computed on read, so a
+ * tall, narrow image does not cost 8*S bytes of memory per open file. Then
+ * txt[]: OME-XML, the ImageJ description, the IJ metadata; then zeros to D0.
+ *
+ * Tail: every tail IFD is the IFD1 template with two words changed (its
+ * StripOffsets value or pointer, and its next pointer), followed by its
+ * own arithmetic StripOffsets array. So any tail byte costs O(1) per IFD
+ * touched and the tail is never materialised.
+ *
+ * Values are word-aligned (TIFF 6.0: "the Value Offset must be an even
+ * number"); strings are padded with a NUL to an even length.
+ */
+
+enum {
+	TT_BYTE = 1,
+	TT_ASCII = 2,
+	TT_SHORT = 3,
+	TT_LONG = 4,
+	TT_RATIONAL = 5,
+};
+
+enum {
+	TAG_NEW_SUBFILE_TYPE = 254,
+	TAG_IMAGE_WIDTH = 256,
+	TAG_IMAGE_LENGTH = 257,
+	TAG_BITS_PER_SAMPLE = 258,
+	TAG_COMPRESSION = 259,
+	TAG_PHOTOMETRIC = 262,
+	TAG_IMAGE_DESCRIPTION = 270,
+	TAG_STRIP_OFFSETS = 273,
+	TAG_SAMPLES_PER_PIXEL = 277,
+	TAG_ROWS_PER_STRIP = 278,
+	TAG_STRIP_BYTE_COUNTS = 279,
+	TAG_X_RESOLUTION = 282,
+	TAG_Y_RESOLUTION = 283,
+	TAG_PLANAR_CONFIG = 284,
+	TAG_RESOLUTION_UNIT = 296,
+	TAG_SAMPLE_FORMAT = 339,
+	TAG_IJ_BYTE_COUNTS = 50838,
+	TAG_IJ_DATA = 50839,
+};
+
+#define IFD0_OFF      8u
+#define IFD0_VALUES   (IFD0_OFF + 2u + 12u * TIFF_IFD0_ENTRIES + 4u) /* A0 */
+#define PRE_MAX	      (IFD0_VALUES + 16u + 6u)
+#define TAIL_IFD_LEN  (2u + 12u * TIFF_TAIL_ENTRIES + 4u)
+#define IJ_VERSION    "1.53t"
+#define IJ_LUT_BYTES  768u
+#define NAME_ELLIPSIS "..."
+
+/* pre[] must leave the descriptions their base budget (layout above) */
+_Static_assert(PRE_MAX - (IFD0_VALUES + 16u) < TIFF_DESC_BASE / 2,
+	       "the RGB BitsPerSample array eats the description budget");
+
+/* ImageJ's IJMetadata type codes: ASCII read as a big-endian u32. */
+#define IJ_MAGIC 0x494a494au /* "IJIJ" */
+#define IJ_INFO	 0x696e666fu /* "info" */
+#define IJ_RANGE 0x72616e67u /* "rang" */
+#define IJ_LUTS	 0x6c757473u /* "luts" */
+
+struct tiff_file {
+	struct tiff_layout l;
+	uint32_t x, y;
+	uint64_t row_bytes;
+	uint64_t strip_bytes;	   /* L, a full strip */
+	uint64_t last_strip_bytes; /* the last strip of a plane */
+
+	uint8_t pre[PRE_MAX]; /* [0, pre_len) of the file */
+	size_t pre_len;
+	uint64_t so_off, sbc_off; /* plane 0's strip arrays (S > 1) */
+	uint64_t txt_off;	  /* txt[] starts here, ends before D0 */
+	uint8_t *txt;
+	size_t txt_len;
+
+	uint8_t ifd[TAIL_IFD_LEN]; /* IFD1; IFD k patches two words */
+	size_t ifd_so_field;	   /* StripOffsets value field */
+};
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* ---- a capped text buffer ------------------------------------------- */
+
+/*
+ * Appends past the cap set the overflow flag and are dropped: the caller
+ * then retries with shorter names (see struct shrink), never a larger
+ * head. Memory grows with the content only, not with the cap.
+ */
+struct sbuf {
+	uint8_t *p;
+	size_t len, alloc, cap;
+	bool overflow, nomem;
+};
+
+static bool sb_reserve(struct sbuf *b, size_t n)
+{
+	size_t want;
+	uint8_t *np;
+
+	if (b->overflow || b->nomem)
+		return false;
+	if (n > b->cap - b->len) {
+		b->overflow = true;
+		return false;
+	}
+	if (n <= b->alloc - b->len)
+		return true;
+	want = b->alloc ? b->alloc : 4096;
+	while (want - b->len < n)
+		want = want > SIZE_MAX / 2 ? SIZE_MAX : want * 2;
+	if (want > b->cap)
+		want = b->cap;
+	np = realloc(b->p, want);
+	if (!np) {
+		b->nomem = true;
+		return false;
+	}
+	b->p = np;
+	b->alloc = want;
+	return true;
+}
+
+static void sb_putn(struct sbuf *b, const void *s, size_t n)
+{
+	if (!sb_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static void sb_puts(struct sbuf *b, const char *s)
+{
+	sb_putn(b, s, strlen(s));
+}
+
+static void sb_putc(struct sbuf *b, char c)
+{
+	sb_putn(b, &c, 1);
+}
+
+__attribute__((format(printf, 2, 3))) static void
+sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	/* only short numeric fields go through here */
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		b->overflow = true;
+		return;
+	}
+	sb_putn(b, tmp, (size_t)n);
+}
+
+static void sb_u16(struct sbuf *b, uint16_t v)
+{
+	uint8_t t[2];
+
+	put16(t, v);
+	sb_putn(b, t, 2);
+}
+
+static void sb_u32(struct sbuf *b, uint32_t v)
+{
+	uint8_t t[4];
+
+	put32(t, v);
+	sb_putn(b, t, 4);
+}
+
+static void sb_f64(struct sbuf *b, double v)
+{
+	uint64_t u;
+	uint8_t t[8];
+
+	memcpy(&u, &v, 8);
+	put32(t, (uint32_t)u);
+	put32(t + 4, (uint32_t)(u >> 32));
+	sb_putn(b, t, 8);
+}
+
+/* NUL-terminate and pad to a word boundary (values are word-aligned). */
+static void sb_end_string(struct sbuf *b)
+{
+	sb_putc(b, '\0');
+	if (b->len % 2)
+		sb_putc(b, '\0');
+}
+
+/* ---- numbers and UTF-8 ---------------------------------------------- */
+
+/*
+ * The shortest decimal that reads back as the same double, with a ".0" for
+ * integers, like Java's Double.toString: ImageJ and OME readers parse it,
+ * and 0.25 stays "0.25" rather than "0.25000000000000000".
+ */
+static void fmt_double(char *buf, size_t cap, double v)
+{
+	int prec;
+	char *p;
+	size_t n;
+
+	if (!isfinite(v))
+		v = 0.0;
+	if (v == trunc(v) && fabs(v) < 1e15) {
+		/* %g would say 1e+02 for 100 */
+		snprintf(buf, cap, "%.0f", v);
+	} else {
+		for (prec = 1; prec <= 17; prec++) {
+			snprintf(buf, cap, "%.*g", prec, v);
+			if (strtod(buf, NULL) == v)
+				break;
+		}
+	}
+	/* a numeric locale must not leak a decimal comma into the file */
+	for (p = buf; *p; p++) {
+		if (*p == ',')
+			*p = '.';
+	}
+	n = strlen(buf);
+	if (!strpbrk(buf, ".e") && n + 2 < cap)
+		memcpy(buf + n, ".0", 3);
+}
+
+static void sb_double(struct sbuf *b, double v)
+{
+	char t[40];
+
+	fmt_double(t, sizeof(t), v);
+	sb_puts(b, t);
+}
+
+/*
+ * Decode one code point at s[i] (n bytes in all); invalid or truncated
+ * sequences, overlongs and surrogates give U+FFFD and consume one byte, so
+ * remote names cannot make the XML or UTF-16 text invalid.
+ */
+static size_t utf8_next(const char *s, size_t n, size_t i, uint32_t *cp)
+{
+	const uint8_t *u = (const uint8_t *)s + i;
+	size_t left = n - i, k, need;
+	uint32_t c, min;
+
+	if (u[0] < 0x80) {
+		*cp = u[0];
+		return 1;
+	}
+	if ((u[0] & 0xe0) == 0xc0) {
+		need = 2, c = u[0] & 0x1f, min = 0x80;
+	} else if ((u[0] & 0xf0) == 0xe0) {
+		need = 3, c = u[0] & 0x0f, min = 0x800;
+	} else if ((u[0] & 0xf8) == 0xf0) {
+		need = 4, c = u[0] & 0x07, min = 0x10000;
+	} else {
+		*cp = 0xfffd;
+		return 1;
+	}
+	if (left < need)
+		goto bad;
+	for (k = 1; k < need; k++) {
+		if ((u[k] & 0xc0) != 0x80)
+			goto bad;
+		c = (c << 6) | (u[k] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		goto bad;
+	*cp = c;
+	return need;
+bad:
+	*cp = 0xfffd;
+	return 1;
+}
+
+static void sb_utf8(struct sbuf *b, uint32_t c)
+{
+	char t[4];
+
+	if (c < 0x80) {
+		t[0] = (char)c;
+		sb_putn(b, t, 1);
+	} else if (c < 0x800) {
+		t[0] = (char)(0xc0 | (c >> 6));
+		t[1] = (char)(0x80 | (c & 0x3f));
+		sb_putn(b, t, 2);
+	} else if (c < 0x10000) {
+		t[0] = (char)(0xe0 | (c >> 12));
+		t[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+		t[2] = (char)(0x80 | (c & 0x3f));
+		sb_putn(b, t, 3);
+	} else {
+		t[0] = (char)(0xf0 | (c >> 18));
+		t[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+		t[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+		t[3] = (char)(0x80 | (c & 0x3f));
+		sb_putn(b, t, 4);
+	}
+}
+
+/*
+ * The code points of s, cut to at most max source bytes at a code point
+ * boundary, with "..." when cut. One walker serves the three encodings
+ * below (XML, UTF-16LE, Java properties).
+ */
+enum enc {
+	ENC_XML,
+	ENC_UTF16,
+	ENC_PROP,
+};
+
+static void sb_put_cp(struct sbuf *b, uint32_t c, enum enc e)
+{
+	switch (e) {
+	case ENC_XML:
+		/* XML 1.0 forbids most controls even as references */
+		if (c < 0x20)
+			sb_putc(b, ' ');
+		else if (c == '&')
+			sb_puts(b, "&amp;");
+		else if (c == '<')
+			sb_puts(b, "&lt;");
+		else if (c == '>')
+			sb_puts(b, "&gt;");
+		else if (c == '"')
+			sb_puts(b, "&quot;");
+		else if (c == '\'')
+			sb_puts(b, "&apos;");
+		else
+			sb_utf8(b, c);
+		break;
+	case ENC_UTF16:
+		if (c >= 0x10000) {
+			c -= 0x10000;
+			sb_u16(b, (uint16_t)(0xd800 | (c >> 10)));
+			sb_u16(b, (uint16_t)(0xdc00 | (c & 0x3ff)));
+		} else {
+			sb_u16(b, (uint16_t)c);
+		}
+		break;
+	case ENC_PROP:
+		/* java.util.Properties: Latin-1 file, \uXXXX for the rest */
+		if (c == '\\') {
+			sb_puts(b, "\\\\");
+		} else if (c >= 0x20 && c < 0x7f) {
+			sb_putc(b, (char)c);
+		} else if (c >= 0x10000) {
+			c -= 0x10000;
+			sb_printf(b, "\\u%04X\\u%04X", 0xd800 | (c >> 10),
+				  0xdc00 | (c & 0x3ff));
+		} else {
+			sb_printf(b, "\\u%04X", c);
+		}
+		break;
+	}
+}
+
+static void sb_text(struct sbuf *b, const char *s, size_t max, enum enc e)
+{
+	size_t n = s ? strlen(s) : 0, i = 0, k;
+	uint32_t c;
+
+	while (i < n) {
+		k = utf8_next(s, n, i, &c);
+		if (k > max - i && n > max)
+			break;
+		sb_put_cp(b, c, e);
+		i += k;
+	}
+	if (i < n) {
+		for (k = 0; k < sizeof(NAME_ELLIPSIS) - 1; k++)
+			sb_put_cp(b, (uint8_t)NAME_ELLIPSIS[k], e);
+	}
+}
+
+/* An ASCII literal in any of the encodings. */
+static void sb_lit(struct sbuf *b, const char *s, enum enc e)
+{
+	sb_text(b, s, SIZE_MAX, e);
+}
+
+/* ---- what the file says ---------------------------------------------- */
+
+/*
+ * How much of the remote strings to keep. Level 0 keeps them whole; each
+ * later level cuts harder, until only numbers are left, which always fit:
+ * per channel the IJ LUT, range and counts take 788 bytes and the bare
+ * OME Channel element under 100, against 2048 reserved per channel.
+ */
+struct shrink {
+	size_t channel_name, image_name, source;
+	bool notes;
+};
+
+static const struct shrink shrink_levels[] = {
+	{SIZE_MAX, SIZE_MAX, SIZE_MAX, true},
+	{256, 1024, 256, true},
+	{64, 256, 64, true},
+	{16, 64, 0, true},
+	{0, 0, 0, false},
+};
+
+static bool is_rgb(const struct tiff_meta *m)
+{
+	return m->g.samples == 3;
+}
+
+/* The OME type of the bytes in the file (not of the source). */
+static const char *file_type(const struct tiff_meta *m)
+{
+	static const char *const names[3][3] = {
+		{"uint8", "uint16", "uint32"},
+		{"int8", "int16", "int32"},
+		{"float", "float", "float"},
+	};
+	unsigned i = m->g.bps == 1 ? 0 : m->g.bps == 2 ? 1 : 2;
+
+	return names[m->format - TIFF_SF_UINT][i];
+}
+
+static const char *source_type(const struct tiff_meta *m)
+{
+	return m->source_type ? m->source_type : file_type(m);
+}
+
+static bool is_double_source(const struct tiff_meta *m)
+{
+	return m->source_type && !strcmp(m->source_type, "double");
+}
+
+static bool known(double v)
+{
+	return isfinite(v) && v > 0;
+}
+
+/* One sentence on what the pixel values are, for both descriptions. */
+static void sb_pixels_note(struct sbuf *b, const struct tiff_meta *m,
+			   enum enc e)
+{
+	if (m->rendered) {
+		sb_lit(b, "RENDERED 8-bit RGB, not raw pixel values", e);
+	} else if (m->int8_shifted) {
+		sb_lit(b, "int8 converted: stored as uint8 value+128", e);
+	} else if (strcmp(source_type(m), file_type(m))) {
+		/* the source type is remote text: cut and escaped */
+		sb_text(b, source_type(m), 16, e);
+		sb_lit(b, " converted to ", e);
+		sb_lit(b, file_type(m), e);
+	} else {
+		sb_lit(b, "raw ", e);
+		sb_lit(b, file_type(m), e);
+		sb_lit(b, " pixel values", e);
+	}
+}
+
+/* What ImageJ will make of the type, where it is not the obvious. */
+static void sb_imagej_note(struct sbuf *b, const struct tiff_meta *m)
+{
+	const char *note = NULL;
+	const char *t = file_type(m);
+
+	if (m->rendered)
+		return;
+	if (m->int8_shifted)
+		note = "ImageJ shows the signed value through the calibration "
+		       "c0=-128; the raw value is v+128";
+	else if (is_double_source(m))
+		note = "ImageJ cannot open 64-bit samples, so the values are "
+		       "rounded to float32";
+	else if (!strcmp(t, "uint32"))
+		note = "ImageJ reads 32-bit integers as signed and converts "
+		       "them to float: values from 2^31 up show negative, "
+		       "above 2^24 they lose precision";
+	else if (!strcmp(t, "int32"))
+		note = "ImageJ converts 32-bit integers to float: exact up "
+		       "to 2^24";
+	if (!note)
+		return;
+	sb_lit(b, "\nnote: ", ENC_UTF16);
+	sb_lit(b, note, ENC_UTF16);
+}
+
+static void sb_ome_xml(struct sbuf *b, const struct tiff_file *f,
+		       const struct tiff_meta *m, const struct shrink *lv)
+{
+	const struct tiff_geom *g = &m->g;
+	const struct tiff_channel *ch;
+	const bool rgb = is_rgb(m);
+	uint32_t c, rgba;
+
+	sb_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		   "<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/"
+		   "2016-06\" xmlns:xsi=\"http://www.w3.org/2001/"
+		   "XMLSchema-instance\" xsi:schemaLocation=\"http://"
+		   "www.openmicroscopy.org/Schemas/OME/2016-06 http://"
+		   "www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" "
+		   "Creator=\"idrfs\">\n <Image ID=\"Image:0\"");
+	if (m->image_name && lv->image_name) {
+		sb_puts(b, " Name=\"");
+		sb_text(b, m->image_name, lv->image_name, ENC_XML);
+		sb_putc(b, '"');
+	}
+	/* Image's schema order: Description comes before Pixels */
+	sb_printf(b, ">\n  <Description>IDR image %" PRId64 ": ", m->image_id);
+	sb_pixels_note(b, m, ENC_XML);
+	if (m->source && lv->source) {
+		sb_puts(b, "; source: ");
+		sb_text(b, m->source, lv->source, ENC_XML);
+	}
+	sb_puts(b, "</Description>\n");
+	sb_printf(b,
+		  "  <Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" "
+		  "Type=\"%s\" SizeX=\"%" PRIu32 "\" SizeY=\"%" PRIu32
+		  "\" SizeC=\"%" PRIu32 "\" SizeZ=\"%" PRIu32
+		  "\" SizeT=\"%" PRIu32 "\"",
+		  file_type(m), g->x, g->y, rgb ? 3u : g->c, g->z, g->t);
+	if (known(m->phys_x)) {
+		sb_puts(b, " PhysicalSizeX=\"");
+		sb_double(b, m->phys_x);
+		sb_puts(b, "\" PhysicalSizeXUnit=\"\xc2\xb5m\"");
+	}
+	if (known(m->phys_y)) {
+		sb_puts(b, " PhysicalSizeY=\"");
+		sb_double(b, m->phys_y);
+		sb_puts(b, "\" PhysicalSizeYUnit=\"\xc2\xb5m\"");
+	}
+	if (known(m->phys_z)) {
+		sb_puts(b, " PhysicalSizeZ=\"");
+		sb_double(b, m->phys_z);
+		sb_puts(b, "\" PhysicalSizeZUnit=\"\xc2\xb5m\"");
+	}
+	if (known(m->time_increment)) {
+		sb_puts(b, " TimeIncrement=\"");
+		sb_double(b, m->time_increment);
+		sb_puts(b, "\" TimeIncrementUnit=\"s\"");
+	}
+	sb_printf(b, " BigEndian=\"false\" Interleaved=\"%s\">\n",
+		  rgb ? "true" : "false");
+	if (rgb) {
+		sb_puts(b, "   <Channel ID=\"Channel:0:0\" Name=\"RGB\" "
+			   "SamplesPerPixel=\"3\"/>\n");
+	} else {
+		for (c = 0; c < g->c; c++) {
+			ch = m->nchannels ? &m->channels[c] : NULL;
+			sb_printf(b, "   <Channel ID=\"Channel:0:%" PRIu32 "\"",
+				  c);
+			if (ch && ch->name && lv->channel_name) {
+				sb_puts(b, " Name=\"");
+				sb_text(b, ch->name, lv->channel_name, ENC_XML);
+				sb_putc(b, '"');
+			}
+			sb_puts(b, " SamplesPerPixel=\"1\"");
+			if (ch) {
+				/* OME Color: signed 32-bit RRGGBBAA */
+				rgba = (ch->color_rgb << 8) | 0xff;
+				sb_printf(b, " Color=\"%" PRId32 "\"",
+					  (int32_t)rgba);
+			}
+			sb_puts(b, "/>\n");
+		}
+	}
+	sb_printf(b, "   <TiffData IFD=\"0\" PlaneCount=\"%" PRIu64 "\"/>\n",
+		  f->l.planes);
+	sb_puts(b, "  </Pixels>\n </Image>\n</OME>");
+}
+
+/*
+ * ImageJ's description (FileSaver.getDescriptionString, FORMATS.md 2.9). It
+ * is a java.util.Properties text, hence ENC_PROP for the values.
+ */
+static void sb_imagej_desc(struct sbuf *b, const struct tiff_file *f,
+			   const struct tiff_meta *m)
+{
+	const struct tiff_geom *g = &m->g;
+	const bool rgb = is_rgb(m);
+
+	sb_puts(b, "ImageJ=" IJ_VERSION "\n");
+	sb_printf(b, "images=%" PRIu64 "\n", f->l.planes);
+	/* RGB: ImageJ reads one colour plane per z and t, no channels */
+	if (!rgb)
+		sb_printf(b, "channels=%" PRIu32 "\n", g->c);
+	sb_printf(b, "slices=%" PRIu32 "\nframes=%" PRIu32 "\n", g->z, g->t);
+	if (f->l.planes > 1)
+		sb_puts(b, "hyperstack=true\n");
+	if (!rgb)
+		sb_puts(b, g->c > 1 ? "mode=composite\n" : "mode=grayscale\n");
+	/* without an XY size, "micron" would claim 1 um pixels */
+	if (known(m->phys_x)) {
+		sb_puts(b, "unit=");
+		sb_lit(b, "micron", ENC_PROP);
+		sb_putc(b, '\n');
+		if (known(m->phys_z)) {
+			sb_puts(b, "spacing=");
+			sb_double(b, m->phys_z);
+			sb_putc(b, '\n');
+		}
+	}
+	if (known(m->time_increment)) {
+		sb_puts(b, "finterval=");
+		sb_double(b, m->time_increment);
+		sb_putc(b, '\n');
+	}
+	sb_puts(b, "loop=false\n");
+	if (!rgb && m->nchannels) {
+		sb_puts(b, "min=");
+		sb_double(b, m->channels[0].window_start);
+		sb_puts(b, "\nmax=");
+		sb_double(b, m->channels[0].window_end);
+		sb_putc(b, '\n');
+	}
+	if (m->int8_shifted) {
+		/* ImageJ's straight-line calibration, as Bio-Formats sets it */
+		sb_puts(b, "cf=0\nc0=-128.0\nc1=1.0\nvunit=");
+		sb_lit(b, "gray value", ENC_PROP);
+		sb_putc(b, '\n');
+	}
+}
+
+/* The 'info' text of the IJ metadata, UTF-16LE without a NUL. */
+static void sb_ij_info(struct sbuf *b, const struct tiff_meta *m,
+		       const struct shrink *lv)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%" PRId64, m->image_id);
+	sb_lit(b, "IDR image ", ENC_UTF16);
+	sb_lit(b, num, ENC_UTF16);
+	if (m->image_name && lv->image_name) {
+		sb_lit(b, ": ", ENC_UTF16);
+		sb_text(b, m->image_name, lv->image_name, ENC_UTF16);
+	}
+	if (m->source && lv->source) {
+		sb_lit(b, "\nsource: ", ENC_UTF16);
+		sb_text(b, m->source, lv->source, ENC_UTF16);
+	}
+	sb_lit(b, "\npixels: ", ENC_UTF16);
+	sb_pixels_note(b, m, ENC_UTF16);
+	if (lv->notes)
+		sb_imagej_note(b, m);
+}
+
+/*
+ * IJMetadataByteCounts and IJMetadata (TiffDecoder.getMetaData): counts
+ * [header, info, rang, lut 0..C-1]; data = magic, (type, count) pairs, then
+ * the items. The codes are u32 in file order, so they read reversed here.
+ * RGB files carry only the info: LUTs and ranges are for grey channels.
+ */
+static void sb_ij_meta(struct sbuf *b, const struct tiff_meta *m,
+		       const struct shrink *lv, uint64_t *counts_at,
+		       uint32_t *ncounts, uint64_t *data_at, uint32_t *data_len)
+{
+	const bool luts = !is_rgb(m) && m->nchannels;
+	const uint32_t ntypes = luts ? 3 : 1;
+	const uint32_t hdr = 4 + 8 * ntypes;
+	size_t counts, start, info_start, info_len, c;
+	unsigned i;
+	uint32_t col;
+
+	*ncounts = luts ? 3 + m->g.c : 2;
+	counts = b->len;
+	/* the counts go first; their values are known once data is out */
+	for (i = 0; i < *ncounts; i++)
+		sb_u32(b, 0);
+	start = b->len;
+	sb_u32(b, IJ_MAGIC);
+	sb_u32(b, IJ_INFO);
+	sb_u32(b, 1);
+	if (luts) {
+		sb_u32(b, IJ_RANGE);
+		sb_u32(b, 1);
+		sb_u32(b, IJ_LUTS);
+		sb_u32(b, m->g.c);
+	}
+	info_start = b->len;
+	sb_ij_info(b, m, lv);
+	info_len = b->len - info_start;
+	if (luts) {
+		for (c = 0; c < m->g.c; c++) {
+			sb_f64(b, m->channels[c].window_start);
+			sb_f64(b, m->channels[c].window_end);
+		}
+		for (c = 0; c < m->g.c; c++) {
+			col = m->channels[c].color_rgb;
+			/* a linear ramp from black to the channel colour */
+			for (i = 0; i < 3 * 256; i++) {
+				unsigned v =
+					(col >> (16 - 8 * (i / 256))) & 0xff;
+
+				sb_putc(b, (char)(v * (i % 256) / 255));
+			}
+		}
+	}
+	if (b->overflow || b->nomem)
+		return;
+	put32(b->p + counts, hdr);
+	put32(b->p + counts + 4, (uint32_t)info_len);
+	if (luts) {
+		put32(b->p + counts + 8, 16 * m->g.c);
+		for (c = 0; c < m->g.c; c++)
+			put32(b->p + counts + 12 + 4 * c, IJ_LUT_BYTES);
+	}
+	*counts_at = counts;
+	*data_at = start;
+	*data_len = (uint32_t)(b->len - start);
+}
+
+/* ---- IFDs ----------------------------------------------------------- */
+
+struct entry {
+	uint16_t tag, type;
+	uint32_t count, value;
+};
+
+static void entry_put(uint8_t *p, const struct entry *e)
+{
+	put16(p, e->tag);
+	put16(p + 2, e->type);
+	put32(p + 4, e->count);
+	if (e->type == TT_SHORT && e->count == 1) {
+		put16(p + 8, (uint16_t)e->value);
+		put16(p + 10, 0);
+	} else {
+		put32(p + 8, e->value);
+	}
+}
+
+/*
+ * XResolution as pixels per unit: 1e6 / round(px * 1e6), so that 1/XRes is
+ * the decimal size ImageJ shows (0.3, not 0.30000003; FORMATS.md 2.2).
+ */
+static void rational(double px, uint32_t *num, uint32_t *den)
+{
+	double d;
+
+	*num = 1;
+	*den = 1;
+	if (!known(px))
+		return;
+	d = round(px * 1e6);
+	if (d < 1) {
+		*num = 1000000;
+		*den = 1;
+	} else if (d <= UINT32_MAX) {
+		*num = 1000000;
+		*den = (uint32_t)d;
+	} else {
+		d = round(px);
+		*den = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+	}
+}
+
+/*
+ * The entries both IFD kinds share, in tag order, with the two 270 tags
+ * and the IJ tags of IFD0 slotted in by the caller. RGB files swap
+ * NewSubfileType (0, the default) for PlanarConfiguration (1, chunky) to
+ * stay within the entry budgets the layout reserved.
+ */
+static unsigned base_entries(const struct tiff_file *f,
+			     const struct tiff_meta *m, struct entry *e,
+			     uint32_t bps_at, uint32_t so_value,
+			     uint32_t sbc_value, uint32_t res_at,
+			     const struct entry *desc, unsigned ndesc,
+			     unsigned *so_index)
+{
+	const bool rgb = is_rgb(m);
+	const uint32_t s = f->l.strips;
+	unsigned n = 0, i;
+
+	if (!rgb)
+		e[n++] = (struct entry){TAG_NEW_SUBFILE_TYPE, TT_LONG, 1, 0};
+	e[n++] = (struct entry){TAG_IMAGE_WIDTH, TT_LONG, 1, f->x};
+	e[n++] = (struct entry){TAG_IMAGE_LENGTH, TT_LONG, 1, f->y};
+	if (rgb)
+		e[n++] = (struct entry){TAG_BITS_PER_SAMPLE, TT_SHORT, 3,
+					bps_at};
+	else
+		e[n++] = (struct entry){TAG_BITS_PER_SAMPLE, TT_SHORT, 1,
+					8 * m->g.bps};
+	e[n++] = (struct entry){TAG_COMPRESSION, TT_SHORT, 1, 1};
+	e[n++] = (struct entry){TAG_PHOTOMETRIC, TT_SHORT, 1, rgb ? 2 : 1};
+	for (i = 0; i < ndesc; i++)
+		e[n++] = desc[i];
+	*so_index = n;
+	e[n++] = (struct entry){TAG_STRIP_OFFSETS, TT_LONG, s, so_value};
+	e[n++] = (struct entry){TAG_SAMPLES_PER_PIXEL, TT_SHORT, 1,
+				m->g.samples};
+	e[n++] = (struct entry){TAG_ROWS_PER_STRIP, TT_LONG, 1,
+				f->l.rows_per_strip};
+	e[n++] = (struct entry){TAG_STRIP_BYTE_COUNTS, TT_LONG, s, sbc_value};
+	e[n++] = (struct entry){TAG_X_RESOLUTION, TT_RATIONAL, 1, res_at};
+	e[n++] = (struct entry){TAG_Y_RESOLUTION, TT_RATIONAL, 1, res_at + 8};
+	if (rgb)
+		e[n++] = (struct entry){TAG_PLANAR_CONFIG, TT_SHORT, 1, 1};
+	e[n++] = (struct entry){TAG_RESOLUTION_UNIT, TT_SHORT, 1, 1};
+	e[n++] = (struct entry){TAG_SAMPLE_FORMAT, TT_SHORT, 1, m->format};
+	return n;
+}
+
+/*
+ * Build txt[] at one shrink level and the entries pointing into it: the
+ * two descriptions (one above 4 GiB) and the IJ tags, in desc[].
+ * @return 0, -EOVERFLOW (does not fit: try the next level) or -ENOMEM.
+ */
+static int build_text(struct tiff_file *f, const struct tiff_meta *m,
+		      const struct shrink *lv, struct entry *desc,
+		      unsigned *ndesc)
+{
+	struct sbuf b = {0};
+	uint64_t ome_at = 0, ij_at, counts_at = 0, data_at = 0;
+	uint32_t ome_count = 0, ij_count, ncounts = 0, data_len = 0;
+	unsigned n = 0;
+	int rc;
+
+	b.cap = f->l.d0 - f->txt_off;
+	/* OME-XML: none above 4 GiB, where only IFD0 exists (2.7) */
+	if (!f->l.single_ifd) {
+		sb_ome_xml(&b, f, m, lv);
+		/* ASCII counts are bytes with the NUL; UTF-8 "µ" is two */
+		ome_count = (uint32_t)(b.len - ome_at + 1);
+		sb_end_string(&b);
+	}
+	ij_at = b.len;
+	sb_imagej_desc(&b, f, m);
+	ij_count = (uint32_t)(b.len - ij_at + 1);
+	sb_end_string(&b);
+	sb_ij_meta(&b, m, lv, &counts_at, &ncounts, &data_at, &data_len);
+	if (b.nomem) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (b.overflow) {
+		rc = -EOVERFLOW;
+		goto out;
+	}
+	/* OME first: Bio-Formats takes the first 270, ImageJ the last */
+	if (!f->l.single_ifd)
+		desc[n++] = (struct entry){TAG_IMAGE_DESCRIPTION, TT_ASCII,
+					   ome_count,
+					   (uint32_t)(f->txt_off + ome_at)};
+	desc[n++] = (struct entry){TAG_IMAGE_DESCRIPTION, TT_ASCII, ij_count,
+				   (uint32_t)(f->txt_off + ij_at)};
+	desc[n++] = (struct entry){TAG_IJ_BYTE_COUNTS, TT_LONG, ncounts,
+				   (uint32_t)(f->txt_off + counts_at)};
+	desc[n++] = (struct entry){TAG_IJ_DATA, TT_BYTE, data_len,
+				   (uint32_t)(f->txt_off + data_at)};
+	*ndesc = n;
+	f->txt = b.p;
+	f->txt_len = b.len;
+	b.p = NULL;
+	rc = 0;
+out:
+	free(b.p);
+	return rc;
+}
+
+static int check_meta(const struct tiff_meta *m)
+{
+	const struct tiff_geom *g = &m->g;
+
+	if (m->format != TIFF_SF_UINT && m->format != TIFF_SF_INT &&
+	    m->format != TIFF_SF_FLOAT)
+		return -EINVAL;
+	if (m->format == TIFF_SF_FLOAT && g->bps != 4)
+		return -EINVAL;
+	if (m->int8_shifted && (g->bps != 1 || m->format != TIFF_SF_UINT))
+		return -EINVAL;
+	if (m->rendered != (g->samples == 3))
+		return -EINVAL;
+	if (m->rendered && (g->bps != 1 || m->format != TIFF_SF_UINT))
+		return -EINVAL;
+	if (m->nchannels && (m->nchannels != g->c || !m->channels))
+		return -EINVAL;
+	return 0;
+}
+
+int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
+{
+	struct tiff_file *f = NULL;
+	struct entry e[TIFF_IFD0_ENTRIES], desc[4];
+	uint32_t num, den, so_value, sbc_value, next, bps_at = 0;
+	unsigned n, ndesc = 0, so_index, i;
+	size_t lv;
+	uint64_t at, arrays;
+	int rc;
+
+	rc = check_meta(m);
+	if (rc < 0)
+		return rc;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	rc = tiff_layout_compute(&m->g, &f->l);
+	if (rc < 0)
+		goto out;
+	f->x = m->g.x;
+	f->y = m->g.y;
+	f->row_bytes = (uint64_t)m->g.x * m->g.bps * m->g.samples;
+	f->strip_bytes = f->row_bytes * f->l.rows_per_strip;
+	f->last_strip_bytes =
+		f->row_bytes *
+		(m->g.y - (uint64_t)(f->l.strips - 1) * f->l.rows_per_strip);
+
+	/* fixed values after IFD0, in the order of FORMATS.md 2.2 */
+	at = IFD0_VALUES;
+	rational(m->phys_x, &num, &den);
+	put32(f->pre + at, num);
+	put32(f->pre + at + 4, den);
+	rational(m->phys_y, &num, &den);
+	put32(f->pre + at + 8, num);
+	put32(f->pre + at + 12, den);
+	at += 16;
+	if (is_rgb(m)) {
+		/* tail IFDs point here too: the layout left them no room */
+		bps_at = (uint32_t)at;
+		for (i = 0; i < 3; i++)
+			put16(f->pre + at + 2 * i, 8);
+		at += 6;
+	}
+	f->pre_len = (size_t)at;
+	arrays = f->l.strips > 1 ? 4ull * f->l.strips : 0;
+	f->so_off = at;
+	f->sbc_off = at + arrays;
+	f->txt_off = at + 2 * arrays;
+
+	rc = -EOVERFLOW;
+	for (lv = 0; lv < sizeof(shrink_levels) / sizeof(shrink_levels[0]);
+	     lv++) {
+		rc = build_text(f, m, &shrink_levels[lv], desc, &ndesc);
+		if (rc != -EOVERFLOW)
+			break;
+	}
+	if (rc == -EOVERFLOW) {
+		/* unreachable by the budget above; never exceed D0 */
+		rc = -EFBIG;
+	}
+	if (rc < 0)
+		goto out;
+
+	/* the header and IFD0 */
+	memcpy(f->pre, "II*\0", 4);
+	put32(f->pre + 4, IFD0_OFF);
+	if (f->l.strips > 1) {
+		so_value = (uint32_t)f->so_off;
+		sbc_value = (uint32_t)f->sbc_off;
+	} else {
+		so_value = (uint32_t)f->l.d0;
+		sbc_value = (uint32_t)f->l.plane_size;
+	}
+	n = base_entries(f, m, e, bps_at, so_value, sbc_value, IFD0_VALUES,
+			 desc, ndesc - 2, &so_index);
+	e[n++] = desc[ndesc - 2];
+	e[n++] = desc[ndesc - 1];
+	put16(f->pre + IFD0_OFF, (uint16_t)n);
+	for (i = 0; i < n; i++)
+		entry_put(f->pre + IFD0_OFF + 2 + 12 * i, &e[i]);
+	next = !f->l.single_ifd && f->l.planes > 1 ? (uint32_t)f->l.i0 : 0;
+	/* fewer entries than reserved: next follows them, zeros to A0 */
+	put32(f->pre + IFD0_OFF + 2 + 12 * n, next);
+
+	/* IFD1, the template of the tail; its values live in the tail */
+	if (f->l.planes > 1 && !f->l.single_ifd) {
+		if (f->l.strips > 1) {
+			so_value = (uint32_t)(f->l.i0 + TAIL_IFD_LEN);
+			sbc_value = (uint32_t)(f->l.t0 + 16);
+		} else {
+			so_value = (uint32_t)(f->l.d0 + f->l.plane_size);
+			sbc_value = (uint32_t)f->l.plane_size;
+		}
+		n = base_entries(f, m, e, bps_at, so_value, sbc_value,
+				 (uint32_t)f->l.t0, NULL, 0, &so_index);
+		put16(f->ifd, (uint16_t)n);
+		for (i = 0; i < n; i++)
+			entry_put(f->ifd + 2 + 12 * i, &e[i]);
+		f->ifd_so_field = 2 + 12 * so_index + 8;
+	}
+	*out = f;
+	f = NULL;
+	rc = 0;
+out:
+	tiff_file_free(f);
+	return rc;
+}
+
+void tiff_file_free(struct tiff_file *f)
+{
+	if (!f)
+		return;
+	free(f->txt);
+	free(f);
+}
+
+const struct tiff_layout *tiff_file_layout(const struct tiff_file *f)
+{
+	return &f->l;
+}
+
+/* ---- reading -------------------------------------------------------- */
+
+/*
+ * n bytes at byte rel of a u32 array of count elements: element i is
+ * first + i*step, except the last, which is last.
+ */
+static void put_array(uint8_t *dst, uint64_t rel, size_t n, uint64_t first,
+		      uint64_t step, uint64_t last, uint64_t count)
+{
+	uint64_t i;
+	uint32_t v;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		i = (rel + k) / 4;
+		v = (uint32_t)(i + 1 == count ? last : first + i * step);
+		dst[k] = (uint8_t)(v >> (8 * ((rel + k) % 4)));
+	}
+}
+
+static size_t min_sz(size_t a, uint64_t b)
+{
+	return b < a ? (size_t)b : a;
+}
+
+/* Bytes of the head [0, D0); @return how many were produced (> 0). */
+static size_t read_head(const struct tiff_file *f, uint64_t pos, size_t n,
+			uint8_t *dst)
+{
+	const uint64_t s = f->l.strips;
+	const uint64_t txt_end = f->txt_off + f->txt_len;
+
+	if (pos < f->pre_len) {
+		n = min_sz(n, f->pre_len - pos);
+		memcpy(dst, f->pre + pos, n);
+	} else if (pos < f->sbc_off) {
+		n = min_sz(n, f->sbc_off - pos);
+		put_array(dst, pos - f->so_off, n, f->l.d0, f->strip_bytes,
+			  f->l.d0 + (s - 1) * f->strip_bytes, s);
+	} else if (pos < f->txt_off) {
+		n = min_sz(n, f->txt_off - pos);
+		put_array(dst, pos - f->sbc_off, n, f->strip_bytes, 0,
+			  f->last_strip_bytes, s);
+	} else if (pos < txt_end) {
+		n = min_sz(n, txt_end - pos);
+		memcpy(dst, f->txt + (pos - f->txt_off), n);
+	} else {
+		n = min_sz(n, f->l.d0 - pos);
+		memset(dst, 0, n);
+	}
+	return n;
+}
+
+/* Bytes of the tail [T0, size); @return how many were produced (> 0). */
+static size_t read_tail(const struct tiff_file *f, uint64_t pos, size_t n,
+			uint8_t *dst)
+{
+	const struct tiff_layout *l = &f->l;
+	const uint64_t s = l->strips;
+	uint8_t ifd[TAIL_IFD_LEN];
+	uint64_t k, base, rel, so;
+
+	if (pos < l->t0 + 16) {
+		/* the rationals are IFD0's: same pixel size everywhere */
+		n = min_sz(n, l->t0 + 16 - pos);
+		memcpy(dst, f->pre + IFD0_VALUES + (pos - l->t0), n);
+		return n;
+	}
+	if (pos < l->i0) {
+		n = min_sz(n, l->i0 - pos);
+		put_array(dst, pos - l->t0 - 16, n, f->strip_bytes, 0,
+			  f->last_strip_bytes, s);
+		return n;
+	}
+	k = 1 + (pos - l->i0) / l->s1;
+	base = l->i0 + (k - 1) * l->s1;
+	rel = pos - base;
+	n = min_sz(n, l->s1 - rel);
+	so = l->d0 + k * l->plane_size;
+	if (rel < TAIL_IFD_LEN) {
+		n = min_sz(n, TAIL_IFD_LEN - rel);
+		memcpy(ifd, f->ifd, TAIL_IFD_LEN);
+		put32(ifd + f->ifd_so_field,
+		      (uint32_t)(s > 1 ? base + TAIL_IFD_LEN : so));
+		put32(ifd + TAIL_IFD_LEN - 4,
+		      (uint32_t)(k + 1 < l->planes ? base + l->s1 : 0));
+		memcpy(dst, ifd + rel, n);
+	} else if (s > 1 && rel < TAIL_IFD_LEN + 4 * s) {
+		n = min_sz(n, TAIL_IFD_LEN + 4 * s - rel);
+		put_array(dst, rel - TAIL_IFD_LEN, n, so, f->strip_bytes,
+			  so + (s - 1) * f->strip_bytes, s);
+	} else {
+		memset(dst, 0, n);
+	}
+	return n;
+}
+
+/*
+ * Pixel bytes of one plane: one callback for the rows touched, straight
+ * into dst when the range covers whole rows, else through a scratch of at
+ * most n + 2 rows. @return bytes produced (> 0) or -errno.
+ */
+static ssize_t read_pixels(const struct tiff_file *f, uint64_t pos, size_t n,
+			   uint8_t *dst, tiff_rows_fn rows, void *ctx)
+{
+	const uint64_t rb = f->row_bytes;
+	uint64_t rel = pos - f->l.d0;
+	uint64_t p = rel / f->l.plane_size;
+	uint64_t a = rel % f->l.plane_size, b, r0, r1, want;
+	uint8_t *scratch = NULL;
+	ssize_t rc;
+
+	if (!rows)
+		return -EINVAL;
+	n = min_sz(n, f->l.plane_size - a);
+	b = a + n;
+	r0 = a / rb;
+	r1 = (b + rb - 1) / rb;
+	if (a % rb == 0 && b % rb == 0) {
+		rc = rows(ctx, p, (uint32_t)r0, (uint32_t)(r1 - r0), dst);
+		goto out;
+	}
+	want = (r1 - r0) * rb;
+	if (want > SIZE_MAX) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	scratch = malloc((size_t)want);
+	if (!scratch) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = rows(ctx, p, (uint32_t)r0, (uint32_t)(r1 - r0), scratch);
+	if (rc == 0)
+		memcpy(dst, scratch + (a - r0 * rb), n);
+out:
+	free(scratch);
+	if (rc > 0)
+		rc = -EIO; /* the callback broke its contract */
+	return rc < 0 ? rc : (ssize_t)n;
+}
+
+ssize_t tiff_file_read(const struct tiff_file *f, uint64_t off, size_t len,
+		       uint8_t *out, tiff_rows_fn rows, void *ctx)
+{
+	const struct tiff_layout *l = &f->l;
+	const uint64_t data_end = l->d0 + l->planes * l->plane_size;
+	size_t done = 0, n;
+	uint64_t pos;
+	ssize_t rc;
+
+	if (off >= l->size)
+		return 0;
+	if (len > l->size - off)
+		len = (size_t)(l->size - off);
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	while (done < len) {
+		pos = off + done;
+		n = len - done;
+		if (pos < l->d0) {
+			n = read_head(f, pos, n, out + done);
+		} else if (pos < data_end) {
+			rc = read_pixels(f, pos, n, out + done, rows, ctx);
+			if (rc < 0)
+				return rc;
+			n = (size_t)rc;
+		} else if (pos < l->t0) {
+			/* alignment of T0 to 8 */
+			n = min_sz(n, l->t0 - pos);
+			memset(out + done, 0, n);
+		} else {
+			n = read_tail(f, pos, n, out + done);
+		}
+		done += n;
+	}
+	return (ssize_t)done;
 }

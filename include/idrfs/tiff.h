@@ -7,14 +7,22 @@
  * depends only on the geometry, so a file's size is known at stat() time,
  * before any pixel or per-image metadata is fetched.
  *
- * Limits: layout only (the bytes arrive with the pixel module); strips of
- * TIFF_STRIP_ROWS rows; at most TIFF_MAX_PLANES planes.
+ * The bytes: the head (header, IFD0, OME-XML and ImageJ descriptions, IJ
+ * metadata) is built once per open file and fits in the space the layout
+ * reserved; tail IFDs are computed on the fly; pixel bytes come from a
+ * rows callback. libtiff is not used to write; tests use it to re-read.
+ *
+ * Limits: uncompressed classic TIFF, strips of TIFF_STRIP_ROWS rows; at
+ * most TIFF_MAX_PLANES planes; descriptions are cut (never the pixels) to
+ * fit the reserved head.
  */
 #ifndef IDRFS_TIFF_H
 #define IDRFS_TIFF_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define TIFF_STRIP_ROWS	 64u
 #define TIFF_HEAD_ALIGN	 4096u
@@ -47,5 +55,65 @@ struct tiff_layout {
  * @note Pure and thread-safe.
  */
 int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out);
+
+enum tiff_sample_format {
+	TIFF_SF_UINT = 1,
+	TIFF_SF_INT = 2,
+	TIFF_SF_FLOAT = 3,
+};
+
+struct tiff_channel {
+	const char *name;                /* NULL: none */
+	uint32_t color_rgb;              /* 0xRRGGBB */
+	double window_start, window_end; /* display range, in file values */
+};
+
+/** What the file describes. Pointers are borrowed for tiff_file_new(). */
+struct tiff_meta {
+	struct tiff_geom g;
+	enum tiff_sample_format format;
+	const char *source_type; /* OME type of the source: "int8", "double" */
+	bool int8_shifted;       /* int8 stored as v+128 in uint8 */
+	bool rendered;           /* 8-bit RGB rendering, not raw data */
+	int64_t image_id;
+	const char *image_name;
+	const char *source;      /* where the pixels come from, for the text */
+	double phys_x, phys_y, phys_z; /* micrometres, 0 unknown */
+	double time_increment;         /* seconds, 0 unknown */
+	size_t nchannels;              /* g.c entries, or 0 */
+	const struct tiff_channel *channels;
+};
+
+struct tiff_file;
+
+/**
+ * Fill @p nrows whole rows (row0..row0+nrows-1) of plane @p plane (CZT
+ * order; for RGB files z + Z*t) into @p dst, in the file's sample format,
+ * little-endian: nrows * x * bps * samples bytes.
+ * @return 0 or -errno (the read fails with it)
+ */
+typedef int (*tiff_rows_fn)(void *ctx, uint64_t plane, uint32_t row0,
+			    uint32_t nrows, uint8_t *dst);
+
+/**
+ * Build a file: its layout (tiff_layout_compute(&m->g)) and head bytes.
+ * @param[out] out written only on success; free with tiff_file_free()
+ * @return 0, -EINVAL/-EFBIG (geometry), -ENOMEM
+ */
+int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out);
+void tiff_file_free(struct tiff_file *f);
+
+/** The layout of a file. @note owned by @p f. */
+const struct tiff_layout *tiff_file_layout(const struct tiff_file *f);
+
+/**
+ * Read @p len bytes at @p off: head and tail from memory, pixels through
+ * @p rows (called once per plane touched, for the rows touched).
+ * @return bytes read (short only at end of file), or the callback's or
+ *         -ENOMEM error
+ * @note Thread-safe for concurrent reads of one file.
+ */
+ssize_t tiff_file_read(const struct tiff_file *f, uint64_t off, size_t len,
+		       uint8_t *out, tiff_rows_fn rows, void *ctx);
 
 #endif
