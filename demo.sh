@@ -32,7 +32,10 @@ mkdir -p "$state" "$mnt"
 stop
 
 url=${1:-}
+opts="log_file=$state/idrfs.log"
 if [ -z "$url" ]; then
+	# the fake server's Zarr lives on itself, over plain http
+	opts="$opts,s3_scheme=http"
 	: >"$state/fake.out"
 	/usr/bin/python3 tests/fake-idr/fake_idr.py --port 0 --latency-ms 20 \
 		>"$state/fake.out" 2>"$state/fake.err" &
@@ -45,7 +48,7 @@ if [ -z "$url" ]; then
 	[ -n "$url" ] || { cat "$state/fake.err"; exit 1; }
 	echo "fake IDR server at $url (20 ms latency)"
 fi
-build/src/idrfs -o "log_file=$state/idrfs.log" "$url" "$mnt"
+build/src/idrfs -o "$opts" "$url" "$mnt"
 echo "mounted $url at $mnt"
 ls "$mnt"
 echo "log: $state/idrfs.log"

@@ -265,7 +265,6 @@ static void fsops_open(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fsops *f = ctx(req);
-	struct tree_attr a;
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
@@ -273,18 +272,15 @@ static void fsops_open(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	rc = tree_getattr(f->tree, ino, &a);
+	rc = tree_open(f->tree, ino, deadline(f));
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
-	if (a.is_dir) {
-		fuse_reply_err(req, EISDIR);
-		return;
-	}
 	/* published data is immutable: let the page cache keep it */
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0)
+		tree_release(f->tree, ino);
 }
 
 static void fsops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -310,8 +306,8 @@ static void fsops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void fsops_release(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	(void)ino;
 	(void)fi;
+	tree_release(ctx(req)->tree, ino);
 	fuse_reply_err(req, 0);
 }
 

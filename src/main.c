@@ -17,18 +17,23 @@
 #include <time.h>
 
 #include "idrfs/api.h"
+#include "idrfs/cache.h"
 #include "idrfs/fsops.h"
 #include "idrfs/http.h"
 #include "idrfs/log.h"
 #include "idrfs/opts.h"
+#include "idrfs/pixsrc.h"
 #include "idrfs/tree.h"
 
 #define IDRFS_MAX_RETRIES 4
+#define IDRFS_MEM_BUDGET (256u << 20)
 
 struct app {
 	struct opts o;
 	struct http_client *http;
 	struct api *api;
+	struct cache *cache;
+	struct pixsrc *pixsrc;
 	struct tree *tree;
 };
 
@@ -48,6 +53,16 @@ static int app_start(void *arg, struct tree **tree)
 		.verbose = log_enabled(LOG_LEVEL_DEBUG, LOG_C_HTTP),
 	};
 	struct api_transport tr = {.fetch = app_fetch};
+	struct cache_config cc = {
+		.dir = app->o.cache_dir,
+		.remote = app->o.url,
+		.max_bytes = CACHE_DEFAULT_SIZE,
+	};
+	struct pixsrc_config pc = {
+		.zarr_url = app->o.zarr_url,
+		.s3_scheme = app->o.s3_scheme,
+		.mem_budget = IDRFS_MEM_BUDGET,
+	};
 	struct tree_config tc = {
 		.remote_url = app->o.url,
 		.ttl_s = app->o.ttl,
@@ -64,6 +79,18 @@ static int app_start(void *arg, struct tree **tree)
 	rc = api_new(app->o.url, &tr, &app->api);
 	if (rc < 0)
 		goto fail;
+	/* LMDB is opened here, in the process that serves (not before a
+	 * fork); main() checked it once already */
+	rc = cache_open(&cc, &app->cache);
+	if (rc < 0)
+		goto fail;
+	pc.api = app->api;
+	pc.tr = tr;
+	pc.cache = app->cache;
+	rc = pixsrc_new(&pc, &app->pixsrc);
+	if (rc < 0)
+		goto fail;
+	tc.pixsrc = app->pixsrc;
 	rc = tree_new(app->api, &tc, &app->tree);
 	if (rc < 0)
 		goto fail;
@@ -108,6 +135,24 @@ static int make_dirs(const char *path)
 	if (rc == 0 && mkdir(p, 0700) < 0 && errno != EEXIST)
 		rc = -errno;
 	free(p);
+	return rc;
+}
+
+/* Open and close the cache while the user still sees our errors. */
+static int preflight_cache(const struct opts *o)
+{
+	struct cache_config cc = {
+		.dir = o->cache_dir,
+		.remote = o->url,
+		.max_bytes = CACHE_DEFAULT_SIZE,
+	};
+	struct cache *c = NULL;
+	int rc = cache_open(&cc, &c);
+
+	if (rc < 0)
+		fprintf(stderr, "idrfs: cannot open the cache in '%s': %s\n",
+			o->cache_dir, strerror(-rc));
+	cache_close(c);
 	return rc;
 }
 
@@ -159,6 +204,9 @@ int main(int argc, char *argv[])
 			app.o.cache_dir, strerror(-rc));
 		goto out;
 	}
+	rc = preflight_cache(&app.o);
+	if (rc < 0)
+		goto out;
 	rc = http_global_init();
 	if (rc < 0)
 		goto out;
@@ -170,6 +218,8 @@ int main(int argc, char *argv[])
 	fc.arg = &app;
 	rc = fsops_run(app.o.fuse_argc, app.o.fuse_argv, &fc);
 	tree_free(app.tree);
+	pixsrc_free(app.pixsrc);
+	cache_close(app.cache);
 	api_free(app.api);
 	http_client_free(app.http);
 	http_global_cleanup();

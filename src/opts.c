@@ -44,6 +44,8 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("log_file=%s", log_file),
 	IDRFS_OPT("trace=%s", trace),
 	IDRFS_OPT("notify_pipe=%s", notify_pipe),
+	IDRFS_OPT("zarr_url=%s", zarr_url),
+	IDRFS_OPT("s3_scheme=%s", s3_scheme),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -137,6 +139,20 @@ static int check(const struct opts *o)
 			"idrfs: timeout=%u is out of range (1..86400 "
 			"seconds)\n",
 			o->timeout);
+		return -EINVAL;
+	}
+	if (strcmp(o->s3_scheme, "https") != 0 &&
+	    strcmp(o->s3_scheme, "http") != 0) {
+		fprintf(stderr, "idrfs: s3_scheme=%s is not http or https\n",
+			o->s3_scheme);
+		return -EINVAL;
+	}
+	if (o->zarr_url && strncmp(o->zarr_url, "http://", 7) != 0 &&
+	    strncmp(o->zarr_url, "https://", 8) != 0) {
+		fprintf(stderr,
+			"idrfs: zarr_url=%s is not an http:// or https:// "
+			"URL\n",
+			o->zarr_url);
 		return -EINVAL;
 	}
 	if (o->max_conns < 1 || o->max_conns > 256) {
@@ -267,7 +283,9 @@ int opts_parse(int argc, char *argv[], struct opts *out)
 	ps.pos[0] = ps.pos[1] = NULL;
 	if (!o->cache_dir)
 		o->cache_dir = default_cache_dir();
-	if (!o->url || !o->cache_dir) {
+	if (!o->s3_scheme)
+		o->s3_scheme = strdup("https");
+	if (!o->url || !o->cache_dir || !o->s3_scheme) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -308,6 +326,8 @@ void opts_release(struct opts *o)
 	free(o->log_file);
 	free(o->trace);
 	free(o->notify_pipe);
+	free(o->zarr_url);
+	free(o->s3_scheme);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -345,6 +365,11 @@ void opts_print_help(FILE *out, const char *prog)
 		"-name removes one\n"
 		"    -o notify_pipe=PATH     write \"ok\" or \"fail\" to this "
 		"FIFO once mounted\n"
+		"    -o zarr_url=TEMPLATE    Zarr URL of every image, {id} "
+		"replaced (default: the\n"
+		"                            image's ExternalInfo)\n"
+		"    -o s3_scheme=SCHEME     scheme for s3:// ExternalInfo URLs "
+		"(default https)\n"
 		"\n"
 		"Accepted and ignored (fstab): auto, noauto, user, nouser, "
 		"users, _netdev,\n"

@@ -70,6 +70,10 @@ struct node {
 	/* files */
 	uint64_t size;
 	int64_t mtime;
+	struct api_image img;      /* images: what the listing said */
+	struct pixsrc_image *pix;  /* open pixel source, or NULL */
+	unsigned opens;            /* file handles open on it */
+	bool pix_loading;
 
 	/* plates: well naming */
 	bool rows_letters;
@@ -84,6 +88,7 @@ struct node {
 
 struct tree {
 	struct api *api;
+	struct pixsrc *pixsrc;
 	uint64_t ttl_ms;
 	int64_t mount_time;
 	char *readme;
@@ -312,6 +317,7 @@ struct child {
 	uint64_t size;
 	int64_t mtime;
 	bool rows_letters, columns_letters;
+	struct api_image img; /* images; moved into the node */
 };
 
 struct childvec {
@@ -405,14 +411,10 @@ static uint64_t image_size(const struct api_image *img, bool rendered)
 {
 	struct tiff_geom g;
 	struct tiff_layout l;
-	unsigned bps = api_pixel_bytes(img->px.type);
+	unsigned bps = pixsrc_file_bps(img->px.type);
 
-	if (!img->has_pixels)
+	if (!img->has_pixels || (!rendered && bps == 0))
 		return 0;
-	if (img->px.type == API_PT_INT8)
-		bps = 1; /* shifted into uint8 with a calibration */
-	else if (img->px.type == API_PT_DOUBLE)
-		bps = 4; /* float32 in the ImageJ file */
 	g = (struct tiff_geom){
 		.x = img->px.size_x,
 		.y = img->px.size_y,
@@ -427,10 +429,13 @@ static uint64_t image_size(const struct api_image *img, bool rendered)
 	return l.size;
 }
 
-static void child_image(struct childvec *cv, const struct api_image *img,
-			const char *name)
+/* Take an image from a listing (its strings move into the child). */
+static void child_image(const struct tree *t, struct childvec *cv,
+			struct api_image *img, const char *name)
 {
-	bool rendered = img->zarr_lsid == NULL;
+	bool rendered = t->pixsrc ? pixsrc_kind_of(t->pixsrc, img) ==
+					    PIXSRC_RENDERED
+				  : img->zarr_lsid == NULL;
 	struct child *c = child_add(cv, TREE_K_IMAGE, img->id, name,
 				    rendered ? ".rendered.tif" : ".tif");
 
@@ -438,6 +443,16 @@ static void child_image(struct childvec *cv, const struct api_image *img,
 		return;
 	c->size = image_size(img, rendered);
 	c->mtime = img->acquisition_ms > 0 ? img->acquisition_ms / 1000 : 0;
+	c->img = *img;
+	img->name = NULL;
+	img->zarr_lsid = NULL;
+}
+
+static void childvec_free(struct childvec *cv)
+{
+	for (size_t i = 0; cv->v && i < cv->n; i++)
+		api_image_release(&cv->v[i].img);
+	free(cv->v);
 }
 
 static int list_containers(struct childvec *cv, enum tree_kind kind,
@@ -488,7 +503,7 @@ static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 		if (rc == 0)
 			rc = childvec_alloc(cv, n);
 		for (size_t i = 0; rc == 0 && i < n; i++)
-			child_image(cv, &imgs[i], imgs[i].name);
+			child_image(t, cv, &imgs[i], imgs[i].name);
 		api_images_free(imgs, n);
 		return rc;
 	case TREE_K_PLATE:
@@ -513,7 +528,7 @@ static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 			char label[32];
 
 			snprintf(label, sizeof(label), "field-%zu", i + 1);
-			child_image(cv, &well.fields[i], label);
+			child_image(t, cv, &well.fields[i], label);
 		}
 		api_well_release(&well);
 		return rc;
@@ -549,6 +564,9 @@ static int install(struct tree *t, struct node *dir, struct childvec *cv)
 			n->size = c->size;
 			if (c->mtime > 0)
 				n->mtime = c->mtime;
+			api_image_release(&n->img);
+			n->img = c->img;
+			memset(&cv->v[i].img, 0, sizeof(c->img));
 		} else if (c->kind == TREE_K_PLATE) {
 			n->rows_letters = c->rows_letters;
 			n->columns_letters = c->columns_letters;
@@ -611,7 +629,7 @@ static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 	}
 	dir->loading = false;
 	pthread_cond_broadcast(&t->load_cond);
-	free(cv.v);
+	childvec_free(&cv);
 	return rc;
 }
 
@@ -639,11 +657,13 @@ static int make_readme(struct tree *t, const char *url)
 		"rendered\n"
 		"8-bit RGB, never raw pixels.\n"
 		"\n"
-		"STATUS OF THIS VERSION: image files are placeholders. Their\n"
-		"sizes are exact (computed from the image metadata), but "
-		"reading\n"
-		"them fails with an I/O error: pixel access is not built yet.\n"
-		"Browsing (ls, find, stat) works in full.\n"
+		"Each <image>.tif is an uncompressed TIFF that is both an ImageJ\n"
+		"hyperstack and an OME-TIFF, with the archive's raw pixels from\n"
+		"its OME-Zarr. Only the parts a reader touches are fetched, and\n"
+		"they are kept in the local cache. Pixel types ImageJ lacks are\n"
+		"converted, and the TIFF description says so: int8 is stored as\n"
+		"value+128 with a calibration back to the true value, double as\n"
+		"float32.\n"
 		"\n"
 		"Listings are cached for the listing TTL (-o ttl=). Errors "
 		"and\n"
@@ -700,6 +720,7 @@ int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out)
 	if (!t)
 		return -ENOMEM;
 	t->api = api;
+	t->pixsrc = cfg->pixsrc;
 	t->ttl_ms = (uint64_t)cfg->ttl_s * 1000u;
 	t->mount_time = cfg->mount_time;
 	pthread_mutex_init(&t->lock, NULL);
@@ -749,6 +770,8 @@ void tree_free(struct tree *t)
 			struct node *next = n->hnext;
 
 			ents_free(n->ents, n->nents);
+			pixsrc_image_free(n->pix);
+			api_image_release(&n->img);
 			free(n);
 			n = next;
 		}
@@ -894,18 +917,102 @@ out:
 	return rc;
 }
 
+int tree_open(struct tree *t, uint64_t ino, uint64_t deadline)
+{
+	struct pixsrc_image *pix = NULL;
+	struct api_image img = {0};
+	struct node *n;
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	n = node_find(t, ino);
+	if (!n) {
+		rc = -ENOENT;
+		goto out;
+	}
+	if (is_dir(n)) {
+		rc = -EISDIR;
+		goto out;
+	}
+	if (n->kind != TREE_K_IMAGE || !t->pixsrc)
+		goto out;
+	/* one opener loads the source; others wait for it */
+	while (n->pix_loading) {
+		struct timespec ts = {
+			.tv_sec = (time_t)(deadline / 1000u),
+			.tv_nsec = (long)(deadline % 1000u) * 1000000L,
+		};
+
+		if (pthread_cond_timedwait(&t->load_cond, &t->lock, &ts) ==
+		    ETIMEDOUT) {
+			rc = -ETIMEDOUT;
+			goto out;
+		}
+	}
+	if (n->pix) {
+		n->opens++;
+		goto out;
+	}
+	img = n->img;
+	img.name = n->img.name ? strdup(n->img.name) : NULL;
+	img.zarr_lsid = n->img.zarr_lsid ? strdup(n->img.zarr_lsid) : NULL;
+	n->pix_loading = true;
+	pthread_mutex_unlock(&t->lock);
+
+	rc = pixsrc_open(t->pixsrc, &img, deadline, &pix);
+	if (rc == 0 && pixsrc_size(pix) != n->size) {
+		log_error(LOG_C_TREE,
+			  "image %" PRId64 ": file size %" PRIu64
+			  " differs from the listing's %" PRIu64,
+			  img.id, pixsrc_size(pix), n->size);
+		pixsrc_image_free(pix);
+		pix = NULL;
+		rc = -EIO;
+	}
+	api_image_release(&img);
+
+	pthread_mutex_lock(&t->lock);
+	n->pix_loading = false;
+	if (rc == 0) {
+		n->pix = pix;
+		n->opens++;
+	}
+	pthread_cond_broadcast(&t->load_cond);
+out:
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+void tree_release(struct tree *t, uint64_t ino)
+{
+	struct pixsrc_image *pix = NULL;
+	struct node *n;
+
+	pthread_mutex_lock(&t->lock);
+	n = node_find(t, ino);
+	if (n && n->kind == TREE_K_IMAGE && n->opens > 0 && --n->opens == 0) {
+		/* no handle left: no read can be using it */
+		pix = n->pix;
+		n->pix = NULL;
+	}
+	pthread_mutex_unlock(&t->lock);
+	pixsrc_image_free(pix);
+}
+
 ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
 		  char *buf, uint64_t deadline)
 {
+	struct pixsrc_image *pix;
 	struct node *n;
 	enum tree_kind kind;
 	int64_t id;
 
-	(void)deadline;
 	pthread_mutex_lock(&t->lock);
 	n = node_find(t, ino);
 	kind = n ? n->kind : TREE_K_ROOT;
 	id = n ? n->id : 0;
+	/* valid until the last handle closes, after this read */
+	pix = n ? n->pix : NULL;
 	pthread_mutex_unlock(&t->lock);
 	if (!n)
 		return -ENOENT;
@@ -918,11 +1025,13 @@ ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
 		return (ssize_t)len;
 	}
 	if (kind == TREE_K_IMAGE) {
-		log_notice(LOG_C_TREE,
-			   "image %" PRId64
-			   ": pixel data is not served by this version",
-			   id);
-		return -EIO;
+		if (!pix) {
+			log_error(LOG_C_TREE,
+				  "image %" PRId64 ": read with no open source",
+				  id);
+			return -EIO;
+		}
+		return pixsrc_read(pix, off, len, (uint8_t *)buf, deadline);
 	}
 	return -EISDIR;
 }

@@ -127,6 +127,8 @@ cleanup() {
 	if [ "$T_FAIL" -ne 0 ] && [ -f "$WORK/idrfs.log" ]; then
 		echo "--- idrfs log (last 40 lines)"
 		tail -n 40 "$WORK/idrfs.log"
+		echo "--- idrfs stderr"
+		tail -n 20 "$WORK/idrfs.err" 2>/dev/null
 	fi
 	rm -rf "$WORK"
 }

@@ -27,6 +27,8 @@ struct opts {
 	char *log_file;
 	char *trace;
 	char *notify_pipe;
+	char *zarr_url;  /* template with {id} */
+	char *s3_scheme; /* https (default) or http */
 	bool foreground;
 	bool debug;
 	bool help;

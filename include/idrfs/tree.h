@@ -10,8 +10,8 @@
  *   /screens/<screen>/<plate>/<well>/field-<n>.tif
  *
  * Limits: nodes live until tree_free() (memory grows with what was browsed,
- * not with the archive); a listing is fetched whole; image files are
- * placeholders (size exact, reads fail with EIO) until the pixel module.
+ * not with the archive); a listing is fetched whole; an image's pixel
+ * source is open while some file handle has it open.
  * Thread-safe: one mutex, never held across api calls.
  */
 #ifndef IDRFS_TREE_H
@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "idrfs/api.h"
+#include "idrfs/pixsrc.h"
 
 #define TREE_ROOT_INO 1u
 #define TREE_NAME_MAX 255u
@@ -33,6 +34,7 @@ struct tree_config {
 	const char *remote_url; /* shown in README.txt (copied) */
 	unsigned ttl_s;		/* listing TTL */
 	int64_t mount_time;	/* seconds since the epoch, dirs' mtime */
+	struct pixsrc *pixsrc;	/* borrowed; NULL: image reads give EIO */
 };
 
 struct tree_attr {
@@ -91,9 +93,19 @@ int tree_opendir(struct tree *t, uint64_t ino, uint64_t deadline,
 void tree_dir_free(struct tree_dir *d);
 
 /**
- * Read a file.
- * @return bytes read (0 at EOF), -EISDIR, -ENOENT, -EIO (pixel data is
- *         not served yet)
+ * Open a file for reading: for an image, open its pixel source (a few
+ * metadata requests) unless another handle already has.
+ * @return 0, -EISDIR, -ENOENT, or a pixsrc_open() error
+ */
+int tree_open(struct tree *t, uint64_t ino, uint64_t deadline);
+
+/** Close what tree_open() opened. */
+void tree_release(struct tree *t, uint64_t ino);
+
+/**
+ * Read a file (images: opened with tree_open()).
+ * @return bytes read (0 at EOF), -EISDIR, -ENOENT, -EBADF (image not
+ *         open), or a pixsrc_read() error
  */
 ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
 		  char *buf, uint64_t deadline);

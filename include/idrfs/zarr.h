@@ -57,12 +57,14 @@ struct zarr_array {
 	 * v2: at most the compressor (filters are refused) */
 	size_t ncodecs;
 	struct zarr_codec codecs[ZARR_MAX_CODECS];
+	bool crc32c; /* v3: a crc32c codec ends the chain (4-byte trailer) */
 	/* v3 sharding_indexed: shards of inner chunks */
 	bool sharded;
 	uint64_t inner[ZARR_MAX_DIMS];
 	size_t ninner_codecs;
 	struct zarr_codec inner_codecs[ZARR_MAX_CODECS];
 	bool inner_big_endian;
+	bool inner_crc32c;
 	bool index_crc32c; /* index followed by a CRC-32C */
 	bool index_at_start;
 };
@@ -108,6 +110,7 @@ int zarr_chunk_key(const struct zarr_array *a, const uint64_t *idx,
  * a shard lacks are filled with the fill value.
  * @return 0, -EBADMSG (does not decode, wrong size, bad shard index or
  *         checksum), -ENOMEM
+ * @note On error the content of dst is undefined.
  */
 int zarr_chunk_decode(const struct zarr_array *a, const void *src,
 		      size_t len, void *dst);

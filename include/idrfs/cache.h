@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cache: the persistent store of decoded pixel chunks and metadata, one
+ * LMDB environment per remote under the cache directory. Values are
+ * compressed with zstd and carry a checksum; an entry that fails it is
+ * dropped and reported as a miss, never served.
+ *
+ * Value format (version 1):
+ *   u8  version (1)
+ *   u8  reserved (0)
+ *   u16 reserved (0)
+ *   u32 CRC-32C of the raw bytes
+ *   u64 raw length
+ *   zstd frame of the raw bytes
+ * Keys are opaque byte strings built by the caller (cache_key_*()).
+ *
+ * Limits: no eviction yet: when the map is full, puts are skipped (and
+ * logged once), reads still work. Several processes may share one
+ * directory (LMDB's locking). Thread-safe.
+ */
+#ifndef IDRFS_CACHE_H
+#define IDRFS_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CACHE_KEY_MAX 128
+#define CACHE_VERSION 1
+#define CACHE_DEFAULT_SIZE (10ull << 30)
+
+struct cache;
+
+struct cache_config {
+	const char *dir;    /* the cache directory (per remote subdirectory
+			     * is chosen from remote) */
+	const char *remote; /* the remote's base URL */
+	uint64_t max_bytes; /* map size */
+};
+
+struct cache_key {
+	size_t len;
+	uint8_t b[CACHE_KEY_MAX];
+};
+
+/**
+ * Open (creating if needed) the cache of a remote.
+ * @param[out] out written only on success
+ * @return 0, -errno from the filesystem or LMDB (logged with the path)
+ */
+int cache_open(const struct cache_config *cfg, struct cache **out);
+
+/** Close; NULL is a no-op. No other call may be in progress. */
+void cache_close(struct cache *c);
+
+/** The directory of the environment. @note owned by @p c. */
+const char *cache_path(const struct cache *c);
+
+/**
+ * Key of a pixel chunk: source tag (e.g. "zarr", "render"), image id,
+ * level and up to 5 chunk coordinates.
+ */
+void cache_key_chunk(struct cache_key *k, const char *source, int64_t image,
+		     uint32_t level, const uint64_t *idx, unsigned n);
+
+/**
+ * Read an entry into @p dst, which must be exactly its raw length.
+ * @return 0 (hit), -ENOENT (miss), -EBADMSG (the entry was damaged: it is
+ *         deleted), -EFBIG (the entry has another length), -EIO
+ */
+int cache_get(struct cache *c, const struct cache_key *k, void *dst,
+	      size_t len);
+
+/**
+ * Store an entry (compressed). Failures are logged and returned but are
+ * never fatal to the caller's read.
+ * @return 0, -ENOSPC (map full: skipped), -ENOMEM, -EIO
+ */
+int cache_put(struct cache *c, const struct cache_key *k, const void *data,
+	      size_t len);
+
+/** Entries and bytes (compressed) stored, from LMDB's statistics. */
+int cache_stat(struct cache *c, uint64_t *entries, uint64_t *bytes);
+
+#endif

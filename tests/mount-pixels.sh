@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Pixels through the mount: every test image read with tifffile equals the
+# archive's ground truth (all pixel types, both byte orders, Zarr v2 and
+# v3, sharded, flat and nested keys, rendered); a read fetches only the
+# chunks it needs; cached chunks survive a remount; bad chunks give EIO.
+. "$(dirname "$0")/lib.sh"
+need_fuse
+
+start_fake || exit 1
+M="$WORK/mnt"
+check "mount the fake server" mount_idrfs "$FAKE_URL" "$M" s3_scheme=http
+
+ids="2001 2002 2003 2004 2005 2006 2007 2008
+2101 2102 2103 2104 2105 2106 2107 2108 2109 2110 2111 2112
+2201 2202 2203 2301 1000001 1007777 1201 1209 500001 500192"
+# shellcheck disable=SC2086
+out=$(timeout 600 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$M" "$FAKE_URL" $ids 2>&1)
+while IFS= read -r line; do
+	case $line in
+	"ok - "*) ok "${line#ok - }" ;;
+	"not ok - "*) not_ok "${line#not ok - }" ;;
+	*) echo "# $line" ;;
+	esac
+done <<<"$out"
+
+# One plane of a 128-plane image (2048x2048 uint16, 1024x1024 chunks)
+# costs its 4 chunks and nothing else.
+L="$M/projects/idr0802-synth-pixels_experimentB/large/large 1 GiB.tif"
+plane_check() {
+	"$PYTHON3" - "$L" "$top_srcdir" "$@" <<'PY'
+import os, sys
+import numpy as np, tifffile
+path, top, plane = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, os.path.join(top, "tests", "fake-idr"))
+import archive
+with tifffile.TiffFile(path) as t:
+    p0 = t.pages[0]
+    d0 = p0.dataoffsets[0]
+    X, Y = p0.imagewidth, p0.imagelength
+size = X * Y * 2
+fd = os.open(path, os.O_RDONLY)
+# no kernel readahead: it would read into the next plane
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+buf = os.pread(fd, size, d0 + plane * size)
+os.close(fd)
+arch = archive.build(1)
+img = arch.images[2401]
+C, Z = img.sc, img.sz
+c, z, t = plane % C, (plane // C) % Z, plane // (C * Z)
+want = archive.plane(arch, 2401, 0, t, c, z).astype("<u2").tobytes()
+print("equal" if buf == want else "differ")
+PY
+}
+chunk_requests() {
+	fake_get /__fake/stats | "$PYTHON3" -c '
+import json, sys
+s = json.load(sys.stdin)
+print(sum(n for p, n in s["endpoints"].items() if p.endswith("{chunk}")))'
+}
+# open + metadata (tifffile reads the IFDs) before counting
+"$PYTHON3" -c 'import sys, tifffile; tifffile.TiffFile(sys.argv[1]).close()' "$L"
+sleep 0.5
+fake_reset
+r=$(plane_check 37)
+n=$(chunk_requests)
+check "plane 37 of the 1 GiB image equals the archive's" test "$r" = equal
+check "reading one plane of 128 fetched $n chunks (its 4, nothing else)" test "$n" -eq 4
+fake_reset
+r=$(plane_check 37)
+check "reading it again fetches no chunk" test "$(chunk_requests)" -eq 0
+
+# The persistent cache: a new daemon on the same cache makes no chunk
+# request for what was read before.
+umount_idrfs "$M"
+check "remount on the same cache" mount_idrfs "$FAKE_URL" "$M" s3_scheme=http
+"$PYTHON3" -c 'import sys, tifffile; tifffile.TiffFile(sys.argv[1]).close()' "$L"
+sleep 0.5
+fake_reset
+r=$(plane_check 37)
+check "after a remount plane 37 is read from the cache ($r)" test "$r" = equal
+check "after a remount no chunk is fetched" test "$(chunk_requests)" -eq 0
+
+# Bad data: every body cut short. The read fails with EIO, the daemon
+# keeps serving, and nothing bad is cached.
+fake_get "/__fake/config?truncate_rate=1" >/dev/null
+out=$(timeout 60 "$PYTHON3" -c 'import sys; open(sys.argv[1], "rb").read()' \
+	"$M/projects/idr0802-synth-pixels_experimentB/pixel types/type-uint16.tif" 2>&1)
+check "truncated chunks: the read fails with EIO" grep -q "Errno 5" <<<"$out"
+check "truncated chunks: the daemon still serves README.txt" grep -q idrfs "$M/README.txt"
+fake_get "/__fake/config?truncate_rate=0" >/dev/null
+out=$(timeout 120 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$M" "$FAKE_URL" 2004 2>&1)
+check "after the server recovers, the same image reads right" grep -q "^ok" <<<"$out"
+
+# Rendering needs the session cookie: expired sessions are renewed.
+fake_get /__fake/expire_sessions >/dev/null
+out=$(timeout 120 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$M" "$FAKE_URL" 2202 2>&1)
+check "an expired render session is renewed" grep -q "^ok" <<<"$out"
+check "rendered files say so in their description" \
+	grep -qa "RENDERED" "$M/projects/idr0802-synth-pixels_experimentB/rendered only/rendered-1.rendered.tif"
+finish
