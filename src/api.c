@@ -26,7 +26,7 @@
 #define API_URL_MAX 2048
 /* pages fetched in one parallel batch, and pages of one list at most */
 #define API_PAGE_BATCH 32
-#define API_MAX_PAGES 100000
+#define API_MAX_PAGES  100000
 
 struct api {
 	char *base; /* no trailing slash */
@@ -205,9 +205,9 @@ static int fetch_list(struct api *a, const char *path,
 	}
 	if ((int64_t)nall < meta.total_count && n > 0) {
 		int64_t page = (int64_t)n; /* what the server really gave */
-		size_t total = (size_t)((meta.total_count - (int64_t)nall +
-					 page - 1) /
-					page);
+		size_t total =
+			(size_t)((meta.total_count - (int64_t)nall + page - 1) /
+				 page);
 
 		if (total > API_MAX_PAGES) {
 			log_error(LOG_C_API,
@@ -463,8 +463,8 @@ int api_get_imgdata(struct api *a, int64_t image_id, uint64_t deadline,
 		log_debug(LOG_C_API, "\"%s\": busy, retry in %" PRIu64 " ms",
 			  url, wait);
 		struct timespec ts = {.tv_sec = (time_t)(wait / 1000u),
-				      .tv_nsec = (long)(wait % 1000u) *
-						 1000000L};
+				      .tv_nsec =
+					      (long)(wait % 1000u) * 1000000L};
 		nanosleep(&ts, NULL);
 	}
 }
@@ -481,9 +481,8 @@ int api_session(struct api *a, uint64_t deadline)
 	return rc;
 }
 
-int api_render_url(const struct api *a, const struct api_imgdata *d,
-		   uint32_t z, uint32_t t, uint32_t y0, uint32_t h, char *out,
-		   size_t outsz)
+int api_render_url(const struct api *a, const struct api_imgdata *d, uint32_t z,
+		   uint32_t t, uint32_t y0, uint32_t h, char *out, size_t outsz)
 {
 	size_t o;
 	int n;
@@ -504,10 +503,10 @@ int api_render_url(const struct api *a, const struct api_imgdata *d,
 		if (on)
 			active++;
 		/* '|' and '$' percent-encoded: they are not URL-safe */
-		n = snprintf(out + o, outsz - o, "%s%s%zu%%7C%.17g:%.17g%%24%06X",
-			     i ? "," : "", on ? "" : "-", i + 1,
-			     ch->window_start, ch->window_end,
-			     (unsigned)(ch->color_rgb & 0xffffffu));
+		n = snprintf(
+			out + o, outsz - o, "%s%s%zu%%7C%.17g:%.17g%%24%06X",
+			i ? "," : "", on ? "" : "-", i + 1, ch->window_start,
+			ch->window_end, (unsigned)(ch->color_rgb & 0xffffffu));
 		if (n < 0 || (size_t)n >= outsz - o)
 			return -ENAMETOOLONG;
 		o += (size_t)n;
@@ -516,4 +515,137 @@ int api_render_url(const struct api *a, const struct api_imgdata *d,
 	if (n < 0 || (size_t)n >= outsz - o)
 		return -ENAMETOOLONG;
 	return 0;
+}
+
+void api_files_free(struct api_file *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		free(v[i].path);
+		free(v[i].url);
+	}
+	free(v);
+}
+
+/* A relative path we may show: no "..", no empty or "." segments, no
+ * control characters (the names become directory entries). */
+static bool safe_rel_path(const char *p)
+{
+	if (*p == '\0' || *p == '/')
+		return false;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.') || n > 255)
+			return false;
+		for (size_t i = 0; i < n; i++) {
+			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+				return false;
+		}
+		p += n;
+		if (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+/* Length of the directory part all paths share ("a/b/" of "a/b/x"). */
+static size_t common_dir(char **paths, size_t n)
+{
+	size_t len;
+
+	if (n == 0)
+		return 0;
+	len = strlen(paths[0]);
+	for (size_t i = 1; i < n; i++) {
+		size_t j = 0;
+
+		while (j < len && paths[i][j] && paths[i][j] == paths[0][j])
+			j++;
+		len = j;
+	}
+	while (len > 0 && paths[0][len - 1] != '/')
+		len--;
+	return len;
+}
+
+#define API_FILESETS_PREFIX "uod/idr/filesets/"
+
+int api_original_files(struct api *a, int64_t image_id, const char *root,
+		       uint64_t deadline, struct api_file **out, size_t *n)
+{
+	char url[API_URL_MAX];
+	struct http_req r = {.url = url, .max_body = API_MAX_BODY};
+	struct http_req *heads = NULL;
+	struct api_file *files = NULL;
+	char **paths = NULL;
+	size_t np = 0, skip;
+	int rc;
+
+	snprintf(url, sizeof(url),
+		 "%s/webgateway/original_file_paths/%" PRId64 "/", a->base,
+		 image_id);
+	rc = fetch(a, &r, 1, deadline);
+	if (rc == 0)
+		rc = check_json(&r);
+	if (rc == 0)
+		rc = api_json_client_paths(r.body, r.len, url, &paths, &np);
+	http_req_release(&r);
+	if (rc < 0)
+		return rc;
+	skip = common_dir(paths, np);
+	files = calloc(np ? np : 1, sizeof(*files));
+	heads = calloc(np ? np : 1, sizeof(*heads));
+	if (!files || !heads) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < np; i++) {
+		const char *p = paths[i];
+		char esc[512];
+
+		if (strncmp(p, API_FILESETS_PREFIX,
+			    strlen(API_FILESETS_PREFIX)) == 0)
+			p += strlen(API_FILESETS_PREFIX);
+		if (!safe_rel_path(paths[i] + skip) || !safe_rel_path(p)) {
+			log_error(LOG_C_API,
+				  "\"%s\": unsafe original file path \"%s\"",
+				  url, log_escape(paths[i], esc, sizeof(esc)));
+			rc = -EBADMSG;
+			goto out;
+		}
+		files[i].path = strdup(paths[i] + skip);
+		if (asprintf(&files[i].url, "%s/%s", root, p) < 0)
+			files[i].url = NULL;
+		if (!files[i].path || !files[i].url) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		heads[i].url = files[i].url;
+		heads[i].head = true;
+		heads[i].max_body = 1;
+	}
+	rc = fetch(a, heads, np, deadline);
+	for (size_t i = 0; rc == 0 && i < np; i++) {
+		if (heads[i].content_length < 0) {
+			log_error(LOG_C_API, "\"%s\": no Content-Length",
+				  files[i].url);
+			rc = -EBADMSG;
+		}
+		files[i].size = (uint64_t)heads[i].content_length;
+	}
+	if (rc == 0) {
+		*out = files;
+		*n = np;
+		files = NULL;
+	}
+out:
+	for (size_t i = 0; heads && i < np; i++)
+		http_req_release(&heads[i]);
+	free(heads);
+	api_files_free(files, np);
+	for (size_t i = 0; i < np; i++)
+		free(paths[i]);
+	free(paths);
+	return rc;
 }

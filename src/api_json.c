@@ -156,9 +156,9 @@ static double time_s(const json_t *q)
 		const char *unit;
 		double s;
 	} units[] = {
-		{"SECOND", 1.0},      {"MILLISECOND", 1e-3},
+		{"SECOND", 1.0},       {"MILLISECOND", 1e-3},
 		{"MICROSECOND", 1e-6}, {"NANOSECOND", 1e-9},
-		{"MINUTE", 60.0},     {"HOUR", 3600.0},
+		{"MINUTE", 60.0},      {"HOUR", 3600.0},
 		{"DAY", 86400.0},
 	};
 	json_t *v = json_object_get(q, "Value");
@@ -1039,6 +1039,61 @@ int api_json_histogram(const char *body, size_t len, const char *what,
 	*n = json_array_size(data);
 	v = NULL;
 out:
+	free(v);
+	json_decref(root);
+	return rc;
+}
+
+int api_json_client_paths(const char *body, size_t len, const char *what,
+			  char ***paths, size_t *n)
+{
+	json_t *root = NULL;
+	json_t *client;
+	char **v = NULL;
+	size_t count = 0;
+	int rc;
+
+	rc = load(body, len, what, &root);
+	if (rc < 0)
+		return rc;
+	if (!json_is_object(root)) {
+		rc = bad(what, "(answer)", "is not an object");
+		goto out;
+	}
+	client = json_object_get(root, "client");
+	if (!client) /* {}: the image has no fileset */
+		goto done;
+	if (!json_is_array(client)) {
+		rc = bad(what, "client", "is not a list");
+		goto out;
+	}
+	v = calloc(json_array_size(client) + 1, sizeof(*v));
+	if (!v) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(client); i++) {
+		json_t *e = json_array_get(client, i);
+
+		if (!json_is_string(e)) {
+			rc = bad(what, "client[]", "is not a string");
+			goto out;
+		}
+		v[count] = strdup(json_string_value(e));
+		if (!v[count]) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		count++;
+	}
+done:
+	*paths = v;
+	*n = count;
+	v = NULL;
+	count = 0;
+out:
+	for (size_t i = 0; v && i < count; i++)
+		free(v[i]);
 	free(v);
 	json_decref(root);
 	return rc;

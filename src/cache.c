@@ -27,7 +27,7 @@
 #include "idrfs/codec.h"
 #include "idrfs/log.h"
 
-#define CACHE_HDR 16
+#define CACHE_HDR	 16
 #define CACHE_ZSTD_LEVEL 3
 
 struct cache {
@@ -224,8 +224,7 @@ static void drop(struct cache *c, const struct cache_key *k)
 		mdb_txn_abort(txn);
 }
 
-int cache_get(struct cache *c, const struct cache_key *k, void *dst,
-	      size_t len)
+int cache_get(struct cache *c, const struct cache_key *k, void *dst, size_t len)
 {
 	MDB_txn *txn = NULL;
 	MDB_val key = {.mv_size = k->len, .mv_data = (void *)k->b};

@@ -40,7 +40,7 @@
 #define HTTP_CONNECT_TIMEOUT_MS 10000
 #define HTTP_POLL_MS		100
 #define HTTP_URL_LOG		512
-#define HTTP_RETRY_AFTER_MAX_S 3600
+#define HTTP_RETRY_AFTER_MAX_S	3600
 
 struct http_host_slot {
 	char host[HTTP_HOST_LEN];
@@ -54,7 +54,7 @@ struct http_client {
 	/* lock protects pool, hosts, nhosts and the counters */
 	pthread_mutex_t lock;
 	pthread_cond_t slot_cond; /* signalled when a host slot frees */
-	unsigned slot_gen;        /* counts frees, so no signal is missed */
+	unsigned slot_gen;	  /* counts frees, so no signal is missed */
 	CURL **pool;
 	size_t npool;
 	size_t cappool;

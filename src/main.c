@@ -26,7 +26,7 @@
 #include "idrfs/tree.h"
 
 #define IDRFS_MAX_RETRIES 4
-#define IDRFS_MEM_BUDGET (256u << 20)
+#define IDRFS_MEM_BUDGET  (256u << 20)
 
 struct app {
 	struct opts o;
@@ -91,6 +91,7 @@ static int app_start(void *arg, struct tree **tree)
 	if (rc < 0)
 		goto fail;
 	tc.pixsrc = app->pixsrc;
+	tc.originals_root = app->o.originals_root;
 	rc = tree_new(app->api, &tc, &app->tree);
 	if (rc < 0)
 		goto fail;

@@ -46,6 +46,7 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("notify_pipe=%s", notify_pipe),
 	IDRFS_OPT("zarr_url=%s", zarr_url),
 	IDRFS_OPT("s3_scheme=%s", s3_scheme),
+	IDRFS_OPT("originals_root=%s", originals_root),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -155,6 +156,15 @@ static int check(const struct opts *o)
 			o->zarr_url);
 		return -EINVAL;
 	}
+	if (strncmp(o->originals_root, "http://", 7) != 0 &&
+	    strncmp(o->originals_root, "https://", 8) != 0) {
+		fprintf(stderr,
+			"idrfs: originals_root=%s is not an http:// or "
+			"https:// "
+			"URL\n",
+			o->originals_root);
+		return -EINVAL;
+	}
 	if (o->max_conns < 1 || o->max_conns > 256) {
 		fprintf(stderr,
 			"idrfs: max_conns=%u is out of range (1..256)\n",
@@ -184,7 +194,7 @@ static int add_mount_opts(struct fuse_args *args, const char *url)
 static bool is_trace_word(const char *w, size_t len)
 {
 	static const char *const words[] = {
-		"main", "http",	 "api",	 "tree",   "fuse",
+		"main",	 "http", "api",	 "tree",   "fuse",
 		"cache", "tiff", "zarr", "search", "all",
 	};
 
@@ -285,7 +295,9 @@ int opts_parse(int argc, char *argv[], struct opts *out)
 		o->cache_dir = default_cache_dir();
 	if (!o->s3_scheme)
 		o->s3_scheme = strdup("https");
-	if (!o->url || !o->cache_dir || !o->s3_scheme) {
+	if (!o->originals_root)
+		o->originals_root = strdup(OPTS_DEFAULT_ORIGINALS);
+	if (!o->url || !o->cache_dir || !o->s3_scheme || !o->originals_root) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -328,6 +340,7 @@ void opts_release(struct opts *o)
 	free(o->notify_pipe);
 	free(o->zarr_url);
 	free(o->s3_scheme);
+	free(o->originals_root);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -368,13 +381,18 @@ void opts_print_help(FILE *out, const char *prog)
 		"    -o zarr_url=TEMPLATE    Zarr URL of every image, {id} "
 		"replaced (default: the\n"
 		"                            image's ExternalInfo)\n"
-		"    -o s3_scheme=SCHEME     scheme for s3:// ExternalInfo URLs "
+		"    -o s3_scheme=SCHEME     scheme for s3:// ExternalInfo "
+		"URLs "
 		"(default https)\n"
+		"    -o originals_root=URL   download root of original files "
+		"(default\n"
+		"                            %s)\n"
 		"\n"
 		"Accepted and ignored (fstab): auto, noauto, user, nouser, "
 		"users, _netdev,\n"
 		"nofail, defaults.\n"
 		"\n",
 		prog, OPTS_DEFAULT_URL, OPTS_DEFAULT_TIMEOUT,
-		OPTS_DEFAULT_MAX_CONNS, OPTS_DEFAULT_TTL);
+		OPTS_DEFAULT_MAX_CONNS, OPTS_DEFAULT_TTL,
+		OPTS_DEFAULT_ORIGINALS);
 }

@@ -35,10 +35,11 @@
 #include "idrfs/tiff.h"
 #include "idrfs/zarr.h"
 
-#define PIXSRC_URL_MAX 2048
-#define PIXSRC_META_MAX (4u << 20)
-#define PIXSRC_PNG_MAX (64u << 20)
-#define PIXSRC_HBUCKETS 4096
+#define PIXSRC_URL_MAX	  2048
+#define PIXSRC_META_MAX	  (4u << 20)
+#define PIXSRC_PNG_MAX	  (64u << 20)
+#define PIXSRC_HBUCKETS	  4096
+#define PIXSRC_ORIG_BLOCK (1u << 20)
 
 struct chunk {
 	struct cache_key key;
@@ -423,7 +424,8 @@ again:
 					  "(%s)",
 					  log_escape(items[i].url, esc,
 						     sizeof(esc)),
-					  im->px.size_x, h, reqs[i].content_type);
+					  im->px.size_x, h,
+					  reqs[i].content_type);
 			}
 		}
 		if (rc == 0)
@@ -439,16 +441,23 @@ again:
 	free(reqs);
 }
 
+/* How a kind of chunk is loaded from the network, and its raw length. */
+struct loader {
+	void (*load)(void *ctx, struct load_item *items, size_t n,
+		     uint64_t deadline);
+	size_t (*len)(void *ctx, const struct load_item *it);
+	void *ctx;
+};
+
 /*
  * Get n chunks (keys + load items prepared by the caller), loading the
  * ones nobody has, and wait for the rest. On success the caller holds a
  * reference to each in cs[].
  */
-static int chunks_get(struct pixsrc_image *im, struct load_item *items,
-		      const struct cache_key *keys, size_t n,
-		      struct chunk **cs, uint64_t deadline)
+static int chunks_get(struct pixsrc *ps, const struct loader *ld,
+		      struct load_item *items, const struct cache_key *keys,
+		      size_t n, struct chunk **cs, uint64_t deadline)
 {
-	struct pixsrc *ps = im->ps;
 	bool *mine = calloc(n, sizeof(*mine));
 	struct load_item *todo = calloc(n, sizeof(*todo));
 	size_t ntodo = 0;
@@ -463,24 +472,14 @@ static int chunks_get(struct pixsrc_image *im, struct load_item *items,
 	for (size_t i = 0; i < n; i++) {
 		if (!mine[i])
 			continue;
-		size_t len = im->kind == PIXSRC_ZARR
-				     ? (size_t)zarr_chunk_bytes(&im->arr)
-				     : (size_t)im->px.size_x *
-					       band_rows(im, items[i].idx[2]) *
-					       3;
-
-		if (load_from_cache(ps, cs[i], len))
+		if (load_from_cache(ps, cs[i], ld->len(ld->ctx, &items[i])))
 			continue;
 		todo[ntodo] = items[i];
 		todo[ntodo].c = cs[i];
 		ntodo++;
 	}
-	if (ntodo > 0) {
-		if (im->kind == PIXSRC_ZARR)
-			load_zarr(im, todo, ntodo, deadline);
-		else
-			load_render(im, todo, ntodo, deadline);
-	}
+	if (ntodo > 0)
+		ld->load(ld->ctx, todo, ntodo, deadline);
 	if (rc == 0)
 		rc = chunks_wait(ps, cs, n, deadline);
 	free(mine);
@@ -490,6 +489,33 @@ static int chunks_get(struct pixsrc_image *im, struct load_item *items,
 		memset(cs, 0, n * sizeof(*cs));
 	}
 	return rc;
+}
+
+static void load_zarr_cb(void *ctx, struct load_item *items, size_t n,
+			 uint64_t deadline)
+{
+	load_zarr(ctx, items, n, deadline);
+}
+
+static size_t len_zarr(void *ctx, const struct load_item *it)
+{
+	struct pixsrc_image *im = ctx;
+
+	(void)it;
+	return (size_t)zarr_chunk_bytes(&im->arr);
+}
+
+static void load_render_cb(void *ctx, struct load_item *items, size_t n,
+			   uint64_t deadline)
+{
+	load_render(ctx, items, n, deadline);
+}
+
+static size_t len_render(void *ctx, const struct load_item *it)
+{
+	struct pixsrc_image *im = ctx;
+
+	return (size_t)im->px.size_x * band_rows(im, it->idx[2]) * 3;
 }
 
 /* ---- sample conversion ---- */
@@ -572,11 +598,11 @@ static void convert(const struct pixsrc_image *im, const uint8_t *src,
 		else if (same)
 			memcpy(dst + i * im->bps, s, im->bps);
 		else
-			store_sample(dst + i * im->bps,
-				     load_sample(s, dt) +
-					     (im->px.type == API_PT_INT8 ? 128
-									 : 0),
-				     im->fmt, im->bps);
+			store_sample(
+				dst + i * im->bps,
+				load_sample(s, dt) +
+					(im->px.type == API_PT_INT8 ? 128 : 0),
+				im->fmt, im->bps);
 	}
 }
 
@@ -587,8 +613,8 @@ struct rd {
 	uint64_t deadline;
 };
 
-static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0,
-		     uint32_t nrows, uint8_t *dst)
+static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
+		     uint8_t *dst)
 {
 	struct rd *rd = ctx;
 	struct pixsrc_image *im = rd->im;
@@ -632,7 +658,9 @@ static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0,
 		if (rc < 0)
 			goto out;
 	}
-	rc = chunks_get(im, items, keys, n, cs, rd->deadline);
+	struct loader ld = {load_zarr_cb, len_zarr, im};
+
+	rc = chunks_get(im->ps, &ld, items, keys, n, cs, rd->deadline);
 	if (rc < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -642,8 +670,8 @@ static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0,
 					? (cy + 1) * chy
 					: (uint64_t)row0 + nrows;
 		uint64_t x0 = cx * chx;
-		uint64_t w = im->px.size_x - x0 < chx ? im->px.size_x - x0
-						      : chx;
+		uint64_t w =
+			im->px.size_x - x0 < chx ? im->px.size_x - x0 : chx;
 		uint64_t base = 0;
 
 		for (unsigned k = 0; k < 3; k++) {
@@ -652,7 +680,8 @@ static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0,
 					stride[ax[k]];
 		}
 		for (uint64_t y = y_lo; y < y_hi; y++) {
-			uint64_t off = base + (y - cy * chy) * stride[ax[ZARR_Y]];
+			uint64_t off =
+				base + (y - cy * chy) * stride[ax[ZARR_Y]];
 
 			convert(im, cs[i]->data + off * a->dtype.size,
 				stride[ax[ZARR_X]],
@@ -669,8 +698,8 @@ out:
 	return rc;
 }
 
-static int rows_render(void *ctx, uint64_t plane, uint32_t row0,
-		       uint32_t nrows, uint8_t *dst)
+static int rows_render(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
+		       uint8_t *dst)
 {
 	struct rd *rd = ctx;
 	struct pixsrc_image *im = rd->im;
@@ -693,8 +722,7 @@ static int rows_render(void *ctx, uint64_t plane, uint32_t row0,
 		items[i].idx[0] = t;
 		items[i].idx[1] = z;
 		items[i].idx[2] = band;
-		cache_key_chunk(&keys[i], "render", im->id, 0, items[i].idx,
-				3);
+		cache_key_chunk(&keys[i], "render", im->id, 0, items[i].idx, 3);
 		rc = api_render_url(im->ps->api, &im->idata, z, t,
 				    (uint32_t)(band * TIFF_STRIP_ROWS),
 				    band_rows(im, band), items[i].url,
@@ -702,7 +730,9 @@ static int rows_render(void *ctx, uint64_t plane, uint32_t row0,
 		if (rc < 0)
 			goto out;
 	}
-	rc = chunks_get(im, items, keys, n, cs, rd->deadline);
+	struct loader ld = {load_render_cb, len_render, im};
+
+	rc = chunks_get(im->ps, &ld, items, keys, n, cs, rd->deadline);
 	if (rc < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
@@ -736,8 +766,8 @@ enum pixsrc_kind pixsrc_kind_of(const struct pixsrc *ps,
 }
 
 /* The Zarr group URL of an image, without a trailing slash. */
-static int zarr_group_url(const struct pixsrc *ps,
-			  const struct api_image *img, char *out, size_t outsz)
+static int zarr_group_url(const struct pixsrc *ps, const struct api_image *img,
+			  char *out, size_t outsz)
 {
 	int n;
 
@@ -779,9 +809,8 @@ static int zarr_group_url(const struct pixsrc *ps,
 /* Does the level-0 array have the image's dimensions? */
 static int check_shape(const struct pixsrc_image *im, const char *url)
 {
-	const uint64_t want[5] = {im->px.size_t_, im->px.size_c,
-				  im->px.size_z, im->px.size_y,
-				  im->px.size_x};
+	const uint64_t want[5] = {im->px.size_t_, im->px.size_c, im->px.size_z,
+				  im->px.size_y, im->px.size_x};
 	char esc[PIXSRC_URL_MAX];
 
 	if (im->ms.ndim != im->arr.ndim)
@@ -834,8 +863,7 @@ static int open_zarr(struct pixsrc *ps, struct pixsrc_image *im,
 	if (im->ms.nlevels == 0)
 		return -EBADMSG;
 
-	rc = snprintf(url[0], sizeof(url[0]), "%s/%s", group,
-		      im->ms.paths[0]);
+	rc = snprintf(url[0], sizeof(url[0]), "%s/%s", group, im->ms.paths[0]);
 	if (rc < 0 || (size_t)rc >= sizeof(url[0]))
 		return -ENAMETOOLONG;
 	im->url = strdup(url[0]);
@@ -1015,9 +1043,133 @@ ssize_t pixsrc_read(struct pixsrc_image *im, uint64_t off, size_t len,
 	struct rd rd = {.im = im, .deadline = deadline};
 
 	return tiff_file_read(im->tf, off, len, out,
-			      im->kind == PIXSRC_ZARR ? rows_zarr
-						      : rows_render,
+			      im->kind == PIXSRC_ZARR ? rows_zarr : rows_render,
 			      &rd);
+}
+
+/* ---- original files ---- */
+
+struct orig {
+	struct pixsrc *ps;
+	const char *url;
+	uint64_t size;
+};
+
+static size_t orig_block_len(const struct orig *o, uint64_t b)
+{
+	uint64_t off = b * PIXSRC_ORIG_BLOCK;
+	uint64_t left = o->size - off;
+
+	return (size_t)(left < PIXSRC_ORIG_BLOCK ? left : PIXSRC_ORIG_BLOCK);
+}
+
+static size_t len_orig(void *ctx, const struct load_item *it)
+{
+	return orig_block_len(ctx, it->idx[0]);
+}
+
+/* Whole blocks by Range requests: the unit of caching is the block. */
+static void load_orig(void *ctx, struct load_item *items, size_t n,
+		      uint64_t deadline)
+{
+	struct orig *o = ctx;
+	struct pixsrc *ps = o->ps;
+	struct http_req *reqs = calloc(n, sizeof(*reqs));
+
+	if (!reqs) {
+		for (size_t i = 0; i < n; i++)
+			chunk_done(ps, items[i].c, NULL, 0, -ENOMEM);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		reqs[i].url = o->url;
+		reqs[i].range_off = items[i].idx[0] * PIXSRC_ORIG_BLOCK;
+		reqs[i].range_len = orig_block_len(o, items[i].idx[0]);
+		reqs[i].max_body = (size_t)reqs[i].range_len;
+	}
+	ps->tr.fetch(ps->tr.ctx, reqs, n, deadline);
+	for (size_t i = 0; i < n; i++) {
+		int rc = reqs[i].rc;
+		uint8_t *buf = NULL;
+		size_t len = (size_t)reqs[i].range_len;
+
+		if (rc == 0 && reqs[i].len != len) {
+			char esc[PIXSRC_URL_MAX];
+
+			log_error(LOG_C_ZARR,
+				  "\"%s\": %zu bytes where %zu were asked",
+				  log_escape(o->url, esc, sizeof(esc)),
+				  reqs[i].len, len);
+			rc = -EIO;
+		}
+		if (rc == 0) {
+			/* the body buffer becomes the chunk */
+			buf = (uint8_t *)reqs[i].body;
+			reqs[i].body = NULL;
+			store(ps, items[i].c, buf, len);
+		} else {
+			rc = rc == -ENOMEM || rc == -ETIMEDOUT ? rc : -EIO;
+		}
+		chunk_done(ps, items[i].c, buf, rc == 0 ? len : 0, rc);
+		http_req_release(&reqs[i]);
+	}
+	free(reqs);
+}
+
+ssize_t pixsrc_orig_read(struct pixsrc *ps, const char *url, uint64_t size,
+			 uint64_t off, size_t len, uint8_t *out,
+			 uint64_t deadline)
+{
+	struct orig o = {.ps = ps, .url = url, .size = size};
+	struct loader ld = {load_orig, len_orig, &o};
+	uint64_t b0, b1, h = 1469598103934665603ull;
+	struct load_item *items = NULL;
+	struct cache_key *keys = NULL;
+	struct chunk **cs = NULL;
+	size_t n;
+	ssize_t rc = -ENOMEM;
+
+	if (off >= size || len == 0)
+		return 0;
+	if (len > size - off)
+		len = (size_t)(size - off);
+	/* the URL names the file: its hash keys the blocks */
+	for (const char *p = url; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	b0 = off / PIXSRC_ORIG_BLOCK;
+	b1 = (off + len - 1) / PIXSRC_ORIG_BLOCK;
+	n = (size_t)(b1 - b0 + 1);
+	items = calloc(n, sizeof(*items));
+	keys = calloc(n, sizeof(*keys));
+	cs = calloc(n, sizeof(*cs));
+	if (!items || !keys || !cs)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k[2] = {h, b0 + i};
+
+		items[i].idx[0] = b0 + i;
+		cache_key_chunk(&keys[i], "orig", 0, 0, k, 2);
+	}
+	rc = chunks_get(ps, &ld, items, keys, n, cs, deadline);
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t bstart = (b0 + i) * PIXSRC_ORIG_BLOCK;
+		uint64_t from = off > bstart ? off : bstart;
+		uint64_t to = bstart + cs[i]->len < off + len
+				      ? bstart + cs[i]->len
+				      : off + len;
+
+		memcpy(out + (from - off), cs[i]->data + (from - bstart),
+		       (size_t)(to - from));
+	}
+	chunks_release(ps, cs, n);
+	rc = (ssize_t)len;
+out:
+	free(items);
+	free(keys);
+	free(cs);
+	return rc;
 }
 
 /* ---- lifecycle ---- */

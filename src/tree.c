@@ -45,6 +45,9 @@ enum tree_kind {
 	TREE_K_PLATE,
 	TREE_K_WELL,
 	TREE_K_IMAGE,
+	TREE_K_ORIGDIR,	 /* <image>.originals, id = image id */
+	TREE_K_ORIGSUB,	 /* a directory inside it */
+	TREE_K_ORIGFILE, /* an original file */
 };
 
 #define TREE_ID_BITS	    56
@@ -70,9 +73,10 @@ struct node {
 	/* files */
 	uint64_t size;
 	int64_t mtime;
-	struct api_image img;      /* images: what the listing said */
-	struct pixsrc_image *pix;  /* open pixel source, or NULL */
-	unsigned opens;            /* file handles open on it */
+	struct api_image img;	  /* images: what the listing said */
+	struct pixsrc_image *pix; /* open pixel source, or NULL */
+	char *url;		  /* original files: where they are */
+	unsigned opens;		  /* file handles open on it */
 	bool pix_loading;
 
 	/* plates: well naming */
@@ -89,6 +93,7 @@ struct node {
 struct tree {
 	struct api *api;
 	struct pixsrc *pixsrc;
+	char *originals_root;
 	uint64_t ttl_ms;
 	int64_t mount_time;
 	char *readme;
@@ -280,7 +285,8 @@ static struct node *node_get(struct tree *t, enum tree_kind kind, uint64_t ino,
 
 static bool is_dir(const struct node *n)
 {
-	return n->kind != TREE_K_README && n->kind != TREE_K_IMAGE;
+	return n->kind != TREE_K_README && n->kind != TREE_K_IMAGE &&
+	       n->kind != TREE_K_ORIGFILE;
 }
 
 static void node_attr(const struct tree *t, const struct node *n,
@@ -323,6 +329,8 @@ struct child {
 struct childvec {
 	struct child *v;
 	size_t n;
+	struct api_file *files; /* TREE_K_ORIGDIR: the whole fileset */
+	size_t nfiles;
 };
 
 static int childvec_alloc(struct childvec *cv, size_t n)
@@ -433,9 +441,9 @@ static uint64_t image_size(const struct api_image *img, bool rendered)
 static void child_image(const struct tree *t, struct childvec *cv,
 			struct api_image *img, const char *name)
 {
-	bool rendered = t->pixsrc ? pixsrc_kind_of(t->pixsrc, img) ==
-					    PIXSRC_RENDERED
-				  : img->zarr_lsid == NULL;
+	bool rendered =
+		t->pixsrc ? pixsrc_kind_of(t->pixsrc, img) == PIXSRC_RENDERED
+			  : img->zarr_lsid == NULL;
 	struct child *c = child_add(cv, TREE_K_IMAGE, img->id, name,
 				    rendered ? ".rendered.tif" : ".tif");
 
@@ -446,6 +454,8 @@ static void child_image(const struct tree *t, struct childvec *cv,
 	c->img = *img;
 	img->name = NULL;
 	img->zarr_lsid = NULL;
+	/* its original files, listed when opened (no request now) */
+	child_add(cv, TREE_K_ORIGDIR, c->id, name, ".originals");
 }
 
 static void childvec_free(struct childvec *cv)
@@ -453,6 +463,7 @@ static void childvec_free(struct childvec *cv)
 	for (size_t i = 0; cv->v && i < cv->n; i++)
 		api_image_release(&cv->v[i].img);
 	free(cv->v);
+	api_files_free(cv->files, cv->nfiles);
 }
 
 static int list_containers(struct childvec *cv, enum tree_kind kind,
@@ -501,7 +512,7 @@ static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 	case TREE_K_DATASET:
 		rc = api_list_images(t->api, id, deadline, &imgs, &n);
 		if (rc == 0)
-			rc = childvec_alloc(cv, n);
+			rc = childvec_alloc(cv, 2 * n);
 		for (size_t i = 0; rc == 0 && i < n; i++)
 			child_image(t, cv, &imgs[i], imgs[i].name);
 		api_images_free(imgs, n);
@@ -523,7 +534,7 @@ static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 	case TREE_K_WELL:
 		rc = api_get_well(t->api, id, deadline, &well);
 		if (rc == 0)
-			rc = childvec_alloc(cv, well.nfields);
+			rc = childvec_alloc(cv, 2 * well.nfields);
 		for (size_t i = 0; rc == 0 && i < well.nfields; i++) {
 			char label[32];
 
@@ -532,6 +543,9 @@ static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 		}
 		api_well_release(&well);
 		return rc;
+	case TREE_K_ORIGDIR:
+		return api_original_files(t->api, id, t->originals_root,
+					  deadline, &cv->files, &cv->nfiles);
 	default:
 		return -ENOTDIR;
 	}
@@ -582,6 +596,120 @@ nomem:
 	return -ENOMEM;
 }
 
+/* Inode of a path inside an image's originals: a 56-bit hash. */
+static uint64_t orig_ino(enum tree_kind kind, int64_t image, const char *path,
+			 size_t len)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)image;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)path[i]) * 1099511628211ull;
+	return TREE_INO(kind, h & TREE_ID_MAX);
+}
+
+static int ent_push(struct ent **ents, size_t *n, size_t *cap, const char *name,
+		    size_t nlen, struct node *node)
+{
+	char safe[TREE_NAME_MAX + 1];
+	char raw[TREE_NAME_MAX + 1];
+
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		struct ent *ne = realloc(*ents, nc * sizeof(*ne));
+
+		if (!ne)
+			return -ENOMEM;
+		*ents = ne;
+		*cap = nc;
+	}
+	if (nlen > TREE_NAME_MAX)
+		nlen = TREE_NAME_MAX;
+	memcpy(raw, name, nlen);
+	raw[nlen] = '\0';
+	tree_sanitize_name(raw, safe, TREE_NAME_MAX);
+	(*ents)[*n].name = strdup(safe);
+	(*ents)[*n].node = node;
+	if (!(*ents)[*n].name)
+		return -ENOMEM;
+	(*n)++;
+	return 0;
+}
+
+/*
+ * Install the listing of an originals directory (prefix "" is the
+ * <image>.originals root) and, recursively, of its subdirectories, which
+ * never change and are never fetched on their own. t->lock held.
+ */
+static int install_files(struct tree *t, struct node *dir, int64_t image,
+			 const struct api_file *files, size_t nfiles,
+			 const char *prefix)
+{
+	size_t plen = strlen(prefix);
+	struct ent *ents = NULL;
+	size_t ne = 0, cap = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < nfiles && rc == 0; i++) {
+		const char *p = files[i].path;
+		const char *rest, *slash;
+		struct node *n;
+
+		if (strncmp(p, prefix, plen) != 0)
+			continue;
+		rest = p + plen;
+		slash = strchr(rest, '/');
+		if (!slash) {
+			n = node_get(
+				t, TREE_K_ORIGFILE,
+				orig_ino(TREE_K_ORIGFILE, image, p, strlen(p)),
+				image);
+			if (!n)
+				return -ENOMEM;
+			n->size = files[i].size;
+			if (!n->url)
+				n->url = strdup(files[i].url);
+			rc = ent_push(&ents, &ne, &cap, rest, strlen(rest), n);
+			continue;
+		}
+		/* a subdirectory: once, at its first file */
+		bool seen = false;
+
+		for (size_t j = 0; j < i && !seen; j++) {
+			seen = strncmp(files[j].path, p,
+				       (size_t)(slash - p) + 1) == 0;
+		}
+		if (seen)
+			continue;
+		n = node_get(t, TREE_K_ORIGSUB,
+			     orig_ino(TREE_K_ORIGSUB, image, p,
+				      (size_t)(slash - p) + 1),
+			     image);
+		if (!n)
+			return -ENOMEM;
+		rc = ent_push(&ents, &ne, &cap, rest, (size_t)(slash - rest),
+			      n);
+		if (rc == 0) {
+			char *sub = strndup(p, (size_t)(slash - p) + 1);
+
+			rc = sub ? install_files(t, n, image, files, nfiles,
+						 sub)
+				 : -ENOMEM;
+			free(sub);
+		}
+	}
+	if (rc < 0) {
+		ents_free(ents, ne);
+		return rc;
+	}
+	if (ne > 0)
+		qsort(ents, ne, sizeof(*ents), ent_cmp);
+	ents_free(dir->ents, dir->nents);
+	dir->ents = ents;
+	dir->nents = ne;
+	dir->listed_at = http_now_ms();
+	return 0;
+}
+
 /* Make sure dir has a fresh listing. Called and returns with t->lock. */
 static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 {
@@ -591,6 +719,9 @@ static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 
 	if (dir->kind == TREE_K_ROOT)
 		return 0;
+	/* published files do not change: set up once by their parent */
+	if (dir->kind == TREE_K_ORIGSUB)
+		return dir->listed_at ? 0 : -ENOENT;
 	for (;;) {
 		now = http_now_ms();
 		if (dir->listed_at && now - dir->listed_at < t->ttl_ms)
@@ -617,7 +748,10 @@ static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 	pthread_mutex_lock(&t->lock);
 
 	if (rc == 0)
-		rc = install(t, dir, &cv);
+		rc = dir->kind == TREE_K_ORIGDIR
+			     ? install_files(t, dir, dir->id, cv.files,
+					     cv.nfiles, "")
+			     : install(t, dir, &cv);
 	if (rc == 0) {
 		dir->listed_at = http_now_ms();
 	} else if (dir->listed_at) {
@@ -657,12 +791,25 @@ static int make_readme(struct tree *t, const char *url)
 		"rendered\n"
 		"8-bit RGB, never raw pixels.\n"
 		"\n"
-		"Each <image>.tif is an uncompressed TIFF that is both an ImageJ\n"
-		"hyperstack and an OME-TIFF, with the archive's raw pixels from\n"
-		"its OME-Zarr. Only the parts a reader touches are fetched, and\n"
-		"they are kept in the local cache. Pixel types ImageJ lacks are\n"
-		"converted, and the TIFF description says so: int8 is stored as\n"
-		"value+128 with a calibration back to the true value, double as\n"
+		"Beside each image, <image>.originals/ holds the files it was\n"
+		"imported from, in their native formats (for "
+		"Fiji/Bio-Formats),\n"
+		"read by range requests from the archive's download root; it "
+		"is\n"
+		"empty when the image has none.\n"
+		"\n"
+		"Each <image>.tif is an uncompressed TIFF that is both an "
+		"ImageJ\n"
+		"hyperstack and an OME-TIFF, with the archive's raw pixels "
+		"from\n"
+		"its OME-Zarr. Only the parts a reader touches are fetched, "
+		"and\n"
+		"they are kept in the local cache. Pixel types ImageJ lacks "
+		"are\n"
+		"converted, and the TIFF description says so: int8 is stored "
+		"as\n"
+		"value+128 with a calibration back to the true value, double "
+		"as\n"
 		"float32.\n"
 		"\n"
 		"Listings are cached for the listing TTL (-o ttl=). Errors "
@@ -721,6 +868,14 @@ int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out)
 		return -ENOMEM;
 	t->api = api;
 	t->pixsrc = cfg->pixsrc;
+	t->originals_root =
+		strdup(cfg->originals_root
+			       ? cfg->originals_root
+			       : "https://ftp.ebi.ac.uk/pub/databases/IDR");
+	if (!t->originals_root) {
+		free(t);
+		return -ENOMEM;
+	}
 	t->ttl_ms = (uint64_t)cfg->ttl_s * 1000u;
 	t->mount_time = cfg->mount_time;
 	pthread_mutex_init(&t->lock, NULL);
@@ -772,12 +927,14 @@ void tree_free(struct tree *t)
 			ents_free(n->ents, n->nents);
 			pixsrc_image_free(n->pix);
 			api_image_release(&n->img);
+			free(n->url);
 			free(n);
 			n = next;
 		}
 	}
 	free(t->buckets);
 	free(t->readme);
+	free(t->originals_root);
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->load_cond);
 	free(t);
@@ -1013,6 +1170,9 @@ ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
 	id = n ? n->id : 0;
 	/* valid until the last handle closes, after this read */
 	pix = n ? n->pix : NULL;
+	/* the URL and size of an original file never change once set */
+	const char *url = n ? n->url : NULL;
+	uint64_t size = n ? n->size : 0;
 	pthread_mutex_unlock(&t->lock);
 	if (!n)
 		return -ENOENT;
@@ -1032,6 +1192,12 @@ ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
 			return -EIO;
 		}
 		return pixsrc_read(pix, off, len, (uint8_t *)buf, deadline);
+	}
+	if (kind == TREE_K_ORIGFILE) {
+		if (!t->pixsrc || !url)
+			return -EIO;
+		return pixsrc_orig_read(t->pixsrc, url, size, off, len,
+					(uint8_t *)buf, deadline);
 	}
 	return -EISDIR;
 }

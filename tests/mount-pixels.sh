@@ -9,7 +9,8 @@ need_fuse
 
 start_fake || exit 1
 M="$WORK/mnt"
-check "mount the fake server" mount_idrfs "$FAKE_URL" "$M" s3_scheme=http
+OPTS="s3_scheme=http,originals_root=${FAKE_URL}pub/databases/IDR"
+check "mount the fake server" mount_idrfs "$FAKE_URL" "$M" "$OPTS"
 
 ids="2001 2002 2003 2004 2005 2006 2007 2008
 2101 2102 2103 2104 2105 2106 2107 2108 2109 2110 2111 2112
@@ -73,7 +74,7 @@ check "reading it again fetches no chunk" test "$(chunk_requests)" -eq 0
 # The persistent cache: a new daemon on the same cache makes no chunk
 # request for what was read before.
 umount_idrfs "$M"
-check "remount on the same cache" mount_idrfs "$FAKE_URL" "$M" s3_scheme=http
+check "remount on the same cache" mount_idrfs "$FAKE_URL" "$M" "$OPTS"
 "$PYTHON3" -c 'import sys, tifffile; tifffile.TiffFile(sys.argv[1]).close()' "$L"
 sleep 0.5
 fake_reset
@@ -98,4 +99,31 @@ out=$(timeout 120 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$M" "$FAKE_URL
 check "an expired render session is renewed" grep -q "^ok" <<<"$out"
 check "rendered files say so in their description" \
 	grep -qa "RENDERED" "$M/projects/idr0802-synth-pixels_experimentB/rendered only/rendered-1.rendered.tif"
+
+# Original files beside the images: names, subdirectories, sizes and
+# bytes as on the download root, read by range requests.
+O="$M/projects/idr0802-synth-pixels_experimentB/originals"
+R="${FAKE_URL}pub/databases/IDR/idr0802-synth-pixels"
+one="$O/sample_2301.ome.tif.originals/sample_2301.ome.tif"
+check "an image's .originals holds its file" test -f "$one"
+check "the original's size is the download root's" \
+	test "$(stat -c %s "$one")" -eq "$(curl -sI "$R/sample_2301.ome.tif" | tr -d '\r' | sed -n 's/^Content-Length: //Ip')"
+fake_reset
+check "the original's bytes are the download root's" \
+	cmp -s "$one" <(curl -s "$R/sample_2301.ome.tif")
+ranged=$(fake_get /__fake/stats | "$PYTHON3" -c '
+import json, sys
+print(json.load(sys.stdin)["paths"].get("/pub/databases/IDR/idr0802-synth-pixels/sample_2301.ome.tif", 0))')
+check "read in 1 MiB ranges: $ranged requests for a 3.1 MB file (4 + the reference download)" \
+	test "$ranged" -eq 5
+multi=$(ls "$O" | grep '\[series 0\]\.originals$')
+check "a multi-file fileset keeps its subdirectories" \
+	test "$(cd "$O/$multi" && find . -type f | sort | tr '\n' ' ')" = \
+	"./data/run1_s0.ome.tif ./data/run1_s1.ome.tif ./run1.companion.ome "
+check "a file in a subdirectory has the download root's bytes" \
+	cmp -s "$O/$multi/data/run1_s1.ome.tif" <(curl -s "$R/multi/data/run1_s1.ome.tif")
+check "tifffile opens an original OME-TIFF from the mount" \
+	"$PYTHON3" -c 'import sys, tifffile; t = tifffile.TiffFile(sys.argv[1]); assert t.is_ome' "$one"
+check "an image without original files has an empty .originals" \
+	test -z "$(ls "$M/projects/idr0802-synth-pixels_experimentB/pixel types/type-uint8.originals")"
 finish

@@ -63,16 +63,17 @@ static void test_opts_defaults(void **state)
 
 static void test_opts_all(void **state)
 {
-	const char *const argv[] = {"idrfs",
-				    "-f",
-				    "-o",
-				    "cache_dir=/c,timeout=5,max_conns=3,ttl=60",
-				    "-o",
-				    "log_file=/l,trace=http,api,-fuse,notify_pipe=/p",
-				    "-o",
-				    "_netdev,noauto,user,nofail",
-				    "http://127.0.0.1:8080/",
-				    "/mnt/x"};
+	const char *const argv[] = {
+		"idrfs",
+		"-f",
+		"-o",
+		"cache_dir=/c,timeout=5,max_conns=3,ttl=60",
+		"-o",
+		"log_file=/l,trace=http,api,-fuse,notify_pipe=/p",
+		"-o",
+		"_netdev,noauto,user,nofail",
+		"http://127.0.0.1:8080/",
+		"/mnt/x"};
 	struct opts o = {0};
 
 	(void)state;

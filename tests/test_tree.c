@@ -133,6 +133,18 @@ static char *answer(struct fake *f, const char *url)
 			"\"Column\": 11}], \"meta\": {\"offset\": 0, "
 			"\"limit\": 1000, \"maxLimit\": 1000, "
 			"\"totalCount\": 2}}");
+	if (strstr(url, "/webgateway/original_file_paths/1000/"))
+		return json_printf(
+			"{\"repo\": [], \"fileset\": {\"id\": 9}, \"client\": "
+			"[\"uod/idr/filesets/s/run/a.ome\", "
+			"\"uod/idr/filesets/s/run/data/b.tif\"]}");
+	if (strstr(url, "/webgateway/original_file_paths/1001/"))
+		return json_printf("{\"client\": [\"uod/idr/filesets/s/../"
+				   "../etc/passwd\"]}");
+	if (strstr(url, "/webgateway/original_file_paths/"))
+		return json_printf("{}");
+	if (strstr(url, "http://root/"))
+		return json_printf("");
 	if (strstr(url, "/api/v0/m/wells/51/")) {
 		char *a = image_json(7001, "w1", true);
 		char *b = image_json(7002, "w2", false);
@@ -166,6 +178,9 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 		reqs[i].body = fail ? NULL : answer(f, reqs[i].url);
 		reqs[i].rc = fail ? fail : reqs[i].body ? 0 : -ENOENT;
 		reqs[i].len = reqs[i].body ? strlen(reqs[i].body) : 0;
+		/* HEAD of an original file: its size from its URL */
+		reqs[i].content_length =
+			reqs[i].head ? (int64_t)strlen(reqs[i].url) : -1;
 		if (reqs[i].rc < 0 && rc == 0)
 			rc = reqs[i].rc;
 	}
@@ -184,7 +199,8 @@ static int setup_ttl(void **state, unsigned ttl)
 	struct api_transport tr = {.fetch = fake_fetch};
 	struct tree_config tc = {.remote_url = "http://fake",
 				 .ttl_s = ttl,
-				 .mount_time = 1700000000};
+				 .mount_time = 1700000000,
+				 .originals_root = "http://root"};
 
 	pthread_mutex_init(&fx->fake.lock, NULL);
 	fx->fake.dataset_images = 5;
@@ -446,7 +462,8 @@ static void test_tree_listing_cost(void **state)
 			 0);
 	fx->fake.requests = 0;
 	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
-	assert_int_equal(d->n, 2500);
+	/* each image and its .originals directory */
+	assert_int_equal(d->n, 5000);
 	assert_int_equal(fx->fake.requests, 3);
 	tree_dir_free(d);
 	/* within the TTL, listing and lookups cost nothing */
@@ -508,10 +525,13 @@ static void test_tree_wells(void **state)
 	assert_int_equal(walk(fx->tree, "screens/scr/plate/A01", &a), 0);
 	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
 	assert_int_equal(fx->fake.requests, before + 1);
-	assert_int_equal(d->n, 2);
-	assert_string_equal(d->ents[0].name, "field-1.tif");
-	assert_string_equal(d->ents[1].name, "field-2.rendered.tif");
-	assert_true(d->ents[0].attr.size > 64 * 48 * 2 * 6);
+	assert_int_equal(d->n, 4);
+	assert_string_equal(d->ents[0].name, "field-1.originals");
+	assert_true(d->ents[0].attr.is_dir);
+	assert_string_equal(d->ents[1].name, "field-1.tif");
+	assert_string_equal(d->ents[2].name, "field-2.originals");
+	assert_string_equal(d->ents[3].name, "field-2.rendered.tif");
+	assert_true(d->ents[1].attr.size > 64 * 48 * 2 * 6);
 	tree_dir_free(d);
 }
 
@@ -556,6 +576,58 @@ static void test_tree_single_flight(void **state)
 		assert_int_equal(r[i].n, 1);
 	}
 	assert_int_equal(fx->fake.requests, before + 1);
+}
+
+static void test_tree_originals(void **state)
+{
+	struct fixture *fx = *state;
+	struct tree_attr a;
+	struct tree_dir *d = NULL;
+
+	/* beside each image, its .originals: the fileset's files below
+	 * their common directory, subdirectories kept, sizes from HEAD */
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "img00000.originals",
+			      &a),
+			 0);
+	assert_true(a.is_dir);
+	unsigned before = fx->fake.requests;
+
+	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
+	/* one request for the paths, one HEAD per file */
+	assert_int_equal(fx->fake.requests, before + 3);
+	assert_int_equal(d->n, 2);
+	assert_string_equal(d->ents[0].name, "a.ome");
+	assert_false(d->ents[0].attr.is_dir);
+	assert_int_equal(d->ents[0].attr.size,
+			 strlen("http://root/s/run/a.ome"));
+	assert_string_equal(d->ents[1].name, "data");
+	assert_true(d->ents[1].attr.is_dir);
+	tree_dir_free(d);
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "img00000.originals/data/b.tif",
+			      &a),
+			 0);
+	assert_int_equal(a.size, strlen("http://root/s/run/data/b.tif"));
+	/* subdirectories come with their parent: no request */
+	assert_int_equal(fx->fake.requests, before + 3);
+	/* a path that climbs out of the fileset is refused */
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "img00001.originals/x",
+			      &a),
+			 -EBADMSG);
+	/* no fileset: empty */
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/"
+			      "img00002.originals",
+			      &a),
+			 0);
+	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
+	assert_int_equal(d->n, 0);
+	tree_dir_free(d);
 }
 
 static void test_tree_errors(void **state)
@@ -604,6 +676,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tree_wells, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tree_single_flight, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_originals, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tree_errors, setup,
 						teardown),

@@ -155,9 +155,32 @@ int api_session(struct api *a, uint64_t deadline);
  * rendering service refuses requests without them).
  * @return 0 or -ENAMETOOLONG
  */
-int api_render_url(const struct api *a, const struct api_imgdata *d,
-		   uint32_t z, uint32_t t, uint32_t y0, uint32_t h, char *out,
+int api_render_url(const struct api *a, const struct api_imgdata *d, uint32_t z,
+		   uint32_t t, uint32_t y0, uint32_t h, char *out,
 		   size_t outsz);
+
+/** An original file of an image's fileset, on the download root. */
+struct api_file {
+	char *path;    /* relative to the fileset's common directory */
+	char *url;     /* on the download root */
+	uint64_t size; /* from a HEAD request */
+};
+
+/**
+ * The original files of an image: /webgateway/original_file_paths/{id}/
+ * (client paths), their "uod/idr/filesets" prefix replaced by @p root, and
+ * each file's size from a HEAD request (one parallel batch).
+ * @param[out] out,n written only on success; n may be 0 (no fileset)
+ * @return 0, -EBADMSG (bad answer, unsafe path), -ENOENT, -EACCES,
+ *         -ETIMEDOUT, -EIO, -ENOMEM
+ */
+int api_original_files(struct api *a, int64_t image_id, const char *root,
+		       uint64_t deadline, struct api_file **out, size_t *n);
+void api_files_free(struct api_file *v, size_t n);
+
+/** Parse original_file_paths: the "client" list ({} is no files). */
+int api_json_client_paths(const char *body, size_t len, const char *what,
+			  char ***paths, size_t *n);
 
 void api_containers_free(struct api_container *v, size_t n);
 void api_images_free(struct api_image *v, size_t n);

@@ -14,9 +14,16 @@
  *   zstd frame of the raw bytes
  * Keys are opaque byte strings built by the caller (cache_key_*()).
  *
- * Limits: no eviction yet: when the map is full, puts are skipped (and
- * logged once), reads still work. Several processes may share one
- * directory (LMDB's locking). Thread-safe.
+ * Size limit: the sum of stored values never exceeds max_bytes. A put
+ * that would pass it evicts least-recently-used chunks first (access times
+ * are recorded in batches, not with a write per read); MDB_MAP_FULL or a
+ * full disk evicts or skips caching, and never fails the caller's read.
+ * Metadata (API answers) is kept by canonical URL with its fetch time, for
+ * the caller's TTL and for stale use when the remote is unreachable.
+ *
+ * Several processes may share one directory at once (LMDB's locking; all
+ * accounting lives in the environment). Thread-safe. A kill -9 at any
+ * moment leaves an environment the next open uses.
  */
 #ifndef IDRFS_CACHE_H
 #define IDRFS_CACHE_H
@@ -25,8 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CACHE_KEY_MAX 128
-#define CACHE_VERSION 1
+#define CACHE_KEY_MAX	   128
+#define CACHE_VERSION	   1
 #define CACHE_DEFAULT_SIZE (10ull << 30)
 
 struct cache;
@@ -81,5 +88,33 @@ int cache_put(struct cache *c, const struct cache_key *k, const void *data,
 
 /** Entries and bytes (compressed) stored, from LMDB's statistics. */
 int cache_stat(struct cache *c, uint64_t *entries, uint64_t *bytes);
+
+/**
+ * Store an API answer under its canonical URL, with the time it was
+ * fetched (seconds since the epoch).
+ * @return as cache_put()
+ */
+int cache_meta_put(struct cache *c, const char *url, const void *body,
+		   size_t len, int64_t fetched_at);
+
+/**
+ * Look up an API answer.
+ * @param[out] body heap copy, NUL-terminated (free() it), *len bytes
+ * @param[out] fetched_at when it was fetched
+ * @return 0, -ENOENT, -EBADMSG (damaged: dropped), -ENOMEM, -EIO
+ */
+int cache_meta_get(struct cache *c, const char *url, char **body, size_t *len,
+		   int64_t *fetched_at);
+
+/** Write the batched access times now (also done on close). */
+int cache_flush(struct cache *c);
+
+/** Counters since open, for .idrfs/stats. */
+struct cache_counters {
+	uint64_t hits, misses, puts, evictions, skipped, damaged;
+	uint64_t bytes_stored; /* sum of stored values, from the env */
+	uint64_t limit;
+};
+void cache_counters(struct cache *c, struct cache_counters *out);
 
 #endif

@@ -31,8 +31,8 @@ enum codec_id {
  * @note dst is written only up to dst_len; on error its content is
  *       undefined.
  */
-int codec_decode(enum codec_id id, const void *src, size_t src_len,
-		 void *dst, size_t dst_len);
+int codec_decode(enum codec_id id, const void *src, size_t src_len, void *dst,
+		 size_t dst_len);
 
 /**
  * Decode a stream whose decoded size is not known exactly (an inner stage
@@ -64,7 +64,7 @@ uint32_t codec_crc32c(const void *data, size_t len);
  * @return 0, -EBADMSG (not a PNG, another size, 16-bit, interlaced,
  *         corrupt), -ENOMEM
  */
-int codec_png_rgb(const void *png, size_t len, uint32_t width,
-		  uint32_t height, uint8_t *rgb);
+int codec_png_rgb(const void *png, size_t len, uint32_t width, uint32_t height,
+		  uint8_t *rgb);
 
 #endif

@@ -16,6 +16,7 @@
 #define OPTS_DEFAULT_TIMEOUT   30u
 #define OPTS_DEFAULT_MAX_CONNS 8u
 #define OPTS_DEFAULT_TTL       86400u
+#define OPTS_DEFAULT_ORIGINALS "https://ftp.ebi.ac.uk/pub/databases/IDR"
 
 struct opts {
 	char *url;
@@ -27,8 +28,9 @@ struct opts {
 	char *log_file;
 	char *trace;
 	char *notify_pipe;
-	char *zarr_url;  /* template with {id} */
-	char *s3_scheme; /* https (default) or http */
+	char *zarr_url;	      /* template with {id} */
+	char *s3_scheme;      /* https (default) or http */
+	char *originals_root; /* download root of original files */
 	bool foreground;
 	bool debug;
 	bool help;

@@ -26,12 +26,12 @@ enum pixsrc_kind {
 };
 
 struct pixsrc_config {
-	struct api *api;          /* borrowed */
-	struct api_transport tr;  /* fetches of Zarr chunks and renders */
-	struct cache *cache;      /* borrowed; NULL: no persistent cache */
-	const char *zarr_url;     /* template with {id}, or NULL (copied) */
-	const char *s3_scheme;    /* "https" (default) or "http" (copied) */
-	size_t mem_budget;        /* bytes of decoded chunks kept */
+	struct api *api;	 /* borrowed */
+	struct api_transport tr; /* fetches of Zarr chunks and renders */
+	struct cache *cache;	 /* borrowed; NULL: no persistent cache */
+	const char *zarr_url;	 /* template with {id}, or NULL (copied) */
+	const char *s3_scheme;	 /* "https" (default) or "http" (copied) */
+	size_t mem_budget;	 /* bytes of decoded chunks kept */
 };
 
 struct pixsrc;
@@ -73,6 +73,17 @@ const char *pixsrc_source_url(const struct pixsrc_image *im);
  */
 ssize_t pixsrc_read(struct pixsrc_image *im, uint64_t off, size_t len,
 		    uint8_t *out, uint64_t deadline);
+
+/**
+ * Read an original file on the download root: 1 MiB blocks, each fetched
+ * once with a Range request, shared and cached like pixel chunks.
+ * @param[in] size the file's size (from its HEAD)
+ * @return bytes read (short only at end of file), -EIO, -ETIMEDOUT,
+ *         -ENOMEM
+ */
+ssize_t pixsrc_orig_read(struct pixsrc *ps, const char *url, uint64_t size,
+			 uint64_t off, size_t len, uint8_t *out,
+			 uint64_t deadline);
 
 /** Shared tiff geometry rule: bytes per file sample of an OMERO type. */
 unsigned pixsrc_file_bps(enum api_pixel_type t);

@@ -63,8 +63,8 @@ enum tiff_sample_format {
 };
 
 struct tiff_channel {
-	const char *name;                /* NULL: none */
-	uint32_t color_rgb;              /* 0xRRGGBB */
+	const char *name;		 /* NULL: none */
+	uint32_t color_rgb;		 /* 0xRRGGBB */
 	double window_start, window_end; /* display range, in file values */
 };
 
@@ -73,14 +73,14 @@ struct tiff_meta {
 	struct tiff_geom g;
 	enum tiff_sample_format format;
 	const char *source_type; /* OME type of the source: "int8", "double" */
-	bool int8_shifted;       /* int8 stored as v+128 in uint8 */
-	bool rendered;           /* 8-bit RGB rendering, not raw data */
+	bool int8_shifted;	 /* int8 stored as v+128 in uint8 */
+	bool rendered;		 /* 8-bit RGB rendering, not raw data */
 	int64_t image_id;
 	const char *image_name;
-	const char *source;      /* where the pixels come from, for the text */
+	const char *source; /* where the pixels come from, for the text */
 	double phys_x, phys_y, phys_z; /* micrometres, 0 unknown */
-	double time_increment;         /* seconds, 0 unknown */
-	size_t nchannels;              /* g.c entries, or 0 */
+	double time_increment;	       /* seconds, 0 unknown */
+	size_t nchannels;	       /* g.c entries, or 0 */
 	const struct tiff_channel *channels;
 };
 

@@ -8,6 +8,7 @@
  *   /README.txt
  *   /projects/<project>/<dataset>/<image>.tif
  *   /screens/<screen>/<plate>/<well>/field-<n>.tif
+ *   <image>.originals/...  beside each image: its fileset's files
  *
  * Limits: nodes live until tree_free() (memory grows with what was browsed,
  * not with the archive); a listing is fetched whole; an image's pixel
@@ -31,10 +32,11 @@
 struct tree;
 
 struct tree_config {
-	const char *remote_url; /* shown in README.txt (copied) */
-	unsigned ttl_s;		/* listing TTL */
-	int64_t mount_time;	/* seconds since the epoch, dirs' mtime */
-	struct pixsrc *pixsrc;	/* borrowed; NULL: image reads give EIO */
+	const char *remote_url;	    /* shown in README.txt (copied) */
+	unsigned ttl_s;		    /* listing TTL */
+	int64_t mount_time;	    /* seconds since the epoch, dirs' mtime */
+	struct pixsrc *pixsrc;	    /* borrowed; NULL: image reads give EIO */
+	const char *originals_root; /* download root of original files */
 };
 
 struct tree_attr {

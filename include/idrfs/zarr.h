@@ -21,11 +21,11 @@
 
 #include "idrfs/codec.h"
 
-#define ZARR_MAX_DIMS 5
-#define ZARR_MAX_CODECS 4
-#define ZARR_MAX_LEVELS 32
+#define ZARR_MAX_DIMS	     5
+#define ZARR_MAX_CODECS	     4
+#define ZARR_MAX_LEVELS	     32
 #define ZARR_MAX_CHUNK_BYTES (256u << 20)
-#define ZARR_KEY_MAX 512
+#define ZARR_KEY_MAX	     512
 
 enum zarr_kind {
 	ZARR_INT,
@@ -35,7 +35,7 @@ enum zarr_kind {
 
 struct zarr_dtype {
 	enum zarr_kind kind;
-	unsigned size;   /* bytes per element: 1, 2, 4 or 8 */
+	unsigned size;	 /* bytes per element: 1, 2, 4 or 8 */
 	bool big_endian; /* as stored; decoded chunks are little-endian */
 };
 
@@ -44,12 +44,12 @@ struct zarr_codec {
 };
 
 struct zarr_array {
-	int format;     /* 2 or 3 */
+	int format; /* 2 or 3 */
 	unsigned ndim;
 	uint64_t shape[ZARR_MAX_DIMS];
 	uint64_t chunks[ZARR_MAX_DIMS]; /* the stored unit: a shard in v3 */
 	struct zarr_dtype dtype;
-	uint8_t fill[8];                /* fill value, little-endian */
+	uint8_t fill[8]; /* fill value, little-endian */
 	/* chunk keys: v2 "<i>.<j>" or "<i>/<j>"; v3 default "c/<i>/<j>" */
 	char separator;
 	bool v3_default_keys;
@@ -72,7 +72,7 @@ struct zarr_array {
 /** OME-NGFF multiscales: levels and where t, c, z, y, x are. */
 struct zarr_multiscale {
 	unsigned ndim;
-	int axis[5];   /* index of t, c, z, y, x in the array, or -1 */
+	int axis[5]; /* index of t, c, z, y, x in the array, or -1 */
 	size_t nlevels;
 	char *paths[ZARR_MAX_LEVELS]; /* "0", "1", ... heap strings */
 	double scale[ZARR_MAX_LEVELS][ZARR_MAX_DIMS];
@@ -101,8 +101,8 @@ uint64_t zarr_grid(const struct zarr_array *a, unsigned d);
  * array's directory (e.g. "0/1/0/3/2", "0.1.0.3.2", "c/0/1/0/3/2").
  * @return 0 or -ENAMETOOLONG
  */
-int zarr_chunk_key(const struct zarr_array *a, const uint64_t *idx,
-		   char *out, size_t outsz);
+int zarr_chunk_key(const struct zarr_array *a, const uint64_t *idx, char *out,
+		   size_t outsz);
 
 /**
  * Decode a stored chunk (or, for a sharded array, a whole shard) into
@@ -112,8 +112,8 @@ int zarr_chunk_key(const struct zarr_array *a, const uint64_t *idx,
  *         checksum), -ENOMEM
  * @note On error the content of dst is undefined.
  */
-int zarr_chunk_decode(const struct zarr_array *a, const void *src,
-		      size_t len, void *dst);
+int zarr_chunk_decode(const struct zarr_array *a, const void *src, size_t len,
+		      void *dst);
 
 /** Fill @p dst (zarr_chunk_bytes() bytes) with the fill value. */
 void zarr_chunk_fill(const struct zarr_array *a, void *dst);
