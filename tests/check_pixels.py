@@ -80,12 +80,38 @@ def expected_rendered(arch, img, base):
     return np.stack(planes)  # (T*Z, Y, X, 3)
 
 
+def check_ome(tif, img, base):
+    """Channel names and physical sizes in the OME-XML, as the archive has
+    them (names as imgData labels them)."""
+    import xml.etree.ElementTree as ET
+    if not tif.is_ome:
+        return "not read as OME-TIFF"
+    ns = "{http://www.openmicroscopy.org/Schemas/OME/2016-06}"
+    px = ET.fromstring(tif.ome_metadata).find(ns + "Image/" + ns + "Pixels")
+    for i, axis in enumerate("XYZ"):
+        want = img.phys[i]
+        got = px.get("PhysicalSize" + axis)
+        if want is None and got is not None and axis != "Z":
+            return "PhysicalSize%s %s, the archive has none" % (axis, got)
+        if want is not None and (got is None or abs(float(got) - want) > 1e-9):
+            return "PhysicalSize%s %s, expected %s" % (axis, got, want)
+    with urllib.request.urlopen("%swebgateway/imgData/%d/" % (base, img.id)) as r:
+        labels = [ch["label"] for ch in json.load(r)["channels"]]
+    names = [c.get("Name") for c in px.findall(ns + "Channel")]
+    if names != labels:
+        return "channel names %s, expected %s" % (names, labels)
+    return None
+
+
 def compare(path, arch, img, base):
     with tifffile.TiffFile(path) as tif:
         s = tif.series[0]
         got = s.asarray()
         axes = s.axes
         kind = "ome" if tif.is_ome else "imagej" if tif.is_imagej else "tiff"
+        meta_err = check_ome(tif, img, base) if img.source == "zarr" else None
+    if meta_err:
+        return meta_err
     if img.source != "zarr":
         want = expected_rendered(arch, img, base).reshape(got.shape)
     else:
