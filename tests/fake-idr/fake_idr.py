@@ -238,6 +238,8 @@ def route1(st, method, path, qall, headers):
         return s3_error("AccessDenied", "Access Denied", "", 403)
     if path.startswith("/pub/"):
         return pub_get(st, path, headers)
+    if path.startswith("/static/") and st.args.static:
+        return static_get(st, path, headers)
     if path.startswith("/mapr/api/"):
         rest = path[len("/mapr/api/"):]
         if rest == "config/":
@@ -535,6 +537,43 @@ def pub_get(st, path, headers):
     return Resp(200, filefmt.autoindex("/" + prefix, entries), HTML)
 
 
+def static_get(st, path, headers):
+    """--static DIR served under /static/ like nginx: files with Range,
+    directories as an autoindex page. Benchmarks use it to serve the same
+    bytes to other tools through the same server and latency."""
+    root = os.path.realpath(st.args.static)
+    rel = urllib.parse.unquote(path[len("/static/"):])
+    full = os.path.realpath(os.path.join(root, rel))
+    if full != root and not full.startswith(root + os.sep):
+        return Resp(404, NGINX_404, HTML)
+    if os.path.isdir(full):
+        if not path.endswith("/"):
+            return Resp(301, b"", HTML, [("Location", st.base + path[1:] + "/")])
+        entries = []
+        with os.scandir(full) as it:
+            for e in it:
+                stt = e.stat()
+                entries.append((e.name, e.is_dir(), stt.st_size, int(stt.st_mtime)))
+        return Resp(200, filefmt.autoindex(path, entries), HTML)
+    if not os.path.isfile(full):
+        return Resp(404, NGINX_404, HTML)
+    size = os.path.getsize(full)
+    mtime = int(os.path.getmtime(full))
+    extra = [("Accept-Ranges", "bytes"), ("Last-Modified", filefmt.http_date(mtime)),
+             ("ETag", '"%x-%x"' % (mtime, size))]
+    r = parse_range(headers.get("Range"), size)
+    if r == "bad":
+        return Resp(416, NGINX_416, HTML, extra + [("Content-Range", "bytes */%d" % size)])
+    s, e = (0, size - 1) if r is None else r
+    with open(full, "rb") as f:
+        f.seek(s)
+        data = f.read(e - s + 1)
+    if r is None:
+        return Resp(200, data, "application/octet-stream", extra)
+    return Resp(206, data, "application/octet-stream",
+                extra + [("Content-Range", "bytes %d-%d/%d" % (s, e, size))])
+
+
 # ---------------------------------------------------------------- control
 
 def control(st, path, q):
@@ -686,6 +725,8 @@ def main(argv=None):
     ap.add_argument("--mapr", action="store_true")
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--cookie-name", default="sessionid_fake")
+    ap.add_argument("--static", default=None, metavar="DIR",
+                    help="serve DIR under /static/ (benchmarks)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
 
