@@ -387,6 +387,8 @@ static void children_unique(struct childvec *cv)
 {
 	size_t w = 0;
 
+	if (cv->n == 0)
+		return; /* also: no vector at all (an originals directory) */
 	qsort(cv->v, cv->n, sizeof(*cv->v), child_id_cmp);
 	for (size_t i = 0; i < cv->n; i++) {
 		if (w > 0 && cv->v[w - 1].id == cv->v[i].id &&
