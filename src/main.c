@@ -62,6 +62,8 @@ static int app_start(void *arg, struct tree **tree)
 		.zarr_url = app->o.zarr_url,
 		.s3_scheme = app->o.s3_scheme,
 		.mem_budget = IDRFS_MEM_BUDGET,
+		.prefetch_bytes = (uint64_t)app->o.prefetch << 20,
+		.job_timeout_ms = (uint64_t)app->o.timeout * 1000u,
 	};
 	struct tree_config tc = {
 		.remote_url = app->o.url,

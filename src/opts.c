@@ -41,6 +41,7 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("timeout=%u", timeout),
 	IDRFS_OPT("max_conns=%u", max_conns),
 	IDRFS_OPT("ttl=%u", ttl),
+	IDRFS_OPT("prefetch=%u", prefetch),
 	IDRFS_OPT("log_file=%s", log_file),
 	IDRFS_OPT("trace=%s", trace),
 	IDRFS_OPT("notify_pipe=%s", notify_pipe),
@@ -165,6 +166,12 @@ static int check(const struct opts *o)
 			o->originals_root);
 		return -EINVAL;
 	}
+	if (o->prefetch > 4096) {
+		fprintf(stderr,
+			"idrfs: prefetch=%u is out of range (0..4096 MiB)\n",
+			o->prefetch);
+		return -EINVAL;
+	}
 	if (o->max_conns < 1 || o->max_conns > 256) {
 		fprintf(stderr,
 			"idrfs: max_conns=%u is out of range (1..256)\n",
@@ -277,6 +284,7 @@ int opts_parse(int argc, char *argv[], struct opts *out)
 	o->timeout = OPTS_DEFAULT_TIMEOUT;
 	o->max_conns = OPTS_DEFAULT_MAX_CONNS;
 	o->ttl = OPTS_DEFAULT_TTL;
+	o->prefetch = OPTS_DEFAULT_PREFETCH;
 	if (fuse_opt_parse(&args, &ps, opt_table, opt_proc) < 0) {
 		if (!ps.bad)
 			fprintf(stderr, "idrfs: cannot parse the options\n");
@@ -369,6 +377,8 @@ void opts_print_help(FILE *out, const char *prog)
 		"%u)\n"
 		"    -o ttl=SECONDS          how long listings are cached "
 		"(default %u)\n"
+		"    -o prefetch=MIB         read ahead of sequential readers, "
+		"0 off (default %u)\n"
 		"    -o log_file=PATH        log to a file (default: stderr "
 		"with "
 		"-f, else syslog)\n"
@@ -393,6 +403,6 @@ void opts_print_help(FILE *out, const char *prog)
 		"nofail, defaults.\n"
 		"\n",
 		prog, OPTS_DEFAULT_URL, OPTS_DEFAULT_TIMEOUT,
-		OPTS_DEFAULT_MAX_CONNS, OPTS_DEFAULT_TTL,
+		OPTS_DEFAULT_MAX_CONNS, OPTS_DEFAULT_TTL, OPTS_DEFAULT_PREFETCH,
 		OPTS_DEFAULT_ORIGINALS);
 }

@@ -40,6 +40,18 @@
 #define PIXSRC_PNG_MAX	  (64u << 20)
 #define PIXSRC_HBUCKETS	  4096
 #define PIXSRC_ORIG_BLOCK (1u << 20)
+#define PIXSRC_PF_THREADS 2
+#define PIXSRC_PF_QUEUE	  256
+#define PIXSRC_SEQ_SLACK  (2u << 20)
+
+struct pixsrc_image;
+
+/* Fetch (into the chunk table and cache) the chunks behind some rows. */
+struct pf_job {
+	struct pixsrc_image *im; /* holds a reference */
+	uint64_t plane;
+	uint32_t row0, nrows;
+};
 
 struct chunk {
 	struct cache_key key;
@@ -60,6 +72,17 @@ struct pixsrc {
 	char *s3_scheme;
 	size_t budget;
 	atomic_bool have_session;
+	uint64_t prefetch_bytes;
+	uint64_t job_timeout_ms;
+
+	/* pf_lock protects the prefetch queue and pf_stop */
+	pthread_mutex_t pf_lock;
+	pthread_cond_t pf_cond;
+	struct pf_job *pf_q; /* ring of PIXSRC_PF_QUEUE jobs */
+	size_t pf_head, pf_len;
+	bool pf_stop;
+	pthread_t pf_threads[PIXSRC_PF_THREADS];
+	size_t pf_nthreads;
 
 	/* lock protects the chunk table, the LRU and idle_bytes */
 	pthread_mutex_t lock;
@@ -83,6 +106,12 @@ struct pixsrc_image {
 	enum tiff_sample_format fmt;
 	unsigned bps;
 	struct tiff_file *tf;
+
+	atomic_uint refs; /* the opener's, and queued prefetch jobs' */
+	atomic_uint_fast64_t next_off; /* where a sequential read goes on */
+	atomic_uint streak; /* reads in a row that continued the last */
+	atomic_uint_fast64_t seq_start; /* where that run of reads began */
+	atomic_uint_fast64_t pf_until;	/* file offset prefetched up to */
 };
 
 /* ---- small helpers ---- */
@@ -663,7 +692,7 @@ static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 	rc = chunks_get(im->ps, &ld, items, keys, n, cs, rd->deadline);
 	if (rc < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; dst && i < n; i++) {
 		uint64_t cy = cy0 + i / gx, cx = i % gx;
 		uint64_t y_lo = cy * chy > row0 ? cy * chy : row0;
 		uint64_t y_hi = (cy + 1) * chy < (uint64_t)row0 + nrows
@@ -735,7 +764,7 @@ static int rows_render(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 	rc = chunks_get(im->ps, &ld, items, keys, n, cs, rd->deadline);
 	if (rc < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; dst && i < n; i++) {
 		uint64_t y_lo = (b0 + i) * TIFF_STRIP_ROWS;
 		uint64_t y_hi = y_lo + band_rows(im, b0 + i);
 		uint64_t from = y_lo > row0 ? y_lo : row0;
@@ -935,6 +964,11 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 	if (!im)
 		return -ENOMEM;
 	im->ps = ps;
+	atomic_init(&im->refs, 1);
+	atomic_init(&im->next_off, 0);
+	atomic_init(&im->streak, 0);
+	atomic_init(&im->seq_start, 0);
+	atomic_init(&im->pf_until, 0);
 	im->id = img->id;
 	im->px = img->px;
 	im->kind = pixsrc_kind_of(ps, img);
@@ -1010,16 +1044,21 @@ fail:
 	return rc;
 }
 
-void pixsrc_image_free(struct pixsrc_image *im)
+static void image_destroy(struct pixsrc_image *im)
 {
-	if (!im)
-		return;
 	tiff_file_free(im->tf);
 	free(im->chans);
 	api_imgdata_release(&im->idata);
 	zarr_multiscale_release(&im->ms);
 	free(im->url);
 	free(im);
+}
+
+/* The opener's reference; queued prefetch jobs hold their own. */
+void pixsrc_image_free(struct pixsrc_image *im)
+{
+	if (im && atomic_fetch_sub(&im->refs, 1) == 1)
+		image_destroy(im);
 }
 
 uint64_t pixsrc_size(const struct pixsrc_image *im)
@@ -1037,14 +1076,148 @@ const char *pixsrc_source_url(const struct pixsrc_image *im)
 	return im->url;
 }
 
+/* Queue a prefetch job; a full queue drops it (prefetch is a hint). */
+static void pf_enqueue(struct pixsrc *ps, struct pixsrc_image *im,
+		       uint64_t plane, uint32_t row0, uint32_t nrows)
+{
+	pthread_mutex_lock(&ps->pf_lock);
+	if (!ps->pf_stop && ps->pf_len < PIXSRC_PF_QUEUE) {
+		struct pf_job *j =
+			&ps->pf_q[(ps->pf_head + ps->pf_len) % PIXSRC_PF_QUEUE];
+
+		atomic_fetch_add(&im->refs, 1);
+		*j = (struct pf_job){im, plane, row0, nrows};
+		ps->pf_len++;
+		pthread_cond_signal(&ps->pf_cond);
+	}
+	pthread_mutex_unlock(&ps->pf_lock);
+}
+
+static void *pf_worker(void *arg)
+{
+	struct pixsrc *ps = arg;
+
+	for (;;) {
+		struct pf_job j;
+
+		pthread_mutex_lock(&ps->pf_lock);
+		while (ps->pf_len == 0 && !ps->pf_stop)
+			pthread_cond_wait(&ps->pf_cond, &ps->pf_lock);
+		if (ps->pf_len == 0) {
+			pthread_mutex_unlock(&ps->pf_lock);
+			return NULL;
+		}
+		j = ps->pf_q[ps->pf_head];
+		ps->pf_head = (ps->pf_head + 1) % PIXSRC_PF_QUEUE;
+		ps->pf_len--;
+		pthread_mutex_unlock(&ps->pf_lock);
+
+		struct rd rd = {.im = j.im,
+				.deadline = http_now_ms() + ps->job_timeout_ms};
+
+		if (!ps->pf_stop)
+			(j.im->kind == PIXSRC_ZARR ? rows_zarr : rows_render)(
+				&rd, j.plane, j.row0, j.nrows, NULL);
+		pixsrc_image_free(j.im);
+	}
+}
+
+/* Rows of one fetch unit: a Zarr chunk row, or a rendered band. */
+static uint32_t unit_rows(const struct pixsrc_image *im)
+{
+	if (im->kind == PIXSRC_ZARR)
+		return (uint32_t)im->arr.chunks[im->ms.axis[ZARR_Y]];
+	return TIFF_STRIP_ROWS;
+}
+
+/*
+ * A reader that keeps reading where it stopped gets the next bytes of the
+ * file fetched ahead of it, up to prefetch_bytes, one job per fetch unit
+ * (chunk row or band). Random readers never trigger it.
+ */
+static void prefetch_after(struct pixsrc_image *im, uint64_t off, size_t len)
+{
+	struct pixsrc *ps = im->ps;
+	const struct tiff_layout *l = tiff_file_layout(im->tf);
+	uint64_t end = off + len;
+	uint64_t expect = atomic_load(&im->next_off);
+	uint64_t row_bytes = l->plane_size / im->px.size_y;
+	uint64_t data_end = l->d0 + l->planes * l->plane_size;
+	uint64_t from, to, unit;
+
+	/* the kernel's read-ahead sends neighbouring reads from several
+	 * threads, slightly out of order: near the last end is "in order" */
+	bool near = off <= expect + PIXSRC_SEQ_SLACK &&
+		    off + PIXSRC_SEQ_SLACK >= expect;
+
+	while (end > expect &&
+	       !atomic_compare_exchange_weak(&im->next_off, &expect, end))
+		;
+	if (!near) {
+		atomic_store(&im->next_off, end);
+		atomic_store(&im->streak, 0);
+		atomic_store(&im->seq_start, off);
+		return;
+	}
+	if (atomic_fetch_add(&im->streak, 1) < 2 || ps->prefetch_bytes == 0 ||
+	    ps->pf_nthreads == 0 || end <= l->d0 || end >= data_end)
+		return;
+	from = atomic_load(&im->pf_until);
+	if (from < end)
+		from = end;
+	to = end + ps->prefetch_bytes;
+	if (to > data_end)
+		to = data_end;
+	/* a reader of one plane (tifffile, a job reading a z-slice) gets the
+	 * rest of that plane; one that came from the head (cp, dd) or ran
+	 * across a plane boundary gets the next planes */
+	uint64_t start = atomic_load(&im->seq_start);
+	uint64_t cur_plane = (end - 1 - l->d0) / l->plane_size;
+
+	if (start >= l->d0 && (start - l->d0) / l->plane_size == cur_plane) {
+		uint64_t plane_end = l->d0 + (cur_plane + 1) * l->plane_size;
+
+		if (to > plane_end)
+			to = plane_end;
+	}
+	if (from < l->d0)
+		from = l->d0;
+	if (from >= to)
+		return;
+	atomic_store(&im->pf_until, to);
+	/* whole fetch units, from the one holding `from` */
+	uint64_t rel = from - l->d0;
+	uint64_t plane = rel / l->plane_size;
+	uint32_t y = (uint32_t)((rel % l->plane_size) / row_bytes);
+
+	unit = unit_rows(im);
+	y -= y % (uint32_t)unit;
+	while (plane < l->planes &&
+	       l->d0 + plane * l->plane_size + (uint64_t)y * row_bytes < to) {
+		uint32_t n = (uint32_t)unit;
+
+		if (y + n > im->px.size_y)
+			n = im->px.size_y - y;
+		pf_enqueue(ps, im, plane, y, n);
+		y += (uint32_t)unit;
+		if (y >= im->px.size_y) {
+			y = 0;
+			plane++;
+		}
+	}
+}
+
 ssize_t pixsrc_read(struct pixsrc_image *im, uint64_t off, size_t len,
 		    uint8_t *out, uint64_t deadline)
 {
 	struct rd rd = {.im = im, .deadline = deadline};
+	ssize_t n = tiff_file_read(
+		im->tf, off, len, out,
+		im->kind == PIXSRC_ZARR ? rows_zarr : rows_render, &rd);
 
-	return tiff_file_read(im->tf, off, len, out,
-			      im->kind == PIXSRC_ZARR ? rows_zarr : rows_render,
-			      &rd);
+	if (n > 0)
+		prefetch_after(im, off, (size_t)n);
+	return n;
 }
 
 /* ---- original files ---- */
@@ -1196,6 +1369,22 @@ int pixsrc_new(const struct pixsrc_config *cfg, struct pixsrc **out)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ps->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&ps->pf_lock, NULL);
+	pthread_cond_init(&ps->pf_cond, NULL);
+	ps->prefetch_bytes = cfg->prefetch_bytes;
+	ps->job_timeout_ms = cfg->job_timeout_ms ? cfg->job_timeout_ms : 30000;
+	ps->pf_q = calloc(PIXSRC_PF_QUEUE, sizeof(*ps->pf_q));
+	if (!ps->pf_q) {
+		pixsrc_free(ps);
+		return -ENOMEM;
+	}
+	/* without prefetch threads, reads still work; prefetch is off */
+	for (size_t i = 0; cfg->prefetch_bytes && i < PIXSRC_PF_THREADS; i++) {
+		if (pthread_create(&ps->pf_threads[i], NULL, pf_worker, ps) !=
+		    0)
+			break;
+		ps->pf_nthreads++;
+	}
 	*out = ps;
 	return 0;
 }
@@ -1204,6 +1393,21 @@ void pixsrc_free(struct pixsrc *ps)
 {
 	if (!ps)
 		return;
+	/* stop the prefetchers: queued jobs are dropped (their images put) */
+	pthread_mutex_lock(&ps->pf_lock);
+	ps->pf_stop = true;
+	while (ps->pf_len > 0) {
+		pixsrc_image_free(ps->pf_q[ps->pf_head].im);
+		ps->pf_head = (ps->pf_head + 1) % PIXSRC_PF_QUEUE;
+		ps->pf_len--;
+	}
+	pthread_cond_broadcast(&ps->pf_cond);
+	pthread_mutex_unlock(&ps->pf_lock);
+	for (size_t i = 0; i < ps->pf_nthreads; i++)
+		pthread_join(ps->pf_threads[i], NULL);
+	free(ps->pf_q);
+	pthread_mutex_destroy(&ps->pf_lock);
+	pthread_cond_destroy(&ps->pf_cond);
 	for (size_t i = 0; i < PIXSRC_HBUCKETS; i++) {
 		struct chunk *c = ps->buckets[i];
 

@@ -71,6 +71,44 @@ fake_reset
 r=$(plane_check 37)
 check "reading it again fetches no chunk" test "$(chunk_requests)" -eq 0
 
+# Read-ahead: a sequential reader gets the next chunks before it asks;
+# random readers get exactly the chunks they touch.
+fake_reset
+dd if="$L" of=/dev/null bs=1M count=12 status=none
+n=0
+for _ in $(seq 1 50); do
+	n=$(chunk_requests)
+	[ "$n" -gt 8 ] && break
+	sleep 0.1
+done
+check "a sequential reader of 2 planes had chunks fetched ahead ($n > 8)" test "$n" -gt 8
+sleep 1
+fake_reset
+want=$("$PYTHON3" - "$L" <<'PY'
+import os, random, sys
+import tifffile
+path = sys.argv[1]
+with tifffile.TiffFile(path) as t:
+    p = t.pages[0]
+    d0, X, Y = p.dataoffsets[0], p.imagewidth, p.imagelength
+fd = os.open(path, os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+rnd = random.Random(3)
+chunks = set()
+for _ in range(30):
+    plane, y = rnd.randrange(100, 128), rnd.randrange(Y)
+    x = rnd.randrange(0, X, 2048)  # page-aligned 4 KiB pieces of a row
+    os.pread(fd, 4096, d0 + (plane * Y + y) * X * 2 + x * 2)
+    chunks.add((plane, y // 1024, x // 1024))
+    chunks.add((plane, y // 1024, (x + 2047) // 1024))
+os.close(fd)
+print(len(chunks))
+PY
+)
+sleep 1
+n=$(chunk_requests)
+check "30 random reads fetched $n chunks, the $want they touch: no read-ahead" test "$n" -eq "$want"
+
 # The persistent cache: a new daemon on the same cache makes no chunk
 # request for what was read before.
 umount_idrfs "$M"

@@ -15,6 +15,7 @@
 #define OPTS_DEFAULT_URL       "https://idr.openmicroscopy.org"
 #define OPTS_DEFAULT_TIMEOUT   30u
 #define OPTS_DEFAULT_MAX_CONNS 8u
+#define OPTS_DEFAULT_PREFETCH  64u
 #define OPTS_DEFAULT_TTL       86400u
 #define OPTS_DEFAULT_ORIGINALS "https://ftp.ebi.ac.uk/pub/databases/IDR"
 
@@ -25,6 +26,7 @@ struct opts {
 	unsigned timeout;
 	unsigned max_conns;
 	unsigned ttl;
+	unsigned prefetch; /* MiB read ahead of sequential readers */
 	char *log_file;
 	char *trace;
 	char *notify_pipe;

@@ -6,6 +6,9 @@
  * kept in a bounded memory LRU and in the persistent cache. An image with
  * no raw source is rendered (8-bit RGB, clearly marked) band by band.
  *
+ * A reader that reads on where it stopped gets the next prefetch_bytes of
+ * the file fetched ahead by two worker threads; random readers do not.
+ *
  * Limits: level 0 only; one request per missing chunk (identical misses
  * of concurrent readers share one request); the memory LRU holds at most
  * mem_budget bytes of decoded chunks that no reader is using.
@@ -32,6 +35,8 @@ struct pixsrc_config {
 	const char *zarr_url;	 /* template with {id}, or NULL (copied) */
 	const char *s3_scheme;	 /* "https" (default) or "http" (copied) */
 	size_t mem_budget;	 /* bytes of decoded chunks kept */
+	uint64_t prefetch_bytes; /* read ahead of sequential readers; 0 off */
+	uint64_t job_timeout_ms; /* deadline of a prefetch job */
 };
 
 struct pixsrc;
@@ -54,6 +59,8 @@ enum pixsrc_kind pixsrc_kind_of(const struct pixsrc *ps,
  */
 int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 		uint64_t deadline, struct pixsrc_image **out);
+/** Drop the opener's reference (prefetch jobs may hold it a little
+ * longer). NULL is a no-op. */
 void pixsrc_image_free(struct pixsrc_image *im);
 
 /** Size of the image's file (equals the layout computed from Pixels). */

@@ -238,7 +238,7 @@ def route1(st, method, path, qall, headers):
         return s3_error("AccessDenied", "Access Denied", "", 403)
     if path.startswith("/pub/"):
         return pub_get(st, path, headers)
-    if path.startswith("/static/") and st.args.static:
+    if (path == "/static" or path.startswith("/static/")) and st.args.static:
         return static_get(st, path, headers)
     if path.startswith("/mapr/api/"):
         rest = path[len("/mapr/api/"):]
@@ -542,13 +542,13 @@ def static_get(st, path, headers):
     directories as an autoindex page. Benchmarks use it to serve the same
     bytes to other tools through the same server and latency."""
     root = os.path.realpath(st.args.static)
-    rel = urllib.parse.unquote(path[len("/static/"):])
+    rel = urllib.parse.unquote(path[len("/static/"):])  # "" for /static
     full = os.path.realpath(os.path.join(root, rel))
     if full != root and not full.startswith(root + os.sep):
         return Resp(404, NGINX_404, HTML)
     if os.path.isdir(full):
-        if not path.endswith("/"):
-            return Resp(301, b"", HTML, [("Location", st.base + path[1:] + "/")])
+        # served without the 301 nginx would send: httpdirfs asks for
+        # directories without the slash and does not follow redirects
         entries = []
         with os.scandir(full) as it:
             for e in it:
