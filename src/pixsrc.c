@@ -1146,10 +1146,14 @@ static void prefetch_after(struct pixsrc_image *im, uint64_t off, size_t len)
 	uint64_t from, to, unit;
 
 	/* the kernel's read-ahead sends neighbouring reads from several
-	 * threads, slightly out of order: near the last end is "in order" */
+	 * threads, slightly out of order: near the last end is "in order";
+	 * a read that does not go past it (several readers of the same
+	 * bytes) is no progress and no evidence either way */
 	bool near = off <= expect + PIXSRC_SEQ_SLACK &&
 		    off + PIXSRC_SEQ_SLACK >= expect;
 
+	if (near && end <= expect)
+		return;
 	while (end > expect &&
 	       !atomic_compare_exchange_weak(&im->next_off, &expect, end))
 		;

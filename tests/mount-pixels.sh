@@ -109,6 +109,37 @@ sleep 1
 n=$(chunk_requests)
 check "30 random reads fetched $n chunks, the $want they touch: no read-ahead" test "$n" -eq "$want"
 
+# Coalescing: 8 readers at once wanting one chunk cause one request.
+H4="$M/projects/idr0802-synth-pixels_experimentB/large/large 4 GiB.tif"
+"$PYTHON3" -c 'import sys, tifffile; tifffile.TiffFile(sys.argv[1]).close()' "$H4"
+sleep 0.5
+fake_reset
+"$PYTHON3" - "$H4" <<'PY'
+import os, sys, threading
+import tifffile
+path = sys.argv[1]
+with tifffile.TiffFile(path) as t:
+    p = t.pages[0]
+    d0, X, Y = p.dataoffsets[0], p.imagewidth, p.imagelength
+off = d0 + 10 * X * Y * 2  # plane 10, row 0, x 0: one chunk
+go = threading.Barrier(8)
+def reader():
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    go.wait()
+    os.pread(fd, 4096, off)
+    os.close(fd)
+ts = [threading.Thread(target=reader) for _ in range(8)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+PY
+max=$(fake_get /__fake/stats | "$PYTHON3" -c '
+import json, sys
+s = json.load(sys.stdin)
+chunks = [n for p, n in s["paths"].items() if "/2402.zarr/0/" in p and not p.endswith("zarray")]
+print(max(chunks) if chunks else 0)')
+check "8 concurrent readers of the same bytes: each chunk requested once ($max)" test "$max" -eq 1
+
 # The persistent cache: a new daemon on the same cache makes no chunk
 # request for what was read before.
 umount_idrfs "$M"
