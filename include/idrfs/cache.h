@@ -15,7 +15,8 @@
  * Keys are opaque byte strings built by the caller (cache_key_*()).
  *
  * Size limit: the sum of stored values never exceeds max_bytes. A put
- * that would pass it evicts least-recently-used chunks first (access times
+ * that would pass it evicts least-recently-used entries (chunks and
+ * metadata) first (access times
  * are recorded in batches, not with a write per read); MDB_MAP_FULL or a
  * full disk evicts or skips caching, and never fails the caller's read.
  * Metadata (API answers) is kept by canonical URL with its fetch time, for
@@ -42,7 +43,8 @@ struct cache_config {
 	const char *dir;    /* the cache directory (per remote subdirectory
 			     * is chosen from remote) */
 	const char *remote; /* the remote's base URL */
-	uint64_t max_bytes; /* map size */
+	uint64_t max_bytes; /* limit on the sum of stored values; the LMDB
+			     * map is made larger */
 };
 
 struct cache_key {
@@ -73,7 +75,8 @@ void cache_key_chunk(struct cache_key *k, const char *source, int64_t image,
 /**
  * Read an entry into @p dst, which must be exactly its raw length.
  * @return 0 (hit), -ENOENT (miss), -EBADMSG (the entry was damaged: it is
- *         deleted), -EFBIG (the entry has another length), -EIO
+ *         deleted), -EFBIG (the entry has another length), -ENOMEM,
+ *         -EINVAL (bad key), -EIO
  */
 int cache_get(struct cache *c, const struct cache_key *k, void *dst,
 	      size_t len);
@@ -81,12 +84,14 @@ int cache_get(struct cache *c, const struct cache_key *k, void *dst,
 /**
  * Store an entry (compressed). Failures are logged and returned but are
  * never fatal to the caller's read.
- * @return 0, -ENOSPC (map full: skipped), -ENOMEM, -EIO
+ * @return 0, -ENOSPC (larger than the limit, or the map or disk full:
+ *         skipped), -ENOMEM, -EINVAL, -EIO
  */
 int cache_put(struct cache *c, const struct cache_key *k, const void *data,
 	      size_t len);
 
-/** Entries and bytes (compressed) stored, from LMDB's statistics. */
+/** Entries (chunks and metadata) and LMDB page bytes; the exact sum of
+ * stored values is cache_counters().bytes_stored. */
 int cache_stat(struct cache *c, uint64_t *entries, uint64_t *bytes);
 
 /**
