@@ -12,7 +12,10 @@
  *   u32 CRC-32C of the raw bytes
  *   u64 raw length
  *   zstd frame of the raw bytes
- * Keys are opaque byte strings built by the caller (cache_key_*()).
+ * Chunk keys are opaque byte strings built by cache_key_chunk(). A
+ * metadata entry is keyed by its URL; its raw bytes are the fetch time
+ * (i64 LE, seconds), the URL's length (u32 LE), the URL, then the body, so
+ * the checksum covers all of them and a hashed long URL is verified.
  *
  * Size limit: the sum of stored values never exceeds max_bytes. A put
  * that would pass it evicts least-recently-used entries (chunks and
