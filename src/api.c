@@ -436,7 +436,11 @@ int api_get_imgdata(struct api *a, int64_t image_id, uint64_t deadline,
 	snprintf(url, sizeof(url), "%s/webgateway/imgData/%" PRId64 "/",
 		 a->base, image_id);
 	for (;;) {
-		struct http_req r = {.url = url, .max_body = API_MAX_BODY};
+		/* imgData may say "busy, come back": not an answer to keep;
+		 * IDR does not proxy-cache it either */
+		struct http_req r = {.url = url,
+				     .max_body = API_MAX_BODY,
+				     .nocache = true};
 		struct api_imgdata d = {0};
 
 		rc = fetch(a, &r, 1, deadline);
@@ -472,7 +476,8 @@ int api_get_imgdata(struct api *a, int64_t image_id, uint64_t deadline,
 int api_session(struct api *a, uint64_t deadline)
 {
 	char url[API_URL_MAX];
-	struct http_req r = {.url = url, .max_body = 4u << 20};
+	/* never from the metadata cache: the point is the cookie */
+	struct http_req r = {.url = url, .max_body = 4u << 20, .nocache = true};
 	int rc;
 
 	snprintf(url, sizeof(url), "%s/webclient/?experimenter=-1", a->base);
@@ -648,4 +653,291 @@ out:
 		free(paths[i]);
 	free(paths);
 	return rc;
+}
+
+/* ---- requests for other modules, and key/values in bulk ---- */
+
+int api_fetch(struct api *a, struct http_req *reqs, size_t n, uint64_t deadline)
+{
+	return fetch(a, reqs, n, deadline);
+}
+
+int api_check_json(const struct http_req *r)
+{
+	return check_json(r);
+}
+
+int api_url_escape(const char *in, char *out, size_t outsz)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		bool plain = (*p >= 'A' && *p <= 'Z') ||
+			     (*p >= 'a' && *p <= 'z') ||
+			     (*p >= '0' && *p <= '9') || *p == '-' ||
+			     *p == '.' || *p == '_' || *p == '~';
+
+		if ((plain ? 1u : 3u) >= outsz - o)
+			return -ENAMETOOLONG;
+		if (plain) {
+			out[o++] = (char)*p;
+		} else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	if (o >= outsz)
+		return -ENAMETOOLONG;
+	out[o] = '\0';
+	return 0;
+}
+
+/* Requests of one parallel round, with their URLs. */
+struct round {
+	struct http_req *reqs;
+	char **urls;
+	size_t n;
+};
+
+static int round_alloc(struct round *r, size_t n)
+{
+	r->n = 0;
+	r->reqs = calloc(n ? n : 1, sizeof(*r->reqs));
+	r->urls = calloc(n ? n : 1, sizeof(*r->urls));
+	return r->reqs && r->urls ? 0 : -ENOMEM;
+}
+
+static void round_free(struct round *r)
+{
+	for (size_t i = 0; r->reqs && i < r->n; i++) {
+		http_req_release(&r->reqs[i]);
+		free(r->urls[i]);
+	}
+	free(r->reqs);
+	free(r->urls);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Add a request for url (taken over: freed by round_free). */
+static void round_add(struct round *r, char *url)
+{
+	r->urls[r->n] = url;
+	r->reqs[r->n].url = url;
+	r->reqs[r->n].max_body = API_MAX_BODY;
+	r->n++;
+}
+
+int api_get_wells(struct api *a, const int64_t *ids, size_t n,
+		  uint64_t deadline, struct api_well *out)
+{
+	struct round r;
+	struct api_well *w = calloc(n ? n : 1, sizeof(*w));
+	size_t done = 0;
+	int rc;
+
+	rc = w ? round_alloc(&r, n) : -ENOMEM;
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *url = NULL;
+
+		if (asprintf(&url, "%s/api/v0/m/wells/%" PRId64 "/", a->base,
+			     ids[i]) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		round_add(&r, url);
+	}
+	if (n > 0)
+		rc = fetch(a, r.reqs, n, deadline);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc = check_json(&r.reqs[i]);
+		if (rc == 0)
+			rc = api_json_well(r.reqs[i].body, r.reqs[i].len,
+					   r.urls[i], &w[i]);
+		if (rc == 0)
+			done++;
+	}
+	if (rc == 0) {
+		memcpy(out, w, n * sizeof(*w));
+		done = 0;
+	}
+out:
+	for (size_t i = 0; i < done; i++)
+		api_well_release(&w[i]);
+	free(w);
+	round_free(&r);
+	return rc;
+}
+
+void api_kvsets_free(struct api_kvset *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++) {
+		if (v[i].kvs)
+			api_kvs_free(v[i].kvs, v[i].n);
+	}
+	free(v);
+}
+
+/* Append the values of annotation an to set (its strings move). */
+static int kvset_take(struct api_kvset *set, struct api_annotation *an)
+{
+	struct api_kv *nv;
+
+	if (an->nvalues == 0)
+		return 0;
+	nv = realloc(set->kvs, (set->n + an->nvalues) * sizeof(*nv));
+	if (!nv)
+		return -ENOMEM;
+	memcpy(nv + set->n, an->values, an->nvalues * sizeof(*nv));
+	set->kvs = nv;
+	set->n += an->nvalues;
+	free(an->values);
+	an->values = NULL;
+	an->nvalues = 0;
+	return 0;
+}
+
+struct id_pos {
+	int64_t id;
+	size_t pos;
+};
+
+static int id_pos_cmp(const void *a, const void *b)
+{
+	const struct id_pos *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+int api_images_kvs(struct api *a, const int64_t *ids, size_t n,
+		   uint64_t deadline, struct api_kvset **out)
+{
+	struct api_kvset *sets = calloc(n ? n : 1, sizeof(*sets));
+	struct id_pos *index = calloc(n ? n : 1, sizeof(*index));
+	struct round r = {0};
+	size_t nurls = 0;
+	int rc = -ENOMEM;
+
+	if (!sets || !index)
+		goto out;
+	rc = -ENAMETOOLONG;
+	if (strlen(a->base) + 48 + 28 >= API_KVS_URL_MAX)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		index[i] = (struct id_pos){ids[i], i};
+	qsort(index, n, sizeof(*index), id_pos_cmp);
+	/* one URL per API_KVS_URL_MAX bytes of "&image=<id>" */
+	for (size_t i = 0; i < n; nurls++) {
+		size_t len = strlen(a->base) + 48;
+
+		while (i < n && len + 28 < API_KVS_URL_MAX) {
+			len += 28;
+			i++;
+		}
+	}
+	rc = round_alloc(&r, nurls);
+	for (size_t i = 0; rc == 0 && i < n;) {
+		char *url = r.n < nurls ? malloc(API_KVS_URL_MAX) : NULL;
+		int k;
+
+		if (!url) {
+			rc = -ENOMEM;
+			break;
+		}
+		k = snprintf(url, API_KVS_URL_MAX,
+			     "%s/webclient/api/annotations/?type=map", a->base);
+		while (i < n && k > 0 && (size_t)k + 28 < API_KVS_URL_MAX) {
+			k += snprintf(url + k, API_KVS_URL_MAX - (size_t)k,
+				      "&image=%" PRId64, ids[i]);
+			i++;
+		}
+		round_add(&r, url);
+	}
+	if (rc == 0 && r.n > 0)
+		rc = fetch(a, r.reqs, r.n, deadline);
+	for (size_t u = 0; rc == 0 && u < r.n; u++) {
+		struct api_annotation *anns = NULL;
+		size_t na = 0;
+
+		rc = check_json(&r.reqs[u]);
+		if (rc == 0)
+			rc = api_json_map_annotations(r.reqs[u].body,
+						      r.reqs[u].len, r.urls[u],
+						      &anns, &na);
+		for (size_t j = 0; rc == 0 && j < na; j++) {
+			struct id_pos key = {.id = anns[j].parent_id};
+			struct id_pos *hit;
+
+			if (anns[j].parent_class &&
+			    strcmp(anns[j].parent_class, "ImageI") != 0)
+				continue;
+			hit = bsearch(&key, index, n, sizeof(*index),
+				      id_pos_cmp);
+			if (hit)
+				rc = kvset_take(&sets[hit->pos], &anns[j]);
+		}
+		api_annotations_free(anns, na);
+	}
+	if (rc == 0) {
+		*out = sets;
+		sets = NULL;
+	}
+out:
+	api_kvsets_free(sets, n);
+	free(index);
+	round_free(&r);
+	return rc;
+}
+
+int api_object_kvs(struct api *a, const char *kind, int64_t id, const char *ns,
+		   uint64_t deadline, struct api_kv **kvs, size_t *n,
+		   char **name)
+{
+	char *pname = NULL;
+	char url[API_URL_MAX], ens[512];
+	struct http_req r = {.url = url, .max_body = API_MAX_BODY};
+	struct api_annotation *anns = NULL;
+	struct api_kvset set = {0};
+	size_t na = 0;
+	int rc;
+
+	rc = api_url_escape(ns ? ns : "", ens, sizeof(ens));
+	if (rc < 0)
+		return rc;
+	snprintf(url, sizeof(url),
+		 "%s/webclient/api/annotations/?type=map&%s=%" PRId64 "%s%s",
+		 a->base, kind, id, ns ? "&ns=" : "", ens);
+	rc = fetch(a, &r, 1, deadline);
+	if (rc == 0)
+		rc = check_json(&r);
+	if (rc == 0)
+		rc = api_json_map_annotations(r.body, r.len, url, &anns, &na);
+	http_req_release(&r);
+	for (size_t i = 0; rc == 0 && i < na; i++) {
+		if (ns && (!anns[i].ns || strcmp(anns[i].ns, ns) != 0))
+			continue;
+		if (!pname && anns[i].parent_name) {
+			pname = anns[i].parent_name;
+			anns[i].parent_name = NULL;
+		}
+		rc = kvset_take(&set, &anns[i]);
+	}
+	api_annotations_free(anns, na);
+	if (rc < 0) {
+		api_kvs_free(set.kvs, set.n);
+		free(pname);
+		return rc;
+	}
+	*kvs = set.kvs;
+	*n = set.n;
+	if (name)
+		*name = pname;
+	else
+		free(pname);
+	return 0;
 }

@@ -79,7 +79,9 @@ static void to_stat(const struct fsops *f, const struct tree_attr *a,
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = a->ino;
-	st->st_mode = a->is_dir ? S_IFDIR | 0555 : S_IFREG | 0444;
+	st->st_mode = a->is_dir	   ? S_IFDIR | 0555
+		      : a->is_link ? S_IFLNK | 0777
+				   : S_IFREG | 0444;
 	st->st_nlink = a->nlink;
 	st->st_size = (off_t)a->size;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
@@ -154,7 +156,8 @@ static void fsops_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct fsops *f = ctx(req);
 	struct tree_attr a;
 	struct stat st;
-	int rc = tree_getattr(f->tree, ino, &a);
+	/* images.tsv and study.txt are built here: stat gives their size */
+	int rc = tree_stat(f->tree, ino, deadline(f), &a);
 
 	(void)fi;
 	if (rc < 0) {
@@ -177,8 +180,10 @@ static void fsops_opendir(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	fi->fh = (uint64_t)(uintptr_t)d;
-	fi->cache_readdir = 1;
-	fi->keep_cache = 1;
+	/* a listing about to change (the root before its by-* menus are
+	 * known) must not stay in the kernel's cache */
+	fi->cache_readdir = !d->no_cache;
+	fi->keep_cache = !d->no_cache;
 	if (fuse_reply_open(req, fi) != 0)
 		tree_dir_free(d);
 }
@@ -212,24 +217,29 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			struct fuse_entry_param e;
 
 			to_entry(f, a, &e);
-			if (i < 2) {
-				/* . and .. carry no lookup count */
+			if (i < 2 || a->lazy) {
+				/* . and .. carry no lookup count; a file built
+				 * on lookup has no size yet: no attributes */
+				mode_t m = e.attr.st_mode & S_IFMT;
+
 				memset(&e, 0, sizeof(e));
 				e.attr.st_ino = a->ino;
-				e.attr.st_mode = S_IFDIR;
+				e.attr.st_mode = m;
 			}
 			need = fuse_add_direntry_plus(req, buf + used,
 						      size - used, name, &e,
 						      (off_t)i + 1);
 			if (need > size - used)
 				break;
-			if (i >= 2)
+			if (i >= 2 && !a->lazy)
 				tree_ref(f->tree, a->ino);
 		} else {
 			struct stat st = {0};
 
 			st.st_ino = a->ino;
-			st.st_mode = a->is_dir ? S_IFDIR : S_IFREG;
+			st.st_mode = a->is_dir	  ? S_IFDIR
+				     : a->is_link ? S_IFLNK
+						  : S_IFREG;
 			need = fuse_add_direntry(req, buf + used, size - used,
 						 name, &st, (off_t)i + 1);
 			if (need > size - used)
@@ -300,6 +310,56 @@ static void fsops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		reply_err(req, (int)n);
 	else
 		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void fsops_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char *target = NULL;
+	int rc = tree_readlink(ctx(req)->tree, ino, &target);
+
+	if (rc < 0)
+		reply_err(req, rc);
+	else
+		fuse_reply_readlink(req, target);
+	free(target);
+}
+
+/* The xattr size protocol: size 0 asks for the length; a short buffer is
+ * ERANGE. */
+static void reply_xattr(fuse_req_t req, int rc, const char *buf, size_t len,
+			size_t size)
+{
+	if (rc < 0)
+		reply_err(req, rc);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (len > size)
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
+static void fsops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			   size_t size)
+{
+	struct fsops *f = ctx(req);
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = tree_getxattr(f->tree, ino, name, deadline(f), &buf, &len);
+
+	reply_xattr(req, rc, buf, len, size);
+	free(buf);
+}
+
+static void fsops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct fsops *f = ctx(req);
+	char *buf = NULL;
+	size_t len = 0;
+	int rc = tree_listxattr(f->tree, ino, deadline(f), &buf, &len);
+
+	reply_xattr(req, rc, buf, len, size);
 	free(buf);
 }
 
@@ -449,6 +509,9 @@ static const struct fuse_lowlevel_ops fsops_ops = {
 	.releasedir = fsops_releasedir,
 	.open = fsops_open,
 	.read = fsops_read,
+	.readlink = fsops_readlink,
+	.getxattr = fsops_getxattr,
+	.listxattr = fsops_listxattr,
 	.release = fsops_release,
 	.statfs = fsops_statfs,
 	.setattr = fsops_setattr,

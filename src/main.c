@@ -18,11 +18,13 @@
 
 #include "idrfs/api.h"
 #include "idrfs/cache.h"
+#include "idrfs/fetch.h"
 #include "idrfs/fsops.h"
 #include "idrfs/http.h"
 #include "idrfs/log.h"
 #include "idrfs/opts.h"
 #include "idrfs/pixsrc.h"
+#include "idrfs/search.h"
 #include "idrfs/tree.h"
 
 #define IDRFS_MAX_RETRIES 4
@@ -33,15 +35,11 @@ struct app {
 	struct http_client *http;
 	struct api *api;
 	struct cache *cache;
+	struct fetch *fetch;
 	struct pixsrc *pixsrc;
+	struct search *search;
 	struct tree *tree;
 };
-
-static int app_fetch(void *c, struct http_req *reqs, size_t n,
-		     uint64_t deadline)
-{
-	return http_fetch(c, reqs, n, deadline);
-}
 
 static int app_start(void *arg, struct tree **tree)
 {
@@ -52,11 +50,15 @@ static int app_start(void *arg, struct tree **tree)
 		.user_agent = PACKAGE_NAME "/" PACKAGE_VERSION,
 		.verbose = log_enabled(LOG_LEVEL_DEBUG, LOG_C_HTTP),
 	};
-	struct api_transport tr = {.fetch = app_fetch};
+	struct api_transport tr = {.fetch = fetch_do};
 	struct cache_config cc = {
 		.dir = app->o.cache_dir,
 		.remote = app->o.url,
-		.max_bytes = CACHE_DEFAULT_SIZE,
+		.max_bytes = app->o.cache_size,
+	};
+	struct fetch_config fc = {
+		.ttl_s = app->o.ttl,
+		.offline = app->o.offline,
 	};
 	struct pixsrc_config pc = {
 		.zarr_url = app->o.zarr_url,
@@ -77,13 +79,18 @@ static int app_start(void *arg, struct tree **tree)
 	rc = http_client_new(&hc, &app->http);
 	if (rc < 0)
 		goto fail;
-	tr.ctx = app->http;
-	rc = api_new(app->o.url, &tr, &app->api);
-	if (rc < 0)
-		goto fail;
 	/* LMDB is opened here, in the process that serves (not before a
 	 * fork); main() checked it once already */
 	rc = cache_open(&cc, &app->cache);
+	if (rc < 0)
+		goto fail;
+	fc.http = app->http;
+	fc.cache = app->cache;
+	rc = fetch_new(&fc, &app->fetch);
+	if (rc < 0)
+		goto fail;
+	tr.ctx = app->fetch;
+	rc = api_new(app->o.url, &tr, &app->api);
 	if (rc < 0)
 		goto fail;
 	pc.api = app->api;
@@ -92,13 +99,22 @@ static int app_start(void *arg, struct tree **tree)
 	rc = pixsrc_new(&pc, &app->pixsrc);
 	if (rc < 0)
 		goto fail;
+	/* the by-* menus: the backend is detected on first use, not now */
+	struct search_config sc = {.backend = SEARCH_AUTO};
+
+	rc = search_backend_parse(app->o.ontology, &sc.backend);
+	if (rc == 0)
+		rc = search_new(app->api, &sc, &app->search);
+	if (rc < 0)
+		goto fail;
 	tc.pixsrc = app->pixsrc;
 	tc.originals_root = app->o.originals_root;
+	tc.search = app->search;
 	rc = tree_new(app->api, &tc, &app->tree);
 	if (rc < 0)
 		goto fail;
-	log_notice(LOG_C_MAIN, "serving %s on %s", app->o.url,
-		   app->o.mountpoint);
+	log_notice(LOG_C_MAIN, "serving %s on %s%s", app->o.url,
+		   app->o.mountpoint, app->o.offline ? " (offline)" : "");
 	*tree = app->tree;
 	return 0;
 fail:
@@ -147,7 +163,7 @@ static int preflight_cache(const struct opts *o)
 	struct cache_config cc = {
 		.dir = o->cache_dir,
 		.remote = o->url,
-		.max_bytes = CACHE_DEFAULT_SIZE,
+		.max_bytes = o->cache_size,
 	};
 	struct cache *c = NULL;
 	int rc = cache_open(&cc, &c);
@@ -221,9 +237,11 @@ int main(int argc, char *argv[])
 	fc.arg = &app;
 	rc = fsops_run(app.o.fuse_argc, app.o.fuse_argv, &fc);
 	tree_free(app.tree);
+	search_free(app.search);
 	pixsrc_free(app.pixsrc);
-	cache_close(app.cache);
 	api_free(app.api);
+	fetch_free(app.fetch);
+	cache_close(app.cache);
 	http_client_free(app.http);
 	http_global_cleanup();
 out:

@@ -42,12 +42,15 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("max_conns=%u", max_conns),
 	IDRFS_OPT("ttl=%u", ttl),
 	IDRFS_OPT("prefetch=%u", prefetch),
+	IDRFS_OPT("cache_size=%s", cache_size_str),
+	IDRFS_OPT("offline", offline),
 	IDRFS_OPT("log_file=%s", log_file),
 	IDRFS_OPT("trace=%s", trace),
 	IDRFS_OPT("notify_pipe=%s", notify_pipe),
 	IDRFS_OPT("zarr_url=%s", zarr_url),
 	IDRFS_OPT("s3_scheme=%s", s3_scheme),
 	IDRFS_OPT("originals_root=%s", originals_root),
+	IDRFS_OPT("ontology=%s", ontology),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -122,8 +125,65 @@ static char *default_cache_dir(void)
 	return s;
 }
 
-static int check(const struct opts *o)
+/*
+ * "10G", "512M", "1.5T", "4096": bytes, with binary suffixes K, M, G, T.
+ * @unittest test_opts
+ */
+static int parse_size(const char *s, uint64_t *out)
 {
+	char *end = NULL;
+	double v;
+	double mult = 1;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || !(v >= 0))
+		return -EINVAL;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		mult = 1024.0;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		mult = 1048576.0;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		mult = 1073741824.0;
+		end++;
+		break;
+	case 'T':
+	case 't':
+		mult = 1099511627776.0;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end != '\0' || v * mult > 1.0e18)
+		return -EINVAL;
+	*out = (uint64_t)(v * mult);
+	return 0;
+}
+
+static int check(struct opts *o)
+{
+	if (o->cache_size_str &&
+	    parse_size(o->cache_size_str, &o->cache_size) < 0) {
+		fprintf(stderr,
+			"idrfs: cache_size=%s is not a size (e.g. 10G, 512M)\n",
+			o->cache_size_str);
+		return -EINVAL;
+	}
+	if (o->cache_size < (1u << 20)) {
+		fprintf(stderr, "idrfs: cache_size is below 1M\n");
+		return -EINVAL;
+	}
 	if (!o->mountpoint) {
 		fprintf(stderr,
 			"idrfs: no mountpoint given (see idrfs --help)\n");
@@ -155,6 +215,16 @@ static int check(const struct opts *o)
 			"idrfs: zarr_url=%s is not an http:// or https:// "
 			"URL\n",
 			o->zarr_url);
+		return -EINVAL;
+	}
+	if (strcmp(o->ontology, "auto") != 0 &&
+	    strcmp(o->ontology, "searchengine") != 0 &&
+	    strcmp(o->ontology, "mapr") != 0 &&
+	    strcmp(o->ontology, "none") != 0) {
+		fprintf(stderr,
+			"idrfs: ontology=%s is not auto, searchengine, mapr "
+			"or none\n",
+			o->ontology);
 		return -EINVAL;
 	}
 	if (strncmp(o->originals_root, "http://", 7) != 0 &&
@@ -285,6 +355,7 @@ int opts_parse(int argc, char *argv[], struct opts *out)
 	o->max_conns = OPTS_DEFAULT_MAX_CONNS;
 	o->ttl = OPTS_DEFAULT_TTL;
 	o->prefetch = OPTS_DEFAULT_PREFETCH;
+	o->cache_size = OPTS_DEFAULT_CACHE_SIZE;
 	if (fuse_opt_parse(&args, &ps, opt_table, opt_proc) < 0) {
 		if (!ps.bad)
 			fprintf(stderr, "idrfs: cannot parse the options\n");
@@ -305,7 +376,10 @@ int opts_parse(int argc, char *argv[], struct opts *out)
 		o->s3_scheme = strdup("https");
 	if (!o->originals_root)
 		o->originals_root = strdup(OPTS_DEFAULT_ORIGINALS);
-	if (!o->url || !o->cache_dir || !o->s3_scheme || !o->originals_root) {
+	if (!o->ontology)
+		o->ontology = strdup("auto");
+	if (!o->url || !o->cache_dir || !o->s3_scheme || !o->originals_root ||
+	    !o->ontology) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -349,6 +423,8 @@ void opts_release(struct opts *o)
 	free(o->zarr_url);
 	free(o->s3_scheme);
 	free(o->originals_root);
+	free(o->ontology);
+	free(o->cache_size_str);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -379,6 +455,11 @@ void opts_print_help(FILE *out, const char *prog)
 		"(default %u)\n"
 		"    -o prefetch=MIB         read ahead of sequential readers, "
 		"0 off (default %u)\n"
+		"    -o cache_size=SIZE      cache size limit, K/M/G/T "
+		"(default "
+		"10G)\n"
+		"    -o offline              no network: serve what is cached, "
+		"the rest is EIO\n"
 		"    -o log_file=PATH        log to a file (default: stderr "
 		"with "
 		"-f, else syslog)\n"
@@ -397,6 +478,9 @@ void opts_print_help(FILE *out, const char *prog)
 		"    -o originals_root=URL   download root of original files "
 		"(default\n"
 		"                            %s)\n"
+		"    -o ontology=BACKEND     by-* menus from: auto (detect), "
+		"searchengine,\n"
+		"                            mapr, or none (default auto)\n"
 		"\n"
 		"Accepted and ignored (fstab): auto, noauto, user, nouser, "
 		"users, _netdev,\n"

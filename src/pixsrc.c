@@ -354,6 +354,7 @@ static void load_zarr(struct pixsrc_image *im, struct load_item *items,
 		reqs[i].url = items[i].url;
 		/* a stored chunk is at most a little larger than raw */
 		reqs[i].max_body = len + len / 8 + 65536;
+		reqs[i].nocache = true; /* the chunk cache keeps it, decoded */
 	}
 	ps->tr.fetch(ps->tr.ctx, reqs, n, deadline);
 	for (size_t i = 0; i < n; i++) {
@@ -419,6 +420,7 @@ again:
 	for (size_t i = 0; i < n; i++) {
 		reqs[i].url = items[i].url;
 		reqs[i].max_body = PIXSRC_PNG_MAX;
+		reqs[i].nocache = true;
 	}
 	ps->tr.fetch(ps->tr.ctx, reqs, n, deadline);
 	if (!retried) {

@@ -18,6 +18,9 @@
  * refetched; if that fails, the old one is served and a warning logged.
  * Lookup counts (nlookup) follow the FUSE protocol; nodes are kept until
  * tree_free() so that an inode the kernel still holds always resolves.
+ *
+ * The by-* menus are in tree_view.c, images.tsv, study.txt and extended
+ * attributes in tree_files.c; tree_int.h is what the three share.
  */
 #include "config.h"
 
@@ -34,79 +37,7 @@
 #include "idrfs/log.h"
 #include "idrfs/tiff.h"
 
-enum tree_kind {
-	TREE_K_ROOT = 0,
-	TREE_K_README,
-	TREE_K_PROJECTS,
-	TREE_K_SCREENS,
-	TREE_K_PROJECT,
-	TREE_K_DATASET,
-	TREE_K_SCREEN,
-	TREE_K_PLATE,
-	TREE_K_WELL,
-	TREE_K_IMAGE,
-	TREE_K_ORIGDIR,	 /* <image>.originals, id = image id */
-	TREE_K_ORIGSUB,	 /* a directory inside it */
-	TREE_K_ORIGFILE, /* an original file */
-};
-
-#define TREE_ID_BITS	    56
-#define TREE_ID_MAX	    ((1ull << TREE_ID_BITS) - 1)
-#define TREE_INO(kind, id)  (((uint64_t)(kind) << TREE_ID_BITS) | (uint64_t)(id))
-#define TREE_README_INO	    2u
-#define TREE_PROJECTS_INO   3u
-#define TREE_SCREENS_INO    4u
-#define TREE_SUFFIX_RESERVE 24u /* " [" + 20 digits + "]" + NUL */
-
-struct ent {
-	char *name;
-	struct node *node;
-};
-
-struct node {
-	uint64_t ino;
-	enum tree_kind kind;
-	int64_t id;
-	uint64_t nlookup;
-	struct node *hnext;
-
-	/* files */
-	uint64_t size;
-	int64_t mtime;
-	struct api_image img;	  /* images: what the listing said */
-	struct pixsrc_image *pix; /* open pixel source, or NULL */
-	char *url;		  /* original files: where they are */
-	unsigned opens;		  /* file handles open on it */
-	bool pix_loading;
-
-	/* plates: well naming */
-	bool rows_letters;
-	bool columns_letters;
-
-	/* directories */
-	struct ent *ents; /* sorted by name */
-	size_t nents;
-	uint64_t listed_at; /* http_now_ms(); 0: never listed */
-	bool loading;
-};
-
-struct tree {
-	struct api *api;
-	struct pixsrc *pixsrc;
-	char *originals_root;
-	uint64_t ttl_ms;
-	int64_t mount_time;
-	char *readme;
-	size_t readme_len;
-
-	/* lock protects every node field and the table; lock order: only
-	 * this lock, never held across an api call */
-	pthread_mutex_t lock;
-	pthread_cond_t load_cond;
-	struct node **buckets;
-	size_t nbuckets;
-	size_t nnodes;
-};
+#include "tree_int.h"
 
 /* ---- names ---- */
 
@@ -286,14 +217,18 @@ static struct node *node_get(struct tree *t, enum tree_kind kind, uint64_t ino,
 static bool is_dir(const struct node *n)
 {
 	return n->kind != TREE_K_README && n->kind != TREE_K_IMAGE &&
-	       n->kind != TREE_K_ORIGFILE;
+	       n->kind != TREE_K_ORIGFILE && n->kind != TREE_K_LINK &&
+	       n->kind != TREE_K_TSV && n->kind != TREE_K_STUDYTXT;
 }
 
 static void node_attr(const struct tree *t, const struct node *n,
 		      struct tree_attr *a)
 {
+	memset(a, 0, sizeof(*a));
 	a->ino = n->ino;
 	a->is_dir = is_dir(n);
+	a->is_link = n->kind == TREE_K_LINK;
+	a->lazy = tree_files_is_lazy(n->kind) && !tree_files_fresh(t, n);
 	a->nlink = a->is_dir ? 2 : 1;
 	a->size = n->kind == TREE_K_README ? t->readme_len : n->size;
 	a->mtime = n->mtime;
@@ -324,6 +259,10 @@ struct child {
 	int64_t mtime;
 	bool rows_letters, columns_letters;
 	struct api_image img; /* images; moved into the node */
+	/* wells: their field images, as the plate listing gave them */
+	int64_t *field_ids;
+	bool *field_rendered;
+	size_t nfields;
 };
 
 struct childvec {
@@ -382,6 +321,16 @@ static int child_name_cmp(const void *a, const void *b)
 	return c;
 }
 
+static void child_release(struct child *c)
+{
+	api_image_release(&c->img);
+	free(c->field_ids);
+	free(c->field_rendered);
+	c->field_ids = NULL;
+	c->field_rendered = NULL;
+	c->nfields = 0;
+}
+
 /* Drop repeated ids (page shuffles) and give equal names a " [id]". */
 static void children_unique(struct childvec *cv)
 {
@@ -392,8 +341,10 @@ static void children_unique(struct childvec *cv)
 	qsort(cv->v, cv->n, sizeof(*cv->v), child_id_cmp);
 	for (size_t i = 0; i < cv->n; i++) {
 		if (w > 0 && cv->v[w - 1].id == cv->v[i].id &&
-		    cv->v[w - 1].kind == cv->v[i].kind)
+		    cv->v[w - 1].kind == cv->v[i].kind) {
+			child_release(&cv->v[i]);
 			continue;
+		}
 		cv->v[w++] = cv->v[i];
 	}
 	cv->n = w;
@@ -439,13 +390,18 @@ static uint64_t image_size(const struct api_image *img, bool rendered)
 	return l.size;
 }
 
+/* Whether an image is only rendered (from list data, no request). */
+static bool image_rendered(const struct tree *t, const struct api_image *img)
+{
+	return t->pixsrc ? pixsrc_kind_of(t->pixsrc, img) == PIXSRC_RENDERED
+			 : img->zarr_lsid == NULL;
+}
+
 /* Take an image from a listing (its strings move into the child). */
 static void child_image(const struct tree *t, struct childvec *cv,
 			struct api_image *img, const char *name)
 {
-	bool rendered =
-		t->pixsrc ? pixsrc_kind_of(t->pixsrc, img) == PIXSRC_RENDERED
-			  : img->zarr_lsid == NULL;
+	bool rendered = image_rendered(t, img);
 	struct child *c = child_add(cv, TREE_K_IMAGE, img->id, name,
 				    rendered ? ".rendered.tif" : ".tif");
 
@@ -463,9 +419,41 @@ static void child_image(const struct tree *t, struct childvec *cv,
 static void childvec_free(struct childvec *cv)
 {
 	for (size_t i = 0; cv->v && i < cv->n; i++)
-		api_image_release(&cv->v[i].img);
+		child_release(&cv->v[i]);
 	free(cv->v);
 	api_files_free(cv->files, cv->nfiles);
+}
+
+/* Which images a well's fields are, as its plate's listing says. */
+static int well_fields(const struct tree *t, struct child *c,
+		       const struct api_well *w)
+{
+	c->nfields = 0;
+	c->field_ids = calloc(w->nfields + 1, sizeof(*c->field_ids));
+	c->field_rendered = calloc(w->nfields + 1, sizeof(*c->field_rendered));
+	if (!c->field_ids || !c->field_rendered)
+		return -ENOMEM;
+	for (size_t i = 0; i < w->nfields; i++) {
+		c->field_ids[i] = w->fields[i].id;
+		c->field_rendered[i] = image_rendered(t, &w->fields[i]);
+	}
+	c->nfields = w->nfields;
+	return 0;
+}
+
+/* The children of a well: field-<n> per field, in WellSample order. */
+static int well_children(const struct tree *t, struct api_well *well,
+			 struct childvec *cv)
+{
+	int rc = childvec_alloc(cv, 2 * well->nfields);
+
+	for (size_t i = 0; rc == 0 && i < well->nfields; i++) {
+		char label[32];
+
+		snprintf(label, sizeof(label), "field-%zu", i + 1);
+		child_image(t, cv, &well->fields[i], label);
+	}
+	return rc;
 }
 
 static int list_containers(struct childvec *cv, enum tree_kind kind,
@@ -525,24 +513,21 @@ static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 			rc = childvec_alloc(cv, n);
 		for (size_t i = 0; rc == 0 && i < n; i++) {
 			char label[40];
+			struct child *c;
 
 			tree_well_name(wells[i].row, wells[i].column,
 				       rows_letters, columns_letters, label,
 				       sizeof(label));
-			child_add(cv, TREE_K_WELL, wells[i].id, label, "");
+			c = child_add(cv, TREE_K_WELL, wells[i].id, label, "");
+			if (c)
+				rc = well_fields(t, c, &wells[i]);
 		}
 		api_wells_free(wells, n);
 		return rc;
 	case TREE_K_WELL:
 		rc = api_get_well(t->api, id, deadline, &well);
 		if (rc == 0)
-			rc = childvec_alloc(cv, 2 * well.nfields);
-		for (size_t i = 0; rc == 0 && i < well.nfields; i++) {
-			char label[32];
-
-			snprintf(label, sizeof(label), "field-%zu", i + 1);
-			child_image(t, cv, &well.fields[i], label);
-		}
+			rc = well_children(t, &well, cv);
 		api_well_release(&well);
 		return rc;
 	case TREE_K_ORIGDIR:
@@ -556,8 +541,10 @@ static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 /* Install fetched children as the listing of n (t->lock held). */
 static int install(struct tree *t, struct node *dir, struct childvec *cv)
 {
-	struct ent *ents = calloc(cv->n ? cv->n : 1, sizeof(*ents));
+	/* room for the files every container has (tree_view.c) */
+	struct ent *ents = calloc(cv->n + 2, sizeof(*ents));
 	size_t ne = 0;
+	int rc;
 
 	if (!ents)
 		return -ENOMEM;
@@ -582,11 +569,28 @@ static int install(struct tree *t, struct node *dir, struct childvec *cv)
 				n->mtime = c->mtime;
 			api_image_release(&n->img);
 			n->img = c->img;
+			n->rendered = strcmp(c->ext, ".tif") != 0;
 			memset(&cv->v[i].img, 0, sizeof(c->img));
 		} else if (c->kind == TREE_K_PLATE) {
 			n->rows_letters = c->rows_letters;
 			n->columns_letters = c->columns_letters;
+		} else if (c->kind == TREE_K_WELL && c->field_ids) {
+			free(n->field_ids);
+			free(n->field_rendered);
+			n->field_ids = c->field_ids;
+			n->field_rendered = c->field_rendered;
+			n->nfields = c->nfields;
+			cv->v[i].field_ids = NULL;
+			cv->v[i].field_rendered = NULL;
+			cv->v[i].nfields = 0;
 		}
+		if (c->kind != TREE_K_IMAGE && c->kind != TREE_K_ORIGDIR)
+			n->parent = dir;
+	}
+	rc = tree_files_container(t, dir, ents, &ne);
+	if (rc < 0) {
+		ents_free(ents, ne);
+		return rc;
 	}
 	qsort(ents, ne, sizeof(*ents), ent_cmp);
 	ents_free(dir->ents, dir->nents);
@@ -732,13 +736,14 @@ static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 			break;
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		struct timespec ts = {
-			.tv_sec = (time_t)(deadline / 1000u),
-			.tv_nsec = (long)(deadline % 1000u) * 1000000L,
-		};
-		pthread_cond_timedwait(&t->load_cond, &t->lock, &ts);
+		tree_wait(t, deadline);
 	}
 	dir->loading = true;
+	if (tree_view_is_dir(dir->kind)) {
+		/* by-* menus, terms and their studies */
+		rc = tree_view_list(t, dir, deadline);
+		goto done;
+	}
 	enum tree_kind kind = dir->kind;
 	int64_t id = dir->id;
 	bool rl = dir->rows_letters, cl = dir->columns_letters;
@@ -754,6 +759,7 @@ static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 			     ? install_files(t, dir, dir->id, cv.files,
 					     cv.nfiles, "")
 			     : install(t, dir, &cv);
+done:
 	if (rc == 0) {
 		dir->listed_at = http_now_ms();
 	} else if (dir->listed_at) {
@@ -766,6 +772,105 @@ static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 	dir->loading = false;
 	pthread_cond_broadcast(&t->load_cond);
 	childvec_free(&cv);
+	return rc;
+}
+
+/* ---- for tree_view.c (tree_int.h) ---- */
+
+int tree_wait(struct tree *t, uint64_t deadline)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(deadline / 1000u),
+		.tv_nsec = (long)(deadline % 1000u) * 1000000L,
+	};
+
+	if (http_now_ms() >= deadline)
+		return -ETIMEDOUT;
+	pthread_cond_timedwait(&t->load_cond, &t->lock, &ts);
+	return 0;
+}
+
+struct node *tree_node_find(struct tree *t, uint64_t ino)
+{
+	return node_find(t, ino);
+}
+
+struct node *tree_node_get(struct tree *t, enum tree_kind kind, uint64_t ino,
+			   int64_t id)
+{
+	return node_get(t, kind, ino, id);
+}
+
+int tree_ent_cmp(const void *a, const void *b)
+{
+	return ent_cmp(a, b);
+}
+
+void tree_ents_free(struct ent *e, size_t n)
+{
+	ents_free(e, n);
+}
+
+int tree_ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
+{
+	return ensure_listed(t, dir, deadline);
+}
+
+int tree_list_wells(struct tree *t, struct node **wells, size_t n,
+		    uint64_t deadline)
+{
+	struct api_well *got = NULL;
+	int64_t *ids = calloc(n + 1, sizeof(*ids));
+	struct node **mine = calloc(n + 1, sizeof(*mine));
+	size_t nm = 0;
+	int rc = ids && mine ? 0 : -ENOMEM;
+	uint64_t now = http_now_ms();
+
+	/* the ones nobody lists now and that are not fresh: ours */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct node *w = wells[i];
+
+		if (w->loading ||
+		    (w->listed_at && now - w->listed_at < t->ttl_ms))
+			continue;
+		w->loading = true;
+		ids[nm] = w->id;
+		mine[nm++] = w;
+	}
+	if (nm > 0) {
+		got = calloc(nm, sizeof(*got));
+		pthread_mutex_unlock(&t->lock);
+		rc = got ? api_get_wells(t->api, ids, nm, deadline, got)
+			 : -ENOMEM;
+		pthread_mutex_lock(&t->lock);
+	}
+	for (size_t i = 0; i < nm; i++) {
+		struct childvec cv = {0};
+		int r = rc;
+
+		if (r == 0)
+			r = well_children(t, &got[i], &cv);
+		if (r == 0) {
+			children_unique(&cv);
+			r = install(t, mine[i], &cv);
+		}
+		if (r == 0)
+			mine[i]->listed_at = http_now_ms();
+		if (rc == 0 && r < 0)
+			rc = r;
+		childvec_free(&cv);
+		if (got)
+			api_well_release(&got[i]);
+		mine[i]->loading = false;
+	}
+	if (nm > 0)
+		pthread_cond_broadcast(&t->load_cond);
+	free(got);
+	free(ids);
+	free(mine);
+	/* the ones another thread was listing: wait for them */
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = ensure_listed(t, wells[i], deadline);
 	return rc;
 }
 
@@ -813,6 +918,29 @@ static int make_readme(struct tree *t, const char *url)
 		"value+128 with a calibration back to the true value, double "
 		"as\n"
 		"float32.\n"
+		"\n"
+		"By annotation: by-phenotype/, by-gene/, by-organism/,\n"
+		"by-cell-line/, by-compound/, by-antibody/, by-sirna/ and\n"
+		"by-protein/ (those the archive's search engine has) hold one\n"
+		"directory per term, \"<label> [<accession>]\" when there is "
+		"an\n"
+		"accession; inside, one directory per study with symlinks to "
+		"the\n"
+		"images under projects/ and screens/. Any term can be looked "
+		"up\n"
+		"by name (cd by-gene/CDK5) even when the menu does not list "
+		"it.\n"
+		"\n"
+		"Every project, dataset, screen, plate and term has "
+		"images.tsv:\n"
+		"one row per image below it (path from the mount point, id, "
+		"name,\n"
+		"sizes, pixel type, physical sizes, source, key/values). "
+		"Every\n"
+		"study has study.txt (title, publication, DOI, licence, how "
+		"to\n"
+		"cite). Images carry extended attributes: getfattr -d "
+		"<image>.\n"
 		"\n"
 		"Listings are cached for the listing TTL (-o ttl=). Errors "
 		"and\n"
@@ -870,6 +998,7 @@ int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out)
 		return -ENOMEM;
 	t->api = api;
 	t->pixsrc = cfg->pixsrc;
+	t->search = cfg->search;
 	t->originals_root =
 		strdup(cfg->originals_root
 			       ? cfg->originals_root
@@ -930,6 +1059,7 @@ void tree_free(struct tree *t)
 			pixsrc_image_free(n->pix);
 			api_image_release(&n->img);
 			free(n->url);
+			tree_view_node_free(n);
 			free(n);
 			n = next;
 		}
@@ -972,12 +1102,21 @@ int tree_lookup(struct tree *t, uint64_t parent, const char *name,
 	pthread_mutex_lock(&t->lock);
 	rc = locked_listed_dir(t, parent, deadline, &d);
 	if (rc == 0) {
+		struct node *n = NULL;
+
 		e = bsearch(&key, d->ents, d->nents, sizeof(*e), ent_cmp);
-		if (!e) {
+		if (e)
+			n = e->node;
+		else if (d->kind == TREE_K_ROOT || d->kind == TREE_K_MENU)
+			rc = tree_view_lookup(t, d, name, deadline, &n);
+		else
 			rc = -ENOENT;
-		} else {
-			e->node->nlookup++;
-			node_attr(t, e->node, out);
+		/* images.tsv, study.txt: their size is known once built */
+		if (rc == 0 && tree_files_is_lazy(n->kind))
+			rc = tree_files_build(t, n, deadline);
+		if (rc == 0) {
+			n->nlookup++;
+			node_attr(t, n, out);
 		}
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -1016,6 +1155,24 @@ void tree_ref(struct tree *t, uint64_t ino)
 	pthread_mutex_unlock(&t->lock);
 }
 
+int tree_stat(struct tree *t, uint64_t ino, uint64_t deadline,
+	      struct tree_attr *out)
+{
+	struct node *n;
+	int rc = 0;
+
+	pthread_mutex_lock(&t->lock);
+	n = node_find(t, ino);
+	if (!n)
+		rc = -ENOENT;
+	else if (tree_files_is_lazy(n->kind))
+		rc = tree_files_build(t, n, deadline);
+	if (rc == 0)
+		node_attr(t, n, out);
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
 int tree_getattr(struct tree *t, uint64_t ino, struct tree_attr *out)
 {
 	struct node *n;
@@ -1052,6 +1209,8 @@ int tree_opendir(struct tree *t, uint64_t ino, uint64_t deadline,
 	rc = locked_listed_dir(t, ino, deadline, &d);
 	if (rc < 0)
 		goto out;
+	if (d->kind == TREE_K_ROOT)
+		tree_view_root(t, d, deadline); /* the by-* menus, once known */
 	s = calloc(1, sizeof(*s));
 	if (s)
 		s->ents = calloc(d->nents ? d->nents : 1, sizeof(*s->ents));
@@ -1059,6 +1218,7 @@ int tree_opendir(struct tree *t, uint64_t ino, uint64_t deadline,
 		rc = -ENOMEM;
 		goto out;
 	}
+	s->no_cache = d->kind == TREE_K_ROOT && t->search && !t->menus_added;
 	for (size_t i = 0; i < d->nents; i++) {
 		s->ents[i].name = strdup(d->ents[i].name);
 		if (!s->ents[i].name) {
@@ -1091,6 +1251,10 @@ int tree_open(struct tree *t, uint64_t ino, uint64_t deadline)
 	}
 	if (is_dir(n)) {
 		rc = -EISDIR;
+		goto out;
+	}
+	if (tree_files_is_lazy(n->kind)) {
+		rc = tree_files_build(t, n, deadline);
 		goto out;
 	}
 	if (n->kind != TREE_K_IMAGE || !t->pixsrc)
@@ -1201,6 +1365,10 @@ ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
 		return pixsrc_orig_read(t->pixsrc, url, size, off, len,
 					(uint8_t *)buf, deadline);
 	}
+	if (tree_files_is_lazy(kind))
+		return tree_files_read(t, n, off, len, buf);
+	if (kind == TREE_K_LINK)
+		return -EINVAL;
 	return -EISDIR;
 }
 

@@ -151,15 +151,16 @@ r=$(plane_check 37)
 check "after a remount plane 37 is read from the cache ($r)" test "$r" = equal
 check "after a remount no chunk is fetched" test "$(chunk_requests)" -eq 0
 
-# Bad data: every body cut short. The read fails with EIO, the daemon
-# keeps serving, and nothing bad is cached.
+# Bad data: every body cut short. A read of chunks not yet cached fails
+# with EIO, the daemon keeps serving, and nothing bad is cached.
+C="$M/projects/idr0801-synth-listing_experimentA/names/Case.tif"
+stat "$C" >/dev/null
 fake_get "/__fake/config?truncate_rate=1" >/dev/null
-out=$(timeout 60 "$PYTHON3" -c 'import sys; open(sys.argv[1], "rb").read()' \
-	"$M/projects/idr0802-synth-pixels_experimentB/pixel types/type-uint16.tif" 2>&1)
+out=$(timeout 60 "$PYTHON3" -c 'import sys; open(sys.argv[1], "rb").read()' "$C" 2>&1)
 check "truncated chunks: the read fails with EIO" grep -q "Errno 5" <<<"$out"
 check "truncated chunks: the daemon still serves README.txt" grep -q idrfs "$M/README.txt"
 fake_get "/__fake/config?truncate_rate=0" >/dev/null
-out=$(timeout 120 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$M" "$FAKE_URL" 2004 2>&1)
+out=$(timeout 120 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$M" "$FAKE_URL" 1212 2>&1)
 check "after the server recovers, the same image reads right" grep -q "^ok" <<<"$out"
 
 # Rendering needs the session cookie: expired sessions are renewed.

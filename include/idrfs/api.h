@@ -304,6 +304,184 @@ void api_table_release(struct api_table *t);
 int api_json_histogram(const char *body, size_t len, const char *what,
 		       uint64_t **counts, size_t *n);
 
+/* ---- requests for other modules, and key/values in bulk (api.c) ---- */
+
+/**
+ * Send requests through the API's transport; they count in
+ * api_requests(). For modules that build their own URLs (search).
+ * @return as http_fetch()
+ */
+int api_fetch(struct api *a, struct http_req *reqs, size_t n,
+	      uint64_t deadline);
+
+/**
+ * Check that an answer is not an HTML page where JSON was expected (IDR
+ * answers mapr's JSON URLs with a redirect to a web page).
+ * @return 0, or -EBADMSG after a log line naming the URL
+ */
+int api_check_json(const struct http_req *r);
+
+/**
+ * Percent-encode @p in for a query string (all but A-Z a-z 0-9 - . _ ~).
+ * @return 0 or -ENAMETOOLONG (out is then undefined)
+ */
+int api_url_escape(const char *in, char *out, size_t outsz);
+
+/**
+ * api_get_well() of many wells, in one parallel round of requests.
+ * @param[out] out n wells, in the order of @p ids; written only on
+ *             success (release each with api_well_release())
+ * @return 0 or the first error of any well
+ */
+int api_get_wells(struct api *a, const int64_t *ids, size_t n,
+		  uint64_t deadline, struct api_well *out);
+
+/** The key/value pairs of one object. */
+struct api_kvset {
+	struct api_kv *kvs;
+	size_t n;
+};
+
+/**
+ * Key/value pairs of images: /webclient/api/annotations/?type=map with
+ * many image= each, as few URLs as stay under API_KVS_URL_MAX bytes, in
+ * one parallel round (10 000 images: about 20 requests).
+ * @param[in] ids distinct image ids
+ * @param[out] out n sets in the order of @p ids (free with
+ *             api_kvsets_free()); written only on success
+ * @return 0, or an error of any request or answer
+ */
+int api_images_kvs(struct api *a, const int64_t *ids, size_t n,
+		   uint64_t deadline, struct api_kvset **out);
+void api_kvsets_free(struct api_kvset *v, size_t n);
+
+/** Longest URL api_images_kvs() builds (nginx's default line limit is 8k). */
+#define API_KVS_URL_MAX 7680
+
+/**
+ * Key/value pairs of a project or screen (@p kind "project" or "screen")
+ * in namespace @p ns (NULL: all), in the order the server sent them.
+ * @param[out] kvs,n written only on success; n may be 0
+ * @param[out] name if not NULL: the object's name as the annotations'
+ *             links give it (heap), or NULL when none says; on success
+ */
+int api_object_kvs(struct api *a, const char *kind, int64_t id, const char *ns,
+		   uint64_t deadline, struct api_kv **kvs, size_t *n,
+		   char **name);
+
+/* ---- search engine and mapr answers (api_json_search.c) ---- */
+
+/**
+ * One map annotation of a webclient (or mapr) annotations answer, with
+ * the object it is linked to when the answer says.
+ */
+struct api_annotation {
+	char *ns;	    /* NULL if none */
+	char *parent_class; /* link.parent.class ("ImageI"), or NULL */
+	char *parent_name;  /* link.parent.name, or NULL */
+	int64_t parent_id;  /* link.parent.id, -1 if not sent */
+	struct api_kv *values;
+	size_t nvalues;
+};
+
+/**
+ * Parse /webclient/api/annotations/?type=map (and mapr's annotations):
+ * map annotations grouped as the server sent them; other classes are
+ * skipped.
+ * @return 0, -EBADMSG, -ENOMEM
+ */
+int api_json_map_annotations(const char *body, size_t len, const char *what,
+			     struct api_annotation **out, size_t *n);
+void api_annotations_free(struct api_annotation *v, size_t n);
+
+/** An image found by a search-engine or mapr query. */
+struct api_hit {
+	int64_t id;
+	char *name; /* NULL if not sent */
+	/* where it lives; 0 when not sent (the other kind of study) */
+	int64_t project_id, dataset_id;
+	int64_t screen_id, plate_id, well_id;
+	struct api_kv *kvs; /* search engine key_values (ns NULL) */
+	size_t nkvs;
+	bool has_kvs; /* key_values were sent (mapr: never) */
+};
+void api_hit_release(struct api_hit *h);
+void api_hits_free(struct api_hit *v, size_t n);
+
+/** One page of a search-engine image search (idr-searchengine.md 4). */
+struct api_se_page {
+	struct api_hit *hits;
+	size_t n;
+	int64_t size;	  /* total hits of the query, -1 if not sent */
+	int64_t bookmark; /* results.bookmark[0], -1 if none */
+};
+
+/**
+ * Parse a search-engine search answer. "results": [] (no hits, or past
+ * the last page) is an empty page. Ids may be integral floats (7.0).
+ * key_values entries with a null name are left out.
+ * @return 0; -EIO when the engine answered an error ({"Error": "..."}
+ *         with HTTP 200, or a bare JSON string), logged; -EBADMSG (not
+ *         JSON, wrong shape or types); -ENOMEM
+ */
+int api_json_se_page(const char *body, size_t len, const char *what,
+		     struct api_se_page *out);
+void api_se_page_release(struct api_se_page *p);
+
+/** A value of a key with its count (search engine, mapr maps). */
+struct api_se_value {
+	char *key;     /* as indexed ("Gene Symbol"); NULL for mapr */
+	char *value;   /* search engine: lower-cased by the engine */
+	int64_t count; /* images (entries), -1 if not sent */
+};
+
+/**
+ * Parse searchvaluesusingkey / searchvalues answers ({"data": [{"Key",
+ * "Number of images", "Value", "data_source"}], ...}). Empty values are
+ * left out. Errors as api_json_se_page().
+ */
+int api_json_se_values(const char *body, size_t len, const char *what,
+		       struct api_se_value **out, size_t *n);
+void api_se_values_free(struct api_se_value *v, size_t n);
+
+/**
+ * Parse {resource}/keys/: [{"data_source": "idr", "image": [keys]}], the
+ * image keys of every data source (duplicates kept).
+ * @param[out] keys heap array of heap strings (api_strings_free())
+ */
+int api_json_se_keys(const char *body, size_t len, const char *what,
+		     char ***keys, size_t *n);
+void api_strings_free(char **v, size_t n);
+
+/** A mapr menu of /mapr/api/config/. */
+struct api_mapr_menu {
+	char *name;    /* "gene", "cellline", ... */
+	bool wildcard; /* its values can be listed without one (orphaned) */
+};
+
+int api_json_mapr_config(const char *body, size_t len, const char *what,
+			 struct api_mapr_menu **out, size_t *n);
+void api_mapr_menus_free(struct api_mapr_menu *v, size_t n);
+
+/**
+ * Parse mapr's "maps" list (/mapr/api/{menu}/?orphaned=true): each value
+ * ("id") with its image counter.
+ */
+int api_json_mapr_maps(const char *body, size_t len, const char *what,
+		       struct api_se_value **out, size_t *n);
+
+/**
+ * Parse one container list of a mapr answer: @p list is "screens",
+ * "projects", "plates" or "datasets". Names keep mapr's " (N)" counters.
+ */
+int api_json_mapr_containers(const char *body, size_t len, const char *what,
+			     const char *list, struct api_container **out,
+			     size_t *n);
+
+/** Parse mapr's {"images": [...]}: ids and names only. */
+int api_json_mapr_images(const char *body, size_t len, const char *what,
+			 struct api_hit **out, size_t *n);
+
 /* ---- Zarr metadata (api_json_zarr.c) ---- */
 
 /**

@@ -41,6 +41,8 @@ struct http_req {
 	uint64_t range_len; /* 0: no Range header */
 	size_t max_body;    /* hard cap on the body; larger is -EFBIG */
 	bool head;	    /* HEAD instead of GET */
+	bool nocache;	    /* not an API answer to keep (pixel data, a
+			     * session, a busy reply): see fetch.h */
 	/* outputs */
 	int rc;	     /* 0 or -errno */
 	long status; /* HTTP status, 0 if none was received */

@@ -10,14 +10,16 @@
 #define IDRFS_OPTS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
-#define OPTS_DEFAULT_URL       "https://idr.openmicroscopy.org"
-#define OPTS_DEFAULT_TIMEOUT   30u
-#define OPTS_DEFAULT_MAX_CONNS 8u
-#define OPTS_DEFAULT_PREFETCH  64u
-#define OPTS_DEFAULT_TTL       86400u
-#define OPTS_DEFAULT_ORIGINALS "https://ftp.ebi.ac.uk/pub/databases/IDR"
+#define OPTS_DEFAULT_URL	"https://idr.openmicroscopy.org"
+#define OPTS_DEFAULT_TIMEOUT	30u
+#define OPTS_DEFAULT_MAX_CONNS	8u
+#define OPTS_DEFAULT_PREFETCH	64u
+#define OPTS_DEFAULT_CACHE_SIZE (10ull << 30)
+#define OPTS_DEFAULT_TTL	86400u
+#define OPTS_DEFAULT_ORIGINALS	"https://ftp.ebi.ac.uk/pub/databases/IDR"
 
 struct opts {
 	char *url;
@@ -27,12 +29,16 @@ struct opts {
 	unsigned max_conns;
 	unsigned ttl;
 	unsigned prefetch; /* MiB read ahead of sequential readers */
+	char *cache_size_str;
+	uint64_t cache_size; /* bytes; from cache_size=SIZE */
+	bool offline;
 	char *log_file;
 	char *trace;
 	char *notify_pipe;
 	char *zarr_url;	      /* template with {id} */
 	char *s3_scheme;      /* https (default) or http */
 	char *originals_root; /* download root of original files */
+	char *ontology;	      /* auto, searchengine, mapr or none */
 	bool foreground;
 	bool debug;
 	bool help;

@@ -9,6 +9,8 @@
  *   /projects/<project>/<dataset>/<image>.tif
  *   /screens/<screen>/<plate>/<well>/field-<n>.tif
  *   <image>.originals/...  beside each image: its fileset's files
+ *   /by-<menu>/<term>/<study>/<image>.tif  symlinks to the paths above
+ *   images.tsv in every container and term; study.txt in every study
  *
  * Limits: nodes live until tree_free() (memory grows with what was browsed,
  * not with the archive); a listing is fetched whole; an image's pixel
@@ -30,6 +32,7 @@
 #define TREE_NAME_MAX 255u
 
 struct tree;
+struct search;
 
 struct tree_config {
 	const char *remote_url;	    /* shown in README.txt (copied) */
@@ -37,11 +40,15 @@ struct tree_config {
 	int64_t mount_time;	    /* seconds since the epoch, dirs' mtime */
 	struct pixsrc *pixsrc;	    /* borrowed; NULL: image reads give EIO */
 	const char *originals_root; /* download root of original files */
+	struct search *search;	    /* borrowed; NULL: no by-* menus */
 };
 
 struct tree_attr {
 	uint64_t ino;
 	bool is_dir;
+	bool is_link; /* a symlink (size: its target's length) */
+	bool lazy;    /* a file built on stat whose size is not known yet:
+		       * readdirplus must not hand these attributes out */
 	uint64_t size;
 	uint32_t nlink;
 	int64_t mtime;
@@ -56,6 +63,8 @@ struct tree_dirent {
 struct tree_dir {
 	size_t n;
 	struct tree_dirent *ents;
+	bool no_cache; /* soon to change (the root before the by-* menus
+			* are known): the kernel must not keep it */
 };
 
 /**
@@ -81,8 +90,37 @@ void tree_forget(struct tree *t, uint64_t ino, uint64_t n);
 /** Count one more lookup (readdirplus hands out entries). */
 void tree_ref(struct tree *t, uint64_t ino);
 
-/** @return 0 or -ENOENT (unknown inode) */
+/** @return 0 or -ENOENT (unknown inode). No request: a lazy file not
+ *  built yet has attr.lazy set. */
 int tree_getattr(struct tree *t, uint64_t ino, struct tree_attr *out);
+
+/**
+ * Attributes for stat: as tree_getattr(), but a lazy file (images.tsv,
+ * study.txt) is built first when it is not fresh, so its size is right.
+ * @return 0, -ENOENT, or the build's error (-EIO, -ETIMEDOUT, -EFBIG...)
+ */
+int tree_stat(struct tree *t, uint64_t ino, uint64_t deadline,
+	      struct tree_attr *out);
+
+/**
+ * Target of a symlink (relative, e.g. "../../../projects/p/d/i.tif").
+ * @param[out] out heap string, only on success
+ * @return 0, -ENOENT, -EINVAL (not a symlink), -ENOMEM
+ */
+int tree_readlink(struct tree *t, uint64_t ino, char **out);
+
+/**
+ * Extended attributes. Images have user.idr.id, .url, .source, .dims,
+ * .pixel_type and user.idr.kv.<key> per key/value annotation (fetched on
+ * first use: one request); other nodes have none.
+ * @param[out] out,len heap buffer (names NUL-terminated one after the
+ *             other; or the value), only on success
+ * @return 0, -ENODATA (no such attribute), -ENOENT, or a request error
+ */
+int tree_listxattr(struct tree *t, uint64_t ino, uint64_t deadline, char **out,
+		   size_t *len);
+int tree_getxattr(struct tree *t, uint64_t ino, const char *name,
+		  uint64_t deadline, char **out, size_t *len);
 
 /**
  * Snapshot a directory's entries (listing it if needed or expired; an

@@ -1,0 +1,1196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * search: ontology menus over IDR's search engine or mapr.
+ *
+ * Backends. IDR switched mapr's JSON off in Nov 2024 (its URLs redirect to
+ * an HTML page) and answers key/value queries from the search engine
+ * (idr-api.md 7, idr-searchengine.md). Detection asks the engine for its
+ * image keys; a 404, a redirect or HTML there means "no engine", and then
+ * mapr's config plus one real mapr URL decide between mapr and none. A
+ * network failure decides nothing: it is retried after retry_ms.
+ *
+ * Terms. A menu's terms are the values of one key (phenotypes: the CMPO
+ * accession, labelled by "Phenotype Term Name"). The engine lists values
+ * lower-cased (searchvaluesusingkey aggregates on a lowercase keyword), so
+ * for menus small enough the first page of each term's images is fetched
+ * and the value is spelled as the most images spell it, and labelled by
+ * the label-key value that most images carrying the term have; the engine
+ * flattens all of an image's map annotations into one list, ordered by
+ * position inside each annotation, so with several phenotypes per image
+ * only that vote (and, when it ties, the grouped annotations of one image)
+ * can pair a label with its accession.
+ *
+ * Images. Engine pages hold 1000 images and chain by bookmark (the last
+ * id), so pages come one after the other. mapr goes screens/projects ->
+ * plates/datasets -> images, one parallel round per level. Every hit the
+ * engine returns is checked to carry key = value itself (ignoring case),
+ * which also lets values with '"' (the engine answers 500 for them with
+ * "equals") be searched with "contains" and filtered here.
+ */
+#include "config.h"
+
+#include "idrfs/search.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "idrfs/http.h"
+#include "idrfs/log.h"
+
+#define SE_PATH	      "/searchengine/api/v1/resources/"
+#define SEARCH_URL    4096
+#define PROBE_BATCH   8u
+#define MAPR_PAGE     500
+#define MAPR_BATCH    32u
+#define SEARCH_DET_MS 10000u
+
+static const struct menu_def {
+	const char *dir;
+	const char *key;       /* search engine key of the terms */
+	const char *label_key; /* key of their labels, or NULL */
+	const char *mapr;      /* mapr menu */
+} menus[SEARCH_NMENUS] = {
+	{"by-antibody", "Antibody Identifier", "Antibody Name", "antibody"},
+	{"by-cell-line", "Cell Line", NULL, "cellline"},
+	{"by-compound", "Compound Name", NULL, "compound"},
+	{"by-gene", "Gene Symbol", NULL, "gene"},
+	{"by-organism", "Organism", NULL, "organism"},
+	{"by-phenotype", "Phenotype Term Accession", "Phenotype Term Name",
+	 "phenotype"},
+	{"by-protein", "Protein", NULL, "protein"},
+	{"by-sirna", "siRNA Identifier", NULL, "sirna"},
+};
+
+struct search {
+	struct api *api;
+	enum search_backend want;
+	unsigned retry_ms;
+	unsigned probe_max;
+
+	/* lock protects the fields below; never held across a request */
+	pthread_mutex_t lock;
+	enum search_backend backend; /* SEARCH_AUTO: not detected yet */
+	unsigned mask;
+	bool wildcard[SEARCH_NMENUS]; /* mapr: the menu lists its values */
+	bool failed;
+	uint64_t failed_at;
+};
+
+int search_new(struct api *api, const struct search_config *cfg,
+	       struct search **out)
+{
+	struct search *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->api = api;
+	s->want = cfg->backend;
+	s->retry_ms = cfg->retry_ms ? cfg->retry_ms : SEARCH_RETRY_MS;
+	s->probe_max = cfg->probe_max ? cfg->probe_max : SEARCH_PROBE_MAX;
+	s->backend = SEARCH_AUTO;
+	pthread_mutex_init(&s->lock, NULL);
+	*out = s;
+	return 0;
+}
+
+void search_free(struct search *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int search_backend_parse(const char *word, enum search_backend *out)
+{
+	static const struct {
+		const char *word;
+		enum search_backend b;
+	} words[] = {
+		{"auto", SEARCH_AUTO},
+		{"searchengine", SEARCH_ENGINE},
+		{"mapr", SEARCH_MAPR},
+		{"none", SEARCH_NONE},
+	};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		if (strcmp(word, words[i].word) == 0) {
+			*out = words[i].b;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *search_menu_dir(unsigned menu)
+{
+	return menu < SEARCH_NMENUS ? menus[menu].dir : "";
+}
+
+const char *search_menu_key(unsigned menu)
+{
+	return menu < SEARCH_NMENUS ? menus[menu].key : "";
+}
+
+bool search_menu_labelled(unsigned menu)
+{
+	return menu < SEARCH_NMENUS && menus[menu].label_key != NULL;
+}
+
+enum search_backend search_backend_of(struct search *s)
+{
+	enum search_backend b;
+
+	pthread_mutex_lock(&s->lock);
+	b = s->backend;
+	pthread_mutex_unlock(&s->lock);
+	return b;
+}
+
+void search_term_release(struct search_term *t)
+{
+	if (!t)
+		return;
+	free(t->value);
+	free(t->label);
+	t->value = NULL;
+	t->label = NULL;
+}
+
+void search_terms_free(struct search_term *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		search_term_release(&v[i]);
+	free(v);
+}
+
+/* ---- requests ---- */
+
+/* GET one JSON answer; on success r holds the body (http_req_release). */
+static int get(struct search *s, const char *url, uint64_t deadline,
+	       struct http_req *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->url = url;
+	r->max_body = API_MAX_BODY;
+	rc = api_fetch(s->api, r, 1, deadline);
+	if (rc == 0)
+		rc = api_check_json(r);
+	if (rc < 0)
+		http_req_release(r);
+	return rc;
+}
+
+/* printf into a URL buffer of SEARCH_URL bytes. */
+static int __attribute__((format(printf, 2, 3)))
+url_printf(char *url, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(url, SEARCH_URL, fmt, ap);
+	va_end(ap);
+	return n < 0 || n >= SEARCH_URL ? -ENAMETOOLONG : 0;
+}
+
+/* The engine's image search URL for key = value after bookmark (-1:
+ * first page). Values the engine cannot take with "equals" (a quote, a
+ * backslash) are asked with "contains" and filtered by the caller. */
+static int search_url(struct search *s, const char *key, const char *value,
+		      int64_t bookmark, char *url)
+{
+	char ek[512], ev[1024], bm[32] = "";
+	bool odd = strpbrk(value, "\"\\") != NULL;
+	int rc;
+
+	rc = api_url_escape(key, ek, sizeof(ek));
+	if (rc == 0)
+		rc = api_url_escape(value, ev, sizeof(ev));
+	if (rc < 0)
+		return rc;
+	if (bookmark >= 0)
+		snprintf(bm, sizeof(bm), "&bookmark=%" PRId64, bookmark);
+	return url_printf(url, "%s" SE_PATH "image/search/?key=%s&value=%s%s%s",
+			  api_base_url(s->api), ek, ev,
+			  odd ? "&operator=contains" : "", bm);
+}
+
+static bool absent(int rc)
+{
+	/* 404, a redirect or another 4xx, HTML or not the JSON expected */
+	return rc == -ENOENT || rc == -EPROTO || rc == -EBADMSG ||
+	       rc == -EACCES;
+}
+
+/* ---- detection ---- */
+
+static int detect_engine(struct search *s, uint64_t deadline, unsigned *mask)
+{
+	char url[SEARCH_URL];
+	struct http_req r;
+	char **keys = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = url_printf(url, "%s" SE_PATH "image/keys/", api_base_url(s->api));
+	if (rc == 0)
+		rc = get(s, url, deadline, &r);
+	if (rc < 0)
+		return rc;
+	rc = api_json_se_keys(r.body, r.len, url, &keys, &n);
+	http_req_release(&r);
+	if (rc < 0)
+		return rc;
+	*mask = 0;
+	for (unsigned m = 0; m < SEARCH_NMENUS; m++) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(keys[i], menus[m].key) == 0)
+				*mask |= 1u << m;
+		}
+	}
+	api_strings_free(keys, n);
+	return 0;
+}
+
+static int detect_mapr(struct search *s, uint64_t deadline, unsigned *mask,
+		       bool *wildcard)
+{
+	char url[SEARCH_URL];
+	struct http_req r;
+	struct api_mapr_menu *cfg = NULL;
+	size_t n = 0;
+	int rc;
+
+	rc = url_printf(url, "%s/mapr/api/config/", api_base_url(s->api));
+	if (rc == 0)
+		rc = get(s, url, deadline, &r);
+	if (rc < 0)
+		return rc;
+	rc = api_json_mapr_config(r.body, r.len, url, &cfg, &n);
+	http_req_release(&r);
+	if (rc < 0)
+		return rc;
+	*mask = 0;
+	for (unsigned m = 0; m < SEARCH_NMENUS; m++) {
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(cfg[i].name, menus[m].mapr) == 0) {
+				*mask |= 1u << m;
+				wildcard[m] = cfg[i].wildcard;
+			}
+		}
+	}
+	api_mapr_menus_free(cfg, n);
+	if (*mask == 0)
+		return 0;
+	/* IDR still serves the config but redirects the rest to a page */
+	for (unsigned m = 0; m < SEARCH_NMENUS; m++) {
+		if (!(*mask & (1u << m)))
+			continue;
+		rc = url_printf(url, "%s/mapr/api/%s/count/",
+				api_base_url(s->api), menus[m].mapr);
+		if (rc == 0)
+			rc = get(s, url, deadline, &r);
+		if (rc == 0)
+			http_req_release(&r);
+		break;
+	}
+	return rc;
+}
+
+static int detect(struct search *s, uint64_t deadline, enum search_backend *b,
+		  unsigned *mask, bool *wildcard)
+{
+	int rc;
+
+	*mask = 0;
+	if (s->want == SEARCH_NONE) {
+		*b = SEARCH_NONE;
+		return 0;
+	}
+	if (s->want == SEARCH_ENGINE || s->want == SEARCH_AUTO) {
+		rc = detect_engine(s, deadline, mask);
+		if (rc == 0) {
+			*b = SEARCH_ENGINE;
+			return 0;
+		}
+		if (s->want == SEARCH_ENGINE || !absent(rc))
+			return rc;
+	}
+	rc = detect_mapr(s, deadline, mask, wildcard);
+	if (rc == 0) {
+		*b = SEARCH_MAPR;
+		return 0;
+	}
+	if (s->want == SEARCH_MAPR || !absent(rc))
+		return rc;
+	*mask = 0;
+	*b = SEARCH_NONE;
+	return 0;
+}
+
+int search_detect(struct search *s, uint64_t deadline, unsigned *mask)
+{
+	static const char *const names[] = {"auto", "the search engine", "mapr",
+					    "none"};
+	enum search_backend b = SEARCH_NONE;
+	bool wildcard[SEARCH_NMENUS] = {false};
+	unsigned m = 0;
+	uint64_t now = http_now_ms();
+	int rc;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->backend != SEARCH_AUTO) {
+		*mask = s->mask;
+		pthread_mutex_unlock(&s->lock);
+		return 0;
+	}
+	if (s->failed && now - s->failed_at < s->retry_ms) {
+		pthread_mutex_unlock(&s->lock);
+		return -EAGAIN;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	/* small answers: do not let a hung server hold a listing long */
+	if (deadline > now + SEARCH_DET_MS)
+		deadline = now + SEARCH_DET_MS;
+	rc = detect(s, deadline, &b, &m, wildcard);
+
+	pthread_mutex_lock(&s->lock);
+	if (rc == 0 && s->backend == SEARCH_AUTO) {
+		s->backend = b;
+		s->mask = m;
+		memcpy(s->wildcard, wildcard, sizeof(wildcard));
+		s->failed = false;
+		log_notice(LOG_C_SEARCH, "ontology menus: %s (%u menus)",
+			   names[b], (unsigned)__builtin_popcount(m));
+	} else if (rc < 0) {
+		s->failed = true;
+		s->failed_at = http_now_ms();
+		log_warn(LOG_C_SEARCH,
+			 "cannot tell which search backend the remote has "
+			 "(%s); trying again in %u s",
+			 strerror(-rc), (s->retry_ms + 999) / 1000);
+	}
+	*mask = s->mask;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* The backend for a menu's requests, or -ENOENT. */
+static int backend_for(struct search *s, unsigned menu, enum search_backend *b,
+		       bool *wildcard)
+{
+	int rc = 0;
+
+	if (menu >= SEARCH_NMENUS)
+		return -ENOENT;
+	pthread_mutex_lock(&s->lock);
+	*b = s->backend;
+	*wildcard = s->wildcard[menu];
+	if ((*b != SEARCH_ENGINE && *b != SEARCH_MAPR) ||
+	    !(s->mask & (1u << menu)))
+		rc = -ENOENT;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+/* ---- spellings and labels from one page of images ---- */
+
+struct vote {
+	const char *s;
+	unsigned n;
+};
+
+struct votes {
+	struct vote *v;
+	size_t n, cap;
+};
+
+static int vote_for(struct votes *vs, const char *s)
+{
+	for (size_t i = 0; i < vs->n; i++) {
+		if (strcmp(vs->v[i].s, s) == 0) {
+			vs->v[i].n++;
+			return 0;
+		}
+	}
+	if (vs->n == vs->cap) {
+		size_t nc = vs->cap ? vs->cap * 2 : 8;
+		struct vote *nv = realloc(vs->v, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		vs->v = nv;
+		vs->cap = nc;
+	}
+	vs->v[vs->n++] = (struct vote){s, 1};
+	return 0;
+}
+
+/* The winner; *tie when another has as many votes. NULL if none. */
+static const char *winner(const struct votes *vs, bool *tie)
+{
+	const struct vote *best = NULL;
+
+	*tie = false;
+	for (size_t i = 0; i < vs->n; i++) {
+		if (!best || vs->v[i].n > best->n) {
+			best = &vs->v[i];
+			*tie = false;
+		} else if (vs->v[i].n == best->n) {
+			*tie = true;
+		}
+	}
+	return best ? best->s : NULL;
+}
+
+/* The entry of h with key = value (both ignoring case), or NULL. */
+static const struct api_kv *has_pair(const struct api_hit *h, const char *key,
+				     const char *value)
+{
+	for (size_t i = 0; i < h->nkvs; i++) {
+		if (strcasecmp(h->kvs[i].key, key) == 0 &&
+		    strcasecmp(h->kvs[i].value, value) == 0)
+			return &h->kvs[i];
+	}
+	return NULL;
+}
+
+/* The label of a term from the grouped annotations of one image. */
+static int label_of_image(struct search *s, unsigned menu, int64_t image,
+			  const char *value, uint64_t deadline, char **label)
+{
+	char url[SEARCH_URL];
+	struct http_req r;
+	struct api_annotation *anns = NULL;
+	size_t na = 0;
+	int rc;
+
+	/* the image's annotations, grouped: find the one holding value */
+	rc = url_printf(url,
+			"%s/webclient/api/annotations/?type=map&image=%" PRId64,
+			api_base_url(s->api), image);
+	if (rc == 0)
+		rc = get(s, url, deadline, &r);
+	if (rc < 0)
+		return rc;
+	rc = api_json_map_annotations(r.body, r.len, url, &anns, &na);
+	http_req_release(&r);
+	for (size_t i = 0; rc == 0 && i < na && !*label; i++) {
+		bool mine = false;
+
+		for (size_t j = 0; j < anns[i].nvalues; j++) {
+			mine = mine || (strcmp(anns[i].values[j].key,
+					       menus[menu].key) == 0 &&
+					strcasecmp(anns[i].values[j].value,
+						   value) == 0);
+		}
+		for (size_t j = 0; mine && j < anns[i].nvalues; j++) {
+			if (strcmp(anns[i].values[j].key,
+				   menus[menu].label_key) == 0) {
+				*label = strdup(anns[i].values[j].value);
+				if (!*label)
+					rc = -ENOMEM;
+				break;
+			}
+		}
+	}
+	api_annotations_free(anns, na);
+	return rc;
+}
+
+/*
+ * From a page of a term's images: how the value is spelled (most images'
+ * spelling), its label (the label-key value most of them carry), and how
+ * many carry it (*nmatch).
+ */
+static int spell_and_label(struct search *s, unsigned menu, const char *value,
+			   const struct api_se_page *p, uint64_t deadline,
+			   char **spelling, char **label, size_t *nmatch)
+{
+	struct votes sp = {0}, lb = {0};
+	const char *w;
+	int64_t first = -1;
+	bool tie;
+	int rc = 0;
+
+	*nmatch = 0;
+	for (size_t i = 0; rc == 0 && i < p->n; i++) {
+		const struct api_hit *h = &p->hits[i];
+		const struct api_kv *e = has_pair(h, menus[menu].key, value);
+
+		if (!e)
+			continue;
+		(*nmatch)++;
+		if (first < 0)
+			first = h->id;
+		rc = vote_for(&sp, e->value);
+		for (size_t j = 0;
+		     rc == 0 && menus[menu].label_key && j < h->nkvs; j++) {
+			bool seen = false;
+
+			if (strcmp(h->kvs[j].key, menus[menu].label_key) != 0)
+				continue;
+			/* one vote per image and label */
+			for (size_t k = 0; k < j && !seen; k++)
+				seen = strcmp(h->kvs[k].key, h->kvs[j].key) ==
+					       0 &&
+				       strcmp(h->kvs[k].value,
+					      h->kvs[j].value) == 0;
+			if (!seen)
+				rc = vote_for(&lb, h->kvs[j].value);
+		}
+	}
+	w = rc == 0 ? winner(&sp, &tie) : NULL;
+	if (w) {
+		*spelling = strdup(w);
+		if (!*spelling)
+			rc = -ENOMEM;
+	}
+	w = rc == 0 ? winner(&lb, &tie) : NULL;
+	if (w && !tie) {
+		*label = strdup(w);
+		if (!*label)
+			rc = -ENOMEM;
+	} else if (w && first >= 0) {
+		/* two labels on every image: ask how they are grouped */
+		rc = label_of_image(s, menu, first, value, deadline, label);
+	}
+	free(sp.v);
+	free(lb.v);
+	return rc;
+}
+
+/* ---- search engine ---- */
+
+static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
+			struct search_term **out, size_t *nout)
+{
+	char url[SEARCH_URL], ek[512];
+	struct http_req r;
+	struct api_se_value *vals = NULL;
+	struct search_term *terms = NULL;
+	size_t n = 0, nt = 0;
+	int rc;
+
+	rc = api_url_escape(menus[menu].key, ek, sizeof(ek));
+	if (rc == 0)
+		rc = url_printf(
+			url, "%s" SE_PATH "image/searchvaluesusingkey/?key=%s",
+			api_base_url(s->api), ek);
+	if (rc == 0)
+		rc = get(s, url, deadline, &r);
+	if (rc < 0)
+		return rc;
+	rc = api_json_se_values(r.body, r.len, url, &vals, &n);
+	http_req_release(&r);
+	if (rc < 0)
+		return rc;
+	terms = calloc(n + 1, sizeof(*terms));
+	if (!terms) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	/* a key indexed in two spellings lists a value twice */
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		for (j = 0; j < nt; j++) {
+			if (strcmp(terms[j].value, vals[i].value) == 0)
+				break;
+		}
+		if (j < nt) {
+			if (vals[i].count > 0)
+				terms[j].count += vals[i].count;
+			continue;
+		}
+		terms[nt].value = vals[i].value;
+		terms[nt].count = vals[i].count;
+		vals[i].value = NULL;
+		nt++;
+	}
+	/* small menus: spell and label every term from its images */
+	for (size_t b = 0; rc == 0 && nt <= s->probe_max && b < nt;
+	     b += PROBE_BATCH) {
+		size_t nb = nt - b < PROBE_BATCH ? nt - b : PROBE_BATCH;
+		struct http_req reqs[PROBE_BATCH];
+		char urls[PROBE_BATCH][SEARCH_URL];
+
+		memset(reqs, 0, sizeof(reqs));
+		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			rc = search_url(s, menus[menu].key, terms[b + i].value,
+					-1, urls[i]);
+			reqs[i].url = urls[i];
+			reqs[i].max_body = API_MAX_BODY;
+		}
+		if (rc == 0)
+			rc = api_fetch(s->api, reqs, nb, deadline);
+		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			struct search_term *t = &terms[b + i];
+			struct api_se_page p = {0};
+			char *sp = NULL;
+			size_t nm = 0;
+
+			rc = api_check_json(&reqs[i]);
+			if (rc == 0)
+				rc = api_json_se_page(reqs[i].body, reqs[i].len,
+						      urls[i], &p);
+			if (rc == 0)
+				rc = spell_and_label(s, menu, t->value, &p,
+						     deadline, &sp, &t->label,
+						     &nm);
+			if (rc == 0 && sp) {
+				free(t->value);
+				t->value = sp;
+				sp = NULL;
+			}
+			free(sp);
+			api_se_page_release(&p);
+		}
+		for (size_t i = 0; i < nb; i++)
+			http_req_release(&reqs[i]);
+	}
+	if (rc == 0) {
+		*out = terms;
+		*nout = nt;
+		terms = NULL;
+	}
+out:
+	search_terms_free(terms, nt);
+	api_se_values_free(vals, n);
+	return rc;
+}
+
+static int engine_find(struct search *s, unsigned menu, const char *value,
+		       uint64_t deadline, struct search_term *out)
+{
+	char url[SEARCH_URL];
+	struct http_req r;
+	struct api_se_page p = {0};
+	char *sp = NULL, *label = NULL;
+	size_t nm = 0;
+	int rc;
+
+	rc = search_url(s, menus[menu].key, value, -1, url);
+	if (rc == 0)
+		rc = get(s, url, deadline, &r);
+	if (rc < 0)
+		return rc;
+	rc = api_json_se_page(r.body, r.len, url, &p);
+	http_req_release(&r);
+	if (rc == 0)
+		rc = spell_and_label(s, menu, value, &p, deadline, &sp, &label,
+				     &nm);
+	if (rc == 0 && nm == 0)
+		rc = -ENOENT;
+	if (rc == 0) {
+		out->value = strdup(value);
+		out->label = label;
+		out->count = p.size >= 0 ? p.size : (int64_t)nm;
+		label = NULL;
+		if (!out->value)
+			rc = -ENOMEM;
+	}
+	free(sp);
+	free(label);
+	api_se_page_release(&p);
+	return rc;
+}
+
+static int hit_id_cmp(const void *a, const void *b)
+{
+	const struct api_hit *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Sort by id and keep one hit per image (an image in two datasets, or
+ * met twice across pages); the new count. */
+static size_t hits_unique(struct api_hit *v, size_t n)
+{
+	size_t w = n ? 1 : 0;
+
+	qsort(v, n, sizeof(*v), hit_id_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (v[i].id == v[w - 1].id)
+			api_hit_release(&v[i]);
+		else
+			v[w++] = v[i];
+	}
+	return w;
+}
+
+/* Append the hits of page p that carry key = value (moved out of p). */
+static int take_hits(struct api_se_page *p, const char *key, const char *value,
+		     struct api_hit **all, size_t *n, size_t *cap)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->hits[i].has_kvs && !has_pair(&p->hits[i], key, value))
+			continue;
+		if (*n == *cap) {
+			size_t nc = *cap ? *cap * 2 : 256;
+			struct api_hit *nv = realloc(*all, nc * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			*all = nv;
+			*cap = nc;
+		}
+		(*all)[(*n)++] = p->hits[i];
+		memset(&p->hits[i], 0, sizeof(p->hits[i]));
+	}
+	return 0;
+}
+
+static int engine_images(struct search *s, unsigned menu, const char *value,
+			 uint64_t deadline, struct api_hit **out, size_t *nout)
+{
+	char url[SEARCH_URL];
+	struct api_hit *all = NULL;
+	size_t n = 0, cap = 0, seen = 0;
+	int64_t bookmark = -1;
+	int rc = 0;
+
+	for (;;) {
+		struct api_se_page p = {0};
+		struct http_req r;
+
+		rc = search_url(s, menus[menu].key, value, bookmark, url);
+		if (rc == 0)
+			rc = get(s, url, deadline, &r);
+		if (rc < 0)
+			break;
+		rc = api_json_se_page(r.body, r.len, url, &p);
+		http_req_release(&r);
+		if (rc == 0 && p.n > 0)
+			rc = take_hits(&p, menus[menu].key, value, &all, &n,
+				       &cap);
+		seen += p.n;
+		if (rc == 0 && seen > SEARCH_MAX_HITS) {
+			char esc[512];
+
+			log_error(LOG_C_SEARCH,
+				  "\"%s\": more than %u images; not listed",
+				  log_escape(url, esc, sizeof(esc)),
+				  SEARCH_MAX_HITS);
+			rc = -EFBIG;
+		}
+		/* done: an empty page, all of them, or no way on */
+		bool more = rc == 0 && p.n > 0 &&
+			    (p.size < 0 || (int64_t)seen < p.size) &&
+			    p.bookmark > bookmark;
+		if (more)
+			bookmark = p.bookmark;
+		api_se_page_release(&p);
+		if (!more)
+			break;
+	}
+	if (rc < 0) {
+		api_hits_free(all, n);
+		return rc;
+	}
+	*out = all;
+	*nout = hits_unique(all, n);
+	return 0;
+}
+
+/* ---- mapr ---- */
+
+/* /mapr/api/{menu}/annotations/?map=value: the label of the annotation
+ * where value is the menu key's value. -ENOENT if there is none. */
+static int mapr_label(struct search *s, unsigned menu, const char *value,
+		      uint64_t deadline, char **label)
+{
+	char url[SEARCH_URL], ev[1024];
+	struct http_req r;
+	struct api_annotation *anns = NULL;
+	size_t na = 0;
+	bool found = false;
+	int rc;
+
+	rc = api_url_escape(value, ev, sizeof(ev));
+	if (rc == 0)
+		rc = url_printf(url, "%s/mapr/api/%s/annotations/?map=%s",
+				api_base_url(s->api), menus[menu].mapr, ev);
+	if (rc == 0)
+		rc = get(s, url, deadline, &r);
+	if (rc < 0)
+		return rc;
+	rc = api_json_map_annotations(r.body, r.len, url, &anns, &na);
+	http_req_release(&r);
+	for (size_t i = 0; rc == 0 && i < na && !found; i++) {
+		for (size_t j = 0; j < anns[i].nvalues; j++) {
+			found = found ||
+				(strcmp(anns[i].values[j].key,
+					menus[menu].key) == 0 &&
+				 strcmp(anns[i].values[j].value, value) == 0);
+		}
+		for (size_t j = 0; found && j < anns[i].nvalues; j++) {
+			if (strcmp(anns[i].values[j].key,
+				   menus[menu].label_key) == 0) {
+				*label = strdup(anns[i].values[j].value);
+				if (!*label)
+					rc = -ENOMEM;
+				break;
+			}
+		}
+	}
+	api_annotations_free(anns, na);
+	return rc == 0 && !found ? -ENOENT : rc;
+}
+
+static int mapr_terms(struct search *s, unsigned menu, bool wildcard,
+		      uint64_t deadline, struct search_term **out, size_t *nout)
+{
+	char url[SEARCH_URL];
+	struct http_req r;
+	struct api_se_value *vals = NULL;
+	struct search_term *terms;
+	size_t n = 0, nt = 0;
+	int rc;
+
+	if (!wildcard) {
+		/* mapr lists values only for wildcard menus: lookups still
+		 * work */
+		*out = NULL;
+		*nout = 0;
+		return 0;
+	}
+	rc = url_printf(url, "%s/mapr/api/%s/?orphaned=true",
+			api_base_url(s->api), menus[menu].mapr);
+	if (rc == 0)
+		rc = get(s, url, deadline, &r);
+	if (rc < 0)
+		return rc;
+	rc = api_json_mapr_maps(r.body, r.len, url, &vals, &n);
+	http_req_release(&r);
+	if (rc < 0)
+		return rc;
+	terms = calloc(n + 1, sizeof(*terms));
+	if (!terms) {
+		api_se_values_free(vals, n);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		char *label = NULL;
+
+		if (menus[menu].label_key) {
+			/* the menu's values mix keys: keep its key's */
+			rc = mapr_label(s, menu, vals[i].value, deadline,
+					&label);
+			if (rc == -ENOENT) {
+				rc = 0;
+				continue;
+			}
+		}
+		if (rc < 0)
+			break;
+		terms[nt].value = vals[i].value;
+		terms[nt].label = label;
+		terms[nt].count = vals[i].count;
+		vals[i].value = NULL;
+		nt++;
+	}
+	api_se_values_free(vals, n);
+	if (rc < 0) {
+		search_terms_free(terms, nt);
+		return rc;
+	}
+	*out = terms;
+	*nout = nt;
+	return 0;
+}
+
+/* screens and projects of /mapr/api/{menu}/?value= */
+static int mapr_studies(struct search *s, unsigned menu, const char *value,
+			uint64_t deadline, struct api_container **sc,
+			size_t *nsc, struct api_container **pr, size_t *npr)
+{
+	char url[SEARCH_URL], ev[1024];
+	struct http_req r;
+	int rc;
+
+	rc = api_url_escape(value, ev, sizeof(ev));
+	if (rc == 0)
+		rc = url_printf(url, "%s/mapr/api/%s/?value=%s",
+				api_base_url(s->api), menus[menu].mapr, ev);
+	if (rc == 0)
+		rc = get(s, url, deadline, &r);
+	if (rc < 0)
+		return rc;
+	rc = api_json_mapr_containers(r.body, r.len, url, "screens", sc, nsc);
+	if (rc == 0) {
+		rc = api_json_mapr_containers(r.body, r.len, url, "projects",
+					      pr, npr);
+		if (rc < 0)
+			api_containers_free(*sc, *nsc);
+	}
+	http_req_release(&r);
+	return rc;
+}
+
+static int mapr_find(struct search *s, unsigned menu, const char *value,
+		     uint64_t deadline, struct search_term *out)
+{
+	struct api_container *sc = NULL, *pr = NULL;
+	size_t nsc = 0, npr = 0;
+	char *label = NULL;
+	int rc;
+
+	rc = mapr_studies(s, menu, value, deadline, &sc, &nsc, &pr, &npr);
+	if (rc < 0)
+		return rc;
+	api_containers_free(sc, nsc);
+	api_containers_free(pr, npr);
+	if (nsc + npr == 0)
+		return -ENOENT;
+	if (menus[menu].label_key) {
+		rc = mapr_label(s, menu, value, deadline, &label);
+		if (rc < 0)
+			return rc;
+	}
+	out->value = strdup(value);
+	out->label = label;
+	out->count = -1;
+	if (!out->value) {
+		free(label);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A container whose images are fetched page by page. */
+struct mapr_node {
+	bool plate;
+	int64_t study, id;
+	int page; /* next page; 0: done */
+};
+
+
+/* One parallel round of requests (urls[i] for reqs[i]); the caller
+ * releases reqs[0..n) in every case. */
+static int mapr_round(struct search *s, char (*urls)[SEARCH_URL], size_t n,
+		      uint64_t deadline, struct http_req *reqs)
+{
+	memset(reqs, 0, n * sizeof(*reqs));
+	for (size_t i = 0; i < n; i++) {
+		reqs[i].url = urls[i];
+		reqs[i].max_body = API_MAX_BODY;
+	}
+	int rc = n ? api_fetch(s->api, reqs, n, deadline) : 0;
+
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		rc = api_check_json(&reqs[i]);
+	return rc;
+}
+
+static int mapr_images(struct search *s, unsigned menu, const char *value,
+		       uint64_t deadline, struct api_hit **out, size_t *nout)
+{
+	struct api_container *sc = NULL, *pr = NULL;
+	struct mapr_node *nodes = NULL;
+	size_t nsc = 0, npr = 0, nn = 0, capn = 0;
+	struct api_hit *all = NULL;
+	size_t n = 0, cap = 0;
+	struct http_req reqs[MAPR_BATCH];
+	char(*urls)[SEARCH_URL] = calloc(MAPR_BATCH, SEARCH_URL);
+	char ev[1024];
+	int rc;
+
+	rc = urls ? api_url_escape(value, ev, sizeof(ev)) : -ENOMEM;
+	if (rc == 0)
+		rc = mapr_studies(s, menu, value, deadline, &sc, &nsc, &pr,
+				  &npr);
+	if (rc < 0) {
+		free(urls);
+		return rc;
+	}
+	/* plates of each screen, datasets of each project */
+	for (size_t b = 0; rc == 0 && b < nsc + npr; b += MAPR_BATCH) {
+		size_t nb =
+			nsc + npr - b < MAPR_BATCH ? nsc + npr - b : MAPR_BATCH;
+
+		memset(reqs, 0, sizeof(reqs));
+		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			bool scr = b + i < nsc;
+			int64_t id = scr ? sc[b + i].id : pr[b + i - nsc].id;
+
+			rc = url_printf(
+				urls[i],
+				"%s/mapr/api/%s/%s/?value=%s&id=%" PRId64,
+				api_base_url(s->api), menus[menu].mapr,
+				scr ? "plates" : "datasets", ev, id);
+		}
+		if (rc == 0)
+			rc = mapr_round(s, urls, nb, deadline, reqs);
+		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			bool scr = b + i < nsc;
+			int64_t id = scr ? sc[b + i].id : pr[b + i - nsc].id;
+			struct api_container *cs = NULL;
+			size_t nc = 0;
+
+			rc = api_json_mapr_containers(
+				reqs[i].body, reqs[i].len, urls[i],
+				scr ? "plates" : "datasets", &cs, &nc);
+			if (rc == 0 && nn + nc > capn) {
+				size_t ncap = (nn + nc) * 2;
+				struct mapr_node *nv =
+					realloc(nodes, ncap * sizeof(*nv));
+
+				if (nv) {
+					nodes = nv;
+					capn = ncap;
+				} else {
+					rc = -ENOMEM;
+				}
+			}
+			for (size_t j = 0; rc == 0 && j < nc; j++)
+				nodes[nn++] = (struct mapr_node){scr, id,
+								 cs[j].id, 1};
+			api_containers_free(cs, nc);
+		}
+		for (size_t i = 0; i < nb; i++)
+			http_req_release(&reqs[i]);
+	}
+	/* their images, page by page: one round per page number */
+	for (bool more = true; rc == 0 && more;) {
+		size_t pending[MAPR_BATCH], nb = 0;
+
+		memset(reqs, 0, sizeof(reqs));
+		more = false;
+		for (size_t i = 0; i < nn && nb < MAPR_BATCH; i++) {
+			if (nodes[i].page > 0)
+				pending[nb++] = i;
+		}
+		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			const struct mapr_node *m = &nodes[pending[i]];
+
+			rc = url_printf(urls[i],
+					"%s/mapr/api/%s/images/"
+					"?value=%s&node=%s&id=%" PRId64
+					"&page=%d&limit=%d",
+					api_base_url(s->api), menus[menu].mapr,
+					ev, m->plate ? "plate" : "dataset",
+					m->id, m->page, MAPR_PAGE);
+		}
+		if (rc == 0)
+			rc = mapr_round(s, urls, nb, deadline, reqs);
+		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			struct mapr_node *m = &nodes[pending[i]];
+			struct api_hit *hs = NULL;
+			size_t nh = 0;
+
+			rc = api_json_mapr_images(reqs[i].body, reqs[i].len,
+						  urls[i], &hs, &nh);
+			if (rc == 0 && n + nh > SEARCH_MAX_HITS) {
+				char esc[512];
+
+				log_error(LOG_C_SEARCH,
+					  "\"%s\": more than %u images; not "
+					  "listed",
+					  log_escape(urls[i], esc, sizeof(esc)),
+					  SEARCH_MAX_HITS);
+				rc = -EFBIG;
+			}
+			if (rc == 0 && n + nh > cap) {
+				size_t ncap = (n + nh) * 2;
+				struct api_hit *nv =
+					realloc(all, ncap * sizeof(*nv));
+
+				if (nv) {
+					all = nv;
+					cap = ncap;
+				} else {
+					rc = -ENOMEM;
+				}
+			}
+			for (size_t j = 0; rc == 0 && j < nh; j++) {
+				struct api_hit *h = &all[n++];
+
+				*h = hs[j];
+				memset(&hs[j], 0, sizeof(hs[j]));
+				if (m->plate) {
+					h->screen_id = m->study;
+					h->plate_id = m->id;
+				} else {
+					h->project_id = m->study;
+					h->dataset_id = m->id;
+				}
+			}
+			api_hits_free(hs, nh);
+			m->page = nh == MAPR_PAGE ? m->page + 1 : 0;
+		}
+		for (size_t i = 0; i < nb; i++)
+			http_req_release(&reqs[i]);
+		for (size_t i = 0; i < nn && !more; i++)
+			more = nodes[i].page > 0;
+	}
+	if (rc == 0)
+		n = hits_unique(all, n);
+	api_containers_free(sc, nsc);
+	api_containers_free(pr, npr);
+	free(nodes);
+	free(urls);
+	if (rc < 0) {
+		api_hits_free(all, n);
+		return rc;
+	}
+	*out = all;
+	*nout = n;
+	return 0;
+}
+
+/* ---- public ---- */
+
+int search_terms(struct search *s, unsigned menu, uint64_t deadline,
+		 struct search_term **out, size_t *n)
+{
+	enum search_backend b;
+	bool wildcard;
+	int rc = backend_for(s, menu, &b, &wildcard);
+
+	if (rc < 0)
+		return rc;
+	if (b == SEARCH_ENGINE)
+		return engine_terms(s, menu, deadline, out, n);
+	return mapr_terms(s, menu, wildcard, deadline, out, n);
+}
+
+int search_term_find(struct search *s, unsigned menu, const char *value,
+		     uint64_t deadline, struct search_term *out)
+{
+	enum search_backend b;
+	bool wildcard;
+	int rc = backend_for(s, menu, &b, &wildcard);
+
+	if (rc < 0)
+		return rc;
+	if (*value == '\0')
+		return -ENOENT;
+	if (b == SEARCH_ENGINE)
+		return engine_find(s, menu, value, deadline, out);
+	return mapr_find(s, menu, value, deadline, out);
+}
+
+int search_images(struct search *s, unsigned menu, const char *value,
+		  uint64_t deadline, struct api_hit **out, size_t *n)
+{
+	enum search_backend b;
+	bool wildcard;
+	int rc = backend_for(s, menu, &b, &wildcard);
+
+	if (rc < 0)
+		return rc;
+	if (b == SEARCH_ENGINE)
+		return engine_images(s, menu, value, deadline, out, n);
+	return mapr_images(s, menu, value, deadline, out, n);
+}
