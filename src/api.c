@@ -435,12 +435,12 @@ int api_get_imgdata(struct api *a, int64_t image_id, uint64_t deadline,
 
 	snprintf(url, sizeof(url), "%s/webgateway/imgData/%" PRId64 "/",
 		 a->base, image_id);
-	for (;;) {
-		/* imgData may say "busy, come back": not an answer to keep;
-		 * IDR does not proxy-cache it either */
+	for (bool busy = false;; busy = true) {
+		/* after a "busy, come back" answer, ask the server itself
+		 * (not a cached copy of that answer) and keep what it says */
 		struct http_req r = {.url = url,
 				     .max_body = API_MAX_BODY,
-				     .nocache = true};
+				     .refresh = busy};
 		struct api_imgdata d = {0};
 
 		rc = fetch(a, &r, 1, deadline);

@@ -101,7 +101,7 @@ int fetch_do(void *ctx, struct http_req *reqs, size_t n, uint64_t deadline)
 
 		r->body = NULL;
 		r->len = 0;
-		if (cacheable(f, r) &&
+		if (cacheable(f, r) && !r->refresh &&
 		    cache_meta_get(f->cache, r->url, &body, &len, &at) == 0) {
 			if (f->offline || (now >= at && now - at < f->ttl_s)) {
 				answer(r, body, len);

@@ -42,7 +42,8 @@ struct http_req {
 	size_t max_body;    /* hard cap on the body; larger is -EFBIG */
 	bool head;	    /* HEAD instead of GET */
 	bool nocache;	    /* not an API answer to keep (pixel data, a
-			     * session, a busy reply): see fetch.h */
+			     * session): see fetch.h */
+	bool refresh;	    /* skip a cached answer, but store the new one */
 	/* outputs */
 	int rc;	     /* 0 or -errno */
 	long status; /* HTTP status, 0 if none was received */

@@ -1,0 +1,79 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The persistent cache through real mounts: two mounts share one cache,
+# a kill -9 mid-read leaves a cache the next mount uses, the size limit
+# holds, listings are served stale when the server is gone, and offline
+# mode serves what is cached and fails the rest at once.
+. "$(dirname "$0")/lib.sh"
+need_fuse
+
+start_fake || exit 1
+OPTS="s3_scheme=http,cache_dir=$WORK/shared"
+chunk_requests() {
+	fake_get /__fake/stats | "$PYTHON3" -c '
+import json, sys
+s = json.load(sys.stdin)
+print(sum(n for p, n in s["endpoints"].items() if p.endswith("{chunk}")))'
+}
+P="projects/idr0802-synth-pixels_experimentB"
+T="$P/pixel types/type-uint16.tif"
+
+# Two mounts of one remote on one cache directory, at the same time.
+A="$WORK/a"
+B="$WORK/b"
+check "mount A" mount_idrfs "$FAKE_URL" "$A" "$OPTS"
+check "mount B on the same cache at the same time" mount_idrfs "$FAKE_URL" "$B" "$OPTS"
+cp "$A/$T" "$WORK/uint16.tif"
+fake_reset
+check "B reads what A read, byte for byte" cmp -s "$B/$T" "$WORK/uint16.tif"
+check "and B's read made no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
+
+# kill -9 in the middle of a read, then a new mount on the same cache.
+L="$P/large/large 1 GiB.tif"
+dd if="$A/$L" of=/dev/null bs=1M count=300 status=none &
+DD=$!
+sleep 1
+kill -9 ${IDRFS_PIDS%% *} 2>/dev/null
+wait $DD 2>/dev/null
+fusermount3 -uz "$A" 2>/dev/null
+check "remount A after kill -9" mount_idrfs "$FAKE_URL" "$A" "$OPTS"
+check "the cache opens and serves: the earlier image still reads right" \
+	cmp -s "$A/$T" "$WORK/uint16.tif"
+out=$(timeout 300 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$A" "$FAKE_URL" 2003 2>&1)
+check "and new reads are right" grep -q "^ok" <<<"$out"
+umount_idrfs "$A"
+umount_idrfs "$B"
+
+# A small limit holds: a cache of 8M after reading far more.
+S="$WORK/small"
+check "mount with cache_size=8M" mount_idrfs "$FAKE_URL" "$S" "s3_scheme=http,cache_dir=$WORK/smallcache,cache_size=8M"
+dd if="$S/$L" of=/dev/null bs=1M count=64 status=none
+umount_idrfs "$S"
+used=$(du -sk "$WORK/smallcache" | cut -f1)
+check "the cache directory stays near its 8 MiB limit (${used} KiB on disk)" test "$used" -lt 16384
+
+# The server goes away: listings seen before are served from the cache.
+D="$WORK/d"
+check "mount D" mount_idrfs "$FAKE_URL" "$D" "$OPTS"
+ls "$D/$P/pixel types" >/dev/null
+cp "$D/$P/zarr variants/v2 czyx.tif" "$WORK/czyx.tif"
+umount_idrfs "$D"
+stop_fake
+check "mount D again with the server gone, ttl=0" mount_idrfs "http://${FAKE_URL#http://}" "$D" "$OPTS,timeout=5,ttl=0"
+check "a listing from before is served from the cache" \
+	test "$(ls "$D/$P/pixel types" | grep -c '\.tif$')" -eq 8
+check "the failure to refresh is logged" grep -q "unreachable: serving the copy" "$WORK/idrfs.log"
+umount_idrfs "$D"
+
+# Offline: what is cached is served, the rest fails at once.
+O="$WORK/o"
+check "mount offline" mount_idrfs "http://${FAKE_URL#http://}" "$O" "$OPTS,offline"
+check "offline: a cached image reads byte for byte" cmp -s "$O/$P/zarr variants/v2 czyx.tif" "$WORK/czyx.tif"
+t0=$(date +%s%N)
+out=$(timeout 30 cat "$O/$P/zarr variants/v2 tczyx T=3.tif" 2>&1 >/dev/null)
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "offline: an image never read fails with EIO" grep -q "Input/output error" <<<"$out"
+check "offline: and at once (${ms} ms)" test "$ms" -lt 2000
+out=$(timeout 30 ls "$O/screens" 2>&1)
+check "offline: a directory never listed fails with EIO" grep -q "Input/output error" <<<"$out"
+finish
