@@ -438,9 +438,8 @@ int api_get_imgdata(struct api *a, int64_t image_id, uint64_t deadline,
 	for (bool busy = false;; busy = true) {
 		/* after a "busy, come back" answer, ask the server itself
 		 * (not a cached copy of that answer) and keep what it says */
-		struct http_req r = {.url = url,
-				     .max_body = API_MAX_BODY,
-				     .refresh = busy};
+		struct http_req r = {
+			.url = url, .max_body = API_MAX_BODY, .refresh = busy};
 		struct api_imgdata d = {0};
 
 		rc = fetch(a, &r, 1, deadline);
@@ -830,7 +829,8 @@ int api_images_kvs(struct api *a, const int64_t *ids, size_t n,
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		index[i] = (struct id_pos){ids[i], i};
-	qsort(index, n, sizeof(*index), id_pos_cmp);
+	if (n > 0)
+		qsort(index, n, sizeof(*index), id_pos_cmp);
 	/* one URL per API_KVS_URL_MAX bytes of "&image=<id>" */
 	for (size_t i = 0; i < n; nurls++) {
 		size_t len = strlen(a->base) + 48;

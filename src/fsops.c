@@ -99,7 +99,7 @@ static void to_entry(const struct fsops *f, const struct tree_attr *a,
 	memset(e, 0, sizeof(*e));
 	e->ino = a->ino;
 	e->generation = 1;
-	e->attr_timeout = f->ttl;
+	e->attr_timeout = a->live ? 0 : f->ttl;
 	e->entry_timeout = f->ttl;
 	to_stat(f, a, &e->attr);
 }
@@ -165,7 +165,7 @@ static void fsops_getattr(fuse_req_t req, fuse_ino_t ino,
 		return;
 	}
 	to_stat(f, &a, &st);
-	fuse_reply_attr(req, &st, f->ttl);
+	fuse_reply_attr(req, &st, a.live ? 0 : f->ttl);
 }
 
 static void fsops_opendir(fuse_req_t req, fuse_ino_t ino,
@@ -282,13 +282,19 @@ static void fsops_open(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	rc = tree_open(f->tree, ino, deadline(f));
+	struct tree_attr a;
+
+	rc = tree_getattr(f->tree, ino, &a);
+	if (rc == 0)
+		rc = tree_open(f->tree, ino, deadline(f));
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
-	/* published data is immutable: let the page cache keep it */
-	fi->keep_cache = 1;
+	/* published data is immutable: let the page cache keep it; live
+	 * counters are read fresh at every open */
+	fi->keep_cache = !a.live;
+	fi->direct_io = 0;
 	if (fuse_reply_open(req, fi) != 0)
 		tree_release(f->tree, ino);
 }

@@ -63,6 +63,8 @@ struct http_client {
 	uint64_t n_requests;
 	uint64_t n_bytes;
 	uint64_t n_errors;
+	unsigned inflight;
+	uint64_t lat_hist[HTTP_LAT_BUCKETS];
 
 	unsigned max_conns;
 	unsigned max_retries;
@@ -74,6 +76,7 @@ enum xfer_state { XFER_WAIT, XFER_RUN, XFER_DONE };
 
 struct xfer {
 	struct http_client *c;
+	uint64_t started; /* http_now_ms() of this attempt */
 	struct http_req *req;
 	CURL *easy;
 	enum xfer_state st;
@@ -501,6 +504,10 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 		return -ENOMEM;
 	}
 	x->st = XFER_RUN;
+	x->started = http_now_ms();
+	pthread_mutex_lock(&x->c->lock);
+	x->c->inflight++;
+	pthread_mutex_unlock(&x->c->lock);
 	return 0;
 }
 
@@ -636,9 +643,16 @@ static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 	x->slot = -1;
 	r->status = status;
 
+	uint64_t took = http_now_ms() - x->started;
+	unsigned b = 0;
+
+	while (b + 1 < HTTP_LAT_BUCKETS && took >= (1ull << b))
+		b++;
 	pthread_mutex_lock(&c->lock);
 	c->n_requests++;
 	c->n_bytes += x->len;
+	c->inflight--;
+	c->lat_hist[b]++;
 	pthread_mutex_unlock(&c->lock);
 
 	now = http_now_ms();
@@ -697,6 +711,9 @@ static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 static void xfer_abandon(struct xfer *x, CURLM *multi, int rc)
 {
 	if (x->st == XFER_RUN) {
+		pthread_mutex_lock(&x->c->lock);
+		x->c->inflight--;
+		pthread_mutex_unlock(&x->c->lock);
 		curl_multi_remove_handle(multi, x->easy);
 		easy_put(x->c, x->easy);
 		x->easy = NULL;
@@ -855,4 +872,29 @@ out:
 		curl_multi_cleanup(multi);
 	free(xs);
 	return rc;
+}
+
+void http_client_latency(struct http_client *c, unsigned *inflight,
+			 uint64_t hist[HTTP_LAT_BUCKETS])
+{
+	pthread_mutex_lock(&c->lock);
+	*inflight = c->inflight;
+	memcpy(hist, c->lat_hist, sizeof(c->lat_hist));
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t http_percentile(const uint64_t hist[HTTP_LAT_BUCKETS], double p)
+{
+	uint64_t total = 0, seen = 0;
+
+	for (unsigned i = 0; i < HTTP_LAT_BUCKETS; i++)
+		total += hist[i];
+	if (total == 0)
+		return 0;
+	for (unsigned i = 0; i < HTTP_LAT_BUCKETS; i++) {
+		seen += hist[i];
+		if ((double)seen >= p / 100.0 * (double)total)
+			return 1ull << i;
+	}
+	return 1ull << (HTTP_LAT_BUCKETS - 1);
 }

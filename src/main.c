@@ -41,6 +41,72 @@ struct app {
 	struct tree *tree;
 };
 
+/* .idrfs/stats and stats.json: every counter of the daemon. */
+static size_t app_stats(void *arg, bool json, char *buf, size_t size)
+{
+	struct app *app = arg;
+	uint64_t req = 0, bytes = 0, errs = 0;
+	uint64_t hist[HTTP_LAT_BUCKETS] = {0};
+	unsigned inflight = 0;
+	struct fetch_counters fc = {0};
+	struct cache_counters cc = {0};
+	uint64_t p50, p90, p99;
+	int n;
+
+	http_client_stats(app->http, &req, &bytes, &errs);
+	http_client_latency(app->http, &inflight, hist);
+	fetch_get_counters(app->fetch, &fc);
+	cache_counters(app->cache, &cc);
+	p50 = http_percentile(hist, 50);
+	p90 = http_percentile(hist, 90);
+	p99 = http_percentile(hist, 99);
+	if (json)
+		n = snprintf(
+			buf, size,
+			"{\"requests\": %" PRIu64
+			", \"bytes_received\": %" PRIu64
+			", \"errors\": %" PRIu64 ", \"in_flight\": %u, "
+			"\"latency_ms\": {\"p50\": %" PRIu64
+			", \"p90\": %" PRIu64 ", \"p99\": %" PRIu64
+			"}, \"metadata\": {\"hits\": %" PRIu64
+			", \"stale\": %" PRIu64 ", \"offline_misses\": %" PRIu64
+			"}, \"cache\": {\"hits\": %" PRIu64
+			", \"misses\": %" PRIu64 ", \"puts\": %" PRIu64
+			", \"evictions\": %" PRIu64 ", \"skipped\": %" PRIu64
+			", \"damaged\": %" PRIu64 ", \"bytes_stored\": %" PRIu64
+			", \"limit\": %" PRIu64 "}, \"offline\": %s}\n",
+			req, bytes, errs, inflight, p50, p90, p99, fc.meta_hits,
+			fc.meta_stale, fc.offline_misses, cc.hits, cc.misses,
+			cc.puts, cc.evictions, cc.skipped, cc.damaged,
+			cc.bytes_stored, cc.limit,
+			app->o.offline ? "true" : "false");
+	else
+		n = snprintf(
+			buf, size,
+			"remote            %s%s\n"
+			"requests          %" PRIu64 "\n"
+			"bytes received    %" PRIu64 "\n"
+			"errors            %" PRIu64 "\n"
+			"in flight         %u\n"
+			"latency (ms)      p50 <%" PRIu64 "  p90 <%" PRIu64
+			"  p99 <%" PRIu64 "\n"
+			"metadata answers  %" PRIu64 " from cache, %" PRIu64
+			" stale, %" PRIu64 " offline misses\n"
+			"cache hits        %" PRIu64 "\n"
+			"cache misses      %" PRIu64 "\n"
+			"cache puts        %" PRIu64 "\n"
+			"cache evictions   %" PRIu64 "\n"
+			"cache skipped     %" PRIu64 " (full)\n"
+			"cache damaged     %" PRIu64 " (dropped, refetched)\n"
+			"cache size        %" PRIu64 " of %" PRIu64 " bytes\n",
+			app->o.url, app->o.offline ? " (offline)" : "", req,
+			bytes, errs, inflight, p50, p90, p99, fc.meta_hits,
+			fc.meta_stale, fc.offline_misses, cc.hits, cc.misses,
+			cc.puts, cc.evictions, cc.skipped, cc.damaged,
+			cc.bytes_stored, cc.limit);
+	return n < 0 ? 0 : (size_t)n;
+}
+
 static int app_start(void *arg, struct tree **tree)
 {
 	struct app *app = arg;
@@ -108,6 +174,8 @@ static int app_start(void *arg, struct tree **tree)
 	if (rc < 0)
 		goto fail;
 	tc.pixsrc = app->pixsrc;
+	tc.stats = app_stats;
+	tc.stats_ctx = app;
 	tc.originals_root = app->o.originals_root;
 	tc.search = app->search;
 	rc = tree_new(app->api, &tc, &app->tree);

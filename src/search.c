@@ -719,7 +719,10 @@ static size_t hits_unique(struct api_hit *v, size_t n)
 {
 	size_t w = n ? 1 : 0;
 
-	qsort(v, n, sizeof(*v), hit_id_cmp);
+	if (n == 0)
+		return 0;
+	if (n > 0)
+		qsort(v, n, sizeof(*v), hit_id_cmp);
 	for (size_t i = 1; i < n; i++) {
 		if (v[i].id == v[w - 1].id)
 			api_hit_release(&v[i]);
@@ -974,7 +977,6 @@ struct mapr_node {
 	int64_t study, id;
 	int page; /* next page; 0: done */
 };
-
 
 /* One parallel round of requests (urls[i] for reqs[i]); the caller
  * releases reqs[0..n) in every case. */

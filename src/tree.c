@@ -218,7 +218,8 @@ static bool is_dir(const struct node *n)
 {
 	return n->kind != TREE_K_README && n->kind != TREE_K_IMAGE &&
 	       n->kind != TREE_K_ORIGFILE && n->kind != TREE_K_LINK &&
-	       n->kind != TREE_K_TSV && n->kind != TREE_K_STUDYTXT;
+	       n->kind != TREE_K_TSV && n->kind != TREE_K_STUDYTXT &&
+	       n->kind != TREE_K_STATS;
 }
 
 static void node_attr(const struct tree *t, const struct node *n,
@@ -230,7 +231,10 @@ static void node_attr(const struct tree *t, const struct node *n,
 	a->is_link = n->kind == TREE_K_LINK;
 	a->lazy = tree_files_is_lazy(n->kind) && !tree_files_fresh(t, n);
 	a->nlink = a->is_dir ? 2 : 1;
-	a->size = n->kind == TREE_K_README ? t->readme_len : n->size;
+	a->size = n->kind == TREE_K_README  ? t->readme_len
+		  : n->kind == TREE_K_STATS ? TREE_STATS_SIZE
+					    : n->size;
+	a->live = n->kind == TREE_K_STATS;
 	a->mtime = n->mtime;
 }
 
@@ -338,7 +342,8 @@ static void children_unique(struct childvec *cv)
 
 	if (cv->n == 0)
 		return; /* also: no vector at all (an originals directory) */
-	qsort(cv->v, cv->n, sizeof(*cv->v), child_id_cmp);
+	if (cv->n > 0)
+		qsort(cv->v, cv->n, sizeof(*cv->v), child_id_cmp);
 	for (size_t i = 0; i < cv->n; i++) {
 		if (w > 0 && cv->v[w - 1].id == cv->v[i].id &&
 		    cv->v[w - 1].kind == cv->v[i].kind) {
@@ -348,7 +353,8 @@ static void children_unique(struct childvec *cv)
 		cv->v[w++] = cv->v[i];
 	}
 	cv->n = w;
-	qsort(cv->v, cv->n, sizeof(*cv->v), child_name_cmp);
+	if (cv->n > 0)
+		qsort(cv->v, cv->n, sizeof(*cv->v), child_name_cmp);
 	for (size_t i = 0; i < cv->n;) {
 		size_t j = i + 1;
 
@@ -592,7 +598,8 @@ static int install(struct tree *t, struct node *dir, struct childvec *cv)
 		ents_free(ents, ne);
 		return rc;
 	}
-	qsort(ents, ne, sizeof(*ents), ent_cmp);
+	if (ne > 0)
+		qsort(ents, ne, sizeof(*ents), ent_cmp);
 	ents_free(dir->ents, dir->nents);
 	dir->ents = ents;
 	dir->nents = ne;
@@ -708,7 +715,8 @@ static int install_files(struct tree *t, struct node *dir, int64_t image,
 		return rc;
 	}
 	if (ne > 0)
-		qsort(ents, ne, sizeof(*ents), ent_cmp);
+		if (ne > 0)
+			qsort(ents, ne, sizeof(*ents), ent_cmp);
 	ents_free(dir->ents, dir->nents);
 	dir->ents = ents;
 	dir->nents = ne;
@@ -725,8 +733,9 @@ static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 
 	if (dir->kind == TREE_K_ROOT)
 		return 0;
-	/* published files do not change: set up once by their parent */
-	if (dir->kind == TREE_K_ORIGSUB)
+	/* published files do not change: set up once by their parent;
+	 * .idrfs is fixed at mount */
+	if (dir->kind == TREE_K_ORIGSUB || dir->kind == TREE_K_STATSDIR)
 		return dir->listed_at ? 0 : -ENOENT;
 	for (;;) {
 		now = http_now_ms();
@@ -983,7 +992,8 @@ static int add_fixed(struct tree *t, struct node *root, const char *name,
 	if (!e[root->nents].name)
 		return -ENOMEM;
 	root->nents++;
-	qsort(root->ents, root->nents, sizeof(*e), ent_cmp);
+	if (root->nents > 0)
+		qsort(root->ents, root->nents, sizeof(*e), ent_cmp);
 	return 0;
 }
 
@@ -1036,6 +1046,24 @@ int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out)
 	if (rc == 0)
 		rc = add_fixed(t, root, "screens", TREE_K_SCREENS,
 			       TREE_SCREENS_INO);
+	if (rc == 0 && cfg->stats) {
+		struct node *sd;
+
+		t->stats = cfg->stats;
+		t->stats_ctx = cfg->stats_ctx;
+		rc = add_fixed(t, root, ".idrfs", TREE_K_STATSDIR,
+			       TREE_STATSDIR_INO);
+		sd = rc == 0 ? node_find(t, TREE_STATSDIR_INO) : NULL;
+		if (sd) {
+			rc = add_fixed(t, sd, "stats", TREE_K_STATS,
+				       TREE_STATS_INO);
+			if (rc == 0)
+				rc = add_fixed(t, sd, "stats.json",
+					       TREE_K_STATS,
+					       TREE_STATSJSON_INO);
+			sd->listed_at = 1;
+		}
+	}
 	if (rc < 0)
 		goto fail;
 	*out = t;
@@ -1104,7 +1132,9 @@ int tree_lookup(struct tree *t, uint64_t parent, const char *name,
 	if (rc == 0) {
 		struct node *n = NULL;
 
-		e = bsearch(&key, d->ents, d->nents, sizeof(*e), ent_cmp);
+		e = d->nents ? bsearch(&key, d->ents, d->nents, sizeof(*e),
+				       ent_cmp)
+			     : NULL;
 		if (e)
 			n = e->node;
 		else if (d->kind == TREE_K_ROOT || d->kind == TREE_K_MENU)
@@ -1342,6 +1372,24 @@ ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
 	pthread_mutex_unlock(&t->lock);
 	if (!n)
 		return -ENOENT;
+	if (kind == TREE_K_STATS && t->stats) {
+		char text[TREE_STATS_SIZE];
+		size_t tl = t->stats(t->stats_ctx, ino == TREE_STATSJSON_INO,
+				     text, sizeof(text));
+
+		/* a fixed size, so stat and read agree: pad with spaces
+		 * (valid in JSON too) before the last newline */
+		if (tl > sizeof(text) - 1)
+			tl = sizeof(text) - 1;
+		memset(text + tl, ' ', sizeof(text) - tl);
+		text[sizeof(text) - 1] = '\n';
+		if (off >= sizeof(text))
+			return 0;
+		if (len > sizeof(text) - off)
+			len = sizeof(text) - (size_t)off;
+		memcpy(buf, text + off, len);
+		return (ssize_t)len;
+	}
 	if (kind == TREE_K_README) {
 		if (off >= t->readme_len)
 			return 0;

@@ -359,7 +359,8 @@ static size_t unique_nodes(struct node **v, size_t n)
 {
 	size_t w = 0;
 
-	qsort(v, n, sizeof(*v), ptr_cmp);
+	if (n > 0)
+		qsort(v, n, sizeof(*v), ptr_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (w == 0 || v[w - 1] != v[i])
 			v[w++] = v[i];
@@ -440,7 +441,8 @@ static int tsv_format(struct rows *r, struct sbuf *b)
 	const char **keys = NULL;
 	size_t nk = 0, capk = 0;
 
-	qsort(r->v, r->n, sizeof(*r->v), row_path_cmp);
+	if (r->n > 0)
+		qsort(r->v, r->n, sizeof(*r->v), row_path_cmp);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct api_kv *kvs;
 		size_t n;
@@ -463,7 +465,8 @@ static int tsv_format(struct rows *r, struct sbuf *b)
 		}
 		/* keep the key list short as it grows */
 		if (nk > 4096 || i + 1 == r->n) {
-			qsort(keys, nk, sizeof(*keys), str_cmp);
+			if (nk > 0)
+				qsort(keys, nk, sizeof(*keys), str_cmp);
 			size_t w = 0;
 
 			for (size_t j = 0; j < nk; j++) {

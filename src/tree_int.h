@@ -39,6 +39,8 @@ enum tree_kind {
 	TREE_K_LINK,	 /* a symlink to an image's canonical path */
 	TREE_K_TSV,	 /* images.tsv of a container or term */
 	TREE_K_STUDYTXT, /* study.txt of a project or screen */
+	TREE_K_STATSDIR, /* .idrfs */
+	TREE_K_STATS,	 /* .idrfs/stats (id 0) and stats.json (id 1) */
 };
 
 #define TREE_ID_BITS	    56
@@ -47,6 +49,9 @@ enum tree_kind {
 #define TREE_README_INO	    2u
 #define TREE_PROJECTS_INO   3u
 #define TREE_SCREENS_INO    4u
+#define TREE_STATSDIR_INO   5u
+#define TREE_STATS_INO	    6u
+#define TREE_STATSJSON_INO  7u
 #define TREE_SUFFIX_RESERVE 24u /* " [" + 20 digits + "]" + NUL */
 
 struct ent {
@@ -103,6 +108,8 @@ struct tree {
 	int64_t mount_time;
 	char *readme;
 	size_t readme_len;
+	size_t (*stats)(void *ctx, bool json, char *buf, size_t size);
+	void *stats_ctx;
 
 	/* lock protects every node field and the table; lock order: only
 	 * this lock, never held across an api call */

@@ -128,7 +128,8 @@ static int vchild_name_cmp(const void *a, const void *b)
 /* Give equal names a suffix, all members alike (order-independent). */
 static void vchildren_unique(struct vchild *c, size_t n)
 {
-	qsort(c, n, sizeof(*c), vchild_name_cmp);
+	if (n > 0)
+		qsort(c, n, sizeof(*c), vchild_name_cmp);
 	for (size_t i = 0; i < n;) {
 		size_t j = i + 1;
 
@@ -198,7 +199,8 @@ static int vinstall(struct tree *t, struct node *dir, struct vchild *c,
 			break;
 		}
 	}
-	qsort(ents, ne, sizeof(*ents), tree_ent_cmp);
+	if (ne > 0)
+		qsort(ents, ne, sizeof(*ents), tree_ent_cmp);
 	tree_ents_free(dir->ents, dir->nents);
 	dir->ents = ents;
 	dir->nents = ne;
@@ -459,11 +461,13 @@ static int place_container(struct tree *t, struct node *study,
 		for (size_t f = 0; kind == TREE_K_PLATE && f < e->nfields; f++)
 			refs[nr++] = (struct img_ref){e->field_ids[f], i, f};
 	}
-	qsort(refs, nr, sizeof(*refs), img_ref_cmp);
+	if (nr > 0)
+		qsort(refs, nr, sizeof(*refs), img_ref_cmp);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		struct img_ref key = {.id = p[i].id};
 		const struct img_ref *r =
-			bsearch(&key, refs, nr, sizeof(*refs), img_ref_cmp);
+			nr ? bsearch(&key, refs, nr, sizeof(*refs), img_ref_cmp)
+			   : NULL;
 		const struct ent *e = r ? &cn->ents[r->ent] : NULL;
 
 		if (!e)
@@ -498,7 +502,8 @@ static int resolve_places(struct tree *t, struct tree_place *p, size_t n,
 {
 	int rc = 0;
 
-	qsort(p, n, sizeof(*p), place_cmp);
+	if (n > 0)
+		qsort(p, n, sizeof(*p), place_cmp);
 	for (size_t i = 0; rc == 0 && i < n;) {
 		char sname[TREE_NAME_MAX + 1];
 		struct node *sn = NULL;
@@ -688,7 +693,8 @@ static int add_ent(struct node *dir, const char *name, struct node *n)
 	if (!e[dir->nents].name)
 		return -ENOMEM;
 	dir->nents++;
-	qsort(dir->ents, dir->nents, sizeof(*e), tree_ent_cmp);
+	if (dir->nents > 0)
+		qsort(dir->ents, dir->nents, sizeof(*e), tree_ent_cmp);
 	return 0;
 }
 
@@ -775,7 +781,9 @@ static int lookup_term(struct tree *t, struct node *menu, const char *name,
 		return rc;
 	}
 	/* another thread may have found it meanwhile */
-	e = bsearch(&key, mv->found, mv->nfound, sizeof(*e), tree_ent_cmp);
+	e = mv->nfound ? bsearch(&key, mv->found, mv->nfound, sizeof(*e),
+				 tree_ent_cmp)
+		       : NULL;
 	if (e) {
 		search_term_release(&term);
 		*out = e->node;
@@ -802,7 +810,8 @@ static int lookup_term(struct tree *t, struct node *menu, const char *name,
 	if (!e[mv->nfound].name)
 		return -ENOMEM;
 	mv->nfound++;
-	qsort(mv->found, mv->nfound, sizeof(*e), tree_ent_cmp);
+	if (mv->nfound > 0)
+		qsort(mv->found, mv->nfound, sizeof(*e), tree_ent_cmp);
 	*out = n;
 	return 0;
 }
@@ -817,8 +826,9 @@ int tree_view_lookup(struct tree *t, struct node *dir, const char *name,
 		if (strncmp(name, "by-", 3) != 0 || t->menus_added)
 			return -ENOENT;
 		tree_view_root(t, dir, deadline);
-		e = bsearch(&key, dir->ents, dir->nents, sizeof(*e),
-			    tree_ent_cmp);
+		e = dir->nents ? bsearch(&key, dir->ents, dir->nents,
+					 sizeof(*e), tree_ent_cmp)
+			       : NULL;
 		if (!e)
 			return -ENOENT;
 		*out = e->node;
@@ -826,8 +836,10 @@ int tree_view_lookup(struct tree *t, struct node *dir, const char *name,
 	}
 	if (dir->kind != TREE_K_MENU || !dir->view || !t->search)
 		return -ENOENT;
-	e = bsearch(&key, dir->view->found, dir->view->nfound, sizeof(*e),
-		    tree_ent_cmp);
+	e = dir->view->nfound
+		    ? bsearch(&key, dir->view->found, dir->view->nfound,
+			      sizeof(*e), tree_ent_cmp)
+		    : NULL;
 	if (e) {
 		*out = e->node;
 		return 0;

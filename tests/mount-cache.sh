@@ -28,6 +28,16 @@ fake_reset
 check "B reads what A read, byte for byte" cmp -s "$B/$T" "$WORK/uint16.tif"
 check "and B's read made no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
 
+# Live counters.
+check ".idrfs/stats counts requests and cache hits" \
+	bash -c "grep -q '^requests  *[1-9]' '$B/.idrfs/stats' && grep -q '^cache hits  *[1-9]' '$B/.idrfs/stats'"
+check ".idrfs/stats.json is JSON with the same counters" \
+	"$PYTHON3" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["requests"] > 0 and d["cache"]["hits"] > 0 and "p99" in d["latency_ms"]' "$B/.idrfs/stats.json"
+r1=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["requests"])' "$B/.idrfs/stats.json")
+ls "$B/screens" >/dev/null
+r2=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["requests"])' "$B/.idrfs/stats.json")
+check "the counters are live, not cached by the kernel ($r1 -> $r2)" test "$r2" -gt "$r1"
+
 # kill -9 in the middle of a read, then a new mount on the same cache.
 L="$P/large/large 1 GiB.tif"
 dd if="$A/$L" of=/dev/null bs=1M count=300 status=none &
@@ -74,6 +84,6 @@ out=$(timeout 30 cat "$O/$P/zarr variants/v2 tczyx T=3.tif" 2>&1 >/dev/null)
 ms=$((($(date +%s%N) - t0) / 1000000))
 check "offline: an image never read fails with EIO" grep -q "Input/output error" <<<"$out"
 check "offline: and at once (${ms} ms)" test "$ms" -lt 2000
-out=$(timeout 30 ls "$O/screens" 2>&1)
+out=$(timeout 30 ls "$O/projects/idr0801-synth-listing_experimentA/names" 2>&1)
 check "offline: a directory never listed fails with EIO" grep -q "Input/output error" <<<"$out"
 finish

@@ -98,4 +98,16 @@ void http_req_release(struct http_req *r);
 void http_client_stats(struct http_client *c, uint64_t *requests,
 		       uint64_t *bytes, uint64_t *errors);
 
+#define HTTP_LAT_BUCKETS 24
+
+/**
+ * Transfers running now, and the latency histogram of finished ones:
+ * bucket i counts transfers that took less than 2^i ms (the last: more).
+ */
+void http_client_latency(struct http_client *c, unsigned *inflight,
+			 uint64_t hist[HTTP_LAT_BUCKETS]);
+
+/** The p-th percentile (0..100) of a histogram, as an upper bound in ms. */
+uint64_t http_percentile(const uint64_t hist[HTTP_LAT_BUCKETS], double p);
+
 #endif

@@ -28,8 +28,9 @@
 #include "idrfs/api.h"
 #include "idrfs/pixsrc.h"
 
-#define TREE_ROOT_INO 1u
-#define TREE_NAME_MAX 255u
+#define TREE_ROOT_INO	1u
+#define TREE_NAME_MAX	255u
+#define TREE_STATS_SIZE 4096u
 
 struct tree;
 struct search;
@@ -40,7 +41,11 @@ struct tree_config {
 	int64_t mount_time;	    /* seconds since the epoch, dirs' mtime */
 	struct pixsrc *pixsrc;	    /* borrowed; NULL: image reads give EIO */
 	const char *originals_root; /* download root of original files */
-	struct search *search;	    /* borrowed; NULL: no by-* menus */
+	/* .idrfs/stats: write the counters as text or JSON into buf;
+	 * returns the length (the tree pads it to TREE_STATS_SIZE) */
+	size_t (*stats)(void *ctx, bool json, char *buf, size_t size);
+	void *stats_ctx;
+	struct search *search; /* borrowed; NULL: no by-* menus */
 };
 
 struct tree_attr {
@@ -49,6 +54,7 @@ struct tree_attr {
 	bool is_link; /* a symlink (size: its target's length) */
 	bool lazy;    /* a file built on stat whose size is not known yet:
 		       * readdirplus must not hand these attributes out */
+	bool live;    /* content changes (.idrfs/stats): no caching */
 	uint64_t size;
 	uint32_t nlink;
 	int64_t mtime;
