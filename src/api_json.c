@@ -23,9 +23,11 @@
 
 #include "idrfs/log.h"
 
+#include "api_json_int.h"
+
 #define WHAT_MAX 256
 
-static int bad(const char *what, const char *field, const char *why)
+int api_json_bad(const char *what, const char *field, const char *why)
 {
 	char esc[WHAT_MAX];
 
@@ -34,15 +36,16 @@ static int bad(const char *what, const char *field, const char *why)
 	return -EBADMSG;
 }
 
-static int load(const char *body, size_t len, const char *what, json_t **out)
+int api_json_load(const char *body, size_t len, const char *what, size_t flags,
+		  json_t **out)
 {
 	json_error_t err;
 	json_t *root;
 	char esc[WHAT_MAX];
 
 	if (!body)
-		return bad(what, "(body)", "is missing");
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+		return api_json_bad(what, "(body)", "is missing");
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | flags, &err);
 	if (!root) {
 		log_error(LOG_C_API,
 			  "bad answer from \"%s\": not JSON at line %d column "
@@ -56,7 +59,7 @@ static int load(const char *body, size_t len, const char *what, json_t **out)
 }
 
 /* An integer, also when sent as an integral real (7.0). */
-static bool as_int(const json_t *v, int64_t *out)
+bool api_json_as_int(const json_t *v, int64_t *out)
 {
 	if (json_is_integer(v)) {
 		*out = (int64_t)json_integer_value(v);
@@ -80,11 +83,11 @@ static int get_int(const json_t *obj, const char *key, bool required,
 
 	if (!v || json_is_null(v)) {
 		if (required)
-			return bad(what, key, "is missing");
+			return api_json_bad(what, key, "is missing");
 		return 1;
 	}
-	if (!as_int(v, out))
-		return bad(what, key, "is not an integer");
+	if (!api_json_as_int(v, out))
+		return api_json_bad(what, key, "is not an integer");
 	return 0;
 }
 
@@ -100,12 +103,12 @@ static int get_str(const json_t *obj, const char *key, bool required,
 
 	if (!v || json_is_null(v)) {
 		if (required)
-			return bad(what, key, "is missing");
+			return api_json_bad(what, key, "is missing");
 		*out = NULL;
 		return 1;
 	}
 	if (!json_is_string(v))
-		return bad(what, key, "is not a string");
+		return api_json_bad(what, key, "is not a string");
 	s = strndup(json_string_value(v), json_string_length(v));
 	if (!s)
 		return -ENOMEM;
@@ -223,9 +226,9 @@ static int get_size(const json_t *px, const char *key, const char *what,
 	int rc = get_int(px, key, true, what, &v);
 
 	if (rc != 0)
-		return rc < 0 ? rc : bad(what, key, "is missing");
+		return rc < 0 ? rc : api_json_bad(what, key, "is missing");
 	if (v < 1 || v > INT32_MAX)
-		return bad(what, key, "is out of range");
+		return api_json_bad(what, key, "is out of range");
 	*out = (uint32_t)v;
 	return 0;
 }
@@ -252,7 +255,7 @@ static int parse_pixels(const json_t *px, const char *what,
 		return rc;
 	tv = type ? json_object_get(type, "value") : NULL;
 	if (!json_is_string(tv))
-		return bad(what, "Pixels.Type.value", "is missing");
+		return api_json_bad(what, "Pixels.Type.value", "is missing");
 	p.type = pixel_type_of(json_string_value(tv));
 	q = get_obj(px, "PhysicalSizeX");
 	p.phys_x = q ? length_um(q) : 0;
@@ -285,7 +288,7 @@ static int parse_image(const json_t *o, const char *what, struct api_image *out)
 	int rc;
 
 	if (!json_is_object(o))
-		return bad(what, "Image", "is not an object");
+		return api_json_bad(what, "Image", "is not an object");
 	rc = get_int(o, "@id", true, what, &img.id);
 	if (rc < 0)
 		return rc;
@@ -320,7 +323,7 @@ static int parse_container(const json_t *o, const char *what,
 	int rc;
 
 	if (!json_is_object(o))
-		return bad(what, "data[]", "is not an object");
+		return api_json_bad(what, "data[]", "is not an object");
 	rc = get_int(o, "@id", true, what, &c.id);
 	if (rc < 0)
 		return rc;
@@ -370,7 +373,7 @@ static int parse_well(const json_t *o, const char *what, struct api_well *out)
 	int rc;
 
 	if (!json_is_object(o))
-		return bad(what, "Well", "is not an object");
+		return api_json_bad(what, "Well", "is not an object");
 	rc = get_int(o, "@id", true, what, &w.id);
 	if (rc < 0)
 		return rc;
@@ -378,17 +381,17 @@ static int parse_well(const json_t *o, const char *what, struct api_well *out)
 	if (rc < 0)
 		return rc;
 	if (v < 0 || v > 100000)
-		return bad(what, "Row", "is out of range");
+		return api_json_bad(what, "Row", "is out of range");
 	w.row = (int32_t)v;
 	rc = get_int(o, "Column", true, what, &v);
 	if (rc < 0)
 		return rc;
 	if (v < 0 || v > 100000)
-		return bad(what, "Column", "is out of range");
+		return api_json_bad(what, "Column", "is out of range");
 	w.column = (int32_t)v;
 	samples = json_object_get(o, "WellSamples");
 	if (samples && !json_is_array(samples))
-		return bad(what, "WellSamples", "is not a list");
+		return api_json_bad(what, "WellSamples", "is not a list");
 	if (samples && json_array_size(samples) > 0) {
 		size_t ns = json_array_size(samples);
 
@@ -400,8 +403,8 @@ static int parse_well(const json_t *o, const char *what, struct api_well *out)
 				get_obj(json_array_get(samples, i), "Image");
 
 			if (!img) {
-				rc = bad(what, "WellSamples[].Image",
-					 "is missing");
+				rc = api_json_bad(what, "WellSamples[].Image",
+						  "is missing");
 				goto fail;
 			}
 			rc = parse_image(img, what, &w.fields[w.nfields]);
@@ -425,7 +428,7 @@ static int parse_meta(const json_t *root, size_t n, const char *what,
 	int rc;
 
 	if (raw && !json_is_null(raw) && !m)
-		return bad(what, "meta", "is not an object");
+		return api_json_bad(what, "meta", "is not an object");
 	meta->offset = 0;
 	meta->limit = (int64_t)n;
 	meta->max_limit = (int64_t)n;
@@ -442,7 +445,7 @@ static int parse_meta(const json_t *root, size_t n, const char *what,
 	if (get_int(m, "maxLimit", false, what, &meta->max_limit) < 0)
 		return -EBADMSG;
 	if (meta->total_count < 0 || meta->limit < 0 || meta->offset < 0)
-		return bad(what, "meta", "has a negative count");
+		return api_json_bad(what, "meta", "has a negative count");
 	return 0;
 }
 
@@ -462,12 +465,12 @@ static int parse_list(const char *body, size_t len, const char *what,
 	struct api_meta m;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, 0, &root);
 	if (rc < 0)
 		return rc;
 	data = json_object_get(root, "data");
 	if (!json_is_array(data)) {
-		rc = bad(what, "data", "is not a list");
+		rc = api_json_bad(what, "data", "is not a list");
 		goto out;
 	}
 	if (json_array_size(data) > 0) {
@@ -563,12 +566,12 @@ static int parse_single(const char *body, size_t len, const char *what,
 	json_t *data;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, 0, &root);
 	if (rc < 0)
 		return rc;
 	data = json_object_get(root, "data");
 	if (!json_is_object(data))
-		rc = bad(what, "data", "is not an object");
+		rc = api_json_bad(what, "data", "is not an object");
 	else
 		rc = parse(data, what, out);
 	json_decref(root);
@@ -600,7 +603,7 @@ int api_json_envelope(const char *body, size_t len, const char *what,
 	json_t *data;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, 0, &root);
 	if (rc < 0)
 		return rc;
 	data = json_object_get(root, "data");
@@ -616,7 +619,7 @@ int api_json_envelope(const char *body, size_t len, const char *what,
 		*is_list = false;
 		*count = 1;
 	} else {
-		rc = bad(what, "data", "is missing");
+		rc = api_json_bad(what, "data", "is missing");
 	}
 	json_decref(root);
 	return rc;
@@ -627,7 +630,7 @@ int api_json_error_message(const char *body, size_t len, char **msg)
 	json_t *root = NULL;
 	int rc;
 
-	rc = load(body, len, "error answer", &root);
+	rc = api_json_load(body, len, "error answer", 0, &root);
 	if (rc < 0)
 		return rc;
 	rc = get_str(root, "message", true, "error answer", msg);
@@ -641,12 +644,12 @@ int api_json_versions(const char *body, size_t len, char **base)
 	json_t *data;
 	int rc;
 
-	rc = load(body, len, "/api/", &root);
+	rc = api_json_load(body, len, "/api/", 0, &root);
 	if (rc < 0)
 		return rc;
 	data = json_object_get(root, "data");
 	if (!json_is_array(data) || json_array_size(data) == 0)
-		rc = bad("/api/", "data", "is not a non-empty list");
+		rc = api_json_bad("/api/", "data", "is not a non-empty list");
 	else
 		rc = get_str(json_array_get(data, 0), "url:base", true, "/api/",
 			     base);
@@ -659,7 +662,7 @@ int api_json_base_urls(const char *body, size_t len, char **projects_url)
 	json_t *root = NULL;
 	int rc;
 
-	rc = load(body, len, "/api/v0/", &root);
+	rc = api_json_load(body, len, "/api/v0/", 0, &root);
 	if (rc < 0)
 		return rc;
 	rc = get_str(root, "url:projects", true, "/api/v0/", projects_url);
@@ -701,9 +704,9 @@ static int parse_channel(const json_t *ch, const char *what,
 	int rc;
 
 	if (!json_is_object(ch))
-		return bad(what, "channels[]", "is not an object");
+		return api_json_bad(what, "channels[]", "is not an object");
 	if (!win)
-		return bad(what, "channels[].window", "is missing");
+		return api_json_bad(what, "channels[].window", "is missing");
 	rc = get_str(ch, "color", true, what, &color);
 	if (rc < 0)
 		return rc;
@@ -715,7 +718,7 @@ static int parse_channel(const json_t *ch, const char *what,
 
 	free(color);
 	if (!hex)
-		return bad(what, "channels[].color", "is not RRGGBB");
+		return api_json_bad(what, "channels[].color", "is not RRGGBB");
 	out->color_rgb = (uint32_t)rgb;
 	rc = get_str(ch, "label", false, what, &out->label);
 	if (rc < 0)
@@ -739,7 +742,7 @@ int api_json_imgdata(const char *body, size_t len, const char *what,
 	int64_t v;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, 0, &root);
 	if (rc < 0)
 		return rc;
 	ce = get_obj(root, "ConcurrencyException");
@@ -755,7 +758,7 @@ int api_json_imgdata(const char *body, size_t len, const char *what,
 	meta = get_obj(root, "meta");
 	size = get_obj(root, "size");
 	if (!meta || !size) {
-		rc = bad(what, meta ? "size" : "meta", "is missing");
+		rc = api_json_bad(what, meta ? "size" : "meta", "is missing");
 		goto done;
 	}
 	rc = get_str(meta, "imageName", false, what, &d.name);
@@ -780,7 +783,7 @@ int api_json_imgdata(const char *body, size_t len, const char *what,
 	}
 	chans = json_object_get(root, "channels");
 	if (!json_is_array(chans) || json_array_size(chans) != d.size_c) {
-		rc = bad(what, "channels", "does not match size.c");
+		rc = api_json_bad(what, "channels", "does not match size.c");
 		goto done;
 	}
 	d.channels = calloc(d.size_c, sizeof(*d.channels));
@@ -843,7 +846,8 @@ static int kv_push(struct kv_vec *kv, const char *ns, const json_t *pair,
 
 	if (!json_is_array(pair) || json_array_size(pair) != 2 ||
 	    !json_is_string(k) || !json_is_string(val))
-		return bad(what, "values[]", "is not a [key, value] pair");
+		return api_json_bad(what, "values[]",
+				    "is not a [key, value] pair");
 	if (kv->n == kv->cap) {
 		size_t nc = kv->cap ? kv->cap * 2 : 16;
 		struct api_kv *nv = realloc(kv->v, nc * sizeof(*nv));
@@ -870,7 +874,7 @@ static int kv_values(struct kv_vec *kv, const char *ns, const json_t *values,
 		     const char *what)
 {
 	if (!json_is_array(values))
-		return bad(what, "values", "is not a list");
+		return api_json_bad(what, "values", "is not a list");
 	for (size_t i = 0; i < json_array_size(values); i++) {
 		json_t *e = json_array_get(values, i);
 		int rc;
@@ -895,13 +899,13 @@ int api_json_annotations(const char *body, size_t len, const char *what,
 	json_t *anns;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, 0, &root);
 	if (rc < 0)
 		return rc;
 	anns = json_is_array(root) ? root
 				   : json_object_get(root, "annotations");
 	if (!json_is_array(anns)) {
-		rc = bad(what, "annotations", "is not a list");
+		rc = api_json_bad(what, "annotations", "is not a list");
 		goto out;
 	}
 	for (size_t i = 0; i < json_array_size(anns) && rc == 0; i++) {
@@ -910,7 +914,8 @@ int api_json_annotations(const char *body, size_t len, const char *what,
 		json_t *cls = json_object_get(a, "class");
 
 		if (!json_is_object(a)) {
-			rc = bad(what, "annotations[]", "is not an object");
+			rc = api_json_bad(what, "annotations[]",
+					  "is not an object");
 			break;
 		}
 		if (json_is_string(cls) &&
@@ -954,14 +959,14 @@ int api_json_table(const char *body, size_t len, const char *what,
 	json_t *cols, *rows, *r0;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, 0, &root);
 	if (rc < 0)
 		return rc;
 	data = get_obj(root, "data");
 	cols = data ? json_object_get(data, "columns") : NULL;
 	rows = data ? json_object_get(data, "rows") : NULL;
 	if (!json_is_array(cols) || !json_is_array(rows)) {
-		rc = bad(what, "data.columns/rows", "is not a list");
+		rc = api_json_bad(what, "data.columns/rows", "is not a list");
 		goto out;
 	}
 	t.ncolumns = json_array_size(cols);
@@ -974,7 +979,8 @@ int api_json_table(const char *body, size_t len, const char *what,
 	}
 	r0 = t.nrows ? json_array_get(rows, 0) : NULL;
 	if (r0 && (!json_is_array(r0) || json_array_size(r0) != t.ncolumns)) {
-		rc = bad(what, "data.rows[0]", "does not match the columns");
+		rc = api_json_bad(what, "data.rows[0]",
+				  "does not match the columns");
 		goto out;
 	}
 	for (size_t i = 0; i < t.ncolumns; i++) {
@@ -982,7 +988,8 @@ int api_json_table(const char *body, size_t len, const char *what,
 		json_t *cell = r0 ? json_array_get(r0, i) : NULL;
 
 		if (!json_is_string(c)) {
-			rc = bad(what, "data.columns[]", "is not a string");
+			rc = api_json_bad(what, "data.columns[]",
+					  "is not a string");
 			goto out;
 		}
 		t.columns[i] = strdup(json_string_value(c));
@@ -1013,12 +1020,12 @@ int api_json_histogram(const char *body, size_t len, const char *what,
 	uint64_t *v = NULL;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, 0, &root);
 	if (rc < 0)
 		return rc;
 	data = json_object_get(root, "data");
 	if (!json_is_array(data)) {
-		rc = bad(what, "data", "is not a list");
+		rc = api_json_bad(what, "data", "is not a list");
 		goto out;
 	}
 	v = calloc(json_array_size(data) + 1, sizeof(*v));
@@ -1029,8 +1036,8 @@ int api_json_histogram(const char *body, size_t len, const char *what,
 	for (size_t i = 0; i < json_array_size(data); i++) {
 		int64_t c;
 
-		if (!as_int(json_array_get(data, i), &c) || c < 0) {
-			rc = bad(what, "data[]", "is not a count");
+		if (!api_json_as_int(json_array_get(data, i), &c) || c < 0) {
+			rc = api_json_bad(what, "data[]", "is not a count");
 			goto out;
 		}
 		v[i] = (uint64_t)c;
@@ -1053,18 +1060,18 @@ int api_json_client_paths(const char *body, size_t len, const char *what,
 	size_t count = 0;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, 0, &root);
 	if (rc < 0)
 		return rc;
 	if (!json_is_object(root)) {
-		rc = bad(what, "(answer)", "is not an object");
+		rc = api_json_bad(what, "(answer)", "is not an object");
 		goto out;
 	}
 	client = json_object_get(root, "client");
 	if (!client) /* {}: the image has no fileset */
 		goto done;
 	if (!json_is_array(client)) {
-		rc = bad(what, "client", "is not a list");
+		rc = api_json_bad(what, "client", "is not a list");
 		goto out;
 	}
 	v = calloc(json_array_size(client) + 1, sizeof(*v));
@@ -1076,7 +1083,7 @@ int api_json_client_paths(const char *body, size_t len, const char *what,
 		json_t *e = json_array_get(client, i);
 
 		if (!json_is_string(e)) {
-			rc = bad(what, "client[]", "is not a string");
+			rc = api_json_bad(what, "client[]", "is not a string");
 			goto out;
 		}
 		v[count] = strdup(json_string_value(e));

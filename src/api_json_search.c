@@ -26,38 +26,9 @@
 
 #include "idrfs/log.h"
 
+#include "api_json_int.h"
+
 #define WHAT_MAX 256
-
-static int bad(const char *what, const char *field, const char *why)
-{
-	char esc[WHAT_MAX];
-
-	log_error(LOG_C_API, "bad answer from \"%s\": field '%s' %s",
-		  log_escape(what ? what : "?", esc, sizeof(esc)), field, why);
-	return -EBADMSG;
-}
-
-static int load(const char *body, size_t len, const char *what, json_t **out)
-{
-	json_error_t err;
-	json_t *root;
-	char esc[WHAT_MAX];
-
-	if (!body)
-		return bad(what, "(body)", "is missing");
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-			  &err);
-	if (!root) {
-		log_error(LOG_C_API,
-			  "bad answer from \"%s\": not JSON at line %d column "
-			  "%d: %s",
-			  log_escape(what ? what : "?", esc, sizeof(esc)),
-			  err.line, err.column, err.text);
-		return -EBADMSG;
-	}
-	*out = root;
-	return 0;
-}
 
 /*
  * The search engine's error forms: {"Error": "<message>"} with HTTP 200
@@ -80,31 +51,13 @@ static int engine_error(const json_t *root, const char *what)
 	if (!e || json_is_null(e))
 		return 0;
 	if (!json_is_string(e))
-		return bad(what, "Error", "is not a string");
+		return api_json_bad(what, "Error", "is not a string");
 	if (strcasecmp(json_string_value(e), "none") == 0)
 		return 0;
 	log_error(LOG_C_SEARCH, "\"%s\" answered an error: %s",
 		  log_escape(what ? what : "?", esc, sizeof(esc)),
 		  log_escape(json_string_value(e), msg, sizeof(msg)));
 	return -EIO;
-}
-
-/* An integer, also when sent as an integral real (7.0). */
-static bool as_int(const json_t *v, int64_t *out)
-{
-	if (json_is_integer(v)) {
-		*out = (int64_t)json_integer_value(v);
-		return true;
-	}
-	if (json_is_real(v)) {
-		double d = json_real_value(v);
-
-		if (d == floor(d) && d >= -9.2e18 && d <= 9.2e18) {
-			*out = (int64_t)d;
-			return true;
-		}
-	}
-	return false;
 }
 
 /* An optional id: absent or null -> 0; must be a positive integer. */
@@ -116,8 +69,8 @@ static int opt_id(const json_t *o, const char *key, const char *what,
 	*out = 0;
 	if (!v || json_is_null(v))
 		return 0;
-	if (!as_int(v, out) || *out < 0)
-		return bad(what, key, "is not an id");
+	if (!api_json_as_int(v, out) || *out < 0)
+		return api_json_bad(what, key, "is not an id");
 	return 0;
 }
 
@@ -131,7 +84,7 @@ static int opt_str(const json_t *o, const char *key, const char *what,
 	if (!v || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return bad(what, key, "is not a string");
+		return api_json_bad(what, key, "is not a string");
 	*out = strndup(json_string_value(v), json_string_length(v));
 	return *out ? 0 : -ENOMEM;
 }
@@ -171,11 +124,13 @@ static int parse_annotation(const json_t *a, const char *what,
 		if (rc == 0)
 			rc = opt_str(parent, "name", what, &an.parent_name);
 		if (rc == 0 && json_object_get(parent, "id") &&
-		    !as_int(json_object_get(parent, "id"), &an.parent_id))
-			rc = bad(what, "link.parent.id", "is not an id");
+		    !api_json_as_int(json_object_get(parent, "id"),
+				     &an.parent_id))
+			rc = api_json_bad(what, "link.parent.id",
+					  "is not an id");
 	}
 	if (rc == 0 && !json_is_array(values))
-		rc = bad(what, "values", "is not a list");
+		rc = api_json_bad(what, "values", "is not a list");
 	if (rc == 0 && json_array_size(values) > 0) {
 		an.values = calloc(json_array_size(values), sizeof(*an.values));
 		if (!an.values)
@@ -189,8 +144,8 @@ static int parse_annotation(const json_t *a, const char *what,
 
 		if (!json_is_array(pair) || json_array_size(pair) != 2 ||
 		    !json_is_string(k) || !json_is_string(v)) {
-			rc = bad(what, "values[]",
-				 "is not a [key, value] pair");
+			rc = api_json_bad(what, "values[]",
+					  "is not a [key, value] pair");
 			break;
 		}
 		kv->key = strndup(json_string_value(k), json_string_length(k));
@@ -221,12 +176,12 @@ int api_json_map_annotations(const char *body, size_t len, const char *what,
 	size_t count = 0;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
 	if (rc < 0)
 		return rc;
 	anns = json_object_get(root, "annotations");
 	if (!json_is_array(anns)) {
-		rc = bad(what, "annotations", "is not a list");
+		rc = api_json_bad(what, "annotations", "is not a list");
 		goto out;
 	}
 	v = calloc(json_array_size(anns) + 1, sizeof(*v));
@@ -239,12 +194,13 @@ int api_json_map_annotations(const char *body, size_t len, const char *what,
 		const json_t *cls = json_object_get(a, "class");
 
 		if (!json_is_object(a)) {
-			rc = bad(what, "annotations[]", "is not an object");
+			rc = api_json_bad(what, "annotations[]",
+					  "is not an object");
 			goto out;
 		}
 		if (cls && !json_is_string(cls)) {
-			rc = bad(what, "annotations[].class",
-				 "is not a string");
+			rc = api_json_bad(what, "annotations[].class",
+					  "is not a string");
 			goto out;
 		}
 		if (cls && strcmp(json_string_value(cls), "MapAnnotationI"))
@@ -295,7 +251,7 @@ static int parse_key_values(const json_t *kvs, const char *what,
 			    struct api_hit *h)
 {
 	if (!json_is_array(kvs))
-		return bad(what, "key_values", "is not a list");
+		return api_json_bad(what, "key_values", "is not a list");
 	h->has_kvs = true;
 	if (json_array_size(kvs) == 0)
 		return 0;
@@ -310,10 +266,12 @@ static int parse_key_values(const json_t *kvs, const char *what,
 		int rc;
 
 		if (!json_is_object(e))
-			return bad(what, "key_values[]", "is not an object");
-		if (idx && !json_is_null(idx) && !as_int(idx, &ignored))
-			return bad(what, "key_values[].index",
-				   "is not an integer");
+			return api_json_bad(what, "key_values[]",
+					    "is not an object");
+		if (idx && !json_is_null(idx) &&
+		    !api_json_as_int(idx, &ignored))
+			return api_json_bad(what, "key_values[].index",
+					    "is not an integer");
 		rc = opt_str(e, "name", what, &kv.key);
 		if (rc == 0)
 			rc = opt_str(e, "value", what, &kv.value);
@@ -337,9 +295,9 @@ static int parse_hit(const json_t *o, const char *what, struct api_hit *out)
 	int rc;
 
 	if (!json_is_object(o))
-		return bad(what, "results[]", "is not an object");
-	if (!as_int(json_object_get(o, "id"), &h.id) || h.id < 0)
-		return bad(what, "results[].id", "is not an id");
+		return api_json_bad(what, "results[]", "is not an object");
+	if (!api_json_as_int(json_object_get(o, "id"), &h.id) || h.id < 0)
+		return api_json_bad(what, "results[].id", "is not an id");
 	rc = opt_str(o, "name", what, &h.name);
 	if (rc == 0)
 		rc = opt_id(o, "project_id", what, &h.project_id);
@@ -370,40 +328,41 @@ int api_json_se_page(const char *body, size_t len, const char *what,
 	const json_t *res, *list, *bm, *size;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
 	if (rc < 0)
 		return rc;
 	rc = engine_error(root, what);
 	if (rc < 0)
 		goto out;
 	if (!json_is_object(root)) {
-		rc = bad(what, "(answer)", "is not an object");
+		rc = api_json_bad(what, "(answer)", "is not an object");
 		goto out;
 	}
 	res = json_object_get(root, "results");
 	if (json_is_array(res)) {
 		/* no hits, or past the last page: a list, not an object */
 		if (json_array_size(res) != 0)
-			rc = bad(what, "results", "is a non-empty list");
+			rc = api_json_bad(what, "results",
+					  "is a non-empty list");
 		goto done;
 	}
 	if (!json_is_object(res)) {
-		rc = bad(what, "results", "is missing");
+		rc = api_json_bad(what, "results", "is missing");
 		goto out;
 	}
 	list = json_object_get(res, "results");
 	if (!json_is_array(list)) {
-		rc = bad(what, "results.results", "is not a list");
+		rc = api_json_bad(what, "results.results", "is not a list");
 		goto out;
 	}
 	size = json_object_get(res, "size");
-	if (size && !as_int(size, &p.size)) {
-		rc = bad(what, "results.size", "is not an integer");
+	if (size && !api_json_as_int(size, &p.size)) {
+		rc = api_json_bad(what, "results.size", "is not an integer");
 		goto out;
 	}
 	bm = json_object_get(res, "bookmark");
 	if (json_is_array(bm) && json_array_size(bm) > 0 &&
-	    !as_int(json_array_get(bm, 0), &p.bookmark))
+	    !api_json_as_int(json_array_get(bm, 0), &p.bookmark))
 		p.bookmark = -1; /* random_results: a float; not a bookmark */
 	p.hits = calloc(json_array_size(list) + 1, sizeof(*p.hits));
 	if (!p.hits) {
@@ -445,7 +404,7 @@ int api_json_se_values(const char *body, size_t len, const char *what,
 	size_t count = 0;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
 	if (rc < 0)
 		return rc;
 	rc = engine_error(root, what);
@@ -453,7 +412,7 @@ int api_json_se_values(const char *body, size_t len, const char *what,
 		goto out;
 	data = json_object_get(root, "data");
 	if (!json_is_array(data)) {
-		rc = bad(what, "data", "is not a list");
+		rc = api_json_bad(what, "data", "is not a list");
 		goto out;
 	}
 	v = calloc(json_array_size(data) + 1, sizeof(*v));
@@ -468,16 +427,17 @@ int api_json_se_values(const char *body, size_t len, const char *what,
 		struct api_se_value sv = {.count = -1};
 
 		if (!json_is_object(e)) {
-			rc = bad(what, "data[]", "is not an object");
+			rc = api_json_bad(what, "data[]", "is not an object");
 			goto out;
 		}
 		if (!json_is_string(val)) {
-			rc = bad(what, "data[].Value", "is not a string");
+			rc = api_json_bad(what, "data[].Value",
+					  "is not a string");
 			goto out;
 		}
-		if (cnt && !as_int(cnt, &sv.count)) {
-			rc = bad(what, "data[].Number of images",
-				 "is not an integer");
+		if (cnt && !api_json_as_int(cnt, &sv.count)) {
+			rc = api_json_bad(what, "data[].Number of images",
+					  "is not an integer");
 			goto out;
 		}
 		if (json_string_length(val) == 0)
@@ -511,14 +471,14 @@ int api_json_se_keys(const char *body, size_t len, const char *what,
 	json_t *root = NULL;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
 	if (rc < 0)
 		return rc;
 	rc = engine_error(root, what);
 	if (rc < 0)
 		goto out;
 	if (!json_is_array(root)) {
-		rc = bad(what, "(answer)", "is not a list");
+		rc = api_json_bad(what, "(answer)", "is not a list");
 		goto out;
 	}
 	for (size_t i = 0; i < json_array_size(root); i++) {
@@ -526,11 +486,11 @@ int api_json_se_keys(const char *body, size_t len, const char *what,
 			json_object_get(json_array_get(root, i), "image");
 
 		if (!json_is_object(json_array_get(root, i))) {
-			rc = bad(what, "[]", "is not an object");
+			rc = api_json_bad(what, "[]", "is not an object");
 			goto out;
 		}
 		if (img && !json_is_array(img)) {
-			rc = bad(what, "[].image", "is not a list");
+			rc = api_json_bad(what, "[].image", "is not a list");
 			goto out;
 		}
 		total += img ? json_array_size(img) : 0;
@@ -548,7 +508,8 @@ int api_json_se_keys(const char *body, size_t len, const char *what,
 			const json_t *k = json_array_get(img, j);
 
 			if (!json_is_string(k)) {
-				rc = bad(what, "[].image[]", "is not a string");
+				rc = api_json_bad(what, "[].image[]",
+						  "is not a string");
 				goto out;
 			}
 			v[count] = strndup(json_string_value(k),
@@ -589,11 +550,11 @@ int api_json_mapr_config(const char *body, size_t len, const char *what,
 	size_t count = 0;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
 	if (rc < 0)
 		return rc;
 	if (!json_is_object(root)) {
-		rc = bad(what, "(answer)", "is not an object");
+		rc = api_json_bad(what, "(answer)", "is not an object");
 		goto out;
 	}
 	v = calloc(json_object_size(root) + 1, sizeof(*v));
@@ -606,7 +567,7 @@ int api_json_mapr_config(const char *body, size_t len, const char *what,
 		const json_t *wild = json_object_get(cfg, "wildcard");
 
 		if (!json_is_object(cfg)) {
-			rc = bad(what, name, "is not an object");
+			rc = api_json_bad(what, name, "is not an object");
 			goto out;
 		}
 		v[count].name = strdup(name);
@@ -637,12 +598,12 @@ int api_json_mapr_maps(const char *body, size_t len, const char *what,
 	size_t count = 0;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
 	if (rc < 0)
 		return rc;
 	maps = json_object_get(root, "maps");
 	if (!json_is_array(maps)) {
-		rc = bad(what, "maps", "is not a list");
+		rc = api_json_bad(what, "maps", "is not a list");
 		goto out;
 	}
 	v = calloc(json_array_size(maps) + 1, sizeof(*v));
@@ -658,12 +619,12 @@ int api_json_mapr_maps(const char *body, size_t len, const char *what,
 		struct api_se_value sv = {.count = -1};
 
 		if (!json_is_object(m) || !json_is_string(id)) {
-			rc = bad(what, "maps[].id", "is not a string");
+			rc = api_json_bad(what, "maps[].id", "is not a string");
 			goto out;
 		}
-		if (cnt && !as_int(cnt, &sv.count)) {
-			rc = bad(what, "maps[].extra.counter",
-				 "is not an integer");
+		if (cnt && !api_json_as_int(cnt, &sv.count)) {
+			rc = api_json_bad(what, "maps[].extra.counter",
+					  "is not an integer");
 			goto out;
 		}
 		if (json_string_length(id) == 0)
@@ -696,12 +657,12 @@ int api_json_mapr_containers(const char *body, size_t len, const char *what,
 	size_t count = 0;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
 	if (rc < 0)
 		return rc;
 	items = json_object_get(root, list);
 	if (!json_is_array(items)) {
-		rc = bad(what, list, "is not a list");
+		rc = api_json_bad(what, list, "is not a list");
 		goto out;
 	}
 	v = calloc(json_array_size(items) + 1, sizeof(*v));
@@ -714,8 +675,9 @@ int api_json_mapr_containers(const char *body, size_t len, const char *what,
 		struct api_container ct = {.child_count = -1};
 
 		if (!json_is_object(c) ||
-		    !as_int(json_object_get(c, "id"), &ct.id) || ct.id < 0) {
-			rc = bad(what, "[].id", "is not an id");
+		    !api_json_as_int(json_object_get(c, "id"), &ct.id) ||
+		    ct.id < 0) {
+			rc = api_json_bad(what, "[].id", "is not an id");
 			goto out;
 		}
 		rc = opt_str(c, "name", what, &ct.name);
@@ -742,12 +704,12 @@ int api_json_mapr_images(const char *body, size_t len, const char *what,
 	size_t count = 0;
 	int rc;
 
-	rc = load(body, len, what, &root);
+	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
 	if (rc < 0)
 		return rc;
 	items = json_object_get(root, "images");
 	if (!json_is_array(items)) {
-		rc = bad(what, "images", "is not a list");
+		rc = api_json_bad(what, "images", "is not a list");
 		goto out;
 	}
 	v = calloc(json_array_size(items) + 1, sizeof(*v));
@@ -760,8 +722,9 @@ int api_json_mapr_images(const char *body, size_t len, const char *what,
 		struct api_hit h = {0};
 
 		if (!json_is_object(c) ||
-		    !as_int(json_object_get(c, "id"), &h.id) || h.id < 0) {
-			rc = bad(what, "images[].id", "is not an id");
+		    !api_json_as_int(json_object_get(c, "id"), &h.id) ||
+		    h.id < 0) {
+			rc = api_json_bad(what, "images[].id", "is not an id");
 			goto out;
 		}
 		rc = opt_str(c, "name", what, &h.name);
