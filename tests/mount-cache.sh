@@ -46,11 +46,38 @@ sleep 1
 kill -9 ${IDRFS_PIDS%% *} 2>/dev/null
 wait $DD 2>/dev/null
 fusermount3 -uz "$A" 2>/dev/null
+# (under ASan, a small quarantine keeps the memory check below about us)
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
 check "remount A after kill -9" mount_idrfs "$FAKE_URL" "$A" "$OPTS"
 check "the cache opens and serves: the earlier image still reads right" \
 	cmp -s "$A/$T" "$WORK/uint16.tif"
 out=$(timeout 300 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$A" "$FAKE_URL" 2003 2>&1)
 check "and new reads are right" grep -q "^ok" <<<"$out"
+# Memory is a fixed budget: 8 readers of a 4 GiB image at once.
+H4="$P/large/large 4 GiB.tif"
+DPID=${IDRFS_PIDS##* }
+peak=0
+readers=
+for i in 0 1 2 3 4 5 6 7; do
+	dd if="$A/$H4" of=/dev/null bs=1M skip=$((i * 500)) count=100 status=none &
+	readers="$readers $!"
+done
+for _ in $(seq 1 600); do
+	rss=$(awk '/^RssAnon/ { print $2 }' "/proc/$DPID/status" 2>/dev/null)
+	[ "${rss:-0}" -gt "$peak" ] && peak=$rss
+	running=0
+	for r in $readers; do
+		kill -0 "$r" 2>/dev/null && running=1
+	done
+	[ $running = 0 ] && break
+	sleep 0.5
+done
+for r in $readers; do
+	wait "$r" 2>/dev/null
+done
+check "8 concurrent readers of a 4 GiB image: anonymous RSS peaked at $((peak / 1024)) MiB (< 768)" \
+	test "$peak" -gt 0 -a "$peak" -lt 786432
+
 umount_idrfs "$A"
 umount_idrfs "$B"
 
