@@ -465,36 +465,41 @@ static const struct api_kv *has_pair(const struct api_hit *h, const char *key,
 	return NULL;
 }
 
-/* The label of a term from the grouped annotations of one image. */
-static int label_of_image(struct search *s, unsigned menu, int64_t image,
-			  const char *value, uint64_t deadline, char **label)
+/*
+ * Fetch grouped map annotations from url and find the first annotation
+ * holding the menu's key with value and a label (compared with cmp:
+ * strcasecmp for the search engine's lower-cased values, strcmp for
+ * mapr's exact ones); *label is its label_key value (*label is NULL on
+ * entry), *found whether any annotation held the value.
+ * @return 0 or -errno
+ */
+static int label_from(struct search *s, const char *url, unsigned menu,
+		      const char *value, int (*cmp)(const char *, const char *),
+		      uint64_t deadline, char **label, bool *found)
 {
-	char url[SEARCH_URL];
 	struct http_req r;
 	struct api_annotation *anns = NULL;
 	size_t na = 0;
 	int rc;
 
-	/* the image's annotations, grouped: find the one holding value */
-	rc = url_printf(url,
-			"%s/webclient/api/annotations/?type=map&image=%" PRId64,
-			api_base_url(s->api), image);
-	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+	*found = false;
+	rc = get(s, url, deadline, &r);
 	if (rc < 0)
 		return rc;
 	rc = api_json_map_annotations(r.body, r.len, url, &anns, &na);
 	http_req_release(&r);
+	/* *label is NULL on entry: stop at the first label found */
 	for (size_t i = 0; rc == 0 && i < na && !*label; i++) {
-		bool mine = false;
+		bool holds = false;
 
 		for (size_t j = 0; j < anns[i].nvalues; j++) {
-			mine = mine || (strcmp(anns[i].values[j].key,
-					       menus[menu].key) == 0 &&
-					strcasecmp(anns[i].values[j].value,
-						   value) == 0);
+			holds = holds ||
+				(strcmp(anns[i].values[j].key,
+					menus[menu].key) == 0 &&
+				 cmp(anns[i].values[j].value, value) == 0);
 		}
-		for (size_t j = 0; mine && j < anns[i].nvalues; j++) {
+		*found = *found || holds;
+		for (size_t j = 0; holds && j < anns[i].nvalues; j++) {
 			if (strcmp(anns[i].values[j].key,
 				   menus[menu].label_key) == 0) {
 				*label = strdup(anns[i].values[j].value);
@@ -505,6 +510,24 @@ static int label_of_image(struct search *s, unsigned menu, int64_t image,
 		}
 	}
 	api_annotations_free(anns, na);
+	return rc;
+}
+
+/* The label of a term from the grouped annotations of one image. */
+static int label_of_image(struct search *s, unsigned menu, int64_t image,
+			  const char *value, uint64_t deadline, char **label)
+{
+	char url[SEARCH_URL];
+	bool found;
+	int rc;
+
+	/* the image's annotations, grouped: find the one holding value */
+	rc = url_printf(url,
+			"%s/webclient/api/annotations/?type=map&image=%" PRId64,
+			api_base_url(s->api), image);
+	if (rc == 0)
+		rc = label_from(s, url, menu, value, strcasecmp, deadline,
+				label, &found);
 	return rc;
 }
 
@@ -814,9 +837,6 @@ static int mapr_label(struct search *s, unsigned menu, const char *value,
 		      uint64_t deadline, char **label)
 {
 	char url[SEARCH_URL], ev[1024];
-	struct http_req r;
-	struct api_annotation *anns = NULL;
-	size_t na = 0;
 	bool found = false;
 	int rc;
 
@@ -825,29 +845,8 @@ static int mapr_label(struct search *s, unsigned menu, const char *value,
 		rc = url_printf(url, "%s/mapr/api/%s/annotations/?map=%s",
 				api_base_url(s->api), menus[menu].mapr, ev);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
-	if (rc < 0)
-		return rc;
-	rc = api_json_map_annotations(r.body, r.len, url, &anns, &na);
-	http_req_release(&r);
-	for (size_t i = 0; rc == 0 && i < na && !found; i++) {
-		for (size_t j = 0; j < anns[i].nvalues; j++) {
-			found = found ||
-				(strcmp(anns[i].values[j].key,
-					menus[menu].key) == 0 &&
-				 strcmp(anns[i].values[j].value, value) == 0);
-		}
-		for (size_t j = 0; found && j < anns[i].nvalues; j++) {
-			if (strcmp(anns[i].values[j].key,
-				   menus[menu].label_key) == 0) {
-				*label = strdup(anns[i].values[j].value);
-				if (!*label)
-					rc = -ENOMEM;
-				break;
-			}
-		}
-	}
-	api_annotations_free(anns, na);
+		rc = label_from(s, url, menu, value, strcmp, deadline, label,
+				&found);
 	return rc == 0 && !found ? -ENOENT : rc;
 }
 
