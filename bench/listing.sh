@@ -18,7 +18,7 @@ ms() { echo $(( ($2 - $1) / 1000000 )); }
 
 start_fake --latency-ms "$lat" || exit 1
 M="$WORK/mnt"
-mount_idrfs "$FAKE_URL" "$M" || exit 1
+mount_idrfs "$FAKE_URL" "$M" s3_scheme=http || exit 1
 D="$M/projects/idr0801-synth-listing_experimentA/big dataset"
 ls "$M/projects/idr0801-synth-listing_experimentA" >/dev/null
 fake_reset

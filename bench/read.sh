@@ -26,7 +26,7 @@ rate() { awk -v b="$1" -v ns="$2" 'BEGIN { printf "%8.1f MB/s  %6.2f s", b / 1e6
 
 start_fake --latency-ms "$lat" || exit 1
 M="$WORK/mnt"
-mount_idrfs "$FAKE_URL" "$M" || exit 1
+mount_idrfs "$FAKE_URL" "$M" s3_scheme=http || exit 1
 F="$M/projects/idr0802-synth-pixels_experimentB/large/large 1 GiB.tif"
 size=$(stat -c %s "$F")
 head -c 4096 "$F" >/dev/null
