@@ -646,15 +646,70 @@ static const uint32_t crc32c_table[256] = {
 	0xad7d5351u,
 };
 
-uint32_t codec_crc32c(const void *data, size_t len)
+static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t len)
 {
-	const uint8_t *p = data;
-	uint32_t crc = 0xFFFFFFFFu;
-
 	for (size_t i = 0; i < len; i++)
 		crc = crc32c_table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
+	return crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/*
+ * SSE4.2 has the CRC-32C instruction: 8 bytes per instruction instead of
+ * one table lookup per byte, about 15x faster. Every chunk read from the
+ * cache is checked, so this is on the path of every warm read.
+ */
+__attribute__((target("sse4.2"))) static uint32_t
+crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	uint64_t c = crc;
+
+	for (; len && ((uintptr_t)p & 7u); len--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	for (; len >= 8; len -= 8, p += 8) {
+		uint64_t w;
+
+		memcpy(&w, p, sizeof(w));
+		c = __builtin_ia32_crc32di(c, w);
+	}
+	for (; len; len--)
+		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+	return (uint32_t)c;
+}
+
+static bool crc32c_have_hw(void)
+{
+	return __builtin_cpu_supports("sse4.2");
+}
+#else
+static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t len)
+{
+	return crc32c_sw(crc, p, len);
+}
+
+static bool crc32c_have_hw(void)
+{
+	return false;
+}
+#endif
+
+uint32_t codec_crc32c(const void *data, size_t len)
+{
+	uint32_t crc = 0xFFFFFFFFu;
+
+	if (crc32c_have_hw())
+		crc = crc32c_hw(crc, data, len);
+	else
+		crc = crc32c_sw(crc, data, len);
 	return crc ^ 0xFFFFFFFFu;
 }
+
+#ifdef IDRFS_UNITTEST
+uint32_t codec_crc32c_portable(const void *data, size_t len)
+{
+	return crc32c_sw(0xFFFFFFFFu, data, len) ^ 0xFFFFFFFFu;
+}
+#endif
 
 /* ---- PNG --------------------------------------------------------------- */
 

@@ -56,6 +56,10 @@ int codec_zstd_frame_size(const void *src, size_t len, uint64_t *size);
 
 /** CRC-32C (Castagnoli), as Zarr v3's crc32c codec computes it. */
 uint32_t codec_crc32c(const void *data, size_t len);
+#ifdef IDRFS_UNITTEST
+/* the table-driven form, to check the hardware one against */
+uint32_t codec_crc32c_portable(const void *data, size_t len);
+#endif
 
 /**
  * Decode a PNG (8-bit grey, grey+alpha, RGB, RGBA or palette; no
