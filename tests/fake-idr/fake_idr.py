@@ -74,7 +74,8 @@ class State:
         self.api = None
         self.search = searchapi.SearchIndex(self.arch)
         self.mapr = searchapi.Mapr(self.arch)
-        self.stores = zarrstore.StoreManager(self.arch, data_dir)
+        self.stores = zarrstore.StoreManager(self.arch, data_dir,
+                                             args.chunk_cache_mb << 20)
         self.lock = threading.Lock()
         self.counter = 0
         self.latency_ms = args.latency_ms
@@ -499,10 +500,9 @@ def histogram(st, iid, c, q, headers):
 
 def zarr_get(st, path, headers):
     key = urllib.parse.unquote(path[1:])
-    data = st.stores.get(key)
+    data, etag = st.stores.get_with_etag(key)
     if data is None:
         return s3_error("NoSuchKey", "The specified key does not exist.", key[len("idr/"):], 404)
-    etag = '"%s"' % hashlib.md5(data).hexdigest()
     ctype = "application/json" if key.endswith("zarr.json") else "binary/octet-stream"
     extra = [("ETag", etag), ("Last-Modified", filefmt.http_date(archive.DATE0_MS // 1000))]
     bad = s3_error("InvalidRange", "The requested range is not satisfiable", key[4:], 416)
@@ -727,6 +727,9 @@ def main(argv=None):
     ap.add_argument("--cookie-name", default="sessionid_fake")
     ap.add_argument("--static", default=None, metavar="DIR",
                     help="serve DIR under /static/ (benchmarks)")
+    ap.add_argument("--chunk-cache-mb", type=int, default=128, metavar="MB",
+                    help="memory for encoded lazy Zarr chunks (benchmarks: "
+                    "large, so every chunk is encoded once)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
 

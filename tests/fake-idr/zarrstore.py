@@ -14,6 +14,7 @@ codec spec; zstd and gzip come from numcodecs, crc32c is implemented below
 (numcodecs 0.11 has no crc32c codec).
 """
 
+import hashlib
 import json
 import os
 import re
@@ -424,8 +425,11 @@ class StoreManager:
     MAX_LAZY_STORES = 512
     CHUNK_CACHE_BYTES = 128 << 20
 
-    def __init__(self, arch, data_dir):
+    def __init__(self, arch, data_dir, cache_bytes=CHUNK_CACHE_BYTES):
         self.arch = arch
+        # encoded chunks of lazy stores are kept, as S3 keeps objects:
+        # benchmarks make this large so that chunks are encoded once
+        self.cache_limit = cache_bytes
         self.data_dir = data_dir
         self.roots = {}             # store root -> list of image ids
         self.plate_of_store = {}
@@ -476,28 +480,36 @@ class StoreManager:
 
     def get(self, path):
         """Bytes of an object key (path without leading slash) or None."""
+        return self.get_with_etag(path)[0]
+
+    def get_with_etag(self, path):
+        """(bytes, S3 ETag) of an object key, or (None, None). Encoded
+        chunks of lazy stores and their MD5 are kept, up to the limit."""
         root, key = self.split(path)
         if root is None or not key:
-            return None
+            return None, None
         st = self.store(root)
         if st is None:
-            return None
+            return None, None
         ck = (root, key)
         with self.cache_lock:
-            data = self.cache.get(ck)
-            if data is not None:
+            hit = self.cache.get(ck)
+            if hit is not None:
                 self.cache.move_to_end(ck)
-                return data
+                return hit
         data = st.get(key)
-        if data is not None and not st.eager:
+        if data is None:
+            return None, None
+        hit = (data, '"%s"' % hashlib.md5(data).hexdigest())
+        if not st.eager:
             with self.cache_lock:
                 if ck not in self.cache:
-                    self.cache[ck] = data
+                    self.cache[ck] = hit
                     self.cache_bytes += len(data)
-                    while self.cache_bytes > self.CHUNK_CACHE_BYTES and self.cache:
+                    while self.cache_bytes > self.cache_limit and self.cache:
                         _, old = self.cache.popitem(last=False)
-                        self.cache_bytes -= len(old)
-        return data
+                        self.cache_bytes -= len(old[0])
+        return hit
 
     def pattern(self, path):
         """Statistics pattern for a /idr/zarr/... path (no leading slash)."""
