@@ -40,7 +40,7 @@
 #define PIXSRC_PNG_MAX	  (64u << 20)
 #define PIXSRC_HBUCKETS	  4096
 #define PIXSRC_ORIG_BLOCK (1u << 20)
-#define PIXSRC_PF_THREADS 2
+#define PIXSRC_PF_THREADS 4
 #define PIXSRC_PF_QUEUE	  256
 #define PIXSRC_SEQ_SLACK  (2u << 20)
 
