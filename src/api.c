@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #define API_URL_MAX 2048
 /* pages fetched in one parallel batch, and pages of one list at most */
 #define API_PAGE_BATCH 32
+#define API_PARSERS	 2 /* threads parsing one batch of pages */
 #define API_MAX_PAGES  100000
 
 struct api {
@@ -158,6 +160,81 @@ static int append(const struct list_kind *k, void **dst, size_t *dn, void *src,
 	return 0;
 }
 
+/* One page of a batch: its answer, then what parsing it gave. */
+struct page_job {
+	const struct list_kind *k;
+	struct http_req *req;
+	const char *url;
+	void *items;
+	size_t n;
+	struct api_meta meta;
+	int rc;
+};
+
+struct page_batch {
+	struct page_job *jobs;
+	size_t njobs;
+	atomic_size_t next;
+};
+
+static void *parse_pages(void *arg)
+{
+	struct page_batch *b = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->njobs) {
+		struct page_job *j = &b->jobs[i];
+
+		j->rc = check_json(j->req);
+		if (j->rc == 0)
+			j->rc = j->k->parse(j->req->body, j->req->len, j->url,
+					    &j->items, &j->n, &j->meta);
+		/* the body is no longer needed: free it as we go */
+		http_req_release(j->req);
+	}
+	return NULL;
+}
+
+/*
+ * Parse the pages of a batch, in order of their offsets, on up to
+ * API_PARSERS threads: a 10 000-image listing is 45 MB of JSON, and
+ * parsing it on one core took longer than fetching it. Every page is
+ * parsed and its body released whatever happens to the others.
+ */
+static int parse_batch(const struct list_kind *k, struct http_req *reqs,
+		       char **urls, size_t nb, void **all, size_t *nall)
+{
+	struct page_job *jobs = calloc(nb, sizeof(*jobs));
+	struct page_batch b = {.jobs = jobs, .njobs = nb};
+	pthread_t th[API_PARSERS - 1];
+	size_t nth = 0;
+	int rc = 0;
+
+	if (!jobs)
+		return -ENOMEM;
+	for (size_t i = 0; i < nb; i++)
+		jobs[i] = (struct page_job){.k = k, .req = &reqs[i],
+					    .url = urls[i]};
+	atomic_init(&b.next, 0);
+	for (size_t i = 0; nb > 1 && i < API_PARSERS - 1; i++)
+		if (pthread_create(&th[nth], NULL, parse_pages, &b) == 0)
+			nth++;
+	parse_pages(&b);
+	for (size_t i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = 0; i < nb; i++) {
+		if (rc == 0)
+			rc = jobs[i].rc;
+		if (rc == 0) {
+			rc = append(k, all, nall, jobs[i].items, jobs[i].n);
+		} else if (jobs[i].rc == 0) {
+			k->free(jobs[i].items, jobs[i].n);
+		}
+	}
+	free(jobs);
+	return rc;
+}
+
 static int page_url(char *buf, size_t bufsz, const struct api *a,
 		    const char *path, int64_t limit, int64_t offset)
 {
@@ -181,7 +258,7 @@ static int fetch_list(struct api *a, const char *path,
 	size_t npages = 0;
 	struct api_meta meta;
 	void *items = NULL;
-	size_t n = 0, n2 = 0;
+	size_t n = 0;
 	int rc;
 
 	rc = page_url(url, sizeof(url), a, path, API_PAGE_LIMIT, 0);
@@ -248,15 +325,8 @@ static int fetch_list(struct api *a, const char *path,
 				reqs[i].max_body = API_MAX_BODY;
 			}
 			rc = fetch(a, reqs, nb, deadline);
-			for (size_t i = 0; rc == 0 && i < nb; i++) {
-				rc = check_json(&reqs[i]);
-				if (rc == 0)
-					rc = k->parse(reqs[i].body, reqs[i].len,
-						      urls[i], &items, &n2,
-						      &meta);
-				if (rc == 0)
-					rc = append(k, &all, &nall, items, n2);
-			}
+			if (rc == 0)
+				rc = parse_batch(k, reqs, urls, nb, &all, &nall);
 			for (size_t i = 0; i < nb; i++)
 				http_req_release(&reqs[i]);
 			npages = 0;
