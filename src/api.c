@@ -160,7 +160,45 @@ static int append(const struct list_kind *k, void **dst, size_t *dn, void *src,
 	return 0;
 }
 
-/* One page of a batch: its answer, then what parsing it gave. */
+/*
+ * Run fn(ctx, i) for every i < n on up to API_PARSERS threads (the caller
+ * is one of them). Used to parse the pages of a batch: a 10 000-image
+ * listing is 45 MB of JSON, and parsing it on one core took longer than
+ * fetching it. Each fn touches only its own slot.
+ */
+struct par {
+	void (*fn)(void *ctx, size_t i);
+	void *ctx;
+	size_t n;
+	atomic_size_t next;
+};
+
+static void *par_worker(void *arg)
+{
+	struct par *p = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
+		p->fn(p->ctx, i);
+	return NULL;
+}
+
+static void run_parallel(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
+{
+	struct par p = {.fn = fn, .ctx = ctx, .n = n};
+	pthread_t th[API_PARSERS - 1];
+	size_t nth = 0;
+
+	atomic_init(&p.next, 0);
+	for (size_t i = 0; n > 1 && i < API_PARSERS - 1; i++)
+		if (pthread_create(&th[nth], NULL, par_worker, &p) == 0)
+			nth++;
+	par_worker(&p);
+	for (size_t i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+}
+
+/* One page of a listing batch: its answer, then what parsing it gave. */
 struct page_job {
 	const struct list_kind *k;
 	struct http_req *req;
@@ -171,43 +209,24 @@ struct page_job {
 	int rc;
 };
 
-struct page_batch {
-	struct page_job *jobs;
-	size_t njobs;
-	atomic_size_t next;
-};
-
-static void *parse_pages(void *arg)
+static void parse_page(void *ctx, size_t i)
 {
-	struct page_batch *b = arg;
-	size_t i;
+	struct page_job *j = (struct page_job *)ctx + i;
 
-	while ((i = atomic_fetch_add(&b->next, 1)) < b->njobs) {
-		struct page_job *j = &b->jobs[i];
-
-		j->rc = check_json(j->req);
-		if (j->rc == 0)
-			j->rc = j->k->parse(j->req->body, j->req->len, j->url,
-					    &j->items, &j->n, &j->meta);
-		/* the body is no longer needed: free it as we go */
-		http_req_release(j->req);
-	}
-	return NULL;
+	j->rc = check_json(j->req);
+	if (j->rc == 0)
+		j->rc = j->k->parse(j->req->body, j->req->len, j->url,
+				    &j->items, &j->n, &j->meta);
+	/* the body is no longer needed: free it as we go */
+	http_req_release(j->req);
 }
 
-/*
- * Parse the pages of a batch, in order of their offsets, on up to
- * API_PARSERS threads: a 10 000-image listing is 45 MB of JSON, and
- * parsing it on one core took longer than fetching it. Every page is
- * parsed and its body released whatever happens to the others.
- */
+/* Parse the pages of a batch and append them in order of their offsets.
+ * Every page is parsed and released whatever happens to the others. */
 static int parse_batch(const struct list_kind *k, struct http_req *reqs,
 		       char **urls, size_t nb, void **all, size_t *nall)
 {
 	struct page_job *jobs = calloc(nb, sizeof(*jobs));
-	struct page_batch b = {.jobs = jobs, .njobs = nb};
-	pthread_t th[API_PARSERS - 1];
-	size_t nth = 0;
 	int rc = 0;
 
 	if (!jobs)
@@ -215,21 +234,14 @@ static int parse_batch(const struct list_kind *k, struct http_req *reqs,
 	for (size_t i = 0; i < nb; i++)
 		jobs[i] = (struct page_job){.k = k, .req = &reqs[i],
 					    .url = urls[i]};
-	atomic_init(&b.next, 0);
-	for (size_t i = 0; nb > 1 && i < API_PARSERS - 1; i++)
-		if (pthread_create(&th[nth], NULL, parse_pages, &b) == 0)
-			nth++;
-	parse_pages(&b);
-	for (size_t i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
+	run_parallel(nb, parse_page, jobs);
 	for (size_t i = 0; i < nb; i++) {
 		if (rc == 0)
 			rc = jobs[i].rc;
-		if (rc == 0) {
+		if (rc == 0)
 			rc = append(k, all, nall, jobs[i].items, jobs[i].n);
-		} else if (jobs[i].rc == 0) {
+		else if (jobs[i].rc == 0)
 			k->free(jobs[i].items, jobs[i].n);
-		}
 	}
 	free(jobs);
 	return rc;
@@ -883,9 +895,30 @@ static int id_pos_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* One page of map annotations, parsed on a run_parallel() thread. */
+struct ann_job {
+	struct http_req *req;
+	const char *url;
+	struct api_annotation *anns;
+	size_t n;
+	int rc;
+};
+
+static void parse_anns(void *ctx, size_t i)
+{
+	struct ann_job *j = (struct ann_job *)ctx + i;
+
+	j->rc = check_json(j->req);
+	if (j->rc == 0)
+		j->rc = api_json_map_annotations(j->req->body, j->req->len,
+						 j->url, &j->anns, &j->n);
+	http_req_release(j->req);
+}
+
 int api_images_kvs(struct api *a, const int64_t *ids, size_t n,
 		   uint64_t deadline, struct api_kvset **out)
 {
+	struct ann_job *jobs = NULL;
 	struct api_kvset *sets = calloc(n ? n : 1, sizeof(*sets));
 	struct id_pos *index = calloc(n ? n : 1, sizeof(*index));
 	struct round r = {0};
@@ -930,15 +963,21 @@ int api_images_kvs(struct api *a, const int64_t *ids, size_t n,
 	}
 	if (rc == 0 && r.n > 0)
 		rc = fetch(a, r.reqs, r.n, deadline);
+	if (rc == 0) {
+		jobs = calloc(r.n ? r.n : 1, sizeof(*jobs));
+		rc = jobs ? 0 : -ENOMEM;
+	}
+	if (rc == 0) {
+		for (size_t u = 0; u < r.n; u++)
+			jobs[u] = (struct ann_job){.req = &r.reqs[u],
+						   .url = r.urls[u]};
+		run_parallel(r.n, parse_anns, jobs);
+	}
 	for (size_t u = 0; rc == 0 && u < r.n; u++) {
-		struct api_annotation *anns = NULL;
-		size_t na = 0;
+		struct api_annotation *anns = jobs[u].anns;
+		size_t na = jobs[u].n;
 
-		rc = check_json(&r.reqs[u]);
-		if (rc == 0)
-			rc = api_json_map_annotations(r.reqs[u].body,
-						      r.reqs[u].len, r.urls[u],
-						      &anns, &na);
+		rc = jobs[u].rc;
 		for (size_t j = 0; rc == 0 && j < na; j++) {
 			struct id_pos key = {.id = anns[j].parent_id};
 			struct id_pos *hit;
@@ -952,12 +991,16 @@ int api_images_kvs(struct api *a, const int64_t *ids, size_t n,
 				rc = kvset_take(&sets[hit->pos], &anns[j]);
 		}
 		api_annotations_free(anns, na);
+		jobs[u].anns = NULL;
 	}
 	if (rc == 0) {
 		*out = sets;
 		sets = NULL;
 	}
 out:
+	for (size_t u = 0; jobs && u < r.n; u++)
+		api_annotations_free(jobs[u].anns, jobs[u].n);
+	free(jobs);
 	api_kvsets_free(sets, n);
 	free(index);
 	round_free(&r);
