@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cache: LMDB environment, key schema, value frames, the byte limit and LRU
- * eviction. It keeps bytes and knows nothing of HTTP, TIFF or FUSE;
+ * cache: LMDB environment, key schema, value frames, reads, and the
+ * read-only seed. It keeps bytes and knows nothing of HTTP, TIFF or FUSE;
  * compression and checksums go through the codec module, the owner of
- * zstd.
+ * zstd. The byte limit, LRU eviction, the access batch and every write
+ * transaction are in cache_lru.c.
  *
  * Databases of one environment:
  *   chunks  chunk key (cache_key_*())    -> frame of the chunk
@@ -23,33 +24,6 @@
  * a URL too long to be a key (cut and hashed, see meta_ixkey()) is compared
  * in full before anything is served.
  *
- * Size limit and eviction. A put first deletes the value it replaces, then
- * evicts from the head of lru (oldest access first) until the new value
- * fits under max_bytes, then stores value, index and total, all in one
- * write transaction. A value larger than the whole limit is skipped
- * (-ENOSPC) before anything is evicted. The LMDB map is max_bytes plus
- * half of it plus CACHE_MAP_SLACK, for branch pages, the index, the free
- * list and pages still held by readers; MDB_MAP_FULL (or a full disk, or
- * too many dirty pages) aborts the put, runs one eviction-only transaction
- * that frees twice the value's size plus 1/64 of the limit (its pages can
- * be reused by the next transaction), and retries once; if that fails
- * too the put is skipped (-ENOSPC). Nothing is left half written. (While
- * another process holds an old snapshot, freed pages cannot be reused
- * and such puts keep being skipped; the amount is kept small so that
- * they do not empty the cache meanwhile.)
- *
- * Access batching. A hit does not write: it records (key, time) in a
- * bounded table in memory (c->touched). The table is written in one write
- * transaction when it holds CACHE_BATCH_MAX keys, when its oldest record is
- * CACHE_BATCH_SECS old (checked at the next access; the thread whose
- * access triggers it writes it), on cache_flush() and cache_close(), and
- * inside every put's transaction (so that this
- * process's recent reads are known before it evicts). A batched time
- * older than the index's (another process touched or re-put the entry
- * later) or for an entry that is gone is ignored. Times are CLOCK_REALTIME
- * in nanoseconds, made strictly increasing in one process, so that puts
- * and reads order exactly; a put counts as an access.
- *
  * Durability: MDB_NOSYNC. A commit writes the new pages with pwrite() and
  * then the meta page, without fsync. A kill -9 cannot undo a write() that
  * has returned (the data sits in the kernel's page cache, which every
@@ -66,6 +40,24 @@
  * served. Every value is checked (version, length, zstd frame, CRC-32C)
  * on every read, so a damaged entry is deleted and reported as a miss.
  *
+ * The seed. A second cache directory, made by idrfs like any other (a
+ * site mounts once with cache_dir=/shared/seed and reads what its users
+ * need), can sit under the local one: a read that the local environment
+ * cannot serve looks there before it is a miss. The seed's environment is
+ * opened MDB_RDONLY (its map is mapped read-only) and MDB_NOLOCK, so that
+ * it works on read-only and cluster filesystems where no lock file can be
+ * made or locked; in exchange nothing may write it while it is used as a
+ * seed. Nothing here ever does: no put, no access time, no deletion of a
+ * damaged entry, which is only skipped (a miss, logged once). Its values
+ * carry the same frames and checks as local ones. A seed hit is served
+ * straight from the seed and not copied into the local environment: the
+ * seed is there so that many nodes need not each hold (and first write)
+ * their own copy of the same data, a copy would cost a compression and a
+ * write transaction per read and could evict local data the seed lacks,
+ * and the kernel's page cache keeps what is read often anyway. The seed
+ * has no limit, index or total of ours; cache_stat() and cache_check()
+ * see the local environment only.
+ *
  * Threads. Read transactions are short (one get, decode straight out of
  * the map, reset) and are reused from a small pool (MDB_NOTLS); the write
  * side is LMDB's own writer lock. c->env_lock is held for reading around
@@ -73,14 +65,15 @@
  * the file past our map: MDB_MAP_RESIZED) or to reopen after MDB_PANIC,
  * which LMDB allows only with no transaction active in the process.
  * Compression happens before any transaction. Lock order: env_lock, then
- * pool_lock; batch_lock is never held with another lock or in a
- * transaction, and no thread takes env_lock twice.
+ * pool.lock; batch_lock is never held with another lock or in a
+ * transaction, and no thread takes env_lock twice. The seed is never
+ * remapped or reopened, so it needs no env_lock: its pool.lock and
+ * logged_lock are each taken alone.
  */
 #include "config.h"
 
 #include "idrfs/cache.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -89,99 +82,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <lmdb.h>
 
 #include "idrfs/codec.h"
 #include "idrfs/log.h"
 
-#define CACHE_HDR	 16
+#include "cache_int.h"
+
 #define CACHE_ZSTD_LEVEL 3
 /* fetched_at and URL length at the head of a metadata frame's raw bytes */
 #define CACHE_META_FIXED 12
 /* the largest API answer kept */
-#define CACHE_META_MAX (256u << 20)
-/* URLs up to this length are their own key; longer ones are cut + hash */
-#define CACHE_URL_KEY_MAX 256
-#define CACHE_URL_KEY_CUT 200
-/* an entry key, chunk or metadata, without its tag */
-#define CACHE_EKEY_MAX	  CACHE_URL_KEY_MAX
-#define CACHE_IX_MAX	  (1 + CACHE_EKEY_MAX)
-#define CACHE_TAG_CHUNK	  'C'
-#define CACHE_TAG_META	  'M'
-#define CACHE_BATCH_MAX	  256
-#define CACHE_BATCH_SLOTS 512 /* power of two, > CACHE_BATCH_MAX */
-#define CACHE_BATCH_SECS  5
-#define CACHE_RTXN_POOL	  16
-#define CACHE_MAXREADERS  512
-#define CACHE_MAP_SLACK	  (8u << 20)
-#define CACHE_MAP_ROUND	  (1u << 20)
+#define CACHE_META_MAX	 (256u << 20)
+#define CACHE_MAXREADERS 512
+#define CACHE_MAP_SLACK	 (8u << 20)
+#define CACHE_MAP_ROUND	 (1u << 20)
+/* damaged seed entries remembered, so that each is logged once */
+#define CACHE_SEED_LOGGED 64
 
-static_assert(CACHE_EKEY_MAX >= CACHE_KEY_MAX, "chunk keys fit");
-static_assert(CACHE_URL_KEY_CUT + 1 + 12 <= CACHE_EKEY_MAX, "hashed URLs fit");
-/* LMDB's default largest key (MDB_MAXKEYSIZE) is 511 bytes */
-static_assert(8 + CACHE_IX_MAX <= 511, "lru keys fit in LMDB");
-static_assert(CACHE_BATCH_SLOTS > CACHE_BATCH_MAX &&
-		      (CACHE_BATCH_SLOTS & (CACHE_BATCH_SLOTS - 1)) == 0,
-	      "batch hash table");
-
-/* An index key: a tag naming the database, then the entry key. */
-struct ixkey {
-	size_t len;
-	uint8_t b[CACHE_IX_MAX];
-};
-
-/* One access waiting to be written. */
-struct touch {
-	uint64_t t;
-	struct ixkey k;
-};
-
-/* A value to store: header, then the zstd frame. */
-struct frame {
-	uint8_t hdr[CACHE_HDR];
-	const void *z;
-	size_t zlen;
-	size_t size;
-};
-
-struct cache {
-	/* lock order: env_lock, then pool_lock; batch_lock alone */
-	pthread_rwlock_t env_lock;
-	MDB_env *env;	/* protected by env_lock (replaced for writing) */
-	MDB_dbi chunks; /* the dbis and gen: as env */
+/* The seed: another cache directory's environment, read-only. */
+struct cache_seed {
+	MDB_env *env;
+	MDB_dbi chunks;
 	MDB_dbi meta;
-	MDB_dbi atime;
-	MDB_dbi lru;
-	MDB_dbi stats;
-	uint64_t gen;	/* +1 per remap or reopen */
-	size_t mapsize; /* the map we ask for; protected by env_lock */
-
-	pthread_mutex_t pool_lock;
-	MDB_txn *pool[CACHE_RTXN_POOL]; /* reset read txns; pool_lock */
-	unsigned npool;			/* protected by pool_lock */
-
-	pthread_mutex_t batch_lock;
-	struct touch *touched;		 /* protected by batch_lock */
-	size_t ntouched;		 /* protected by batch_lock */
-	int16_t slot[CACHE_BATCH_SLOTS]; /* protected by batch_lock */
-	uint64_t batch_since;		 /* protected by batch_lock */
-
-	char *path;
-	uint64_t max_bytes;
+	char *path; /* its environment directory */
+	struct cache_pool pool;
 	bool locks_made;
-	atomic_bool full_logged;
-	atomic_uint_fast64_t clock; /* last access time handed out (ns) */
-	atomic_uint_fast64_t hits, misses, puts, evictions, skipped, damaged;
-	atomic_uint_fast64_t bytes_seen; /* "bytes" at the last commit/read */
+	pthread_mutex_t logged_lock;
+	uint64_t logged[CACHE_SEED_LOGGED]; /* key hashes; logged_lock */
+	unsigned nlogged;		    /* protected by logged_lock */
 };
 
-/*
- * The one translation of LMDB errors.
- * @unittest test_cache
- */
-static int cache_mdb_to_errno(int rc, const char *what, const char *path)
+/* One read: the entry, where its value goes, what was found. */
+struct lookup {
+	struct ixkey ik;
+	void *dst; /* chunks: the caller's buffer of len bytes */
+	size_t len;
+	const char *url; /* metadata: the whole URL */
+	size_t ulen;
+	uint8_t *buf; /* metadata, on success: the raw bytes (heap) */
+	uint64_t raw;
+	size_t vsize; /* -EBADMSG: size and CRC-32C of the stored value */
+	uint32_t fp;
+};
+
+/* @unittest test_cache */
+int cache_mdb_to_errno(int rc, const char *what, const char *path)
 {
 	int e;
 
@@ -210,13 +157,6 @@ static int cache_mdb_to_errno(int rc, const char *what, const char *path)
 	return e;
 }
 
-/* Errors after which a put is skipped rather than failed. */
-static bool is_full(int rc)
-{
-	return rc == MDB_MAP_FULL || rc == MDB_TXN_FULL || rc == ENOSPC ||
-	       rc == EDQUOT || rc == EFBIG;
-}
-
 /* A directory name for a remote: its host and port, made safe. */
 static void remote_dir_name(const char *url, char *out, size_t outsz)
 {
@@ -237,56 +177,6 @@ static void remote_dir_name(const char *url, char *out, size_t outsz)
 	out[o] = '\0';
 }
 
-/* ---- bytes ------------------------------------------------------------ */
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t fnv1a64(const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 /* ---- keys ------------------------------------------------------------- */
 
 void cache_key_chunk(struct cache_key *k, const char *source, int64_t image,
@@ -304,13 +194,13 @@ void cache_key_chunk(struct cache_key *k, const char *source, int64_t image,
 	memcpy(k->b + k->len, source, sl);
 	k->len += sl;
 	k->b[k->len++] = 0;
-	put_u64(k->b + k->len, (uint64_t)image);
+	cache_put_u64(k->b + k->len, (uint64_t)image);
 	k->len += 8;
-	put_u32(k->b + k->len, level);
+	cache_put_u32(k->b + k->len, level);
 	k->len += 4;
 	k->b[k->len++] = (uint8_t)n;
 	for (unsigned i = 0; i < n; i++) {
-		put_u64(k->b + k->len, idx[i]);
+		cache_put_u64(k->b + k->len, idx[i]);
 		k->len += 8;
 	}
 }
@@ -342,48 +232,10 @@ static void meta_ixkey(struct ixkey *ik, const char *url, size_t ulen)
 	memcpy(ik->b + 1, url, CACHE_URL_KEY_CUT);
 	ik->len = 1 + CACHE_URL_KEY_CUT;
 	ik->b[ik->len++] = 0;
-	put_u64(ik->b + ik->len, fnv1a64(url, ulen));
+	cache_put_u64(ik->b + ik->len, cache_fnv1a64(url, ulen));
 	ik->len += 8;
-	put_u32(ik->b + ik->len, codec_crc32c(url, ulen));
+	cache_put_u32(ik->b + ik->len, codec_crc32c(url, ulen));
 	ik->len += 4;
-}
-
-static MDB_dbi data_dbi(const struct cache *c, const struct ixkey *ik)
-{
-	return ik->b[0] == CACHE_TAG_META ? c->meta : c->chunks;
-}
-
-static MDB_val data_key(const struct ixkey *ik)
-{
-	MDB_val v = {.mv_size = ik->len - 1, .mv_data = (void *)(ik->b + 1)};
-
-	return v;
-}
-
-/* ---- time ------------------------------------------------------------- */
-
-/* An access time: wall clock (shared by processes), strictly increasing. */
-static uint64_t access_clock(struct cache *c)
-{
-	struct timespec ts;
-	uint_fast64_t last, now;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	last = atomic_load(&c->clock);
-	do {
-		if (now <= last)
-			now = last + 1;
-	} while (!atomic_compare_exchange_weak(&c->clock, &last, now));
-	return now;
-}
-
-static uint64_t mono_secs(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
 }
 
 /* ---- environment and transactions ------------------------------------- */
@@ -400,184 +252,60 @@ static size_t map_size(uint64_t max_bytes)
 	return (size_t)s;
 }
 
-static int stats_get(struct cache *c, MDB_txn *txn, uint64_t *bytes)
+/* ---- read transaction pools ------------------------------------------ */
+
+/* A read txn of @p env from the pool, renewed, or a new one. */
+static int pool_take(struct cache_pool *p, MDB_env *env, MDB_txn **out)
 {
-	MDB_val key = {.mv_size = 5, .mv_data = (void *)"bytes"};
-	MDB_val val;
+	MDB_txn *txn = NULL;
 	int rc;
 
-	rc = mdb_get(txn, c->stats, &key, &val);
-	if (rc == MDB_NOTFOUND) {
-		*bytes = 0;
-		return 0;
-	}
-	if (rc != 0)
-		return rc;
-	if (val.mv_size != 8)
-		return MDB_CORRUPTED;
-	*bytes = get_u64(val.mv_data);
-	return 0;
-}
-
-static int stats_set(struct cache *c, MDB_txn *txn, uint64_t bytes)
-{
-	MDB_val key = {.mv_size = 5, .mv_data = (void *)"bytes"};
-	uint8_t b[8];
-	MDB_val val = {.mv_size = 8, .mv_data = b};
-
-	put_u64(b, bytes);
-	return mdb_put(txn, c->stats, &key, &val, 0);
-}
-
-/* Record @p t as the last access of @p ik (no older record may exist). */
-static int index_set(struct cache *c, MDB_txn *txn, const struct ixkey *ik,
-		     uint64_t t)
-{
-	uint8_t lk[8 + CACHE_IX_MAX], tb[8];
-	MDB_val akey = {.mv_size = ik->len, .mv_data = (void *)ik->b};
-	MDB_val aval = {.mv_size = 8, .mv_data = tb};
-	MDB_val lkey = {.mv_size = 8 + ik->len, .mv_data = lk};
-	MDB_val empty = {.mv_size = 0, .mv_data = NULL};
-	int rc;
-
-	put_u64(tb, t);
-	put_be64(lk, t);
-	memcpy(lk + 8, ik->b, ik->len);
-	rc = mdb_put(txn, c->atime, &akey, &aval, 0);
-	if (rc == 0)
-		rc = mdb_put(txn, c->lru, &lkey, &empty, 0);
-	return rc;
-}
-
-/* Remove the index records of @p ik, if it has any. */
-static int index_del(struct cache *c, MDB_txn *txn, const struct ixkey *ik)
-{
-	uint8_t lk[8 + CACHE_IX_MAX];
-	MDB_val akey = {.mv_size = ik->len, .mv_data = (void *)ik->b};
-	MDB_val lkey = {.mv_size = 8 + ik->len, .mv_data = lk};
-	MDB_val aval;
-	uint64_t t;
-	int rc;
-
-	rc = mdb_get(txn, c->atime, &akey, &aval);
-	if (rc == MDB_NOTFOUND)
-		return 0;
-	if (rc != 0)
-		return rc;
-	t = aval.mv_size == 8 ? get_u64(aval.mv_data) : 0;
-	put_be64(lk, t);
-	memcpy(lk + 8, ik->b, ik->len);
-	rc = mdb_del(txn, c->lru, &lkey, NULL);
-	if (rc == 0 || rc == MDB_NOTFOUND)
-		rc = mdb_del(txn, c->atime, &akey, NULL);
-	return rc;
-}
-
-/* Delete an entry, its index records, and its size from *bytes. */
-static int entry_del(struct cache *c, MDB_txn *txn, const struct ixkey *ik,
-		     uint64_t *bytes)
-{
-	MDB_val key = data_key(ik);
-	MDB_val val;
-	int rc;
-
-	rc = mdb_get(txn, data_dbi(c, ik), &key, &val);
-	if (rc == 0) {
-		*bytes -= val.mv_size < *bytes ? val.mv_size : *bytes;
-		rc = mdb_del(txn, data_dbi(c, ik), &key, NULL);
-	}
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	if (rc == 0)
-		rc = index_del(c, txn, ik);
-	return rc;
-}
-
-/*
- * Evict the least recently used entry.
- * @return 0, MDB_NOTFOUND (nothing is left), or an LMDB error
- */
-static int evict_one(struct cache *c, MDB_txn *txn, uint64_t *bytes)
-{
-	MDB_cursor *cur = NULL;
-	MDB_val lkey, lval;
-	struct ixkey ik;
-	int rc;
-
-	rc = mdb_cursor_open(txn, c->lru, &cur);
-	if (rc != 0)
-		return rc;
-	rc = mdb_cursor_get(cur, &lkey, &lval, MDB_FIRST);
-	if (rc == 0 &&
-	    (lkey.mv_size <= 8 + 1 || lkey.mv_size > 8 + CACHE_IX_MAX)) {
-		/* not a record this code writes: remove it, evict nothing */
-		rc = mdb_cursor_del(cur, 0);
-		mdb_cursor_close(cur);
-		return rc;
-	}
-	if (rc == 0) {
-		/* copied: the borrowed key is invalid after the deletes */
-		ik.len = lkey.mv_size - 8;
-		memcpy(ik.b, (const uint8_t *)lkey.mv_data + 8, ik.len);
-		rc = mdb_cursor_del(cur, 0);
-	}
-	mdb_cursor_close(cur);
-	if (rc == 0)
-		rc = entry_del(c, txn, &ik, bytes);
-	return rc;
-}
-
-/* Rebuild "bytes" and the index of entries that have none (time 0). */
-static int index_rebuild(struct cache *c, MDB_txn *txn)
-{
-	const MDB_dbi dbis[2] = {c->chunks, c->meta};
-	const uint8_t tags[2] = {CACHE_TAG_CHUNK, CACHE_TAG_META};
-	uint64_t bytes = 0;
-	int rc = 0;
-
-	for (int d = 0; d < 2 && rc == 0; d++) {
-		MDB_cursor *cur = NULL;
-		MDB_val key, val, aval;
-		struct ixkey ik;
-		MDB_val akey = {.mv_data = ik.b};
-
-		rc = mdb_cursor_open(txn, dbis[d], &cur);
-		if (rc != 0)
-			break;
-		rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-		while (rc == 0) {
-			bytes += val.mv_size;
-			if (key.mv_size == 0 || key.mv_size > CACHE_EKEY_MAX) {
-				rc = mdb_cursor_del(cur, 0);
-				bytes -= val.mv_size;
-			} else {
-				ik.b[0] = tags[d];
-				memcpy(ik.b + 1, key.mv_data, key.mv_size);
-				ik.len = 1 + key.mv_size;
-				akey.mv_size = ik.len;
-				rc = mdb_get(txn, c->atime, &akey, &aval);
-				if (rc == MDB_NOTFOUND)
-					rc = index_set(c, txn, &ik, 0);
-			}
-			if (rc == 0)
-				rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
+	pthread_mutex_lock(&p->lock);
+	if (p->n > 0)
+		txn = p->txn[--p->n];
+	pthread_mutex_unlock(&p->lock);
+	if (txn) {
+		rc = mdb_txn_renew(txn);
+		if (rc != 0) {
+			mdb_txn_abort(txn);
+			return rc;
 		}
-		mdb_cursor_close(cur);
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
+		*out = txn;
+		return 0;
 	}
-	if (rc == 0)
-		rc = stats_set(c, txn, bytes);
-	return rc;
+	return mdb_txn_begin(env, NULL, MDB_RDONLY, out);
 }
+
+/* Reset a read txn and keep it, or abort it when the pool is full. */
+static void pool_give(struct cache_pool *p, MDB_txn *txn)
+{
+	mdb_txn_reset(txn);
+	pthread_mutex_lock(&p->lock);
+	if (p->n < CACHE_RTXN_POOL) {
+		p->txn[p->n++] = txn;
+		txn = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (txn)
+		mdb_txn_abort(txn);
+}
+
+/* Abort the pooled read txns (for the local env: with env_lock exclusive). */
+static void pool_drain(struct cache_pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->n > 0)
+		mdb_txn_abort(p->txn[--p->n]);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- the local environment -------------------------------------------- */
 
 /* Open c->env (and the dbis) on c->path. Called with env_lock exclusive. */
 static int env_setup(struct cache *c)
 {
 	MDB_env *env = NULL;
 	MDB_txn *txn = NULL;
-	MDB_val key = {.mv_size = 5, .mv_data = (void *)"bytes"};
-	MDB_val val;
 	int dead = 0;
 	int rc;
 
@@ -612,12 +340,8 @@ static int env_setup(struct cache *c)
 		rc = mdb_dbi_open(txn, "lru", MDB_CREATE, &c->lru);
 	if (rc == 0)
 		rc = mdb_dbi_open(txn, "stats", MDB_CREATE, &c->stats);
-	if (rc == 0) {
-		rc = mdb_get(txn, c->stats, &key, &val);
-		/* new, or written by a version without accounting */
-		if (rc == MDB_NOTFOUND)
-			rc = index_rebuild(c, txn);
-	}
+	if (rc == 0)
+		rc = cache_lru_setup(c, txn);
 	if (rc == 0) {
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
@@ -633,15 +357,6 @@ static int env_setup(struct cache *c)
 			 c->path);
 	c->env = env;
 	return 0;
-}
-
-/* Abort the pooled read txns. Called with env_lock exclusive. */
-static void pool_drain(struct cache *c)
-{
-	pthread_mutex_lock(&c->pool_lock);
-	while (c->npool > 0)
-		mdb_txn_abort(c->pool[--c->npool]);
-	pthread_mutex_unlock(&c->pool_lock);
 }
 
 /*
@@ -681,7 +396,7 @@ static void env_repair(struct cache *c, uint64_t gen, int why)
 	}
 	log_warn(LOG_C_CACHE, "reopening cache '%s' after: %s", c->path,
 		 mdb_strerror(why));
-	pool_drain(c);
+	pool_drain(&c->pool);
 	mdb_env_close(c->env);
 	c->env = NULL;
 	rc = env_setup(c);
@@ -693,34 +408,8 @@ out:
 	pthread_rwlock_unlock(&c->env_lock);
 }
 
-/* A read txn from the pool, renewed, or a new one. env_lock held. */
-static int rtxn_get(struct cache *c, MDB_txn **out)
-{
-	MDB_txn *txn = NULL;
-	int rc;
-
-	pthread_mutex_lock(&c->pool_lock);
-	if (c->npool > 0)
-		txn = c->pool[--c->npool];
-	pthread_mutex_unlock(&c->pool_lock);
-	if (txn) {
-		rc = mdb_txn_renew(txn);
-		if (rc != 0) {
-			mdb_txn_abort(txn);
-			return rc;
-		}
-		*out = txn;
-		return 0;
-	}
-	return mdb_txn_begin(c->env, NULL, MDB_RDONLY, out);
-}
-
-/*
- * Begin a transaction (MDB_RDONLY or 0) with env_lock held for reading,
- * until rtxn_done(), wtxn_abort() or wtxn_commit(). Remaps or reopens
- * once if LMDB asks.
- */
-static int txn_begin(struct cache *c, unsigned flags, MDB_txn **out)
+/* Holds env_lock for reading from a success until the txn ends. */
+int cache_txn_begin(struct cache *c, unsigned flags, MDB_txn **out)
 {
 	MDB_txn *txn = NULL;
 	uint64_t gen;
@@ -732,7 +421,7 @@ static int txn_begin(struct cache *c, unsigned flags, MDB_txn **out)
 		if (!c->env)
 			rc = EIO;
 		else if (flags & MDB_RDONLY)
-			rc = rtxn_get(c, &txn);
+			rc = pool_take(&c->pool, c->env, &txn);
 		else
 			rc = mdb_txn_begin(c->env, NULL, 0, &txn);
 		if (rc == 0) {
@@ -746,156 +435,24 @@ static int txn_begin(struct cache *c, unsigned flags, MDB_txn **out)
 	}
 }
 
-/* Return a read txn to the pool and leave env_lock. */
-static void rtxn_done(struct cache *c, MDB_txn *txn)
+void cache_rtxn_done(struct cache *c, MDB_txn *txn)
 {
-	mdb_txn_reset(txn);
-	pthread_mutex_lock(&c->pool_lock);
-	if (c->npool < CACHE_RTXN_POOL) {
-		c->pool[c->npool++] = txn;
-		txn = NULL;
-	}
-	pthread_mutex_unlock(&c->pool_lock);
-	if (txn)
-		mdb_txn_abort(txn);
+	pool_give(&c->pool, txn);
 	pthread_rwlock_unlock(&c->env_lock);
 }
 
-static void wtxn_abort(struct cache *c, MDB_txn *txn)
+void cache_wtxn_abort(struct cache *c, MDB_txn *txn)
 {
 	mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&c->env_lock);
 }
 
-static int wtxn_commit(struct cache *c, MDB_txn *txn)
+int cache_wtxn_commit(struct cache *c, MDB_txn *txn)
 {
 	int rc = mdb_txn_commit(txn);
 
 	pthread_rwlock_unlock(&c->env_lock);
 	return rc;
-}
-
-/* ---- the access batch ------------------------------------------------- */
-
-static size_t batch_slot(const struct ixkey *ik)
-{
-	return (size_t)fnv1a64(ik->b, ik->len) & (CACHE_BATCH_SLOTS - 1);
-}
-
-/* Take the batch: *out (free() it) holds *n accesses. */
-static void batch_take(struct cache *c, struct touch **out, size_t *n)
-{
-	struct touch *v = NULL;
-	size_t k;
-
-	pthread_mutex_lock(&c->batch_lock);
-	k = c->ntouched;
-	if (k > 0) {
-		/* without memory these access times are lost, nothing else */
-		v = malloc(k * sizeof(*v));
-		if (v)
-			memcpy(v, c->touched, k * sizeof(*v));
-		c->ntouched = 0;
-		memset(c->slot, 0xff, sizeof(c->slot));
-	}
-	pthread_mutex_unlock(&c->batch_lock);
-	*out = v;
-	*n = v ? k : 0;
-}
-
-/* Record a hit; write the batch when it is full or old. */
-static void batch_note(struct cache *c, const struct ixkey *ik)
-{
-	uint64_t t = access_clock(c);
-	uint64_t now = mono_secs();
-	size_t h = batch_slot(ik);
-	bool flush;
-	int i;
-
-	pthread_mutex_lock(&c->batch_lock);
-	for (;;) {
-		i = c->slot[h];
-		if (i < 0)
-			break;
-		if (c->touched[i].k.len == ik->len &&
-		    memcmp(c->touched[i].k.b, ik->b, ik->len) == 0)
-			break;
-		h = (h + 1) & (CACHE_BATCH_SLOTS - 1);
-	}
-	if (i >= 0) {
-		c->touched[i].t = t;
-	} else if (c->ntouched < CACHE_BATCH_MAX) {
-		/* full only while another thread is taking it: dropped */
-		if (c->ntouched == 0)
-			c->batch_since = now;
-		i = (int)c->ntouched++;
-		c->slot[h] = (int16_t)i;
-		c->touched[i].t = t;
-		c->touched[i].k.len = ik->len;
-		memcpy(c->touched[i].k.b, ik->b, ik->len);
-	}
-	flush = c->ntouched >= CACHE_BATCH_MAX ||
-		(c->ntouched > 0 && now - c->batch_since >= CACHE_BATCH_SECS);
-	pthread_mutex_unlock(&c->batch_lock);
-	if (flush)
-		cache_flush(c);
-}
-
-/* Write batched accesses newer than the index's, of entries still there. */
-static int batch_apply(struct cache *c, MDB_txn *txn, const struct touch *v,
-		       size_t n)
-{
-	int rc = 0;
-
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		MDB_val akey = {.mv_size = v[i].k.len,
-				.mv_data = (void *)v[i].k.b};
-		MDB_val aval;
-
-		rc = mdb_get(txn, c->atime, &akey, &aval);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			continue;
-		}
-		if (rc != 0)
-			break;
-		if (aval.mv_size == 8 && v[i].t <= get_u64(aval.mv_data))
-			continue;
-		rc = index_del(c, txn, &v[i].k);
-		if (rc == 0)
-			rc = index_set(c, txn, &v[i].k, v[i].t);
-	}
-	return rc;
-}
-
-int cache_flush(struct cache *c)
-{
-	struct touch *v = NULL;
-	MDB_txn *txn = NULL;
-	size_t n = 0;
-	int rc;
-
-	batch_take(c, &v, &n);
-	if (n == 0)
-		return 0;
-	rc = txn_begin(c, 0, &txn);
-	if (rc == 0) {
-		rc = batch_apply(c, txn, v, n);
-		if (rc == 0)
-			rc = wtxn_commit(c, txn);
-		else
-			wtxn_abort(c, txn);
-	}
-	free(v);
-	if (rc == 0)
-		return 0;
-	if (is_full(rc)) {
-		log_debug(LOG_C_CACHE, "'%s' is full: access times dropped",
-			  c->path);
-		return -ENOSPC;
-	}
-	return cache_mdb_to_errno(rc, "cannot write access times of cache",
-				  c->path);
 }
 
 /* ---- frames ----------------------------------------------------------- */
@@ -910,8 +467,8 @@ static int frame_make(struct frame *f, const void *raw, size_t len, void **z)
 		return rc;
 	memset(f->hdr, 0, CACHE_HDR);
 	f->hdr[0] = CACHE_VERSION;
-	put_u32(f->hdr + 4, codec_crc32c(raw, len));
-	put_u64(f->hdr + 8, len);
+	cache_put_u32(f->hdr + 4, codec_crc32c(raw, len));
+	cache_put_u64(f->hdr + 8, len);
 	f->z = *z;
 	f->zlen = zlen;
 	f->size = CACHE_HDR + zlen;
@@ -934,157 +491,13 @@ static int frame_check(const MDB_val *v, uint64_t *raw_len)
 	if (p[0] != CACHE_VERSION || p[1] != 0 || p[2] != 0 || p[3] != 0)
 		return -EBADMSG;
 	rc = codec_zstd_frame_size(p + CACHE_HDR, v->mv_size - CACHE_HDR, &fs);
-	if (rc < 0 || fs != get_u64(p + 8))
+	if (rc < 0 || fs != cache_get_u64(p + 8))
 		return -EBADMSG;
 	*raw_len = fs;
 	return 0;
 }
 
-/* ---- writes ----------------------------------------------------------- */
-
-/*
- * One attempt at a put: batched accesses, the replaced value out, LRU
- * entries out until the value fits, value, index and total in.
- * @return 0 (*evicted set) or an LMDB/errno code; nothing written then
- */
-static int put_txn(struct cache *c, const struct ixkey *ik,
-		   const struct frame *f, const struct touch *tv, size_t tn,
-		   unsigned *evicted)
-{
-	MDB_txn *txn = NULL;
-	MDB_val key = data_key(ik);
-	MDB_val val;
-	uint64_t bytes = 0;
-	unsigned n = 0;
-	int rc;
-
-	rc = txn_begin(c, 0, &txn);
-	if (rc != 0)
-		return rc;
-	rc = batch_apply(c, txn, tv, tn);
-	if (rc == 0)
-		rc = stats_get(c, txn, &bytes);
-	if (rc == 0)
-		rc = entry_del(c, txn, ik, &bytes);
-	while (rc == 0 &&
-	       (bytes > c->max_bytes || f->size > c->max_bytes - bytes)) {
-		rc = evict_one(c, txn, &bytes);
-		if (rc == 0)
-			n++;
-	}
-	if (rc == MDB_NOTFOUND) {
-		/* an empty index means nothing is stored: heal the total */
-		bytes = 0;
-		rc = 0;
-	}
-	if (rc == 0) {
-		val.mv_size = f->size;
-		rc = mdb_put(txn, data_dbi(c, ik), &key, &val, MDB_RESERVE);
-	}
-	if (rc == 0) {
-		/* filled at once: a later write may move a reserved node */
-		memcpy(val.mv_data, f->hdr, CACHE_HDR);
-		memcpy((uint8_t *)val.mv_data + CACHE_HDR, f->z, f->zlen);
-		rc = index_set(c, txn, ik, access_clock(c));
-	}
-	if (rc == 0)
-		rc = stats_set(c, txn, bytes + f->size);
-	if (rc != 0) {
-		wtxn_abort(c, txn);
-		return rc;
-	}
-	rc = wtxn_commit(c, txn);
-	if (rc == 0) {
-		*evicted = n;
-		atomic_store(&c->bytes_seen, bytes + f->size);
-	}
-	return rc;
-}
-
-/*
- * After MDB_MAP_FULL: evict @p amount bytes in a transaction of its own,
- * whose freed pages the next one may reuse. Dead readers, which pin old
- * pages, are cleared first.
- */
-static int evict_txn(struct cache *c, uint64_t amount, unsigned *evicted)
-{
-	MDB_txn *txn = NULL;
-	uint64_t bytes = 0, target;
-	unsigned n = 0;
-	int dead = 0;
-	int rc;
-
-	rc = txn_begin(c, 0, &txn);
-	if (rc != 0)
-		return rc;
-	mdb_reader_check(c->env, &dead);
-	rc = stats_get(c, txn, &bytes);
-	target = bytes > amount ? bytes - amount : 0;
-	while (rc == 0 && bytes > target) {
-		rc = evict_one(c, txn, &bytes);
-		if (rc == 0)
-			n++;
-	}
-	if (rc == MDB_NOTFOUND) {
-		bytes = 0;
-		rc = 0;
-	}
-	if (rc == 0)
-		rc = stats_set(c, txn, bytes);
-	if (rc != 0) {
-		wtxn_abort(c, txn);
-		return rc;
-	}
-	rc = wtxn_commit(c, txn);
-	if (rc == 0) {
-		*evicted = n;
-		atomic_store(&c->bytes_seen, bytes);
-	}
-	return rc;
-}
-
-static int put_frame(struct cache *c, const struct ixkey *ik,
-		     const struct frame *f)
-{
-	struct touch *tv = NULL;
-	size_t tn = 0;
-	unsigned ev = 0, ev_full = 0;
-	bool logged;
-	int rc;
-
-	if (f->size > c->max_bytes) {
-		atomic_fetch_add(&c->skipped, 1);
-		log_debug(LOG_C_CACHE,
-			  "%zu bytes are more than the limit of '%s': not "
-			  "cached",
-			  f->size, c->path);
-		return -ENOSPC;
-	}
-	batch_take(c, &tv, &tn);
-	rc = put_txn(c, ik, f, tv, tn, &ev);
-	if (is_full(rc)) {
-		rc = evict_txn(c, 2 * f->size + c->max_bytes / 64, &ev_full);
-		if (rc == 0)
-			rc = put_txn(c, ik, f, tv, tn, &ev);
-	}
-	free(tv);
-	atomic_fetch_add(&c->evictions, ev + ev_full);
-	if (rc == 0) {
-		atomic_fetch_add(&c->puts, 1);
-		return 0;
-	}
-	if (is_full(rc)) {
-		atomic_fetch_add(&c->skipped, 1);
-		logged = atomic_exchange(&c->full_logged, true);
-		if (!logged)
-			log_warn(LOG_C_CACHE,
-				 "cache '%s': map or disk full (%s); some data "
-				 "is not cached",
-				 c->path, mdb_strerror(rc));
-		return -ENOSPC;
-	}
-	return cache_mdb_to_errno(rc, "cannot write cache", c->path);
-}
+/* ---- writes (their transactions are in cache_lru.c) -------------------- */
 
 int cache_put(struct cache *c, const struct cache_key *k, const void *data,
 	      size_t len)
@@ -1100,7 +513,7 @@ int cache_put(struct cache *c, const struct cache_key *k, const void *data,
 	rc = frame_make(&f, data, len, &z);
 	if (rc < 0)
 		return rc;
-	rc = put_frame(c, &ik, &f);
+	rc = cache_lru_put(c, &ik, &f);
 	free(z);
 	return rc;
 }
@@ -1126,15 +539,15 @@ int cache_meta_put(struct cache *c, const char *url, const void *body,
 	raw = malloc(CACHE_META_FIXED + ulen + len);
 	if (!raw)
 		return -ENOMEM;
-	put_u64(raw, (uint64_t)fetched_at);
-	put_u32(raw + 8, (uint32_t)ulen);
+	cache_put_u64(raw, (uint64_t)fetched_at);
+	cache_put_u32(raw + 8, (uint32_t)ulen);
 	memcpy(raw + CACHE_META_FIXED, url, ulen);
 	if (len > 0)
 		memcpy(raw + CACHE_META_FIXED + ulen, body, len);
 	meta_ixkey(&ik, url, ulen);
 	rc = frame_make(&f, raw, CACHE_META_FIXED + ulen + len, &z);
 	if (rc == 0)
-		rc = put_frame(c, &ik, &f);
+		rc = cache_lru_put(c, &ik, &f);
 	free(z);
 	free(raw);
 	return rc;
@@ -1143,109 +556,27 @@ int cache_meta_put(struct cache *c, const char *url, const void *body,
 /* ---- reads ------------------------------------------------------------ */
 
 /*
- * Delete a damaged entry, if it is still the value that was read (same
- * size and CRC-32C of the stored bytes): another process may have stored
- * a good one since.
+ * Decode a chunk value into @p dst, which holds exactly its raw length.
+ * @return 0, -EFBIG (another length), -EBADMSG
  */
-static void drop_damaged(struct cache *c, const struct ixkey *ik, size_t vsize,
-			 uint32_t fp)
+static int chunk_decode(const MDB_val *val, void *dst, size_t len)
 {
-	MDB_txn *txn = NULL;
-	MDB_val key = data_key(ik);
-	MDB_val val;
-	uint64_t bytes = 0;
-	uint32_t now = 0;
-	int rc;
-
-	rc = txn_begin(c, 0, &txn);
-	if (rc != 0)
-		return;
-	rc = mdb_get(txn, data_dbi(c, ik), &key, &val);
-	if (rc == 0 && val.mv_size == vsize)
-		now = codec_crc32c(val.mv_data, val.mv_size);
-	if (rc == 0 && (val.mv_size != vsize || now != fp))
-		rc = MDB_NOTFOUND;
-	if (rc == 0)
-		rc = stats_get(c, txn, &bytes);
-	if (rc == 0)
-		rc = entry_del(c, txn, ik, &bytes);
-	if (rc == 0)
-		rc = stats_set(c, txn, bytes);
-	if (rc != 0) {
-		wtxn_abort(c, txn);
-		return;
-	}
-	rc = wtxn_commit(c, txn);
-	if (rc == 0)
-		atomic_store(&c->bytes_seen, bytes);
-}
-
-/* Count a read's outcome; note a hit, drop a damaged entry. */
-static int get_finish(struct cache *c, const struct ixkey *ik, int rc,
-		      size_t vsize, uint32_t fp)
-{
-	if (rc == 0) {
-		atomic_fetch_add(&c->hits, 1);
-		batch_note(c, ik);
-		return 0;
-	}
-	atomic_fetch_add(&c->misses, 1);
-	if (rc == -EBADMSG) {
-		atomic_fetch_add(&c->damaged, 1);
-		log_warn(LOG_C_CACHE,
-			 "damaged entry in '%s' dropped; it will be fetched "
-			 "again",
-			 c->path);
-		drop_damaged(c, ik, vsize, fp);
-	}
-	return rc;
-}
-
-int cache_get(struct cache *c, const struct cache_key *k, void *dst, size_t len)
-{
-	struct ixkey ik;
-	MDB_txn *txn = NULL;
-	MDB_val key, val;
-	const uint8_t *v;
+	const uint8_t *v = val->mv_data;
 	uint64_t raw = 0;
-	size_t vsize = 0;
-	uint32_t fp = 0, crc = 0;
+	uint32_t crc = 0;
 	int rc;
 
-	rc = chunk_ixkey(&ik, k);
-	if (rc < 0)
-		return rc;
-	key = data_key(&ik);
-	rc = txn_begin(c, MDB_RDONLY, &txn);
-	if (rc != 0) {
-		atomic_fetch_add(&c->misses, 1);
-		return cache_mdb_to_errno(rc, "cannot read cache", c->path);
-	}
-	rc = mdb_get(txn, c->chunks, &key, &val);
-	if (rc == 0) {
-		/* the value is borrowed from the map: used inside the txn */
-		v = val.mv_data;
-		rc = frame_check(&val, &raw);
-		if (rc == 0 && raw != len)
-			rc = -EFBIG;
-		if (rc == 0)
-			rc = codec_decode(CODEC_ZSTD, v + CACHE_HDR,
-					  val.mv_size - CACHE_HDR, dst, len);
-		if (rc == 0)
-			crc = codec_crc32c(dst, len);
-		if (rc == 0 && crc != get_u32(v + 4))
-			rc = -EBADMSG;
-		if (rc == -EBADMSG) {
-			vsize = val.mv_size;
-			fp = codec_crc32c(v, vsize);
-		}
-	} else if (rc == MDB_NOTFOUND) {
-		rc = -ENOENT;
-	} else {
-		rc = cache_mdb_to_errno(rc, "cannot read cache", c->path);
-	}
-	rtxn_done(c, txn);
-	return get_finish(c, &ik, rc, vsize, fp);
+	rc = frame_check(val, &raw);
+	if (rc == 0 && raw != len)
+		rc = -EFBIG;
+	if (rc == 0)
+		rc = codec_decode(CODEC_ZSTD, v + CACHE_HDR,
+				  val->mv_size - CACHE_HDR, dst, len);
+	if (rc == 0)
+		crc = codec_crc32c(dst, len);
+	if (rc == 0 && crc != cache_get_u32(v + 4))
+		rc = -EBADMSG;
+	return rc;
 }
 
 /*
@@ -1274,9 +605,10 @@ static int meta_decode(const MDB_val *val, const char *url, size_t ulen,
 				  val->mv_size - CACHE_HDR, buf, (size_t)raw);
 	if (rc == 0) {
 		crc = codec_crc32c(buf, (size_t)raw);
-		n = get_u32(buf + 8);
+		n = cache_get_u32(buf + 8);
 	}
-	if (rc == 0 && (crc != get_u32(v + 4) || n > raw - CACHE_META_FIXED))
+	if (rc == 0 &&
+	    (crc != cache_get_u32(v + 4) || n > raw - CACHE_META_FIXED))
 		rc = -EBADMSG;
 	/* a cut URL key can be shared: the whole URL decides */
 	if (rc == 0 && (n != ulen || memcmp(buf + CACHE_META_FIXED, url, n)))
@@ -1290,50 +622,322 @@ static int meta_decode(const MDB_val *val, const char *url, size_t ulen,
 	return 0;
 }
 
+/*
+ * An entry for a log line: the URL of metadata; the source, image, level
+ * and chunk index of a chunk key made by cache_key_chunk(); else the key
+ * in hex. @return @p out
+ */
+static const char *lookup_name(const struct lookup *l, char *out, size_t n)
+{
+	const uint8_t *k = l->ik.b + 1, *end = l->ik.b + l->ik.len;
+	const uint8_t *nul = memchr(k, 0, (size_t)(end - k));
+	unsigned nidx = 0;
+	size_t o = 0;
+	int w;
+
+	if (l->url)
+		return log_escape(l->url, out, n);
+	if (nul && end - nul >= 14)
+		nidx = nul[13];
+	if (k[0] != 'c' || !nul || end - nul != 14 + 8 * (ptrdiff_t)nidx) {
+		for (const uint8_t *p = k; p < end && o + 3 <= n; p++)
+			o += (size_t)snprintf(out + o, n - o, "%02x", *p);
+		out[o < n ? o : n - 1] = '\0';
+		return out;
+	}
+	w = snprintf(out, n, "%.*s image %" PRId64 " level %" PRIu32 " chunk",
+		     (int)(nul - k - 1), (const char *)k + 1,
+		     (int64_t)cache_get_u64(nul + 1), cache_get_u32(nul + 9));
+	o = w > 0 ? (size_t)w : 0;
+	for (unsigned i = 0; i < nidx && o < n; i++) {
+		w = snprintf(out + o, n - o, "%s%" PRIu64, i ? "," : " ",
+			     cache_get_u64(nul + 14 + 8 * i));
+		o += w > 0 ? (size_t)w : 0;
+	}
+	return out;
+}
+
+/*
+ * Look @p l up in @p dbi of an open read txn and decode what is there,
+ * inside the txn: the value is borrowed from the map.
+ * @return 0, -ENOENT, a decoding error, or -errno (logged with @p path)
+ */
+static int lookup_in(MDB_txn *txn, MDB_dbi dbi, struct lookup *l,
+		     const char *path)
+{
+	MDB_val key = cache_data_key(&l->ik);
+	MDB_val val;
+	int rc;
+
+	rc = mdb_get(txn, dbi, &key, &val);
+	if (rc != 0)
+		return cache_mdb_to_errno(rc, "cannot read cache", path);
+	if (l->ik.b[0] == CACHE_TAG_META)
+		rc = meta_decode(&val, l->url, l->ulen, &l->buf, &l->raw);
+	else
+		rc = chunk_decode(&val, l->dst, l->len);
+	if (rc == -EBADMSG) {
+		l->vsize = val.mv_size;
+		l->fp = codec_crc32c(val.mv_data, val.mv_size);
+	}
+	return rc;
+}
+
+static int local_read(struct cache *c, struct lookup *l)
+{
+	MDB_txn *txn = NULL;
+	int rc;
+
+	rc = cache_txn_begin(c, MDB_RDONLY, &txn);
+	if (rc != 0)
+		return cache_mdb_to_errno(rc, "cannot read cache", c->path);
+	rc = lookup_in(txn, cache_data_dbi(c, &l->ik), l, c->path);
+	cache_rtxn_done(c, txn);
+	return rc;
+}
+
+static int seed_read(struct cache_seed *s, struct lookup *l)
+{
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi = l->ik.b[0] == CACHE_TAG_META ? s->meta : s->chunks;
+	int rc;
+
+	rc = pool_take(&s->pool, s->env, &txn);
+	if (rc != 0)
+		return cache_mdb_to_errno(rc, "cannot read seed cache",
+					  s->path);
+	rc = lookup_in(txn, dbi, l, s->path);
+	pool_give(&s->pool, txn);
+	return rc;
+}
+
+/*
+ * A damaged seed entry: it stays (the seed is never written) and is a
+ * miss. Logged and counted once while its key is among the last
+ * CACHE_SEED_LOGGED remembered, not at every read of it.
+ */
+static void seed_damaged(struct cache *c, const struct lookup *l)
+{
+	struct cache_seed *s = c->seed;
+	uint64_t h = cache_fnv1a64(l->ik.b, l->ik.len) | 1;
+	bool seen = false;
+	char name[512];
+
+	pthread_mutex_lock(&s->logged_lock);
+	for (unsigned i = 0; i < CACHE_SEED_LOGGED && !seen; i++)
+		seen = s->logged[i] == h;
+	if (!seen)
+		s->logged[s->nlogged++ % CACHE_SEED_LOGGED] = h;
+	pthread_mutex_unlock(&s->logged_lock);
+	if (seen)
+		return;
+	atomic_fetch_add(&c->damaged, 1);
+	log_warn(LOG_C_CACHE,
+		 "damaged entry (%s) in seed cache '%s' is not used; it will "
+		 "be fetched again",
+		 lookup_name(l, name, sizeof(name)), s->path);
+}
+
+/*
+ * Read an entry: from the local environment, else from the seed. Counts
+ * the outcome, notes a local hit for the LRU index, drops a damaged local
+ * entry. A seed hit is served as it is (see the file comment).
+ * @return 0, or the local environment's error
+ */
+static int lookup(struct cache *c, struct lookup *l)
+{
+	char name[512];
+	int rc, seed_rc;
+
+	rc = local_read(c, l);
+	if (rc == -EBADMSG) {
+		atomic_fetch_add(&c->damaged, 1);
+		log_warn(LOG_C_CACHE,
+			 "damaged entry (%s) in '%s' dropped; it will be "
+			 "fetched again",
+			 lookup_name(l, name, sizeof(name)), c->path);
+		cache_lru_drop(c, &l->ik, l->vsize, l->fp);
+	}
+	if (rc != 0 && c->seed) {
+		seed_rc = seed_read(c->seed, l);
+		if (seed_rc == 0) {
+			atomic_fetch_add(&c->hits, 1);
+			atomic_fetch_add(&c->seed_hits, 1);
+			return 0;
+		}
+		if (seed_rc == -EBADMSG)
+			seed_damaged(c, l);
+	}
+	if (rc != 0) {
+		atomic_fetch_add(&c->misses, 1);
+		return rc;
+	}
+	atomic_fetch_add(&c->hits, 1);
+	cache_lru_note(c, &l->ik);
+	return 0;
+}
+
+int cache_get(struct cache *c, const struct cache_key *k, void *dst, size_t len)
+{
+	struct lookup l = {.dst = dst, .len = len};
+	int rc;
+
+	rc = chunk_ixkey(&l.ik, k);
+	if (rc < 0)
+		return rc;
+	return lookup(c, &l);
+}
+
 int cache_meta_get(struct cache *c, const char *url, char **body, size_t *len,
 		   int64_t *fetched_at)
 {
-	struct ixkey ik;
-	MDB_txn *txn = NULL;
-	MDB_val key, val;
-	uint8_t *buf = NULL;
-	uint64_t raw = 0;
-	size_t ulen, blen, vsize = 0;
-	uint32_t fp = 0;
+	struct lookup l = {.url = url};
+	size_t blen;
 	int rc;
 
 	if (!url || !*url)
 		return -EINVAL;
-	ulen = strlen(url);
-	meta_ixkey(&ik, url, ulen);
-	key = data_key(&ik);
-	rc = txn_begin(c, MDB_RDONLY, &txn);
+	l.ulen = strlen(url);
+	meta_ixkey(&l.ik, url, l.ulen);
+	rc = lookup(c, &l);
+	if (rc != 0)
+		return rc;
+	blen = (size_t)l.raw - CACHE_META_FIXED - l.ulen;
+	*fetched_at = (int64_t)cache_get_u64(l.buf);
+	memmove(l.buf, l.buf + CACHE_META_FIXED + l.ulen, blen);
+	l.buf[blen] = '\0';
+	*body = (char *)l.buf;
+	*len = blen;
+	return 0;
+}
+
+/* ---- the seed ---------------------------------------------------------- */
+
+static void seed_close(struct cache_seed *s)
+{
+	if (!s)
+		return;
+	if (s->locks_made)
+		pool_drain(&s->pool);
+	/* read-only: there is nothing to sync */
+	if (s->env)
+		mdb_env_close(s->env);
+	if (s->locks_made) {
+		pthread_mutex_destroy(&s->logged_lock);
+		pthread_mutex_destroy(&s->pool.lock);
+	}
+	free(s->path);
+	free(s);
+}
+
+/*
+ * Find the environment of the seed directory @p dir for the remote @p url
+ * (directory @p host in it), refuse the local one, open it (MDB_RDONLY,
+ * MDB_NOLOCK) and its databases.
+ * @return 0, or -errno after a log line that names the path
+ */
+static int seed_setup(struct cache_seed *s, const char *dir, const char *url,
+		      const char *host, const char *local)
+{
+	struct stat st, lst;
+	MDB_txn *txn = NULL;
+	char *data = NULL;
+	const char *db = "chunks";
+	int rc;
+
+	rc = stat(dir, &st) < 0 ? -errno : 0;
+	if (rc == 0 && !S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	if (rc < 0) {
+		log_error(LOG_C_CACHE, "cannot use seed cache '%s': %s", dir,
+			  strerror(-rc));
+		return rc;
+	}
+	if (asprintf(&s->path, "%s/%s", dir, host) < 0) {
+		s->path = NULL;
+		return -ENOMEM;
+	}
+	if (asprintf(&data, "%s/data.mdb", s->path) < 0)
+		return -ENOMEM;
+	rc = stat(data, &st) < 0 ? -errno : 0;
+	if (rc < 0)
+		log_error(LOG_C_CACHE,
+			  "seed cache '%s' holds no cache of %s (no '%s': %s)",
+			  dir, url, data, strerror(-rc));
+	free(data);
+	if (rc < 0)
+		return rc;
+	if (stat(s->path, &st) == 0 && stat(local, &lst) == 0 &&
+	    st.st_dev == lst.st_dev && st.st_ino == lst.st_ino) {
+		log_error(LOG_C_CACHE,
+			  "seed cache '%s' is the cache directory itself", dir);
+		return -EINVAL;
+	}
+	rc = mdb_env_create(&s->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(s->env, 8);
+	/* no lock file: the seed may sit on a read-only filesystem */
+	if (rc == 0)
+		rc = mdb_env_open(s->env, s->path,
+				  MDB_RDONLY | MDB_NOLOCK | MDB_NOTLS, 0);
+	if (rc == 0)
+		rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_dbi_open(txn, db, 0, &s->chunks);
+	if (rc == 0) {
+		db = "meta";
+		rc = mdb_dbi_open(txn, db, 0, &s->meta);
+	}
+	if (rc == MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		log_error(LOG_C_CACHE,
+			  "seed cache '%s' is not a cache of idrfs (no "
+			  "database '%s')",
+			  s->path, db);
+		return -ENOENT;
+	}
+	/* a read-only txn's commit keeps its dbi handles for all */
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	if (rc != 0)
+		return cache_mdb_to_errno(rc, "cannot open seed cache",
+					  s->path);
+	log_info(LOG_C_CACHE, "seed cache '%s' opened read-only", s->path);
+	return 0;
+}
+
+/* Open c->seed; NULL if it cannot be. @return as seed_setup() */
+static int seed_open(struct cache *c, const char *dir, const char *url,
+		     const char *host)
+{
+	struct cache_seed *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s)
+		return -ENOMEM;
+	rc = pthread_mutex_init(&s->pool.lock, NULL);
 	if (rc != 0) {
-		atomic_fetch_add(&c->misses, 1);
-		return cache_mdb_to_errno(rc, "cannot read cache", c->path);
+		free(s);
+		return -rc;
 	}
-	rc = mdb_get(txn, c->meta, &key, &val);
-	if (rc == 0) {
-		rc = meta_decode(&val, url, ulen, &buf, &raw);
-		if (rc == -EBADMSG) {
-			vsize = val.mv_size;
-			fp = codec_crc32c(val.mv_data, vsize);
-		}
-	} else if (rc == MDB_NOTFOUND) {
-		rc = -ENOENT;
-	} else {
-		rc = cache_mdb_to_errno(rc, "cannot read cache", c->path);
+	rc = pthread_mutex_init(&s->logged_lock, NULL);
+	if (rc != 0) {
+		pthread_mutex_destroy(&s->pool.lock);
+		free(s);
+		return -rc;
 	}
-	rtxn_done(c, txn);
-	if (rc == 0) {
-		blen = (size_t)raw - CACHE_META_FIXED - ulen;
-		*fetched_at = (int64_t)get_u64(buf);
-		memmove(buf, buf + CACHE_META_FIXED + ulen, blen);
-		buf[blen] = '\0';
-		*body = (char *)buf;
-		*len = blen;
+	s->locks_made = true;
+	rc = seed_setup(s, dir, url, host, c->path);
+	if (rc < 0) {
+		seed_close(s);
+		return rc;
 	}
-	return get_finish(c, &ik, rc, vsize, fp);
+	c->seed = s;
+	return 0;
 }
 
 /* ---- open, close, statistics ------------------------------------------ */
@@ -1353,14 +957,14 @@ static int locks_init(struct cache *c)
 	pthread_rwlockattr_destroy(&a);
 	if (rc != 0)
 		return -rc;
-	rc = pthread_mutex_init(&c->pool_lock, NULL);
+	rc = pthread_mutex_init(&c->pool.lock, NULL);
 	if (rc != 0) {
 		pthread_rwlock_destroy(&c->env_lock);
 		return -rc;
 	}
 	rc = pthread_mutex_init(&c->batch_lock, NULL);
 	if (rc != 0) {
-		pthread_mutex_destroy(&c->pool_lock);
+		pthread_mutex_destroy(&c->pool.lock);
 		pthread_rwlock_destroy(&c->env_lock);
 		return -rc;
 	}
@@ -1406,6 +1010,11 @@ int cache_open(const struct cache_config *cfg, struct cache **out)
 		rc = cache_mdb_to_errno(rc, "cannot open cache", c->path);
 		goto fail;
 	}
+	if (cfg->seed && *cfg->seed) {
+		rc = seed_open(c, cfg->seed, cfg->remote, host);
+		if (rc < 0)
+			goto fail;
+	}
 	*out = c;
 	return 0;
 fail:
@@ -1419,16 +1028,17 @@ void cache_close(struct cache *c)
 		return;
 	if (c->env) {
 		cache_flush(c);
-		pool_drain(c);
+		pool_drain(&c->pool);
 		/* MDB_NOSYNC: make a clean shutdown durable */
 		mdb_env_sync(c->env, 1);
 		mdb_env_close(c->env);
 	}
 	if (c->locks_made) {
 		pthread_mutex_destroy(&c->batch_lock);
-		pthread_mutex_destroy(&c->pool_lock);
+		pthread_mutex_destroy(&c->pool.lock);
 		pthread_rwlock_destroy(&c->env_lock);
 	}
+	seed_close(c->seed);
 	free(c->touched);
 	free(c->path);
 	free(c);
@@ -1445,12 +1055,12 @@ int cache_stat(struct cache *c, uint64_t *entries, uint64_t *bytes)
 	MDB_stat st[2];
 	int rc;
 
-	rc = txn_begin(c, MDB_RDONLY, &txn);
+	rc = cache_txn_begin(c, MDB_RDONLY, &txn);
 	if (rc == 0) {
 		rc = mdb_stat(txn, c->chunks, &st[0]);
 		if (rc == 0)
 			rc = mdb_stat(txn, c->meta, &st[1]);
-		rtxn_done(c, txn);
+		cache_rtxn_done(c, txn);
 	}
 	if (rc != 0)
 		return cache_mdb_to_errno(rc, "cannot stat cache", c->path);
@@ -1471,10 +1081,10 @@ void cache_counters(struct cache *c, struct cache_counters *out)
 	uint64_t bytes = 0;
 	int rc;
 
-	rc = txn_begin(c, MDB_RDONLY, &txn);
+	rc = cache_txn_begin(c, MDB_RDONLY, &txn);
 	if (rc == 0) {
-		rc = stats_get(c, txn, &bytes);
-		rtxn_done(c, txn);
+		rc = cache_lru_total(c, txn, &bytes);
+		cache_rtxn_done(c, txn);
 	}
 	/* on error, the total seen last */
 	if (rc == 0)
@@ -1485,98 +1095,7 @@ void cache_counters(struct cache *c, struct cache_counters *out)
 	out->evictions = atomic_load(&c->evictions);
 	out->skipped = atomic_load(&c->skipped);
 	out->damaged = atomic_load(&c->damaged);
+	out->seed_hits = atomic_load(&c->seed_hits);
 	out->bytes_stored = atomic_load(&c->bytes_seen);
 	out->limit = c->max_bytes;
 }
-
-#ifdef IDRFS_UNITTEST
-int cache_check(struct cache *c, uint64_t *entries, uint64_t *bytes);
-
-/*
- * Check the invariants of the file comment in one snapshot: each entry
- * has an atime record and the lru record of that time, the index holds
- * nothing else, and "bytes" is the sum of the value sizes.
- * @return 0 (*entries, *bytes), -EUCLEAN (logged), or -errno
- */
-int cache_check(struct cache *c, uint64_t *entries, uint64_t *bytes)
-{
-	const MDB_dbi dbis[2] = {c->chunks, c->meta};
-	const uint8_t tags[2] = {CACHE_TAG_CHUNK, CACHE_TAG_META};
-	MDB_txn *txn = NULL;
-	MDB_stat sa, sl;
-	uint64_t n = 0, sum = 0, total = 0;
-	const char *bad = NULL;
-	int rc;
-
-	rc = txn_begin(c, MDB_RDONLY, &txn);
-	if (rc != 0)
-		return cache_mdb_to_errno(rc, "cannot check cache", c->path);
-	for (int d = 0; d < 2 && rc == 0 && !bad; d++) {
-		MDB_cursor *cur = NULL;
-		MDB_val key, val, aval;
-		uint8_t lk[8 + CACHE_IX_MAX];
-		struct ixkey ik;
-
-		rc = mdb_cursor_open(txn, dbis[d], &cur);
-		if (rc == 0)
-			rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST);
-		while (rc == 0 && !bad) {
-			MDB_val akey, lkey;
-
-			if (key.mv_size == 0 || key.mv_size > CACHE_EKEY_MAX) {
-				bad = "a key of an impossible size";
-				break;
-			}
-			n++;
-			sum += val.mv_size;
-			ik.b[0] = tags[d];
-			memcpy(ik.b + 1, key.mv_data, key.mv_size);
-			ik.len = 1 + key.mv_size;
-			akey.mv_size = ik.len;
-			akey.mv_data = ik.b;
-			rc = mdb_get(txn, c->atime, &akey, &aval);
-			if (rc == 0 && aval.mv_size != 8)
-				bad = "an atime record of another size";
-			if (rc == MDB_NOTFOUND)
-				bad = "an entry without atime";
-			if (rc == 0 && !bad) {
-				put_be64(lk, get_u64(aval.mv_data));
-				memcpy(lk + 8, ik.b, ik.len);
-				lkey.mv_size = 8 + ik.len;
-				lkey.mv_data = lk;
-				rc = mdb_get(txn, c->lru, &lkey, &aval);
-				if (rc == MDB_NOTFOUND)
-					bad = "an entry without its lru record";
-			}
-			if (rc == 0 && !bad)
-				rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT);
-		}
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
-		mdb_cursor_close(cur);
-	}
-	if (rc == 0)
-		rc = mdb_stat(txn, c->atime, &sa);
-	if (rc == 0)
-		rc = mdb_stat(txn, c->lru, &sl);
-	if (rc == 0)
-		rc = stats_get(c, txn, &total);
-	rtxn_done(c, txn);
-	if (rc != 0)
-		return cache_mdb_to_errno(rc, "cannot check cache", c->path);
-	if (!bad && (sa.ms_entries != n || sl.ms_entries != n))
-		bad = "index records without an entry";
-	if (!bad && total != sum)
-		bad = "a total that is not the sum of the values";
-	if (bad) {
-		log_error(LOG_C_CACHE,
-			  "cache '%s' is inconsistent: %s (%" PRIu64
-			  " entries, %" PRIu64 " bytes, total %" PRIu64 ")",
-			  c->path, bad, n, sum, total);
-		return -EUCLEAN;
-	}
-	*entries = n;
-	*bytes = sum;
-	return 0;
-}
-#endif

@@ -71,14 +71,15 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			"}, \"metadata\": {\"hits\": %" PRIu64
 			", \"stale\": %" PRIu64 ", \"offline_misses\": %" PRIu64
 			"}, \"cache\": {\"hits\": %" PRIu64
-			", \"misses\": %" PRIu64 ", \"puts\": %" PRIu64
-			", \"evictions\": %" PRIu64 ", \"skipped\": %" PRIu64
-			", \"damaged\": %" PRIu64 ", \"bytes_stored\": %" PRIu64
-			", \"limit\": %" PRIu64 "}, \"offline\": %s}\n",
+			", \"seed_hits\": %" PRIu64 ", \"misses\": %" PRIu64
+			", \"puts\": %" PRIu64 ", \"evictions\": %" PRIu64
+			", \"skipped\": %" PRIu64 ", \"damaged\": %" PRIu64
+			", \"bytes_stored\": %" PRIu64 ", \"limit\": %" PRIu64
+			"}, \"offline\": %s}\n",
 			req, bytes, errs, inflight, p50, p90, p99, fc.meta_hits,
-			fc.meta_stale, fc.offline_misses, cc.hits, cc.misses,
-			cc.puts, cc.evictions, cc.skipped, cc.damaged,
-			cc.bytes_stored, cc.limit,
+			fc.meta_stale, fc.offline_misses, cc.hits, cc.seed_hits,
+			cc.misses, cc.puts, cc.evictions, cc.skipped,
+			cc.damaged, cc.bytes_stored, cc.limit,
 			app->o.offline ? "true" : "false");
 	else
 		n = snprintf(
@@ -92,18 +93,20 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			"  p99 <%" PRIu64 "\n"
 			"metadata answers  %" PRIu64 " from cache, %" PRIu64
 			" stale, %" PRIu64 " offline misses\n"
-			"cache hits        %" PRIu64 "\n"
+			"cache hits        %" PRIu64 " (%" PRIu64
+			" from the seed)\n"
 			"cache misses      %" PRIu64 "\n"
 			"cache puts        %" PRIu64 "\n"
 			"cache evictions   %" PRIu64 "\n"
 			"cache skipped     %" PRIu64 " (full)\n"
-			"cache damaged     %" PRIu64 " (dropped, refetched)\n"
+			"cache damaged     %" PRIu64
+			" (not served, refetched)\n"
 			"cache size        %" PRIu64 " of %" PRIu64 " bytes\n",
 			app->o.url, app->o.offline ? " (offline)" : "", req,
 			bytes, errs, inflight, p50, p90, p99, fc.meta_hits,
-			fc.meta_stale, fc.offline_misses, cc.hits, cc.misses,
-			cc.puts, cc.evictions, cc.skipped, cc.damaged,
-			cc.bytes_stored, cc.limit);
+			fc.meta_stale, fc.offline_misses, cc.hits, cc.seed_hits,
+			cc.misses, cc.puts, cc.evictions, cc.skipped,
+			cc.damaged, cc.bytes_stored, cc.limit);
 	return n < 0 ? 0 : (size_t)n;
 }
 
@@ -121,6 +124,7 @@ static int app_start(void *arg, struct tree **tree)
 		.dir = app->o.cache_dir,
 		.remote = app->o.url,
 		.max_bytes = app->o.cache_size,
+		.seed = app->o.seed_cache,
 	};
 	struct fetch_config fc = {
 		.ttl_s = app->o.ttl,
@@ -225,7 +229,10 @@ static int make_dirs(const char *path)
 	return rc;
 }
 
-/* Open and close the cache while the user still sees our errors. */
+/*
+ * Open and close the cache while the user still sees our errors: first
+ * alone, then with its seed, so that the message names the one at fault.
+ */
 static int preflight_cache(const struct opts *o)
 {
 	struct cache_config cc = {
@@ -239,6 +246,17 @@ static int preflight_cache(const struct opts *o)
 	if (rc < 0)
 		fprintf(stderr, "idrfs: cannot open the cache in '%s': %s\n",
 			o->cache_dir, strerror(-rc));
+	cache_close(c);
+	c = NULL;
+	if (rc < 0 || !o->seed_cache)
+		return rc;
+	cc.seed = o->seed_cache;
+	rc = cache_open(&cc, &c);
+	if (rc < 0)
+		fprintf(stderr,
+			"idrfs: cannot use seed_cache=%s: %s (a seed is a "
+			"cache_dir of a mount of %s; see the log)\n",
+			o->seed_cache, strerror(-rc), o->url);
 	cache_close(c);
 	return rc;
 }

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <fuse_opt.h>
 
@@ -38,6 +39,7 @@ struct parse_state {
 
 static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("cache_dir=%s", cache_dir),
+	IDRFS_OPT("seed_cache=%s", seed_cache),
 	IDRFS_OPT("timeout=%u", timeout),
 	IDRFS_OPT("max_conns=%u", max_conns),
 	IDRFS_OPT("ttl=%u", ttl),
@@ -171,6 +173,27 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/*
+ * Make a relative path absolute: the daemon changes to / before it opens
+ * the cache.
+ * @return 0, -ENOMEM, or -errno of getcwd()
+ */
+static int make_absolute(char **path)
+{
+	char cwd[4096];
+	char *abs = NULL;
+
+	if ((*path)[0] == '/')
+		return 0;
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	if (asprintf(&abs, "%s/%s", cwd, *path) < 0)
+		return -ENOMEM;
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 static int check(struct opts *o)
 {
 	if (o->cache_size_str &&
@@ -234,6 +257,16 @@ static int check(struct opts *o)
 			"https:// "
 			"URL\n",
 			o->originals_root);
+		return -EINVAL;
+	}
+	if (o->seed_cache && !o->seed_cache[0]) {
+		fprintf(stderr, "idrfs: seed_cache= needs a directory\n");
+		return -EINVAL;
+	}
+	if (o->seed_cache && make_absolute(&o->seed_cache) < 0) {
+		fprintf(stderr,
+			"idrfs: seed_cache=%s: cannot make it absolute\n",
+			o->seed_cache);
 		return -EINVAL;
 	}
 	if (o->prefetch > 4096) {
@@ -417,6 +450,7 @@ void opts_release(struct opts *o)
 	free(o->url);
 	free(o->mountpoint);
 	free(o->cache_dir);
+	free(o->seed_cache);
 	free(o->log_file);
 	free(o->trace);
 	free(o->notify_pipe);
@@ -447,6 +481,10 @@ void opts_print_help(FILE *out, const char *prog)
 		"idrfs options:\n"
 		"    -o cache_dir=DIR        cache directory (default "
 		"$XDG_CACHE_HOME/idrfs)\n"
+		"    -o seed_cache=DIR       read-only cache directory read "
+		"after the local one\n"
+		"                            (made with cache_dir=DIR; default "
+		"none)\n"
 		"    -o timeout=SECONDS      deadline of each file operation "
 		"(default %u)\n"
 		"    -o max_conns=N          connections per host (default "

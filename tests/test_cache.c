@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the cache: round trips, misses, damage, the size limit and
- * LRU eviction, batched access times, metadata, a full map, counters, and
- * several processes sharing one directory, some killed with SIGKILL.
+ * LRU eviction, batched access times, metadata, a full map, counters,
+ * several processes sharing one directory, some killed with SIGKILL, and
+ * a read-only seed under the local cache.
  *
  * Helper processes are this binary run again with a role in argv[1]
  * (child_main()): they start with no inherited LMDB handle (LMDB forbids
@@ -22,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +48,8 @@ struct fx {
 	char dir[64];
 	uint64_t limit;
 	struct cache *c;
+	char seed[64];	   /* a seed cache directory, or "" */
+	char seed_env[96]; /* its environment for REMOTE */
 };
 
 static struct cache *open_cache(const char *dir, uint64_t limit)
@@ -95,11 +99,15 @@ static int setup_tiny(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
+	char cmd[192];
 
 	cache_close(f->c);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
 	assert_int_equal(system(cmd), 0);
+	if (f->seed[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->seed);
+		assert_int_equal(system(cmd), 0);
+	}
 	free(f);
 	return 0;
 }
@@ -1258,6 +1266,308 @@ static void test_cache_counters(void **state)
 	cache_close(c2);
 }
 
+/* ---- the seed --------------------------------------------------------- */
+
+#define SEED_KEYS   8u
+#define SEED_MAXLEN (16u << 10)
+
+static struct cache *open_seeded(const char *dir, const char *seed)
+{
+	struct cache_config cfg = {.dir = dir,
+				   .remote = REMOTE,
+				   .max_bytes = 64u << 20,
+				   .seed = seed};
+	struct cache *c = NULL;
+
+	if (cache_open(&cfg, &c) != 0)
+		return NULL;
+	return c;
+}
+
+/*
+ * A seed filled as a site fills one (a cache of its own, SEED_KEYS chunks
+ * and answers, closed), and an empty local cache on top of it.
+ */
+static int setup_seed(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	uint8_t *buf = malloc(SEED_MAXLEN);
+	struct cache *s;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/idrfs-test-cache-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->seed, sizeof(f->seed), "/tmp/idrfs-test-seed-XXXXXX");
+	assert_non_null(mkdtemp(f->seed));
+	s = open_cache(f->seed, 64u << 20);
+	assert_non_null(s);
+	snprintf(f->seed_env, sizeof(f->seed_env), "%s", cache_path(s));
+	for (uint64_t i = 0; i < SEED_KEYS; i++) {
+		assert_int_equal(put_chunk(s, i, SEED_MAXLEN, buf), 0);
+		assert_int_equal(put_meta(s, i), 0);
+	}
+	cache_close(s);
+	f->limit = 64u << 20;
+	f->c = open_seeded(f->dir, f->seed);
+	assert_non_null(f->c);
+	free(buf);
+	*state = f;
+	return 0;
+}
+
+/* What shows that a file was written: its size and modification time. */
+static void file_stamp(const char *env, const char *name, struct stat *st)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", env, name);
+	assert_int_equal(stat(path, st), 0);
+}
+
+static void assert_same_stamp(const struct stat *a, const struct stat *b)
+{
+	assert_int_equal(a->st_ino, b->st_ino);
+	assert_int_equal(a->st_size, b->st_size);
+	assert_int_equal(a->st_mtim.tv_sec, b->st_mtim.tv_sec);
+	assert_int_equal(a->st_mtim.tv_nsec, b->st_mtim.tv_nsec);
+}
+
+static void test_cache_seed_hit(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[SEED_MAXLEN], b[SEED_MAXLEN];
+	struct cache_counters cn;
+	uint64_t entries = 1, bytes = 1;
+
+	/* every chunk and answer of the seed reads intact through an empty
+	 * local cache */
+	for (uint64_t i = 0; i < SEED_KEYS; i++) {
+		assert_int_equal(check_chunk(f->c, i, SEED_MAXLEN, a, b), 0);
+		assert_int_equal(check_meta(f->c, i), 0);
+	}
+	/* what neither holds is a miss */
+	assert_int_equal(check_chunk(f->c, SEED_KEYS, SEED_MAXLEN, a, b), 1);
+	assert_int_equal(check_meta(f->c, SEED_KEYS), 1);
+	/* a hit of either kind, of which the seed served these */
+	cache_counters(f->c, &cn);
+	assert_int_equal(cn.hits, 2 * SEED_KEYS);
+	assert_int_equal(cn.seed_hits, 2 * SEED_KEYS);
+	assert_int_equal(cn.misses, 2);
+	assert_int_equal(cn.puts + cn.damaged + cn.evictions, 0);
+	/* seed hits are not copied into the local cache */
+	assert_int_equal(cache_flush(f->c), 0);
+	assert_int_equal(cache_check(f->c, &entries, &bytes), 0);
+	assert_int_equal(entries, 0);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(cn.bytes_stored, 0);
+	/* the local cache is in the cache directory, not in the seed */
+	assert_non_null(strstr(cache_path(f->c), f->dir));
+	/* a relative seed path works too */
+	cache_close(f->c);
+	assert_int_equal(chdir(f->seed), 0);
+	f->c = open_seeded(f->dir, ".");
+	assert_int_equal(chdir("/"), 0);
+	assert_non_null(f->c);
+	assert_int_equal(check_chunk(f->c, 3, SEED_MAXLEN, a, b), 0);
+}
+
+static void test_cache_seed_local_first(void **state)
+{
+	struct fx *f = *state;
+	const size_t len = len_of(2, SEED_MAXLEN);
+	uint8_t in[SEED_MAXLEN], out[SEED_MAXLEN];
+	struct cache_counters cn;
+	struct cache_key k;
+	char url[128];
+	char *body = NULL;
+	size_t blen = 0;
+	int64_t t = 0;
+
+	/* the local cache holds other bytes under a key of the seed, and
+	 * another answer under one of its URLs: the local ones are served */
+	key_of(&k, 2);
+	memset(in, 0x5a, len);
+	assert_int_equal(cache_put(f->c, &k, in, len), 0);
+	url_of(url, sizeof(url), 2);
+	assert_int_equal(cache_meta_put(f->c, url, "local", 5, 7), 0);
+	assert_int_equal(cache_get(f->c, &k, out, len), 0);
+	assert_memory_equal(in, out, len);
+	assert_int_equal(cache_meta_get(f->c, url, &body, &blen, &t), 0);
+	assert_string_equal(body, "local");
+	assert_int_equal(t, 7);
+	free(body);
+	cache_counters(f->c, &cn);
+	assert_int_equal(cn.hits, 2);
+	assert_int_equal(cn.seed_hits, 0);
+	/* the other keys still come from the seed */
+	assert_int_equal(check_chunk(f->c, 3, SEED_MAXLEN, in, out), 0);
+	cache_counters(f->c, &cn);
+	assert_int_equal(cn.seed_hits, 1);
+}
+
+static void test_cache_seed_never_written(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[SEED_MAXLEN], b[SEED_MAXLEN];
+	struct stat d0, d1, e0, e1;
+	char lock[PATH_MAX];
+	uint64_t t0, entries = 0, bytes = 0;
+	struct cache *c2;
+
+	/* no lock file: the seed is opened without one */
+	cache_close(f->c);
+	t0 = last_txnid(f->seed_env);
+	snprintf(lock, sizeof(lock), "%s/lock.mdb", f->seed_env);
+	assert_int_equal(unlink(lock), 0);
+	file_stamp(f->seed_env, "data.mdb", &d0);
+	assert_int_equal(stat(f->seed_env, &e0), 0);
+	f->c = open_seeded(f->dir, f->seed);
+	assert_non_null(f->c);
+	/* reads (enough to write a batch of access times), puts of new keys
+	 * and of keys the seed holds, metadata, flushes */
+	for (unsigned r = 0; r < 40; r++)
+		for (uint64_t i = 0; i < SEED_KEYS; i++)
+			assert_int_equal(
+				check_chunk(f->c, i, SEED_MAXLEN, a, b), 0);
+	for (uint64_t i = SEED_KEYS - 2; i < SEED_KEYS + 4; i++) {
+		assert_int_equal(put_chunk(f->c, i, SEED_MAXLEN, a), 0);
+		assert_int_equal(put_meta(f->c, i), 0);
+	}
+	for (uint64_t i = 0; i < SEED_KEYS + 4; i++) {
+		assert_int_equal(check_chunk(f->c, i, SEED_MAXLEN, a, b), 0);
+		assert_int_equal(check_meta(f->c, i), 0);
+	}
+	assert_int_equal(cache_flush(f->c), 0);
+	cache_close(f->c);
+	f->c = NULL;
+	/* the seed's file, directory and last transaction are as before */
+	file_stamp(f->seed_env, "data.mdb", &d1);
+	assert_same_stamp(&d0, &d1);
+	assert_int_equal(stat(f->seed_env, &e1), 0);
+	assert_same_stamp(&e0, &e1);
+	assert_int_equal(access(lock, F_OK), -1);
+	assert_int_equal(last_txnid(f->seed_env), t0);
+	/* the puts went to the local cache, consistent and holding exactly
+	 * them */
+	f->c = open_cache(f->dir, f->limit);
+	assert_non_null(f->c);
+	assert_int_equal(cache_check(f->c, &entries, &bytes), 0);
+	assert_int_equal(entries, 2 * 6);
+	assert_int_equal(check_chunk(f->c, SEED_KEYS + 3, SEED_MAXLEN, a, b),
+			 0);
+	assert_int_equal(check_chunk(f->c, 0, SEED_MAXLEN, a, b), 1);
+	/* and not to the seed: another empty cache on it does not see them */
+	snprintf(lock, sizeof(lock), "%s/other", f->dir);
+	assert_int_equal(mkdir(lock, 0700), 0);
+	c2 = open_seeded(lock, f->seed);
+	assert_non_null(c2);
+	assert_int_equal(check_chunk(c2, SEED_KEYS + 3, SEED_MAXLEN, a, b), 1);
+	assert_int_equal(check_meta(c2, SEED_KEYS + 3), 1);
+	assert_int_equal(check_chunk(c2, 1, SEED_MAXLEN, a, b), 0);
+	cache_close(c2);
+}
+
+static void test_cache_seed_damaged(void **state)
+{
+	struct fx *f = *state;
+	uint8_t a[SEED_MAXLEN], b[SEED_MAXLEN];
+	struct cache_counters cn;
+	struct cache_key k;
+	struct stat d0, d1;
+	char url[128];
+	char *body = NULL;
+	size_t len = 0;
+	int64_t t = 0;
+
+	/* one chunk and one answer of the seed damaged, behind its back */
+	cache_close(f->c);
+	key_of(&k, 4);
+	corrupt(f->seed_env, "chunks", k.b, k.len, 2000);
+	url_of(url, sizeof(url), 5);
+	corrupt(f->seed_env, "meta", url, strlen(url), 40);
+	file_stamp(f->seed_env, "data.mdb", &d0);
+	f->c = open_seeded(f->dir, f->seed);
+	assert_non_null(f->c);
+	/* they are misses, every time, never served ... */
+	for (int r = 0; r < 3; r++) {
+		memset(a, 0, sizeof(a));
+		assert_int_equal(cache_get(f->c, &k, a, len_of(4, SEED_MAXLEN)),
+				 -ENOENT);
+		assert_int_equal(cache_meta_get(f->c, url, &body, &len, &t),
+				 -ENOENT);
+		assert_null(body);
+	}
+	/* ... counted as damaged once each, and left in the seed */
+	cache_counters(f->c, &cn);
+	assert_int_equal(cn.damaged, 2);
+	assert_int_equal(cn.misses, 6);
+	assert_int_equal(cn.seed_hits, 0);
+	file_stamp(f->seed_env, "data.mdb", &d1);
+	assert_same_stamp(&d0, &d1);
+	/* fetched again and stored locally, they are served from there */
+	assert_int_equal(put_chunk(f->c, 4, SEED_MAXLEN, a), 0);
+	assert_int_equal(put_meta(f->c, 5), 0);
+	assert_int_equal(check_chunk(f->c, 4, SEED_MAXLEN, a, b), 0);
+	assert_int_equal(check_meta(f->c, 5), 0);
+	cache_counters(f->c, &cn);
+	assert_int_equal(cn.seed_hits, 0);
+	/* a damaged local entry is dropped, and the seed's good copy is
+	 * served in its place */
+	assert_int_equal(put_chunk(f->c, 6, SEED_MAXLEN, a), 0);
+	key_of(&k, 6);
+	corrupt(cache_path(f->c), "chunks", k.b, k.len, 20);
+	assert_int_equal(check_chunk(f->c, 6, SEED_MAXLEN, a, b), 0);
+	cache_counters(f->c, &cn);
+	assert_int_equal(cn.damaged, 3);
+	assert_int_equal(cn.seed_hits, 1);
+	assert_int_equal(assert_consistent(f->c, f->limit) > 0, 1);
+}
+
+static void test_cache_seed_bad(void **state)
+{
+	struct fx *f = *state;
+	struct cache_config cfg = {
+		.dir = f->dir, .remote = REMOTE, .max_bytes = 1u << 20};
+	struct cache *c = (struct cache *)0x1;
+	char path[PATH_MAX], other[160];
+	FILE *fp;
+
+	(void)state;
+	cache_close(f->c);
+	f->c = NULL;
+	/* a seed that does not exist: an error, out untouched */
+	cfg.seed = "/nonexistent/idrfs-seed";
+	assert_int_equal(cache_open(&cfg, &c), -ENOENT);
+	assert_ptr_equal(c, (struct cache *)0x1);
+	/* a file */
+	snprintf(path, sizeof(path), "%s/data.mdb", f->seed_env);
+	cfg.seed = path;
+	assert_int_equal(cache_open(&cfg, &c), -ENOTDIR);
+	/* a directory without a cache of this remote */
+	cfg.seed = f->seed;
+	cfg.remote = "http://other.example.org:8080/";
+	assert_int_equal(cache_open(&cfg, &c), -ENOENT);
+	snprintf(other, sizeof(other), "%s/other.example.org_8080", f->seed);
+	assert_int_equal(mkdir(other, 0700), 0);
+	assert_int_equal(cache_open(&cfg, &c), -ENOENT);
+	/* one that is not an LMDB environment */
+	snprintf(path, sizeof(path), "%s/data.mdb", other);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 4096; i++)
+		fputs("not lmdb", fp);
+	fclose(fp);
+	assert_int_equal(cache_open(&cfg, &c), -EIO);
+	/* the cache directory itself */
+	cfg.remote = REMOTE;
+	cfg.seed = f->dir;
+	assert_int_equal(cache_open(&cfg, &c), -EINVAL);
+	assert_ptr_equal(c, (struct cache *)0x1);
+	/* and the right one opens */
+	cfg.seed = f->seed;
+	assert_int_equal(cache_open(&cfg, &c), 0);
+	f->c = c;
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -1291,6 +1601,16 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_cache_remap, setup_tiny,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cache_old_env, setup_1m,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cache_seed_hit, setup_seed,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cache_seed_local_first,
+						setup_seed, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_seed_never_written,
+						setup_seed, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_seed_damaged,
+						setup_seed, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_seed_bad, setup_seed,
 						teardown),
 	};
 	ssize_t n;

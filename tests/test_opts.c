@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -52,6 +53,7 @@ static void test_opts_defaults(void **state)
 	assert_string_equal(o.url, OPTS_DEFAULT_URL);
 	assert_string_equal(o.mountpoint, "/mnt/idr");
 	assert_string_equal(o.cache_dir, "/var/tmp/xdg/idrfs");
+	assert_null(o.seed_cache);
 	assert_int_equal(o.timeout, 30);
 	assert_int_equal(o.max_conns, 8);
 	assert_int_equal(o.ttl, 86400);
@@ -67,7 +69,7 @@ static void test_opts_all(void **state)
 		"idrfs",
 		"-f",
 		"-o",
-		"cache_dir=/c,timeout=5,max_conns=3,ttl=60",
+		"cache_dir=/c,timeout=5,max_conns=3,ttl=60,seed_cache=/s/seed",
 		"-o",
 		"log_file=/l,trace=http,api,-fuse,notify_pipe=/p",
 		"-o",
@@ -82,6 +84,7 @@ static void test_opts_all(void **state)
 	assert_string_equal(o.url, "http://127.0.0.1:8080/");
 	assert_string_equal(o.mountpoint, "/mnt/x");
 	assert_string_equal(o.cache_dir, "/c");
+	assert_string_equal(o.seed_cache, "/s/seed");
 	assert_int_equal(o.timeout, 5);
 	assert_int_equal(o.max_conns, 3);
 	assert_int_equal(o.ttl, 60);
@@ -96,6 +99,29 @@ static void test_opts_all(void **state)
 		assert_null(strstr(o.fuse_argv[i], "timeout"));
 	}
 	assert_true(has_arg(&o, "-f"));
+	opts_release(&o);
+}
+
+static void test_opts_seed_cache(void **state)
+{
+	const char *const rel[] = {"idrfs", "-o", "seed_cache=shared/seed",
+				   "/m"};
+	const char *const empty[] = {"idrfs", "-o", "seed_cache=", "/m"};
+	struct opts o = {0};
+	char cwd[4096], want[4200];
+
+	(void)state;
+	/* a relative seed is made absolute: the daemon runs in / */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	snprintf(want, sizeof(want), "%s/shared/seed", cwd);
+	assert_int_equal(PARSE(&o, rel), 0);
+	assert_string_equal(o.seed_cache, want);
+	/* and it is not handed on to FUSE */
+	for (int i = 0; i < o.fuse_argc; i++)
+		assert_null(strstr(o.fuse_argv[i], "seed"));
+	opts_release(&o);
+	/* an empty one is refused */
+	assert_int_equal(PARSE(&o, empty), -EINVAL);
 	opts_release(&o);
 }
 
@@ -146,6 +172,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_opts_defaults),
 		cmocka_unit_test(test_opts_all),
+		cmocka_unit_test(test_opts_seed_cache),
 		cmocka_unit_test(test_opts_errors),
 		cmocka_unit_test(test_opts_help_version),
 	};

@@ -28,6 +28,14 @@
  * Several processes may share one directory at once (LMDB's locking; all
  * accounting lives in the environment). Thread-safe. A kill -9 at any
  * moment leaves an environment the next open uses.
+ *
+ * Seed: a second cache directory made by idrfs (same layout), opened
+ * read-only and without a lock file, so it can sit on a read-only or
+ * cluster filesystem. Reads the local environment cannot serve are looked
+ * up there; it is never written (no puts, access times or deletions) and
+ * its hits are not copied into the local environment. Nothing may write
+ * it while a cache uses it as a seed. The size limit, cache_stat(),
+ * cache_path() and cache_flush() concern the local environment only.
  */
 #ifndef IDRFS_CACHE_H
 #define IDRFS_CACHE_H
@@ -48,6 +56,8 @@ struct cache_config {
 	const char *remote; /* the remote's base URL */
 	uint64_t max_bytes; /* limit on the sum of stored values; the LMDB
 			     * map is made larger */
+	const char *seed;   /* NULL or a cache directory to read from, as
+			     * dir (its subdirectory for remote) */
 };
 
 struct cache_key {
@@ -56,9 +66,14 @@ struct cache_key {
 };
 
 /**
- * Open (creating if needed) the cache of a remote.
+ * Open (creating if needed) the cache of a remote, and its seed if
+ * cfg->seed is set.
+ * @param[in] cfg read during the call only
  * @param[out] out written only on success
- * @return 0, -errno from the filesystem or LMDB (logged with the path)
+ * @return 0, -errno from the filesystem or LMDB (logged with the path);
+ *         for the seed also -ENOENT (no such directory, or it holds no
+ *         cache of this remote), -ENOTDIR, -EINVAL (it is the cache
+ *         directory itself), -EIO (not an LMDB environment)
  */
 int cache_open(const struct cache_config *cfg, struct cache **out);
 
@@ -76,10 +91,12 @@ void cache_key_chunk(struct cache_key *k, const char *source, int64_t image,
 		     uint32_t level, const uint64_t *idx, unsigned n);
 
 /**
- * Read an entry into @p dst, which must be exactly its raw length.
- * @return 0 (hit), -ENOENT (miss), -EBADMSG (the entry was damaged: it is
- *         deleted), -EFBIG (the entry has another length), -ENOMEM,
- *         -EINVAL (bad key), -EIO
+ * Read an entry into @p dst, which must be exactly its raw length: from
+ * the local environment, else from the seed (a damaged seed entry is
+ * skipped, logged once, and is a miss).
+ * @return 0 (hit), or what the local environment gave: -ENOENT (miss),
+ *         -EBADMSG (the entry was damaged: it is deleted), -EFBIG (the
+ *         entry has another length), -ENOMEM, -EINVAL (bad key), -EIO
  */
 int cache_get(struct cache *c, const struct cache_key *k, void *dst,
 	      size_t len);
@@ -106,9 +123,10 @@ int cache_meta_put(struct cache *c, const char *url, const void *body,
 		   size_t len, int64_t fetched_at);
 
 /**
- * Look up an API answer.
+ * Look up an API answer, locally, else in the seed (as cache_get()).
  * @param[out] body heap copy, NUL-terminated (free() it), *len bytes
- * @param[out] fetched_at when it was fetched
+ * @param[out] fetched_at when it was fetched (for a seed hit: when the
+ *             seed fetched it)
  * @return 0, -ENOENT, -EBADMSG (damaged: dropped), -ENOMEM, -EIO
  */
 int cache_meta_get(struct cache *c, const char *url, char **body, size_t *len,
@@ -117,9 +135,14 @@ int cache_meta_get(struct cache *c, const char *url, char **body, size_t *len,
 /** Write the batched access times now (also done on close). */
 int cache_flush(struct cache *c);
 
-/** Counters since open, for .idrfs/stats. */
+/**
+ * Counters since open, for .idrfs/stats. hits + misses are the reads;
+ * seed_hits is the part of hits the seed served; damaged counts damaged
+ * entries met (local ones are dropped, a seed's once per entry).
+ */
 struct cache_counters {
 	uint64_t hits, misses, puts, evictions, skipped, damaged;
+	uint64_t seed_hits;
 	uint64_t bytes_stored; /* sum of stored values, from the env */
 	uint64_t limit;
 };

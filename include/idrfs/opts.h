@@ -24,7 +24,9 @@
 struct opts {
 	char *url;
 	char *mountpoint;
-	char *cache_dir; /* default $XDG_CACHE_HOME/idrfs or ~/.cache/idrfs */
+	char *cache_dir;  /* default $XDG_CACHE_HOME/idrfs or ~/.cache/idrfs */
+	char *seed_cache; /* NULL or a read-only cache directory under it,
+			   * made absolute */
 	unsigned timeout;
 	unsigned max_conns;
 	unsigned ttl;
