@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +34,9 @@ struct fsops {
 	double ttl;
 	uid_t uid;
 	gid_t gid;
+	unsigned readahead_kb; /* 0: the kernel's */
+	char ra_path[96];      /* the mount's read_ahead_kb in sysfs, or "" */
+	atomic_bool ra_done;
 };
 
 static struct fsops *ctx(fuse_req_t req)
@@ -271,6 +276,80 @@ static void fsops_releasedir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_err(req, 0);
 }
 
+/*
+ * The kernel reads ahead 128 KiB on a FUSE mount, one request at a time;
+ * a larger window for the mount's backing device lets a sequential reader
+ * send 1 MiB requests, several at once, which the daemon serves in
+ * parallel. The device is the mount's "major:minor" in mountinfo; the
+ * window can only be set once the kernel has our INIT reply (it takes the
+ * minimum of both), so it is set at the first open. It needs root; a user
+ * mount keeps the kernel's window.
+ */
+static void unescape_mountinfo(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' &&
+		    r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 +
+				      (r[3] - '0'));
+			r += 3;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+}
+
+static void find_bdi(struct fsops *f, const char *mountpoint)
+{
+	FILE *mi = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+
+	f->ra_path[0] = '\0';
+	if (!mi)
+		return;
+	while (fgets(line, sizeof(line), mi)) {
+		unsigned id, parent, major, minor;
+		char mnt[PATH_MAX];
+		int n = 0;
+
+		if (sscanf(line, "%u %u %u:%u %*s %4095s%n", &id, &parent,
+			   &major, &minor, mnt, &n) < 5 ||
+		    !strstr(line + n, " - fuse"))
+			continue;
+		unescape_mountinfo(mnt);
+		/* the last match is the newest mount on that path */
+		if (strcmp(mnt, mountpoint) == 0)
+			snprintf(f->ra_path, sizeof(f->ra_path),
+				 "/sys/class/bdi/%u:%u/read_ahead_kb", major,
+				 minor);
+	}
+	fclose(mi);
+}
+
+static void tune_readahead(struct fsops *f)
+{
+	char val[32];
+	int fd, n;
+
+	if (f->readahead_kb == 0 || !f->ra_path[0] ||
+	    atomic_exchange(&f->ra_done, true))
+		return;
+	n = snprintf(val, sizeof(val), "%u\n", f->readahead_kb);
+	fd = open(f->ra_path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, val, (size_t)n) != n)
+		log_info(LOG_C_FUSE,
+			 "read-ahead stays the kernel's: cannot write %s: %s",
+			 f->ra_path, strerror(errno));
+	else
+		log_debug(LOG_C_FUSE, "read-ahead %u KiB (%s)",
+			  f->readahead_kb, f->ra_path);
+	if (fd >= 0)
+		close(fd);
+}
+
 static void fsops_open(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
@@ -284,6 +363,7 @@ static void fsops_open(fuse_req_t req, fuse_ino_t ino,
 	}
 	struct tree_attr a;
 
+	tune_readahead(f);
 	rc = tree_getattr(f->tree, ino, &a);
 	if (rc == 0)
 		rc = tree_open(f->tree, ino, deadline(f));
@@ -573,6 +653,7 @@ int fsops_run(int argc, char **argv, const struct fsops_config *cfg)
 		.ttl = cfg->ttl_s,
 		.uid = getuid(),
 		.gid = getgid(),
+		.readahead_kb = cfg->readahead_kb,
 	};
 	bool mounted = false, started = false;
 	int rc = -EIO;
@@ -597,6 +678,7 @@ int fsops_run(int argc, char **argv, const struct fsops_config *cfg)
 		goto out;
 	}
 	mounted = true;
+	find_bdi(&f, co.mountpoint);
 	if (fuse_daemonize(co.foreground) != 0)
 		goto out;
 	rc = cfg->start(cfg->arg, &f.tree);

@@ -317,6 +317,7 @@ int main(int argc, char *argv[])
 		goto out;
 	fc.timeout_s = app.o.timeout;
 	fc.ttl_s = app.o.ttl;
+	fc.readahead_kb = app.o.readahead;
 	fc.notify_pipe = app.o.notify_pipe;
 	fc.start = app_start;
 	fc.stop = app_stop;

@@ -44,6 +44,7 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("max_conns=%u", max_conns),
 	IDRFS_OPT("ttl=%u", ttl),
 	IDRFS_OPT("prefetch=%u", prefetch),
+	IDRFS_OPT("readahead=%u", readahead),
 	IDRFS_OPT("cache_size=%s", cache_size_str),
 	IDRFS_OPT("offline", offline),
 	IDRFS_OPT("log_file=%s", log_file),
@@ -275,6 +276,12 @@ static int check(struct opts *o)
 			o->prefetch);
 		return -EINVAL;
 	}
+	if (o->readahead > 65536) {
+		fprintf(stderr,
+			"idrfs: readahead=%u is out of range (0..65536 KiB)\n",
+			o->readahead);
+		return -EINVAL;
+	}
 	if (o->max_conns < 1 || o->max_conns > 256) {
 		fprintf(stderr,
 			"idrfs: max_conns=%u is out of range (1..256)\n",
@@ -388,6 +395,7 @@ int opts_parse(int argc, char *argv[], struct opts *out)
 	o->max_conns = OPTS_DEFAULT_MAX_CONNS;
 	o->ttl = OPTS_DEFAULT_TTL;
 	o->prefetch = OPTS_DEFAULT_PREFETCH;
+	o->readahead = OPTS_DEFAULT_READAHEAD;
 	o->cache_size = OPTS_DEFAULT_CACHE_SIZE;
 	if (fuse_opt_parse(&args, &ps, opt_table, opt_proc) < 0) {
 		if (!ps.bad)
@@ -493,6 +501,9 @@ void opts_print_help(FILE *out, const char *prog)
 		"(default %u)\n"
 		"    -o prefetch=MIB         read ahead of sequential readers, "
 		"0 off (default %u)\n"
+		"    -o readahead=KIB        the kernel's read-ahead window "
+		"(needs root; 0: the\n"
+		"                            kernel's; default %u)\n"
 		"    -o cache_size=SIZE      cache size limit, K/M/G/T "
 		"(default "
 		"10G)\n"
@@ -526,5 +537,6 @@ void opts_print_help(FILE *out, const char *prog)
 		"\n",
 		prog, OPTS_DEFAULT_URL, OPTS_DEFAULT_TIMEOUT,
 		OPTS_DEFAULT_MAX_CONNS, OPTS_DEFAULT_TTL, OPTS_DEFAULT_PREFETCH,
+		OPTS_DEFAULT_READAHEAD,
 		OPTS_DEFAULT_ORIGINALS);
 }

@@ -57,6 +57,8 @@ static void test_opts_defaults(void **state)
 	assert_int_equal(o.timeout, 30);
 	assert_int_equal(o.max_conns, 8);
 	assert_int_equal(o.ttl, 86400);
+	assert_int_equal(o.prefetch, 256);
+	assert_int_equal(o.readahead, 4096);
 	assert_false(o.foreground);
 	/* FUSE gets the mountpoint and a read-only mount */
 	assert_true(has_arg(&o, "/mnt/idr"));
@@ -69,7 +71,8 @@ static void test_opts_all(void **state)
 		"idrfs",
 		"-f",
 		"-o",
-		"cache_dir=/c,timeout=5,max_conns=3,ttl=60,seed_cache=/s/seed",
+		"cache_dir=/c,timeout=5,max_conns=3,ttl=60,seed_cache=/s/seed,"
+		"readahead=0",
 		"-o",
 		"log_file=/l,trace=http,api,-fuse,notify_pipe=/p",
 		"-o",
@@ -88,6 +91,7 @@ static void test_opts_all(void **state)
 	assert_int_equal(o.timeout, 5);
 	assert_int_equal(o.max_conns, 3);
 	assert_int_equal(o.ttl, 60);
+	assert_int_equal(o.readahead, 0);
 	assert_string_equal(o.log_file, "/l");
 	/* a trace list keeps its commas */
 	assert_string_equal(o.trace, "http,api,-fuse");

@@ -17,6 +17,8 @@ struct fsops_config {
 	unsigned timeout_s;	 /* deadline of each operation */
 	unsigned ttl_s;		 /* attr/entry timeouts */
 	const char *notify_pipe; /* FIFO told "ok\n"/"fail\n", or NULL */
+	unsigned readahead_kb;	 /* the mount's read-ahead window; 0: the
+				  * kernel's (setting it needs root) */
 	/* Called once mounted and daemonised; sets *tree. 0 or -errno. */
 	int (*start)(void *arg, struct tree **tree);
 	/* Called after the loop ends, before unmounting. */

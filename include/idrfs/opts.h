@@ -16,7 +16,8 @@
 #define OPTS_DEFAULT_URL	"https://idr.openmicroscopy.org"
 #define OPTS_DEFAULT_TIMEOUT	30u
 #define OPTS_DEFAULT_MAX_CONNS	8u
-#define OPTS_DEFAULT_PREFETCH	64u
+#define OPTS_DEFAULT_PREFETCH	256u
+#define OPTS_DEFAULT_READAHEAD	4096u
 #define OPTS_DEFAULT_CACHE_SIZE (10ull << 30)
 #define OPTS_DEFAULT_TTL	86400u
 #define OPTS_DEFAULT_ORIGINALS	"https://ftp.ebi.ac.uk/pub/databases/IDR"
@@ -31,6 +32,7 @@ struct opts {
 	unsigned max_conns;
 	unsigned ttl;
 	unsigned prefetch; /* MiB read ahead of sequential readers */
+	unsigned readahead; /* KiB: the kernel's read-ahead window (root) */
 	char *cache_size_str;
 	uint64_t cache_size; /* bytes; from cache_size=SIZE */
 	bool offline;
