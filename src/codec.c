@@ -583,6 +583,52 @@ int codec_zstd_frame_size(const void *src, size_t len, uint64_t *size)
 	return 0;
 }
 
+/* ---- byte shuffle ------------------------------------------------------ */
+
+void codec_shuffle(const void *src, size_t len, unsigned elem, void *dst)
+{
+	const uint8_t *s = src;
+	uint8_t *d = dst;
+	size_t n = elem ? len / elem : 0;
+
+	if (elem <= 1) {
+		memcpy(dst, src, len);
+		return;
+	}
+	if (elem == 2) {
+		for (size_t i = 0; i < n; i++) {
+			d[i] = s[2 * i];
+			d[n + i] = s[2 * i + 1];
+		}
+		return;
+	}
+	for (unsigned b = 0; b < elem; b++)
+		for (size_t i = 0; i < n; i++)
+			d[b * n + i] = s[i * elem + b];
+}
+
+void codec_unshuffle(const void *src, size_t len, unsigned elem, void *dst)
+{
+	const uint8_t *s = src;
+	uint8_t *d = dst;
+	size_t n = elem ? len / elem : 0;
+
+	if (elem <= 1) {
+		memcpy(dst, src, len);
+		return;
+	}
+	if (elem == 2) {
+		for (size_t i = 0; i < n; i++) {
+			d[2 * i] = s[i];
+			d[2 * i + 1] = s[n + i];
+		}
+		return;
+	}
+	for (unsigned b = 0; b < elem; b++)
+		for (size_t i = 0; i < n; i++)
+			d[i * elem + b] = s[b * n + i];
+}
+
 /* ---- CRC-32C ----------------------------------------------------------- */
 
 /*

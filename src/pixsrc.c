@@ -331,11 +331,12 @@ static bool load_from_cache(struct pixsrc *ps, struct chunk *c, size_t len)
 	return false;
 }
 
+/* elem: bytes per pixel value, for the cache's byte shuffle */
 static void store(struct pixsrc *ps, struct chunk *c, const uint8_t *data,
-		  size_t len)
+		  size_t len, unsigned elem)
 {
 	if (ps->cache)
-		cache_put(ps->cache, &c->key, data, len);
+		cache_put_elems(ps->cache, &c->key, data, len, elem);
 }
 
 static void load_zarr(struct pixsrc_image *im, struct load_item *items,
@@ -384,7 +385,7 @@ static void load_zarr(struct pixsrc_image *im, struct load_item *items,
 			rc = 0;
 		}
 		if (rc == 0)
-			store(ps, items[i].c, buf, len);
+			store(ps, items[i].c, buf, len, im->arr.dtype.size);
 		else {
 			free(buf);
 			buf = NULL;
@@ -460,7 +461,7 @@ again:
 			}
 		}
 		if (rc == 0)
-			store(ps, items[i].c, buf, len);
+			store(ps, items[i].c, buf, len, 1);
 		else {
 			free(buf);
 			buf = NULL;
@@ -1285,7 +1286,7 @@ static void load_orig(void *ctx, struct load_item *items, size_t n,
 			/* the body buffer becomes the chunk */
 			buf = (uint8_t *)reqs[i].body;
 			reqs[i].body = NULL;
-			store(ps, items[i].c, buf, len);
+			store(ps, items[i].c, buf, len, 1);
 		} else {
 			rc = rc == -ENOMEM || rc == -ETIMEDOUT ? rc : -EIO;
 		}

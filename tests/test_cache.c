@@ -643,6 +643,53 @@ static void test_cache_damage(void **state)
 	assert_int_equal(cn.hits, 1);
 }
 
+/* pixels are stored byte-shuffled: smaller, same bytes back, damage seen */
+static void test_cache_shuffled(void **state)
+{
+	struct fx *f = *state;
+	uint64_t ia[1] = {1}, ib[1] = {2}, ic[1] = {3};
+	struct cache_key ka, kb, kc;
+	struct cache_counters c0, c1, c2;
+	static uint16_t px[65536], back[65536];
+	uint32_t x = 99;
+
+	/* a smooth image with 7 bits of noise, as a camera gives */
+	for (size_t i = 0; i < 65536; i++) {
+		x = x * 1103515245u + 12345u;
+		px[i] = (uint16_t)(((i % 256) + (i / 256)) * 64 +
+				   ((x >> 16) & 0x7Fu));
+	}
+	cache_key_chunk(&ka, "zarr", 9, 0, ia, 1);
+	cache_key_chunk(&kb, "zarr", 9, 0, ib, 1);
+	cache_key_chunk(&kc, "zarr", 9, 0, ic, 1);
+	cache_counters(f->c, &c0);
+	assert_int_equal(cache_put(f->c, &ka, px, sizeof(px)), 0);
+	cache_counters(f->c, &c1);
+	assert_int_equal(cache_put_elems(f->c, &kb, px, sizeof(px), 2), 0);
+	cache_counters(f->c, &c2);
+	/* shuffled, the noisy low bytes no longer spoil the smooth high
+	 * ones: clearly smaller */
+	assert_true((c2.bytes_stored - c1.bytes_stored) * 10 <
+		    (c1.bytes_stored - c0.bytes_stored) * 8);
+	memset(back, 0, sizeof(back));
+	assert_int_equal(cache_get(f->c, &kb, back, sizeof(back)), 0);
+	assert_memory_equal(back, px, sizeof(px));
+	assert_int_equal(cache_get(f->c, &ka, back, sizeof(back)), 0);
+	assert_memory_equal(back, px, sizeof(px));
+	/* a length that is not a multiple of the element: stored as is */
+	assert_int_equal(
+		cache_put_elems(f->c, &kc, px, sizeof(px) - 1, 2), 0);
+	assert_int_equal(cache_get(f->c, &kc, back, sizeof(px) - 1), 0);
+	assert_memory_equal(back, px, sizeof(px) - 1);
+	/* a damaged shuffle byte or payload is a miss, never served */
+	corrupt(cache_path(f->c), "chunks", kb.b, kb.len, 1);
+	assert_int_equal(cache_get(f->c, &kb, back, sizeof(back)), -EBADMSG);
+	assert_int_equal(cache_put_elems(f->c, &kb, px, sizeof(px), 2), 0);
+	corrupt(cache_path(f->c), "chunks", kb.b, kb.len, 3000);
+	assert_int_equal(cache_get(f->c, &kb, back, sizeof(back)), -EBADMSG);
+	assert_consistent(f->c, f->limit);
+}
+
 static void test_cache_map_full(void **state)
 {
 	struct fx *f = *state;
@@ -1574,6 +1621,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_cache_roundtrip, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cache_damage, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_cache_shuffled, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cache_map_full, setup_tiny,
 						teardown),

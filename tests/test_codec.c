@@ -584,6 +584,34 @@ static void test_codec_zstd_frame_size_bad(void **state)
 	free(z);
 }
 
+/* shuffle groups the k-th bytes of the elements; unshuffle undoes it */
+static void test_codec_shuffle(void **state)
+{
+	const uint8_t in[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	const uint8_t by2[8] = {1, 3, 5, 7, 2, 4, 6, 8};
+	const uint8_t by4[8] = {1, 5, 2, 6, 3, 7, 4, 8};
+	uint8_t out[8], back[8], big[3 * 1000], big2[3 * 1000],
+		big3[3 * 1000];
+
+	(void)state;
+	codec_shuffle(in, 8, 2, out);
+	assert_memory_equal(out, by2, 8);
+	codec_unshuffle(out, 8, 2, back);
+	assert_memory_equal(back, in, 8);
+	codec_shuffle(in, 8, 4, out);
+	assert_memory_equal(out, by4, 8);
+	codec_unshuffle(out, 8, 4, back);
+	assert_memory_equal(back, in, 8);
+	codec_shuffle(in, 8, 1, out);
+	assert_memory_equal(out, in, 8);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + i / 3);
+	codec_shuffle(big, sizeof(big), 3, big2);
+	assert_int_equal(big2[1000], big[1]);
+	codec_unshuffle(big2, sizeof(big2), 3, big3);
+	assert_memory_equal(big3, big, sizeof(big));
+}
+
 /* the SSE4.2 path and the table agree at every length and alignment */
 static void test_codec_crc32c_hw_matches_table(void **state)
 {
@@ -828,6 +856,7 @@ int main(void)
 		cmocka_unit_test(test_codec_zstd_frame_size_bad),
 		cmocka_unit_test(test_codec_crc32c_values),
 		cmocka_unit_test(test_codec_crc32c_hw_matches_table),
+		cmocka_unit_test(test_codec_shuffle),
 		cmocka_unit_test(test_codec_none_exact),
 		cmocka_unit_test(test_codec_png_colour_types),
 		cmocka_unit_test(test_codec_png_hostile),

@@ -7,7 +7,8 @@
  *
  * Value format (version 1):
  *   u8  version (1)
- *   u8  reserved (0)
+ *   u8  shuffle: 0, or the element size (2..16) the raw bytes were
+ *       byte-shuffled by before compression (pixel chunks)
  *   u16 reserved (0)
  *   u32 CRC-32C of the raw bytes
  *   u64 raw length
@@ -109,6 +110,14 @@ int cache_get(struct cache *c, const struct cache_key *k, void *dst,
  */
 int cache_put(struct cache *c, const struct cache_key *k, const void *data,
 	      size_t len);
+
+/**
+ * cache_put() of pixels of @p elem bytes each: stored byte-shuffled
+ * (smaller, and decoded twice as fast). elem 1, or a length that is not
+ * a multiple of it, stores the bytes as they are.
+ */
+int cache_put_elems(struct cache *c, const struct cache_key *k,
+		    const void *data, size_t len, unsigned elem);
 
 /** Entries (chunks and metadata) and LMDB page bytes; the exact sum of
  * stored values is cache_counters().bytes_stored. */
