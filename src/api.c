@@ -27,7 +27,9 @@
 #define API_URL_MAX 2048
 /* pages fetched in one parallel batch, and pages of one list at most */
 #define API_PAGE_BATCH 32
-#define API_PARSERS	 2 /* threads parsing one batch of pages */
+/* threads fetching and parsing the pages of a batch: as many requests in
+ * flight as the default connection cap, each page parsed as it arrives */
+#define API_PAGE_THREADS 8
 #define API_MAX_PAGES  100000
 
 struct api {
@@ -161,10 +163,8 @@ static int append(const struct list_kind *k, void **dst, size_t *dn, void *src,
 }
 
 /*
- * Run fn(ctx, i) for every i < n on up to API_PARSERS threads (the caller
- * is one of them). Used to parse the pages of a batch: a 10 000-image
- * listing is 45 MB of JSON, and parsing it on one core took longer than
- * fetching it. Each fn touches only its own slot.
+ * Run fn(ctx, i) for every i < n on up to API_PAGE_THREADS threads (the
+ * caller is one of them). Each fn touches only its own slot.
  */
 struct par {
 	void (*fn)(void *ctx, size_t i);
@@ -186,11 +186,11 @@ static void *par_worker(void *arg)
 static void run_parallel(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
 {
 	struct par p = {.fn = fn, .ctx = ctx, .n = n};
-	pthread_t th[API_PARSERS - 1];
+	pthread_t th[API_PAGE_THREADS - 1];
 	size_t nth = 0;
 
 	atomic_init(&p.next, 0);
-	for (size_t i = 0; n > 1 && i < API_PARSERS - 1; i++)
+	for (size_t i = 0; i + 1 < n && i < API_PAGE_THREADS - 1; i++)
 		if (pthread_create(&th[nth], NULL, par_worker, &p) == 0)
 			nth++;
 	par_worker(&p);
@@ -198,43 +198,44 @@ static void run_parallel(size_t n, void (*fn)(void *ctx, size_t i), void *ctx)
 		pthread_join(th[i], NULL);
 }
 
-/* One page of a listing batch: its answer, then what parsing it gave. */
+/*
+ * One page of a listing: fetched, checked and parsed by one worker, so
+ * that the pages are parsed while the server still computes the others
+ * (a 10 000-image listing is 45 MB of JSON; parsing it after the whole
+ * batch had arrived doubled the time). The body is freed once parsed.
+ */
 struct page_job {
+	struct api *a;
 	const struct list_kind *k;
-	struct http_req *req;
-	const char *url;
+	uint64_t deadline;
+	char url[API_URL_MAX];
 	void *items;
 	size_t n;
 	struct api_meta meta;
 	int rc;
 };
 
-static void parse_page(void *ctx, size_t i)
+static void fetch_page(void *ctx, size_t i)
 {
 	struct page_job *j = (struct page_job *)ctx + i;
+	struct http_req r = {.url = j->url, .max_body = API_MAX_BODY};
 
-	j->rc = check_json(j->req);
+	j->rc = fetch(j->a, &r, 1, j->deadline);
 	if (j->rc == 0)
-		j->rc = j->k->parse(j->req->body, j->req->len, j->url,
-				    &j->items, &j->n, &j->meta);
-	/* the body is no longer needed: free it as we go */
-	http_req_release(j->req);
+		j->rc = check_json(&r);
+	if (j->rc == 0)
+		j->rc = j->k->parse(r.body, r.len, j->url, &j->items, &j->n,
+				    &j->meta);
+	http_req_release(&r);
 }
 
-/* Parse the pages of a batch and append them in order of their offsets.
- * Every page is parsed and released whatever happens to the others. */
-static int parse_batch(const struct list_kind *k, struct http_req *reqs,
-		       char **urls, size_t nb, void **all, size_t *nall)
+/* Append the pages of a batch in order of their offsets; the first
+ * failure is the result, and every page's items are freed either way. */
+static int append_batch(const struct list_kind *k, struct page_job *jobs,
+			size_t nb, void **all, size_t *nall)
 {
-	struct page_job *jobs = calloc(nb, sizeof(*jobs));
 	int rc = 0;
 
-	if (!jobs)
-		return -ENOMEM;
-	for (size_t i = 0; i < nb; i++)
-		jobs[i] = (struct page_job){.k = k, .req = &reqs[i],
-					    .url = urls[i]};
-	run_parallel(nb, parse_page, jobs);
 	for (size_t i = 0; i < nb; i++) {
 		if (rc == 0)
 			rc = jobs[i].rc;
@@ -243,7 +244,6 @@ static int parse_batch(const struct list_kind *k, struct http_req *reqs,
 		else if (jobs[i].rc == 0)
 			k->free(jobs[i].items, jobs[i].n);
 	}
-	free(jobs);
 	return rc;
 }
 
@@ -263,11 +263,9 @@ static int fetch_list(struct api *a, const char *path,
 {
 	char url[API_URL_MAX];
 	struct http_req first = {.url = url, .max_body = API_MAX_BODY};
-	struct http_req *reqs = NULL;
-	char **urls = NULL;
+	struct page_job *jobs = NULL;
 	void *all = NULL;
 	size_t nall = 0;
-	size_t npages = 0;
 	struct api_meta meta;
 	void *items = NULL;
 	size_t n = 0;
@@ -306,18 +304,10 @@ static int fetch_list(struct api *a, const char *path,
 			rc = -EFBIG;
 			goto out;
 		}
-		reqs = calloc(API_PAGE_BATCH, sizeof(*reqs));
-		urls = calloc(API_PAGE_BATCH, sizeof(*urls));
-		if (!reqs || !urls) {
+		jobs = calloc(API_PAGE_BATCH, sizeof(*jobs));
+		if (!jobs) {
 			rc = -ENOMEM;
 			goto out;
-		}
-		for (size_t i = 0; i < API_PAGE_BATCH; i++) {
-			urls[i] = malloc(API_URL_MAX);
-			if (!urls[i]) {
-				rc = -ENOMEM;
-				goto out;
-			}
 		}
 		/* bounded batches: memory does not grow with a lying total */
 		for (size_t done = 0; done < total;) {
@@ -326,22 +316,16 @@ static int fetch_list(struct api *a, const char *path,
 					    : API_PAGE_BATCH;
 			int64_t off0 = (int64_t)n + (int64_t)done * page;
 
-			npages = nb;
 			for (size_t i = 0; i < nb; i++) {
-				rc = page_url(urls[i], API_URL_MAX, a, path,
+				jobs[i] = (struct page_job){
+					.a = a, .k = k, .deadline = deadline};
+				rc = page_url(jobs[i].url, API_URL_MAX, a, path,
 					      page, off0 + (int64_t)i * page);
 				if (rc < 0)
 					goto out;
-				memset(&reqs[i], 0, sizeof(reqs[i]));
-				reqs[i].url = urls[i];
-				reqs[i].max_body = API_MAX_BODY;
 			}
-			rc = fetch(a, reqs, nb, deadline);
-			if (rc == 0)
-				rc = parse_batch(k, reqs, urls, nb, &all, &nall);
-			for (size_t i = 0; i < nb; i++)
-				http_req_release(&reqs[i]);
-			npages = 0;
+			run_parallel(nb, fetch_page, jobs);
+			rc = append_batch(k, jobs, nb, &all, &nall);
 			if (rc < 0)
 				goto out;
 			done += nb;
@@ -354,12 +338,7 @@ static int fetch_list(struct api *a, const char *path,
 out:
 	if (all)
 		k->free(all, nall);
-	for (size_t i = 0; reqs && i < npages; i++)
-		http_req_release(&reqs[i]);
-	for (size_t i = 0; urls && i < API_PAGE_BATCH; i++)
-		free(urls[i]);
-	free(reqs);
-	free(urls);
+	free(jobs);
 	return rc;
 }
 
@@ -895,8 +874,10 @@ static int id_pos_cmp(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* One page of map annotations, parsed on a run_parallel() thread. */
+/* One request of map annotations, fetched and parsed by one worker. */
 struct ann_job {
+	struct api *a;
+	uint64_t deadline;
 	struct http_req *req;
 	const char *url;
 	struct api_annotation *anns;
@@ -904,11 +885,13 @@ struct ann_job {
 	int rc;
 };
 
-static void parse_anns(void *ctx, size_t i)
+static void fetch_anns(void *ctx, size_t i)
 {
 	struct ann_job *j = (struct ann_job *)ctx + i;
 
-	j->rc = check_json(j->req);
+	j->rc = fetch(j->a, j->req, 1, j->deadline);
+	if (j->rc == 0)
+		j->rc = check_json(j->req);
 	if (j->rc == 0)
 		j->rc = api_json_map_annotations(j->req->body, j->req->len,
 						 j->url, &j->anns, &j->n);
@@ -961,17 +944,17 @@ int api_images_kvs(struct api *a, const int64_t *ids, size_t n,
 		}
 		round_add(&r, url);
 	}
-	if (rc == 0 && r.n > 0)
-		rc = fetch(a, r.reqs, r.n, deadline);
 	if (rc == 0) {
 		jobs = calloc(r.n ? r.n : 1, sizeof(*jobs));
 		rc = jobs ? 0 : -ENOMEM;
 	}
 	if (rc == 0) {
 		for (size_t u = 0; u < r.n; u++)
-			jobs[u] = (struct ann_job){.req = &r.reqs[u],
+			jobs[u] = (struct ann_job){.a = a,
+						   .deadline = deadline,
+						   .req = &r.reqs[u],
 						   .url = r.urls[u]};
-		run_parallel(r.n, parse_anns, jobs);
+		run_parallel(r.n, fetch_anns, jobs);
 	}
 	for (size_t u = 0; rc == 0 && u < r.n; u++) {
 		struct api_annotation *anns = jobs[u].anns;
