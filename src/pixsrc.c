@@ -42,7 +42,11 @@
 #define PIXSRC_ORIG_BLOCK (1u << 20)
 #define PIXSRC_PF_THREADS 4
 #define PIXSRC_PF_QUEUE	  256
-#define PIXSRC_SEQ_SLACK  (2u << 20)
+/* how far out of order a sequential reader's requests may come: the
+ * kernel's read-ahead (4 MiB by default) sends several at once */
+#define PIXSRC_SEQ_SLACK (16u << 20)
+/* requests below this size, or below two rows, are not streams */
+#define PIXSRC_SEQ_MIN (32u << 10)
 
 struct pixsrc_image;
 
@@ -111,6 +115,7 @@ struct pixsrc_image {
 	atomic_uint_fast64_t next_off; /* where a sequential read goes on */
 	atomic_uint streak; /* reads in a row that continued the last */
 	atomic_uint_fast64_t seq_start; /* where that run of reads began */
+	atomic_uint_fast64_t seq_bytes; /* bytes read in that run */
 	atomic_uint_fast64_t pf_until;	/* file offset prefetched up to */
 };
 
@@ -645,8 +650,10 @@ struct rd {
 	uint64_t deadline;
 };
 
+/* The chunks under rows row0.. and columns col0.. of a plane, loaded (in
+ * one batch) and converted into dst; dst NULL only loads (prefetch). */
 static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
-		     uint8_t *dst)
+		     uint32_t col0, uint32_t ncols, uint8_t *dst)
 {
 	struct rd *rd = ctx;
 	struct pixsrc_image *im = rd->im;
@@ -656,7 +663,8 @@ static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 	uint64_t v[5] = {plane / (C * Z), plane % C, (plane / C) % Z, 0, 0};
 	uint64_t chy = a->chunks[ax[ZARR_Y]], chx = a->chunks[ax[ZARR_X]];
 	uint64_t cy0 = row0 / chy, cy1 = (row0 + nrows - 1) / chy;
-	uint64_t gx = zarr_grid(a, (unsigned)ax[ZARR_X]);
+	uint64_t cx0 = col0 / chx;
+	uint64_t gx = ncols ? (col0 + (uint64_t)ncols - 1) / chx - cx0 + 1 : 0;
 	size_t n = (size_t)((cy1 - cy0 + 1) * gx);
 	struct load_item *items = calloc(n, sizeof(*items));
 	struct cache_key *keys = calloc(n, sizeof(*keys));
@@ -671,7 +679,7 @@ static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 	for (unsigned d = a->ndim - 1; d > 0; d--)
 		stride[d - 1] = stride[d] * a->chunks[d];
 	for (size_t i = 0; i < n; i++) {
-		uint64_t cy = cy0 + i / gx, cx = i % gx;
+		uint64_t cy = cy0 + i / gx, cx = cx0 + i % gx;
 
 		v[ZARR_Y] = cy * chy;
 		v[ZARR_X] = cx * chx;
@@ -696,7 +704,7 @@ static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 	if (rc < 0)
 		goto out;
 	for (size_t i = 0; dst && i < n; i++) {
-		uint64_t cy = cy0 + i / gx, cx = i % gx;
+		uint64_t cy = cy0 + i / gx, cx = cx0 + i % gx;
 		uint64_t y_lo = cy * chy > row0 ? cy * chy : row0;
 		uint64_t y_hi = (cy + 1) * chy < (uint64_t)row0 + nrows
 					? (cy + 1) * chy
@@ -730,10 +738,14 @@ out:
 	return rc;
 }
 
+/* Rendered bands are whole rows: the columns asked for do not matter. */
 static int rows_render(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
-		       uint8_t *dst)
+		       uint32_t col0, uint32_t ncols, uint8_t *dst)
 {
 	struct rd *rd = ctx;
+
+	(void)col0;
+	(void)ncols;
 	struct pixsrc_image *im = rd->im;
 	uint32_t z = (uint32_t)(plane % im->px.size_z);
 	uint32_t t = (uint32_t)(plane / im->px.size_z);
@@ -971,6 +983,7 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 	atomic_init(&im->next_off, 0);
 	atomic_init(&im->streak, 0);
 	atomic_init(&im->seq_start, 0);
+	atomic_init(&im->seq_bytes, 0);
 	atomic_init(&im->pf_until, 0);
 	im->id = img->id;
 	im->px = img->px;
@@ -1120,7 +1133,8 @@ static void *pf_worker(void *arg)
 
 		if (!ps->pf_stop)
 			(j.im->kind == PIXSRC_ZARR ? rows_zarr : rows_render)(
-				&rd, j.plane, j.row0, j.nrows, NULL);
+				&rd, j.plane, j.row0, j.nrows, 0,
+				j.im->px.size_x, NULL);
 		pixsrc_image_free(j.im);
 	}
 }
@@ -1135,8 +1149,14 @@ static uint32_t unit_rows(const struct pixsrc_image *im)
 
 /*
  * A reader that keeps reading where it stopped gets the next bytes of the
- * file fetched ahead of it, up to prefetch_bytes, one job per fetch unit
- * (chunk row or band). Random readers never trigger it.
+ * file fetched ahead of it, one job per fetch unit (chunk row or band).
+ * The window grows with the run, as the kernel's does: twice what the run
+ * has read, up to prefetch_bytes, so a reader that stops early wasted
+ * little. Only requests of two rows or PIXSRC_SEQ_MIN bytes count: the
+ * kernel sends a sequential reader's read-ahead in large requests, while
+ * a reader of a tile (a little of every row, in order) or a reader that
+ * said POSIX_FADV_RANDOM asks page by page. Random readers never
+ * trigger it.
  */
 static void prefetch_after(struct pixsrc_image *im, uint64_t off, size_t len)
 {
@@ -1155,7 +1175,8 @@ static void prefetch_after(struct pixsrc_image *im, uint64_t off, size_t len)
 	bool near = off <= expect + PIXSRC_SEQ_SLACK &&
 		    off + PIXSRC_SEQ_SLACK >= expect;
 
-	if (near && end <= expect)
+	if ((len < PIXSRC_SEQ_MIN && len < 2 * row_bytes) ||
+	    (near && end <= expect))
 		return;
 	while (end > expect &&
 	       !atomic_compare_exchange_weak(&im->next_off, &expect, end))
@@ -1164,15 +1185,18 @@ static void prefetch_after(struct pixsrc_image *im, uint64_t off, size_t len)
 		atomic_store(&im->next_off, end);
 		atomic_store(&im->streak, 0);
 		atomic_store(&im->seq_start, off);
+		atomic_store(&im->seq_bytes, len);
 		return;
 	}
+	uint64_t run = atomic_fetch_add(&im->seq_bytes, len) + len;
+
 	if (atomic_fetch_add(&im->streak, 1) < 2 || ps->prefetch_bytes == 0 ||
 	    ps->pf_nthreads == 0 || end <= l->d0 || end >= data_end)
 		return;
 	from = atomic_load(&im->pf_until);
 	if (from < end)
 		from = end;
-	to = end + ps->prefetch_bytes;
+	to = end + (2 * run < ps->prefetch_bytes ? 2 * run : ps->prefetch_bytes);
 	if (to > data_end)
 		to = data_end;
 	/* a reader of one plane (tifffile, a job reading a z-slice) gets the

@@ -1216,7 +1216,8 @@ static ssize_t read_pixels(const struct tiff_file *f, uint64_t pos, size_t n,
 	r0 = a / rb;
 	r1 = (b + rb - 1) / rb;
 	if (a % rb == 0 && b % rb == 0) {
-		rc = rows(ctx, p, (uint32_t)r0, (uint32_t)(r1 - r0), dst);
+		rc = rows(ctx, p, (uint32_t)r0, (uint32_t)(r1 - r0), 0, f->x,
+			  dst);
 		goto out;
 	}
 	want = (r1 - r0) * rb;
@@ -1229,7 +1230,16 @@ static ssize_t read_pixels(const struct tiff_file *f, uint64_t pos, size_t n,
 		rc = -ENOMEM;
 		goto out;
 	}
-	rc = rows(ctx, p, (uint32_t)r0, (uint32_t)(r1 - r0), scratch);
+	/* inside one row: only the columns it covers */
+	uint32_t c0 = 0, nc = f->x;
+
+	if (r1 - r0 == 1) {
+		uint64_t px = rb / f->x;
+
+		c0 = (uint32_t)((a - r0 * rb) / px);
+		nc = (uint32_t)((b - r0 * rb + px - 1) / px) - c0;
+	}
+	rc = rows(ctx, p, (uint32_t)r0, (uint32_t)(r1 - r0), c0, nc, scratch);
 	if (rc == 0)
 		memcpy(dst, scratch + (a - r0 * rb), n);
 out:

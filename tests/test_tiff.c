@@ -156,7 +156,7 @@ struct src {
 	bool forbid; /* the test reads no pixel: any call fails it */
 	unsigned calls;
 	uint64_t plane[8];
-	uint32_t row0[8], nrows[8];
+	uint32_t row0[8], nrows[8], col0[8], ncols[8];
 	uint8_t *dst[8];
 };
 
@@ -191,17 +191,23 @@ static void fill_rows(const struct tiff_meta *m, uint64_t plane, uint32_t row0,
 }
 
 static int src_rows(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
-		    uint8_t *dst)
+		    uint32_t col0, uint32_t ncols, uint8_t *dst)
 {
 	struct src *s = ctx;
 
 	assert_false(s->forbid);
+	/* the columns asked for are inside the row, whole rows for more
+	 * than one row */
+	assert_true(ncols > 0 && col0 + (uint64_t)ncols <= s->m->g.x);
+	assert_true(nrows == 1 || (col0 == 0 && ncols == s->m->g.x));
 	/* whole rows of a real plane, never beyond */
 	assert_true(plane < (uint64_t)s->m->g.z * s->m->g.t *
 				    (s->m->rendered ? 1 : s->m->g.c));
 	assert_true(nrows > 0);
 	assert_true(row0 + (uint64_t)nrows <= s->m->g.y);
 	if (s->calls < ARRAY_LEN(s->plane)) {
+		s->col0[s->calls] = col0;
+		s->ncols[s->calls] = ncols;
 		s->plane[s->calls] = plane;
 		s->row0[s->calls] = row0;
 		s->nrows[s->calls] = nrows;
@@ -211,6 +217,16 @@ static int src_rows(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 	if (plane == s->fail_plane)
 		return s->fail_rc;
 	fill_rows(s->m, plane, row0, nrows, dst);
+	/* the columns not asked for hold garbage: a read that used them
+	 * would not match the expected bytes */
+	size_t px = (size_t)s->m->g.bps * s->m->g.samples;
+	size_t rb = px * s->m->g.x;
+
+	for (uint32_t r = 0; r < nrows; r++) {
+		memset(dst + r * rb, 0xA5, col0 * px);
+		memset(dst + r * rb + (col0 + (size_t)ncols) * px, 0x5A,
+		       rb - (col0 + (size_t)ncols) * px);
+	}
 	return 0;
 }
 
@@ -817,14 +833,33 @@ static void test_tiff_rows_calls(void **state)
 	assert_ptr_equal(s.dst[0], buf);
 	assert_memory_equal(buf, whole + off, 200);
 
-	/* one byte inside a row: one row fetched */
+	/* one byte inside a row: one row fetched, one column of it */
 	src_init(&s, &m);
 	off = l->d0 + 2 * 2000 + 99 * 20 + 19;
 	assert_int_equal(tiff_file_read(f, off, 1, buf, src_rows, &s), 1);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.row0[0], 99);
 	assert_int_equal(s.nrows[0], 1);
+	assert_int_equal(s.col0[0], 9);
+	assert_int_equal(s.ncols[0], 1);
 	assert_int_equal(buf[0], whole[off]);
+
+	/* bytes 3..12 of a row: columns 1..6 (half pixels count whole) */
+	src_init(&s, &m);
+	off = l->d0 + 2000 + 7 * 20 + 3;
+	assert_int_equal(tiff_file_read(f, off, 10, buf, src_rows, &s), 10);
+	assert_int_equal(s.calls, 1);
+	assert_int_equal(s.col0[0], 1);
+	assert_int_equal(s.ncols[0], 6);
+	assert_memory_equal(buf, whole + off, 10);
+	/* across a row boundary: whole rows */
+	src_init(&s, &m);
+	off = l->d0 + 7 * 20 + 15;
+	assert_int_equal(tiff_file_read(f, off, 10, buf, src_rows, &s), 10);
+	assert_int_equal(s.nrows[0], 2);
+	assert_int_equal(s.col0[0], 0);
+	assert_int_equal(s.ncols[0], 10);
+	assert_memory_equal(buf, whole + off, 10);
 
 	/* head and tail reads never call back */
 	src_init(&s, &m);

@@ -89,11 +89,15 @@ struct tiff_file;
 /**
  * Fill @p nrows whole rows (row0..row0+nrows-1) of plane @p plane (CZT
  * order; for RGB files z + Z*t) into @p dst, in the file's sample format,
- * little-endian: nrows * x * bps * samples bytes.
+ * little-endian: nrows * x * bps * samples bytes. Only columns
+ * [col0, col0 + ncols) are read from dst afterwards (a read inside one
+ * row, such as a page of a tile reader's row); the rest may be left as
+ * is, so a source need not fetch what holds only those.
  * @return 0 or -errno (the read fails with it)
  */
 typedef int (*tiff_rows_fn)(void *ctx, uint64_t plane, uint32_t row0,
-			    uint32_t nrows, uint8_t *dst);
+			    uint32_t nrows, uint32_t col0, uint32_t ncols,
+			    uint8_t *dst);
 
 /**
  * Build a file: its layout (tiff_layout_compute(&m->g)) and head bytes.
