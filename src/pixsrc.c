@@ -40,7 +40,7 @@
 #define PIXSRC_PNG_MAX	  (64u << 20)
 #define PIXSRC_HBUCKETS	  4096
 #define PIXSRC_ORIG_BLOCK (1u << 20)
-#define PIXSRC_PF_THREADS 4
+#define PIXSRC_PF_THREADS 16
 #define PIXSRC_PF_QUEUE	  256
 /* how far out of order a sequential reader's requests may come: the
  * kernel's read-ahead (4 MiB by default) sends several at once */
