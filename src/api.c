@@ -257,56 +257,74 @@ static int page_url(char *buf, size_t bufsz, const struct api *a,
 	return n < 0 || (size_t)n >= bufsz ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * A whole listing, in pages of API_PAGE_LIMIT. The first page gives the
+ * total and the page size the server really uses (servers clamp limit);
+ * the others are then fetched in bounded parallel batches. When the
+ * caller expects more than a page (the parent listing's childCount), the
+ * first batch is sent at once, page 0 included; if the server turns out
+ * to clamp below API_PAGE_LIMIT, the pages after page 0 are dropped and
+ * fetched again at its page size.
+ */
 static int fetch_list(struct api *a, const char *path,
-		      const struct list_kind *k, uint64_t deadline, void **out,
-		      size_t *nout)
+		      const struct list_kind *k, int64_t expect,
+		      uint64_t deadline, void **out, size_t *nout)
 {
-	char url[API_URL_MAX];
-	struct http_req first = {.url = url, .max_body = API_MAX_BODY};
-	struct page_job *jobs = NULL;
+	struct page_job *jobs = calloc(API_PAGE_BATCH, sizeof(*jobs));
+	const char *url0;
 	void *all = NULL;
-	size_t nall = 0;
+	size_t nall = 0, nspec = 1;
 	struct api_meta meta;
-	void *items = NULL;
-	size_t n = 0;
+	int64_t page, next;
 	int rc;
 
-	rc = page_url(url, sizeof(url), a, path, API_PAGE_LIMIT, 0);
+	if (!jobs)
+		return -ENOMEM;
+	if (expect > API_PAGE_LIMIT) {
+		int64_t want = (expect + API_PAGE_LIMIT - 1) / API_PAGE_LIMIT;
+
+		nspec = want < API_PAGE_BATCH ? (size_t)want : API_PAGE_BATCH;
+	}
+	for (size_t i = 0; i < nspec; i++) {
+		jobs[i] = (struct page_job){.a = a, .k = k, .deadline = deadline};
+		rc = page_url(jobs[i].url, API_URL_MAX, a, path, API_PAGE_LIMIT,
+			      (int64_t)i * API_PAGE_LIMIT);
+		if (rc < 0) {
+			free(jobs);
+			return rc;
+		}
+	}
+	run_parallel(nspec, fetch_page, jobs);
+	url0 = jobs[0].url;
+	meta = jobs[0].meta;
+	page = (int64_t)jobs[0].n; /* what the server really gave */
+	if (jobs[0].rc == 0 && page < API_PAGE_LIMIT) {
+		/* clamped (or the whole list): only page 0 counts */
+		for (size_t i = 1; i < nspec; i++)
+			if (jobs[i].rc == 0)
+				k->free(jobs[i].items, jobs[i].n);
+		nspec = 1;
+	}
+	rc = append_batch(k, jobs, nspec, &all, &nall);
 	if (rc < 0)
-		return rc;
-	rc = fetch(a, &first, 1, deadline);
-	if (rc == 0)
-		rc = check_json(&first);
-	if (rc == 0)
-		rc = k->parse(first.body, first.len, url, &items, &n, &meta);
-	http_req_release(&first);
-	if (rc < 0)
-		return rc;
-	all = items;
-	nall = n;
+		goto out;
 	if (meta.total_count > (int64_t)API_MAX_ITEMS) {
 		log_error(LOG_C_API, "\"%s\": %" PRId64 " objects is too many",
-			  url, meta.total_count);
+			  url0, meta.total_count);
 		rc = -EFBIG;
 		goto out;
 	}
-	if ((int64_t)nall < meta.total_count && n > 0) {
-		int64_t page = (int64_t)n; /* what the server really gave */
-		size_t total =
-			(size_t)((meta.total_count - (int64_t)nall + page - 1) /
-				 page);
+	next = nspec == 1 ? page : (int64_t)nspec * API_PAGE_LIMIT;
+	if (next < meta.total_count && page > 0) {
+		size_t total = (size_t)((meta.total_count - next + page - 1) /
+					page);
 
 		if (total > API_MAX_PAGES) {
 			log_error(LOG_C_API,
 				  "\"%s\": %zu pages of %" PRId64
 				  " is too many",
-				  url, total, page);
+				  url0, total, page);
 			rc = -EFBIG;
-			goto out;
-		}
-		jobs = calloc(API_PAGE_BATCH, sizeof(*jobs));
-		if (!jobs) {
-			rc = -ENOMEM;
 			goto out;
 		}
 		/* bounded batches: memory does not grow with a lying total */
@@ -314,7 +332,7 @@ static int fetch_list(struct api *a, const char *path,
 			size_t nb = total - done < API_PAGE_BATCH
 					    ? total - done
 					    : API_PAGE_BATCH;
-			int64_t off0 = (int64_t)n + (int64_t)done * page;
+			int64_t off0 = next + (int64_t)done * page;
 
 			for (size_t i = 0; i < nb; i++) {
 				jobs[i] = (struct page_job){
@@ -412,7 +430,8 @@ static const struct list_kind wells_kind = {sizeof(struct api_well),
 static int list_containers(struct api *a, const char *path, uint64_t deadline,
 			   struct api_container **out, size_t *n)
 {
-	return fetch_list(a, path, &containers_kind, deadline, (void **)out, n);
+	return fetch_list(a, path, &containers_kind, -1, deadline, (void **)out,
+			  n);
 }
 
 int api_list_projects(struct api *a, uint64_t deadline,
@@ -453,11 +472,19 @@ int api_list_plates(struct api *a, int64_t screen_id, uint64_t deadline,
 int api_list_images(struct api *a, int64_t dataset_id, uint64_t deadline,
 		    struct api_image **out, size_t *n)
 {
+	return api_list_images_expect(a, dataset_id, -1, deadline, out, n);
+}
+
+int api_list_images_expect(struct api *a, int64_t dataset_id, int64_t expect,
+			   uint64_t deadline, struct api_image **out,
+			   size_t *n)
+{
 	char path[128];
 
 	snprintf(path, sizeof(path), "/api/v0/m/datasets/%" PRId64 "/images/",
 		 dataset_id);
-	return fetch_list(a, path, &images_kind, deadline, (void **)out, n);
+	return fetch_list(a, path, &images_kind, expect, deadline,
+			  (void **)out, n);
 }
 
 int api_list_wells(struct api *a, int64_t plate_id, uint64_t deadline,
@@ -467,7 +494,8 @@ int api_list_wells(struct api *a, int64_t plate_id, uint64_t deadline,
 
 	snprintf(path, sizeof(path), "/api/v0/m/plates/%" PRId64 "/wells/",
 		 plate_id);
-	return fetch_list(a, path, &wells_kind, deadline, (void **)out, n);
+	return fetch_list(a, path, &wells_kind, -1, deadline, (void **)out,
+			  n);
 }
 
 int api_get_well(struct api *a, int64_t well_id, uint64_t deadline,

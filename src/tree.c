@@ -262,6 +262,7 @@ struct child {
 	uint64_t size;
 	int64_t mtime;
 	bool rows_letters, columns_letters;
+	int64_t child_count;  /* containers: childCount, -1 if not sent */
 	struct api_image img; /* images; moved into the node */
 	/* wells: their field images, as the plate listing gave them */
 	int64_t *field_ids;
@@ -474,6 +475,7 @@ static int list_containers(struct childvec *cv, enum tree_kind kind,
 		if (c) {
 			c->rows_letters = v[i].rows_letters;
 			c->columns_letters = v[i].columns_letters;
+			c->child_count = v[i].child_count;
 		}
 	}
 	api_containers_free(v, n);
@@ -483,7 +485,8 @@ static int list_containers(struct childvec *cv, enum tree_kind kind,
 /* Fetch the children of a directory node (called without the lock). */
 static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 			  bool rows_letters, bool columns_letters,
-			  uint64_t deadline, struct childvec *cv)
+			  int64_t expect, uint64_t deadline,
+			  struct childvec *cv)
 {
 	struct api_container *cs = NULL;
 	struct api_image *imgs = NULL;
@@ -506,7 +509,8 @@ static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 		rc = api_list_plates(t->api, id, deadline, &cs, &n);
 		return list_containers(cv, TREE_K_PLATE, cs, n, rc);
 	case TREE_K_DATASET:
-		rc = api_list_images(t->api, id, deadline, &imgs, &n);
+		rc = api_list_images_expect(t->api, id, expect, deadline,
+					    &imgs, &n);
 		if (rc == 0)
 			rc = childvec_alloc(cv, 2 * n);
 		for (size_t i = 0; rc == 0 && i < n; i++)
@@ -577,6 +581,8 @@ static int install(struct tree *t, struct node *dir, struct childvec *cv)
 			n->img = c->img;
 			n->rendered = strcmp(c->ext, ".tif") != 0;
 			memset(&cv->v[i].img, 0, sizeof(c->img));
+		} else if (c->kind == TREE_K_DATASET) {
+			n->child_count = c->child_count;
 		} else if (c->kind == TREE_K_PLATE) {
 			n->rows_letters = c->rows_letters;
 			n->columns_letters = c->columns_letters;
@@ -756,9 +762,10 @@ static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 	enum tree_kind kind = dir->kind;
 	int64_t id = dir->id;
 	bool rl = dir->rows_letters, cl = dir->columns_letters;
+	int64_t expect = dir->child_count;
 
 	pthread_mutex_unlock(&t->lock);
-	rc = fetch_children(t, kind, id, rl, cl, deadline, &cv);
+	rc = fetch_children(t, kind, id, rl, cl, expect, deadline, &cv);
 	if (rc == 0)
 		children_unique(&cv);
 	pthread_mutex_lock(&t->lock);

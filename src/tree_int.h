@@ -80,6 +80,9 @@ struct node {
 	/* plates: well naming */
 	bool rows_letters;
 	bool columns_letters;
+	/* datasets: images the parent's listing announced (childCount); 0
+	 * or -1 when it did not say */
+	int64_t child_count;
 
 	/* directories */
 	struct ent *ents; /* sorted by name */

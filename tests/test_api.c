@@ -2066,6 +2066,73 @@ static void test_api_list_clamp_1000(void **state)
 	api_images_free(v, n);
 }
 
+/* A dataset expected to hold 2 500 images (its childCount): its 3 pages
+ * are asked for at once; a server that clamps to 200 makes the pages
+ * after the first be asked for again at its size; a stale count is
+ * completed from the real total */
+static void test_api_list_expect(void **state)
+{
+	struct fake_env *env = *state;
+	struct fake *f = &env->f;
+	struct api_image *v = NULL;
+	size_t n = 0;
+
+	f->total = 2500;
+	assert_int_equal(api_list_images_expect(env->a, 51, 2500, 1000, &v, &n),
+			 0);
+	assert_int_equal(n, 2500);
+	check_image_run(v, n);
+	assert_int_equal(f->nurls, 3);
+	assert_int_equal(f->calls, 3);
+	sort_urls(f);
+	check_url(f, 0, "/api/v0/m/datasets/51/images/?limit=1000&offset=0");
+	check_url(f, 2, "/api/v0/m/datasets/51/images/?limit=1000&offset=2000");
+	api_images_free(v, n);
+
+	/* clamped to 200: 3 at once, then 12 pages of 200 from 200 */
+	f->clamp = 200;
+	f->nurls = 0;
+	for (size_t i = 0; i < FAKE_MAX_URLS; i++) {
+		free(f->urls[i]);
+		f->urls[i] = NULL;
+	}
+	assert_int_equal(api_list_images_expect(env->a, 51, 2500, 1000, &v, &n),
+			 0);
+	assert_int_equal(n, 2500);
+	check_image_run(v, n);
+	assert_int_equal(f->nurls, 3 + 12);
+	api_images_free(v, n);
+
+	/* a stale count (1 500 of 2 500): 2 at once, then the third */
+	f->clamp = 1000;
+	f->nurls = 0;
+	for (size_t i = 0; i < FAKE_MAX_URLS; i++) {
+		free(f->urls[i]);
+		f->urls[i] = NULL;
+	}
+	assert_int_equal(api_list_images_expect(env->a, 51, 1500, 1000, &v, &n),
+			 0);
+	assert_int_equal(n, 2500);
+	check_image_run(v, n);
+	assert_int_equal(f->nurls, 3);
+	api_images_free(v, n);
+
+	/* a page of the first batch fails: the list fails, nothing leaks */
+	f->nurls = 0;
+	for (size_t i = 0; i < FAKE_MAX_URLS; i++) {
+		free(f->urls[i]);
+		f->urls[i] = NULL;
+	}
+	f->fail_offset = 2000;
+	f->fail_rc = -EIO;
+	v = SENTINEL;
+	n = SENTINEL_N;
+	assert_int_equal(api_list_images_expect(env->a, 51, 2500, 1000, &v, &n),
+			 -EIO);
+	assert_ptr_equal(v, SENTINEL);
+	assert_int_equal(n, SENTINEL_N);
+}
+
 static void test_api_list_clamp_200(void **state)
 {
 	struct fake_env *env = *state;
@@ -2406,6 +2473,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_list_clamp_1000,
 						fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_api_list_clamp_200,
+						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_api_list_expect,
 						fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_api_list_empty, fake_setup,
 						fake_teardown),

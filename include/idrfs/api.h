@@ -124,6 +124,15 @@ int api_list_plates(struct api *a, int64_t screen_id, uint64_t deadline,
 int api_list_images(struct api *a, int64_t dataset_id, uint64_t deadline,
 		    struct api_image **out, size_t *n);
 
+/**
+ * api_list_images() when the dataset is expected to hold @p expect
+ * images (its childCount; -1 unknown): above one page, the first batch of
+ * pages is asked for at once instead of after the first page.
+ */
+int api_list_images_expect(struct api *a, int64_t dataset_id, int64_t expect,
+			   uint64_t deadline, struct api_image **out,
+			   size_t *n);
+
 /** Wells of a plate with their fields (images without Pixels). */
 int api_list_wells(struct api *a, int64_t plate_id, uint64_t deadline,
 		   struct api_well **out, size_t *n);
