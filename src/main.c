@@ -10,6 +10,9 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +272,16 @@ int main(int argc, char *argv[])
 	size_t badlen = 0;
 	int rc;
 
+#ifdef __GLIBC__
+	/*
+	 * Chunks are MiB-sized buffers freed on other threads than the ones
+	 * that allocated them; with one malloc arena per thread (glibc's
+	 * default, up to 8 per core) freed memory piles up in each. Two
+	 * arenas keep the private memory near the chunk budget (1 GiB read
+	 * cold: 479 -> 351 MiB) at no measurable cost in speed.
+	 */
+	mallopt(M_ARENA_MAX, 2);
+#endif
 	rc = opts_parse(argc, argv, &app.o);
 	if (rc < 0)
 		goto out;
