@@ -12,6 +12,7 @@ and the deviations from the real IDR.
 """
 
 import argparse
+from collections import OrderedDict
 import hashlib
 import http.server
 import json
@@ -77,6 +78,9 @@ class State:
         self.stores = zarrstore.StoreManager(self.arch, data_dir,
                                              args.chunk_cache_mb << 20)
         self.lock = threading.Lock()
+        self.proxy = OrderedDict()  # the front proxy's cache
+        self.proxy_bytes = 0
+        self.proxy_lock = threading.Lock()
         self.counter = 0
         self.latency_ms = args.latency_ms
         self.fail_rate = args.fail_rate
@@ -202,6 +206,35 @@ def page_html(title, text):
 
 
 # ---------------------------------------------------------------- routes
+
+# IDR's front proxy keeps 200 answers of these locations for a day, keyed
+# by the request URI without "_=<digits>" (idr-api.md, front proxy). The
+# JSON APIs are kept here too: the archive never changes, and a listing
+# page then costs what a stored object costs, not a Python rendering.
+PROXY_CACHED = ("/api/", "/webclient/api/")
+PROXY_CACHE_BYTES = 512 << 20
+
+
+def proxied(st, method, path, qall, headers, query):
+    if method != "GET" or not path.startswith(PROXY_CACHED):
+        return route(st, method, path, qall, headers, query)
+    key = path + "?" + "&".join(p for p in query.split("&") if not re.match(r"_=\d+$", p))
+    with st.proxy_lock:
+        hit = st.proxy.get(key)
+        if hit is not None:
+            st.proxy.move_to_end(key)
+            return hit
+    resp = route(st, method, path, qall, headers, query)
+    if resp.status == 200:
+        with st.proxy_lock:
+            if key not in st.proxy:
+                st.proxy[key] = resp
+                st.proxy_bytes += len(resp.body)
+                while st.proxy_bytes > PROXY_CACHE_BYTES and st.proxy:
+                    _, old = st.proxy.popitem(last=False)
+                    st.proxy_bytes -= len(old.body)
+    return resp
+
 
 def route(st, method, path, qall, headers, query=""):
     r = route1(st, method, path, qall, headers)
@@ -662,7 +695,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             injected = "fail"
         else:
             try:
-                resp = route(st, method, path, qall, self.headers, parsed.query)
+                resp = proxied(st, method, path, qall, self.headers, parsed.query)
             except Exception:
                 sys.stderr.write("fake-idr: error on %s\n%s" % (self.path, traceback.format_exc()))
                 resp = Resp(500, b"fake-idr internal error\n", TEXT)
