@@ -8,6 +8,10 @@
  * What is "unreachable": a refused or timed-out connection, a reset, a
  * 5xx. A 404 or 403 is an answer and is passed on, not hidden behind an
  * old copy.
+ *
+ * A 404 is kept too, within the TTL, under the URL followed by "\n404"
+ * (no URL holds a newline): opening a Zarr v2 image asks for its v3
+ * zarr.json, and that answer is as durable as the listing's.
  */
 #include "config.h"
 
@@ -67,6 +71,43 @@ static bool unreachable(int rc)
 	       rc == -EIO || rc == -EBADMSG || rc == -ENETDOWN;
 }
 
+/* The key of a URL's remembered 404; NULL if out of memory. */
+static char *neg_key(const char *url)
+{
+	size_t n = strlen(url);
+	char *k = malloc(n + 5);
+
+	if (k) {
+		memcpy(k, url, n);
+		memcpy(k + n, "\n404", 5);
+	}
+	return k;
+}
+
+/* Is a 404 for this URL remembered (fresh, or any age offline)? */
+static bool neg_hit(struct fetch *f, const char *url, int64_t now)
+{
+	char *k = neg_key(url), *body = NULL;
+	size_t len = 0;
+	int64_t at = 0;
+	bool hit = false;
+
+	if (k && cache_meta_get(f->cache, k, &body, &len, &at) == 0)
+		hit = f->offline || (now >= at && now - at < f->ttl_s);
+	free(body);
+	free(k);
+	return hit;
+}
+
+static void neg_put(struct fetch *f, const char *url, int64_t now)
+{
+	char *k = neg_key(url);
+
+	if (k)
+		cache_meta_put(f->cache, k, "", 0, now);
+	free(k);
+}
+
 /* Give a request the cached body (taking ownership of it). */
 static void answer(struct http_req *r, char *body, size_t len)
 {
@@ -110,6 +151,14 @@ int fetch_do(void *ctx, struct http_req *reqs, size_t n, uint64_t deadline)
 			}
 			stale[i] = body;
 			stale_len[i] = len;
+		} else if (cacheable(f, r) && !r->refresh &&
+			   neg_hit(f, r->url, now)) {
+			r->rc = -ENOENT;
+			r->status = 404;
+			r->content_type[0] = '\0';
+			r->content_length = -1;
+			atomic_fetch_add(&f->meta_hits, 1);
+			continue;
 		}
 		if (f->offline) {
 			r->rc = -ENETDOWN;
@@ -137,6 +186,9 @@ int fetch_do(void *ctx, struct http_req *reqs, size_t n, uint64_t deadline)
 			if (r->rc == 0 && cacheable(f, r))
 				cache_meta_put(f->cache, r->url, r->body,
 					       r->len, now);
+			else if (r->rc == -ENOENT && r->status == 404 &&
+				 cacheable(f, r))
+				neg_put(f, r->url, now);
 			if (r->rc < 0 && stale[i] && unreachable(r->rc)) {
 				char esc[512];
 

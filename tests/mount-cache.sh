@@ -28,13 +28,15 @@ fake_reset
 check "B reads what A read, byte for byte" cmp -s "$B/$T" "$WORK/uint16.tif"
 check "and B's read made no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
 
-# Live counters.
+# Live counters (B's read above made no request at all: everything came
+# from A's cache, the 404 of the Zarr v3 probe included; a listing does).
+ls "$B/screens" >/dev/null
 check ".idrfs/stats counts requests and cache hits" \
 	bash -c "grep -q '^requests  *[1-9]' '$B/.idrfs/stats' && grep -q '^cache hits  *[1-9]' '$B/.idrfs/stats'"
 check ".idrfs/stats.json is JSON with the same counters" \
 	"$PYTHON3" -c 'import json, sys; d = json.load(open(sys.argv[1])); assert d["requests"] > 0 and d["cache"]["hits"] > 0 and "p99" in d["latency_ms"]' "$B/.idrfs/stats.json"
 r1=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["requests"])' "$B/.idrfs/stats.json")
-ls "$B/screens" >/dev/null
+ls "$B/projects/idr0801-synth-listing_experimentA" >/dev/null
 r2=$("$PYTHON3" -c 'import json, sys; print(json.load(open(sys.argv[1]))["requests"])' "$B/.idrfs/stats.json")
 check "the counters are live, not cached by the kernel ($r1 -> $r2)" test "$r2" -gt "$r1"
 

@@ -75,6 +75,9 @@ check "reading one plane of 128 fetched $n chunks (its 4, nothing else)" test "$
 fake_reset
 r=$(plane_check 37)
 check "reading it again fetches no chunk" test "$(chunk_requests)" -eq 0
+# the open's probe for a Zarr v3 zarr.json answered 404 the first time:
+# that answer is kept like a listing, so a second open asks nothing
+check "opening it again makes no request ($(fake_total))" test "$(fake_total)" -eq 0
 
 # Read-ahead: a sequential reader gets the next chunks before it asks;
 # random readers get exactly the chunks they touch.

@@ -1996,6 +1996,16 @@ static void sort_urls(struct fake *f)
 		}
 }
 
+/* Forget the URLs asked for so far (a test that lists again). */
+static void fake_forget_urls(struct fake *f)
+{
+	for (size_t i = 0; i < FAKE_MAX_URLS; i++) {
+		free(f->urls[i]);
+		f->urls[i] = NULL;
+	}
+	f->nurls = 0;
+}
+
 static void check_url(const struct fake *f, size_t i, const char *path_query)
 {
 	char want[512];
@@ -2091,11 +2101,7 @@ static void test_api_list_expect(void **state)
 
 	/* clamped to 200: 3 at once, then 12 pages of 200 from 200 */
 	f->clamp = 200;
-	f->nurls = 0;
-	for (size_t i = 0; i < FAKE_MAX_URLS; i++) {
-		free(f->urls[i]);
-		f->urls[i] = NULL;
-	}
+	fake_forget_urls(f);
 	assert_int_equal(api_list_images_expect(env->a, 51, 2500, 1000, &v, &n),
 			 0);
 	assert_int_equal(n, 2500);
@@ -2105,11 +2111,7 @@ static void test_api_list_expect(void **state)
 
 	/* a stale count (1 500 of 2 500): 2 at once, then the third */
 	f->clamp = 1000;
-	f->nurls = 0;
-	for (size_t i = 0; i < FAKE_MAX_URLS; i++) {
-		free(f->urls[i]);
-		f->urls[i] = NULL;
-	}
+	fake_forget_urls(f);
 	assert_int_equal(api_list_images_expect(env->a, 51, 1500, 1000, &v, &n),
 			 0);
 	assert_int_equal(n, 2500);
@@ -2118,11 +2120,7 @@ static void test_api_list_expect(void **state)
 	api_images_free(v, n);
 
 	/* a page of the first batch fails: the list fails, nothing leaks */
-	f->nurls = 0;
-	for (size_t i = 0; i < FAKE_MAX_URLS; i++) {
-		free(f->urls[i]);
-		f->urls[i] = NULL;
-	}
+	fake_forget_urls(f);
 	f->fail_offset = 2000;
 	f->fail_rc = -EIO;
 	v = SENTINEL;
