@@ -610,6 +610,15 @@ static void test_codec_shuffle(void **state)
 	assert_int_equal(big2[1000], big[1]);
 	codec_unshuffle(big2, sizeof(big2), 3, big3);
 	assert_memory_equal(big3, big, sizeof(big));
+	/* 2-byte elements, past the 16-at-a-time path and its tail */
+	codec_shuffle(big, 2 * 1001, 2, big2);
+	for (size_t i = 0; i < 1001; i++) {
+		assert_int_equal(big2[i], big[2 * i]);
+		assert_int_equal(big2[1001 + i], big[2 * i + 1]);
+	}
+	memset(big3, 0, sizeof(big3));
+	codec_unshuffle(big2, 2 * 1001, 2, big3);
+	assert_memory_equal(big3, big, 2 * 1001);
 }
 
 /* the SSE4.2 path and the table agree at every length and alignment */
