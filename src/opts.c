@@ -264,6 +264,19 @@ static int check(struct opts *o)
 		fprintf(stderr, "idrfs: seed_cache= needs a directory\n");
 		return -EINVAL;
 	}
+	/* the daemon changes to "/": paths given relative are made absolute
+	 * here, where they were meant */
+	char **paths[] = {&o->cache_dir, &o->log_file, &o->notify_pipe};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		if (*paths[i] && (*paths[i])[0] &&
+		    make_absolute(paths[i]) < 0) {
+			fprintf(stderr,
+				"idrfs: %s: cannot make it absolute\n",
+				*paths[i]);
+			return -EINVAL;
+		}
+	}
 	if (o->seed_cache && make_absolute(&o->seed_cache) < 0) {
 		fprintf(stderr,
 			"idrfs: seed_cache=%s: cannot make it absolute\n",

@@ -106,7 +106,7 @@ static void test_opts_all(void **state)
 	opts_release(&o);
 }
 
-static void test_opts_seed_cache(void **state)
+static void test_opts_relative_paths(void **state)
 {
 	const char *const rel[] = {"idrfs", "-o", "seed_cache=shared/seed",
 				   "/m"};
@@ -126,6 +126,18 @@ static void test_opts_seed_cache(void **state)
 	opts_release(&o);
 	/* an empty one is refused */
 	assert_int_equal(PARSE(&o, empty), -EINVAL);
+	opts_release(&o);
+	/* so are the cache, the log and the notify pipe */
+	const char *const rel2[] = {
+		"idrfs", "-o", "cache_dir=c,log_file=l.log,notify_pipe=p", "/m"};
+
+	assert_int_equal(PARSE(&o, rel2), 0);
+	snprintf(want, sizeof(want), "%s/c", cwd);
+	assert_string_equal(o.cache_dir, want);
+	snprintf(want, sizeof(want), "%s/l.log", cwd);
+	assert_string_equal(o.log_file, want);
+	snprintf(want, sizeof(want), "%s/p", cwd);
+	assert_string_equal(o.notify_pipe, want);
 	opts_release(&o);
 }
 
@@ -176,7 +188,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_opts_defaults),
 		cmocka_unit_test(test_opts_all),
-		cmocka_unit_test(test_opts_seed_cache),
+		cmocka_unit_test(test_opts_relative_paths),
 		cmocka_unit_test(test_opts_errors),
 		cmocka_unit_test(test_opts_help_version),
 	};
