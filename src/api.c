@@ -30,7 +30,7 @@
 /* threads fetching and parsing the pages of a batch: as many requests in
  * flight as the default connection cap, each page parsed as it arrives */
 #define API_PAGE_THREADS 8
-#define API_MAX_PAGES  100000
+#define API_MAX_PAGES	 100000
 
 struct api {
 	char *base; /* no trailing slash */
@@ -286,7 +286,8 @@ static int fetch_list(struct api *a, const char *path,
 		nspec = want < API_PAGE_BATCH ? (size_t)want : API_PAGE_BATCH;
 	}
 	for (size_t i = 0; i < nspec; i++) {
-		jobs[i] = (struct page_job){.a = a, .k = k, .deadline = deadline};
+		jobs[i] =
+			(struct page_job){.a = a, .k = k, .deadline = deadline};
 		rc = page_url(jobs[i].url, API_URL_MAX, a, path, API_PAGE_LIMIT,
 			      (int64_t)i * API_PAGE_LIMIT);
 		if (rc < 0) {
@@ -316,8 +317,8 @@ static int fetch_list(struct api *a, const char *path,
 	}
 	next = nspec == 1 ? page : (int64_t)nspec * API_PAGE_LIMIT;
 	if (next < meta.total_count && page > 0) {
-		size_t total = (size_t)((meta.total_count - next + page - 1) /
-					page);
+		size_t total =
+			(size_t)((meta.total_count - next + page - 1) / page);
 
 		if (total > API_MAX_PAGES) {
 			log_error(LOG_C_API,
@@ -476,15 +477,14 @@ int api_list_images(struct api *a, int64_t dataset_id, uint64_t deadline,
 }
 
 int api_list_images_expect(struct api *a, int64_t dataset_id, int64_t expect,
-			   uint64_t deadline, struct api_image **out,
-			   size_t *n)
+			   uint64_t deadline, struct api_image **out, size_t *n)
 {
 	char path[128];
 
 	snprintf(path, sizeof(path), "/api/v0/m/datasets/%" PRId64 "/images/",
 		 dataset_id);
-	return fetch_list(a, path, &images_kind, expect, deadline,
-			  (void **)out, n);
+	return fetch_list(a, path, &images_kind, expect, deadline, (void **)out,
+			  n);
 }
 
 int api_list_wells(struct api *a, int64_t plate_id, uint64_t deadline,
@@ -494,8 +494,7 @@ int api_list_wells(struct api *a, int64_t plate_id, uint64_t deadline,
 
 	snprintf(path, sizeof(path), "/api/v0/m/plates/%" PRId64 "/wells/",
 		 plate_id);
-	return fetch_list(a, path, &wells_kind, -1, deadline, (void **)out,
-			  n);
+	return fetch_list(a, path, &wells_kind, -1, deadline, (void **)out, n);
 }
 
 int api_get_well(struct api *a, int64_t well_id, uint64_t deadline,

@@ -344,8 +344,8 @@ static void tune_readahead(struct fsops *f)
 			 "read-ahead stays the kernel's: cannot write %s: %s",
 			 f->ra_path, strerror(errno));
 	else
-		log_debug(LOG_C_FUSE, "read-ahead %u KiB (%s)",
-			  f->readahead_kb, f->ra_path);
+		log_debug(LOG_C_FUSE, "read-ahead %u KiB (%s)", f->readahead_kb,
+			  f->ra_path);
 	if (fd >= 0)
 		close(fd);
 }

@@ -271,8 +271,7 @@ static int check(struct opts *o)
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		if (*paths[i] && (*paths[i])[0] &&
 		    make_absolute(paths[i]) < 0) {
-			fprintf(stderr,
-				"idrfs: %s: cannot make it absolute\n",
+			fprintf(stderr, "idrfs: %s: cannot make it absolute\n",
 				*paths[i]);
 			return -EINVAL;
 		}
@@ -550,6 +549,5 @@ void opts_print_help(FILE *out, const char *prog)
 		"\n",
 		prog, OPTS_DEFAULT_URL, OPTS_DEFAULT_TIMEOUT,
 		OPTS_DEFAULT_MAX_CONNS, OPTS_DEFAULT_TTL, OPTS_DEFAULT_PREFETCH,
-		OPTS_DEFAULT_READAHEAD,
-		OPTS_DEFAULT_ORIGINALS);
+		OPTS_DEFAULT_READAHEAD, OPTS_DEFAULT_ORIGINALS);
 }

@@ -1196,7 +1196,8 @@ static void prefetch_after(struct pixsrc_image *im, uint64_t off, size_t len)
 	from = atomic_load(&im->pf_until);
 	if (from < end)
 		from = end;
-	to = end + (2 * run < ps->prefetch_bytes ? 2 * run : ps->prefetch_bytes);
+	to = end +
+	     (2 * run < ps->prefetch_bytes ? 2 * run : ps->prefetch_bytes);
 	if (to > data_end)
 		to = data_end;
 	/* a reader of one plane (tifffile, a job reading a z-slice) gets the

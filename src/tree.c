@@ -509,8 +509,8 @@ static int fetch_children(struct tree *t, enum tree_kind kind, int64_t id,
 		rc = api_list_plates(t->api, id, deadline, &cs, &n);
 		return list_containers(cv, TREE_K_PLATE, cs, n, rc);
 	case TREE_K_DATASET:
-		rc = api_list_images_expect(t->api, id, expect, deadline,
-					    &imgs, &n);
+		rc = api_list_images_expect(t->api, id, expect, deadline, &imgs,
+					    &n);
 		if (rc == 0)
 			rc = childvec_alloc(cv, 2 * n);
 		for (size_t i = 0; rc == 0 && i < n; i++)

@@ -438,9 +438,8 @@ static int decode_shard(const struct zarr_array *a, const uint8_t *shard,
 			goto out;
 		} else {
 			rc = run_chain_v3(a->inner_codecs, a->ninner_codecs,
-					  a->inner_crc32c,
-					  shard + off, (size_t)nb, tmp,
-					  inner_bytes);
+					  a->inner_crc32c, shard + off,
+					  (size_t)nb, tmp, inner_bytes);
 			if (rc < 0)
 				goto out;
 			if (a->inner_big_endian && a->dtype.size > 1)

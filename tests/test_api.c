@@ -370,7 +370,6 @@ static struct parsed run_parser(enum parser p, const char *body, size_t len,
 	return r;
 }
 
-
 /* Whether the parser names the answer ('what') in its log lines. */
 static bool parser_takes_what(enum parser p)
 {
@@ -1755,10 +1754,10 @@ struct fake {
 	int64_t clamp;	     /* the server's maxLimit */
 	int64_t fail_offset; /* this page fails with fail_rc, -1: none */
 	int fail_rc;
-	int64_t html_offset; /* this page is a web page, -1: none */
-	int64_t bad_offset;  /* this page is not JSON, -1: none */
-	const char *single;  /* answer to a single-object URL */
-	uint64_t deadline;   /* the last deadline seen */
+	int64_t html_offset;  /* this page is a web page, -1: none */
+	int64_t bad_offset;   /* this page is not JSON, -1: none */
+	const char *single;   /* answer to a single-object URL */
+	uint64_t deadline;    /* the last deadline seen */
 	pthread_mutex_t lock; /* the api calls from several threads */
 	unsigned bad;	      /* requests that broke a rule (asserted in
 			       * the main thread, at teardown) */

@@ -677,8 +677,7 @@ static void test_cache_shuffled(void **state)
 	assert_int_equal(cache_get(f->c, &ka, back, sizeof(back)), 0);
 	assert_memory_equal(back, px, sizeof(px));
 	/* a length that is not a multiple of the element: stored as is */
-	assert_int_equal(
-		cache_put_elems(f->c, &kc, px, sizeof(px) - 1, 2), 0);
+	assert_int_equal(cache_put_elems(f->c, &kc, px, sizeof(px) - 1, 2), 0);
 	assert_int_equal(cache_get(f->c, &kc, back, sizeof(px) - 1), 0);
 	assert_memory_equal(back, px, sizeof(px) - 1);
 	/* a damaged shuffle byte or payload is a miss, never served */

@@ -590,8 +590,7 @@ static void test_codec_shuffle(void **state)
 	const uint8_t in[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 	const uint8_t by2[8] = {1, 3, 5, 7, 2, 4, 6, 8};
 	const uint8_t by4[8] = {1, 5, 2, 6, 3, 7, 4, 8};
-	uint8_t out[8], back[8], big[3 * 1000], big2[3 * 1000],
-		big3[3 * 1000];
+	uint8_t out[8], back[8], big[3 * 1000], big2[3 * 1000], big3[3 * 1000];
 
 	(void)state;
 	codec_shuffle(in, 8, 2, out);

@@ -128,8 +128,9 @@ static void test_opts_relative_paths(void **state)
 	assert_int_equal(PARSE(&o, empty), -EINVAL);
 	opts_release(&o);
 	/* so are the cache, the log and the notify pipe */
-	const char *const rel2[] = {
-		"idrfs", "-o", "cache_dir=c,log_file=l.log,notify_pipe=p", "/m"};
+	const char *const rel2[] = {"idrfs", "-o",
+				    "cache_dir=c,log_file=l.log,notify_pipe=p",
+				    "/m"};
 
 	assert_int_equal(PARSE(&o, rel2), 0);
 	snprintf(want, sizeof(want), "%s/c", cwd);

@@ -31,7 +31,7 @@ struct opts {
 	unsigned timeout;
 	unsigned max_conns;
 	unsigned ttl;
-	unsigned prefetch; /* MiB read ahead of sequential readers */
+	unsigned prefetch;  /* MiB read ahead of sequential readers */
 	unsigned readahead; /* KiB: the kernel's read-ahead window (root) */
 	char *cache_size_str;
 	uint64_t cache_size; /* bytes; from cache_size=SIZE */
