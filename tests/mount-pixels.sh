@@ -67,9 +67,13 @@ r=$(plane_check 37)
 n=$(chunk_requests)
 check "plane 37 of the 1 GiB image equals the archive's" test "$r" = equal
 # opening a file set the mount's read-ahead window (readahead=4096)
-if [ "$(id -u)" = 0 ]; then
-	ra=$(cat "/sys/class/bdi/$(mountpoint -d "$M")/read_ahead_kb")
+# (root, and a sysfs that can be written: not in every container)
+bdi="/sys/class/bdi/$(mountpoint -d "$M")/read_ahead_kb"
+if [ "$(id -u)" = 0 ] && [ -w "$bdi" ]; then
+	ra=$(cat "$bdi")
 	check "the mount's read-ahead window is 4096 KiB (was $ra)" test "$ra" = 4096
+else
+	echo "# $bdi cannot be written here: the window check is skipped"
 fi
 check "reading one plane of 128 fetched $n chunks (its 4, nothing else)" test "$n" -eq 4
 fake_reset
