@@ -589,155 +589,144 @@ out:
 	return rc;
 }
 
-int api_json_mapr_maps(const char *body, size_t len, const char *what,
-		       struct api_se_value **out, size_t *n)
+/*
+ * A mapr answer that is a list of objects under @p key: each item is
+ * parsed into the next slot of @p size bytes by @p item, which returns 0
+ * to keep it, 1 to skip it, or -errno (and then has written nothing).
+ * @p free_fn frees the slots kept so far on failure.
+ */
+typedef int (*mapr_item_fn)(const json_t *item, const char *what, void *slot);
+
+static int mapr_list(const char *body, size_t len, const char *what,
+		     const char *key, size_t size, mapr_item_fn item,
+		     void (*free_fn)(void *v, size_t n), void **out, size_t *n)
 {
-	struct api_se_value *v = NULL;
+	char *v = NULL;
 	json_t *root = NULL;
-	const json_t *maps;
+	const json_t *items;
 	size_t count = 0;
 	int rc;
 
 	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
 	if (rc < 0)
 		return rc;
-	maps = json_object_get(root, "maps");
-	if (!json_is_array(maps)) {
-		rc = api_json_bad(what, "maps", "is not a list");
+	items = json_object_get(root, key);
+	if (!json_is_array(items)) {
+		rc = api_json_bad(what, key, "is not a list");
 		goto out;
 	}
-	v = calloc(json_array_size(maps) + 1, sizeof(*v));
+	v = calloc(json_array_size(items) + 1, size);
 	if (!v) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < json_array_size(maps); i++) {
-		const json_t *m = json_array_get(maps, i);
-		const json_t *id = json_object_get(m, "id");
-		const json_t *extra = json_object_get(m, "extra");
-		const json_t *cnt = json_object_get(extra, "counter");
-		struct api_se_value sv = {.count = -1};
-
-		if (!json_is_object(m) || !json_is_string(id)) {
-			rc = api_json_bad(what, "maps[].id", "is not a string");
+	for (size_t i = 0; i < json_array_size(items); i++) {
+		rc = item(json_array_get(items, i), what, v + count * size);
+		if (rc < 0)
 			goto out;
-		}
-		if (cnt && !api_json_as_int(cnt, &sv.count)) {
-			rc = api_json_bad(what, "maps[].extra.counter",
-					  "is not an integer");
-			goto out;
-		}
-		if (json_string_length(id) == 0)
-			continue;
-		sv.value =
-			strndup(json_string_value(id), json_string_length(id));
-		if (!sv.value) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		v[count++] = sv;
+		if (rc == 0)
+			count++;
 	}
+	rc = 0;
 	*out = v;
 	*n = count;
 	v = NULL;
 	count = 0;
 out:
-	api_se_values_free(v, count);
+	if (v)
+		free_fn(v, count);
 	json_decref(root);
 	return rc;
+}
+
+/* maps[]: {"id": value, "extra": {"counter": N}}; an empty value is
+ * skipped */
+static int map_item(const json_t *m, const char *what, void *slot)
+{
+	const json_t *id = json_object_get(m, "id");
+	const json_t *cnt =
+		json_object_get(json_object_get(m, "extra"), "counter");
+	struct api_se_value sv = {.count = -1};
+
+	if (!json_is_object(m) || !json_is_string(id))
+		return api_json_bad(what, "maps[].id", "is not a string");
+	if (cnt && !api_json_as_int(cnt, &sv.count))
+		return api_json_bad(what, "maps[].extra.counter",
+				    "is not an integer");
+	if (json_string_length(id) == 0)
+		return 1;
+	sv.value = strndup(json_string_value(id), json_string_length(id));
+	if (!sv.value)
+		return -ENOMEM;
+	*(struct api_se_value *)slot = sv;
+	return 0;
+}
+
+static void free_values(void *v, size_t n)
+{
+	api_se_values_free(v, n);
+}
+
+int api_json_mapr_maps(const char *body, size_t len, const char *what,
+		       struct api_se_value **out, size_t *n)
+{
+	return mapr_list(body, len, what, "maps", sizeof(**out), map_item,
+			 free_values, (void **)out, n);
+}
+
+/* projects[], screens[], plates[]: {"id": N, "name": "..."} */
+static int container_item(const json_t *c, const char *what, void *slot)
+{
+	struct api_container ct = {.child_count = -1};
+	int rc;
+
+	if (!json_is_object(c) ||
+	    !api_json_as_int(json_object_get(c, "id"), &ct.id) || ct.id < 0)
+		return api_json_bad(what, "[].id", "is not an id");
+	rc = opt_str(c, "name", what, &ct.name);
+	if (rc < 0)
+		return rc;
+	*(struct api_container *)slot = ct;
+	return 0;
+}
+
+static void free_containers(void *v, size_t n)
+{
+	api_containers_free(v, n);
 }
 
 int api_json_mapr_containers(const char *body, size_t len, const char *what,
 			     const char *list, struct api_container **out,
 			     size_t *n)
 {
-	struct api_container *v = NULL;
-	json_t *root = NULL;
-	const json_t *items;
-	size_t count = 0;
+	return mapr_list(body, len, what, list, sizeof(**out), container_item,
+			 free_containers, (void **)out, n);
+}
+
+/* images[]: {"id": N, "name": "..."} */
+static int image_item(const json_t *c, const char *what, void *slot)
+{
+	struct api_hit h = {0};
 	int rc;
 
-	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
+	if (!json_is_object(c) ||
+	    !api_json_as_int(json_object_get(c, "id"), &h.id) || h.id < 0)
+		return api_json_bad(what, "images[].id", "is not an id");
+	rc = opt_str(c, "name", what, &h.name);
 	if (rc < 0)
 		return rc;
-	items = json_object_get(root, list);
-	if (!json_is_array(items)) {
-		rc = api_json_bad(what, list, "is not a list");
-		goto out;
-	}
-	v = calloc(json_array_size(items) + 1, sizeof(*v));
-	if (!v) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < json_array_size(items); i++) {
-		const json_t *c = json_array_get(items, i);
-		struct api_container ct = {.child_count = -1};
+	*(struct api_hit *)slot = h;
+	return 0;
+}
 
-		if (!json_is_object(c) ||
-		    !api_json_as_int(json_object_get(c, "id"), &ct.id) ||
-		    ct.id < 0) {
-			rc = api_json_bad(what, "[].id", "is not an id");
-			goto out;
-		}
-		rc = opt_str(c, "name", what, &ct.name);
-		if (rc < 0)
-			goto out;
-		v[count++] = ct;
-	}
-	*out = v;
-	*n = count;
-	v = NULL;
-	count = 0;
-out:
-	api_containers_free(v, count);
-	json_decref(root);
-	return rc;
+static void free_hits(void *v, size_t n)
+{
+	api_hits_free(v, n);
 }
 
 int api_json_mapr_images(const char *body, size_t len, const char *what,
 			 struct api_hit **out, size_t *n)
 {
-	struct api_hit *v = NULL;
-	json_t *root = NULL;
-	const json_t *items;
-	size_t count = 0;
-	int rc;
-
-	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
-	if (rc < 0)
-		return rc;
-	items = json_object_get(root, "images");
-	if (!json_is_array(items)) {
-		rc = api_json_bad(what, "images", "is not a list");
-		goto out;
-	}
-	v = calloc(json_array_size(items) + 1, sizeof(*v));
-	if (!v) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < json_array_size(items); i++) {
-		const json_t *c = json_array_get(items, i);
-		struct api_hit h = {0};
-
-		if (!json_is_object(c) ||
-		    !api_json_as_int(json_object_get(c, "id"), &h.id) ||
-		    h.id < 0) {
-			rc = api_json_bad(what, "images[].id", "is not an id");
-			goto out;
-		}
-		rc = opt_str(c, "name", what, &h.name);
-		if (rc < 0)
-			goto out;
-		v[count++] = h;
-	}
-	*out = v;
-	*n = count;
-	v = NULL;
-	count = 0;
-out:
-	api_hits_free(v, count);
-	json_decref(root);
-	return rc;
+	return mapr_list(body, len, what, "images", sizeof(**out), image_item,
+			 free_hits, (void **)out, n);
 }
