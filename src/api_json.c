@@ -1012,43 +1012,69 @@ out:
 	return 0;
 }
 
-int api_json_histogram(const char *body, size_t len, const char *what,
-		       uint64_t **counts, size_t *n)
+int api_json_list(const char *body, size_t len, const char *what, size_t flags,
+		  const char *key, size_t size, api_json_item_fn item,
+		  void (*free_fn)(void *v, size_t n), void **out, size_t *n)
 {
+	char *v = NULL;
 	json_t *root = NULL;
-	json_t *data;
-	uint64_t *v = NULL;
+	const json_t *items;
+	size_t count = 0;
 	int rc;
 
-	rc = api_json_load(body, len, what, 0, &root);
+	rc = api_json_load(body, len, what, flags, &root);
 	if (rc < 0)
 		return rc;
-	data = json_object_get(root, "data");
-	if (!json_is_array(data)) {
-		rc = api_json_bad(what, "data", "is not a list");
+	items = json_object_get(root, key);
+	if (!json_is_array(items)) {
+		rc = api_json_bad(what, key, "is not a list");
 		goto out;
 	}
-	v = calloc(json_array_size(data) + 1, sizeof(*v));
+	v = calloc(json_array_size(items) + 1, size);
 	if (!v) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < json_array_size(data); i++) {
-		int64_t c;
-
-		if (!api_json_as_int(json_array_get(data, i), &c) || c < 0) {
-			rc = api_json_bad(what, "data[]", "is not a count");
+	for (size_t i = 0; i < json_array_size(items); i++) {
+		rc = item(json_array_get(items, i), what, v + count * size);
+		if (rc < 0)
 			goto out;
-		}
-		v[i] = (uint64_t)c;
+		if (rc == 0)
+			count++;
 	}
-	*counts = v;
-	*n = json_array_size(data);
+	rc = 0;
+	*out = v;
+	*n = count;
 	v = NULL;
+	count = 0;
 out:
-	free(v);
+	if (v)
+		free_fn(v, count);
 	json_decref(root);
 	return rc;
+}
+
+static int count_item(const json_t *c, const char *what, void *slot)
+{
+	int64_t v;
+
+	if (!api_json_as_int(c, &v) || v < 0)
+		return api_json_bad(what, "data[]", "is not a count");
+	*(uint64_t *)slot = (uint64_t)v;
+	return 0;
+}
+
+static void free_counts(void *v, size_t n)
+{
+	(void)n;
+	free(v);
+}
+
+int api_json_histogram(const char *body, size_t len, const char *what,
+		       uint64_t **counts, size_t *n)
+{
+	return api_json_list(body, len, what, 0, "data", sizeof(**counts),
+			     count_item, free_counts, (void **)counts, n);
 }
 
 int api_json_client_paths(const char *body, size_t len, const char *what,

@@ -27,4 +27,22 @@ int api_json_load(const char *body, size_t len, const char *what, size_t flags,
 /** An integer, also when sent as an integral real (7.0). */
 bool api_json_as_int(const json_t *v, int64_t *out);
 
+/**
+ * Parse one item of a list into @p slot.
+ * @return 0 (kept), 1 (skipped), or -errno (nothing left in @p slot)
+ */
+typedef int (*api_json_item_fn)(const json_t *item, const char *what,
+				void *slot);
+
+/**
+ * A list under @p key of the document's top object, each item parsed by
+ * @p item into the next slot of @p size bytes (one spare slot at the
+ * end). On failure @p free_fn frees the slots kept so far.
+ * @param[out] out,n written only on success
+ * @return 0, -EBADMSG (logged), -ENOMEM, or @p item's error
+ */
+int api_json_list(const char *body, size_t len, const char *what, size_t flags,
+		  const char *key, size_t size, api_json_item_fn item,
+		  void (*free_fn)(void *v, size_t n), void **out, size_t *n);
+
 #endif

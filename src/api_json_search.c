@@ -167,57 +167,32 @@ static int parse_annotation(const json_t *a, const char *what,
 	return 0;
 }
 
+/* annotations[]: map annotations kept, other classes skipped */
+static int annotation_item(const json_t *a, const char *what, void *slot)
+{
+	const json_t *cls = json_object_get(a, "class");
+
+	if (!json_is_object(a))
+		return api_json_bad(what, "annotations[]", "is not an object");
+	if (cls && !json_is_string(cls))
+		return api_json_bad(what, "annotations[].class",
+				    "is not a string");
+	if (cls && strcmp(json_string_value(cls), "MapAnnotationI"))
+		return 1;
+	return parse_annotation(a, what, slot);
+}
+
+static void free_annotations(void *v, size_t n)
+{
+	api_annotations_free(v, n);
+}
+
 int api_json_map_annotations(const char *body, size_t len, const char *what,
 			     struct api_annotation **out, size_t *n)
 {
-	struct api_annotation *v = NULL;
-	json_t *root = NULL;
-	const json_t *anns;
-	size_t count = 0;
-	int rc;
-
-	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
-	if (rc < 0)
-		return rc;
-	anns = json_object_get(root, "annotations");
-	if (!json_is_array(anns)) {
-		rc = api_json_bad(what, "annotations", "is not a list");
-		goto out;
-	}
-	v = calloc(json_array_size(anns) + 1, sizeof(*v));
-	if (!v) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < json_array_size(anns); i++) {
-		const json_t *a = json_array_get(anns, i);
-		const json_t *cls = json_object_get(a, "class");
-
-		if (!json_is_object(a)) {
-			rc = api_json_bad(what, "annotations[]",
-					  "is not an object");
-			goto out;
-		}
-		if (cls && !json_is_string(cls)) {
-			rc = api_json_bad(what, "annotations[].class",
-					  "is not a string");
-			goto out;
-		}
-		if (cls && strcmp(json_string_value(cls), "MapAnnotationI"))
-			continue;
-		rc = parse_annotation(a, what, &v[count]);
-		if (rc < 0)
-			goto out;
-		count++;
-	}
-	*out = v;
-	*n = count;
-	v = NULL;
-	count = 0;
-out:
-	api_annotations_free(v, count);
-	json_decref(root);
-	return rc;
+	return api_json_list(body, len, what, JSON_DECODE_ANY, "annotations",
+			     sizeof(**out), annotation_item, free_annotations,
+			     (void **)out, n);
 }
 
 /* ---- search engine ---- */
@@ -589,56 +564,6 @@ out:
 	return rc;
 }
 
-/*
- * A mapr answer that is a list of objects under @p key: each item is
- * parsed into the next slot of @p size bytes by @p item, which returns 0
- * to keep it, 1 to skip it, or -errno (and then has written nothing).
- * @p free_fn frees the slots kept so far on failure.
- */
-typedef int (*mapr_item_fn)(const json_t *item, const char *what, void *slot);
-
-static int mapr_list(const char *body, size_t len, const char *what,
-		     const char *key, size_t size, mapr_item_fn item,
-		     void (*free_fn)(void *v, size_t n), void **out, size_t *n)
-{
-	char *v = NULL;
-	json_t *root = NULL;
-	const json_t *items;
-	size_t count = 0;
-	int rc;
-
-	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
-	if (rc < 0)
-		return rc;
-	items = json_object_get(root, key);
-	if (!json_is_array(items)) {
-		rc = api_json_bad(what, key, "is not a list");
-		goto out;
-	}
-	v = calloc(json_array_size(items) + 1, size);
-	if (!v) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < json_array_size(items); i++) {
-		rc = item(json_array_get(items, i), what, v + count * size);
-		if (rc < 0)
-			goto out;
-		if (rc == 0)
-			count++;
-	}
-	rc = 0;
-	*out = v;
-	*n = count;
-	v = NULL;
-	count = 0;
-out:
-	if (v)
-		free_fn(v, count);
-	json_decref(root);
-	return rc;
-}
-
 /* maps[]: {"id": value, "extra": {"counter": N}}; an empty value is
  * skipped */
 static int map_item(const json_t *m, const char *what, void *slot)
@@ -670,8 +595,9 @@ static void free_values(void *v, size_t n)
 int api_json_mapr_maps(const char *body, size_t len, const char *what,
 		       struct api_se_value **out, size_t *n)
 {
-	return mapr_list(body, len, what, "maps", sizeof(**out), map_item,
-			 free_values, (void **)out, n);
+	return api_json_list(body, len, what, JSON_DECODE_ANY, "maps",
+			     sizeof(**out), map_item, free_values, (void **)out,
+			     n);
 }
 
 /* projects[], screens[], plates[]: {"id": N, "name": "..."} */
@@ -699,8 +625,9 @@ int api_json_mapr_containers(const char *body, size_t len, const char *what,
 			     const char *list, struct api_container **out,
 			     size_t *n)
 {
-	return mapr_list(body, len, what, list, sizeof(**out), container_item,
-			 free_containers, (void **)out, n);
+	return api_json_list(body, len, what, JSON_DECODE_ANY, list,
+			     sizeof(**out), container_item, free_containers,
+			     (void **)out, n);
 }
 
 /* images[]: {"id": N, "name": "..."} */
@@ -727,6 +654,7 @@ static void free_hits(void *v, size_t n)
 int api_json_mapr_images(const char *body, size_t len, const char *what,
 			 struct api_hit **out, size_t *n)
 {
-	return mapr_list(body, len, what, "images", sizeof(**out), image_item,
-			 free_hits, (void **)out, n);
+	return api_json_list(body, len, what, JSON_DECODE_ANY, "images",
+			     sizeof(**out), image_item, free_hits, (void **)out,
+			     n);
 }
