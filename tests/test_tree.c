@@ -75,17 +75,20 @@ static char *page(char **items, size_t n, size_t total, size_t offset)
 
 	for (size_t i = 0; i < n; i++)
 		len += strlen(items[i]) + 2;
-	s = malloc(len + 200);
+	len += 200;
+	s = malloc(len);
+	assert_non_null(s);
 	p = s;
-	p += sprintf(p, "{\"data\": [");
+	p += snprintf(p, len - (size_t)(p - s), "{\"data\": [");
 	for (size_t i = 0; i < n; i++) {
-		p += sprintf(p, "%s%s", i ? ", " : "", items[i]);
+		p += snprintf(p, len - (size_t)(p - s), "%s%s", i ? ", " : "",
+			      items[i]);
 		free(items[i]);
 	}
-	sprintf(p,
-		"], \"meta\": {\"offset\": %zu, \"limit\": 1000, "
-		"\"maxLimit\": 1000, \"totalCount\": %zu}}",
-		offset, total);
+	snprintf(p, len - (size_t)(p - s),
+		 "], \"meta\": {\"offset\": %zu, \"limit\": 1000, "
+		 "\"maxLimit\": 1000, \"totalCount\": %zu}}",
+		 offset, total);
 	return s;
 }
 
