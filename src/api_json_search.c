@@ -600,20 +600,25 @@ int api_json_mapr_maps(const char *body, size_t len, const char *what,
 			     n);
 }
 
-/* projects[], screens[], plates[]: {"id": N, "name": "..."} */
+/* {"id": N, "name": "..."}, as mapr's containers and images are */
+static int id_and_name(const json_t *c, const char *what, const char *field,
+		       int64_t *id, char **name)
+{
+	if (!json_is_object(c) ||
+	    !api_json_as_int(json_object_get(c, "id"), id) || *id < 0)
+		return api_json_bad(what, field, "is not an id");
+	return opt_str(c, "name", what, name);
+}
+
+/* projects[], screens[], plates[] */
 static int container_item(const json_t *c, const char *what, void *slot)
 {
 	struct api_container ct = {.child_count = -1};
-	int rc;
+	int rc = id_and_name(c, what, "[].id", &ct.id, &ct.name);
 
-	if (!json_is_object(c) ||
-	    !api_json_as_int(json_object_get(c, "id"), &ct.id) || ct.id < 0)
-		return api_json_bad(what, "[].id", "is not an id");
-	rc = opt_str(c, "name", what, &ct.name);
-	if (rc < 0)
-		return rc;
-	*(struct api_container *)slot = ct;
-	return 0;
+	if (rc == 0)
+		*(struct api_container *)slot = ct;
+	return rc;
 }
 
 static void free_containers(void *v, size_t n)
@@ -630,20 +635,15 @@ int api_json_mapr_containers(const char *body, size_t len, const char *what,
 			     (void **)out, n);
 }
 
-/* images[]: {"id": N, "name": "..."} */
+/* images[] */
 static int image_item(const json_t *c, const char *what, void *slot)
 {
 	struct api_hit h = {0};
-	int rc;
+	int rc = id_and_name(c, what, "images[].id", &h.id, &h.name);
 
-	if (!json_is_object(c) ||
-	    !api_json_as_int(json_object_get(c, "id"), &h.id) || h.id < 0)
-		return api_json_bad(what, "images[].id", "is not an id");
-	rc = opt_str(c, "name", what, &h.name);
-	if (rc < 0)
-		return rc;
-	*(struct api_hit *)slot = h;
-	return 0;
+	if (rc == 0)
+		*(struct api_hit *)slot = h;
+	return rc;
 }
 
 static void free_hits(void *v, size_t n)
