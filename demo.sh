@@ -34,8 +34,8 @@ stop
 url=${1:-}
 opts="log_file=$state/idrfs.log"
 if [ -z "$url" ]; then
-	# the fake server's Zarr lives on itself, over plain http
-	opts="$opts,s3_scheme=http"
+	# the fake server's Zarr and its download root of original files
+	# live on itself, over plain http
 	: >"$state/fake.out"
 	/usr/bin/python3 tests/fake-idr/fake_idr.py --port 0 --latency-ms 20 \
 		>"$state/fake.out" 2>"$state/fake.err" &
@@ -47,6 +47,7 @@ if [ -z "$url" ]; then
 	done
 	[ -n "$url" ] || { cat "$state/fake.err"; exit 1; }
 	echo "fake IDR server at $url (20 ms latency)"
+	opts="$opts,s3_scheme=http,originals_root=${url}pub/databases/IDR"
 fi
 build/src/idrfs -o "$opts" "$url" "$mnt"
 echo "mounted $url at $mnt"
