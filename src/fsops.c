@@ -68,6 +68,7 @@ static int kernel_errno(int rc)
 	case EBADF:
 	case EPERM:
 	case ENOTEMPTY:
+	case EAGAIN: /* a generated file still being built: try again */
 		return -rc;
 	default:
 		return EIO;
@@ -84,9 +85,11 @@ static void to_stat(const struct fsops *f, const struct tree_attr *a,
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = a->ino;
-	st->st_mode = a->is_dir	   ? S_IFDIR | 0555
+	/* writable modes, so that copies can be deleted; the mount itself
+	 * refuses every write with EROFS */
+	st->st_mode = a->is_dir	   ? S_IFDIR | 0755
 		      : a->is_link ? S_IFLNK | 0777
-				   : S_IFREG | 0444;
+				   : S_IFREG | 0644;
 	st->st_nlink = a->nlink;
 	st->st_size = (off_t)a->size;
 	st->st_blocks = (blkcnt_t)((a->size + 511) / 512);
@@ -354,6 +357,8 @@ static void fsops_open(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
 {
 	struct fsops *f = ctx(req);
+	struct tree_attr a;
+	uint64_t fh = 0;
 	int rc;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
@@ -361,22 +366,23 @@ static void fsops_open(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	struct tree_attr a;
-
 	tune_readahead(f);
 	rc = tree_getattr(f->tree, ino, &a);
 	if (rc == 0)
-		rc = tree_open(f->tree, ino, deadline(f));
+		rc = tree_open(f->tree, ino, deadline(f), &fh);
 	if (rc < 0) {
 		reply_err(req, rc);
 		return;
 	}
-	/* published data is immutable: let the page cache keep it; live
-	 * counters are read fresh at every open */
+	fi->fh = fh;
+	/* published data is immutable: let the page cache keep it. Live
+	 * counters are a snapshot per open whose length stat cannot know
+	 * in advance: read with direct I/O, up to the end of the snapshot
+	 * (never image files: their size is exact) */
 	fi->keep_cache = !a.live;
-	fi->direct_io = 0;
+	fi->direct_io = a.live;
 	if (fuse_reply_open(req, fi) != 0)
-		tree_release(f->tree, ino);
+		tree_release(f->tree, ino, fh);
 }
 
 static void fsops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -386,12 +392,12 @@ static void fsops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	char *buf = malloc(size ? size : 1);
 	ssize_t n;
 
-	(void)fi;
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	n = tree_read(f->tree, ino, (uint64_t)off, size, buf, deadline(f));
+	n = tree_read(f->tree, ino, fi->fh, (uint64_t)off, size, buf,
+		      deadline(f));
 	if (n < 0)
 		reply_err(req, (int)n);
 	else
@@ -452,8 +458,7 @@ static void fsops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 static void fsops_release(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	(void)fi;
-	tree_release(ctx(req)->tree, ino);
+	tree_release(ctx(req)->tree, ino, fi->fh);
 	fuse_reply_err(req, 0);
 }
 

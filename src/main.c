@@ -143,7 +143,6 @@ static int app_start(void *arg, struct tree **tree)
 	struct tree_config tc = {
 		.remote_url = app->o.url,
 		.ttl_s = app->o.ttl,
-		.mount_time = (int64_t)time(NULL),
 	};
 	int rc;
 
@@ -181,6 +180,7 @@ static int app_start(void *arg, struct tree **tree)
 	if (rc < 0)
 		goto fail;
 	tc.pixsrc = app->pixsrc;
+	tc.cache = app->cache;
 	tc.stats = app_stats;
 	tc.stats_ctx = app;
 	tc.originals_root = app->o.originals_root;

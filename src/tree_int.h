@@ -1,26 +1,70 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tree_int: what tree.c (the archive's own hierarchy) and tree_view.c (the
- * ontology menus, images.tsv, study.txt, symlinks and extended attributes)
- * share: the node graph, its lock, and the few helpers both use. Private
- * to the tree module.
+ * tree_int: what the files of the tree module share. Private to it.
+ *
+ *   tree.c          the core: the inode table, node lifetime, lookup
+ *                   counts, single-flight listings with a TTL, background
+ *                   jobs, and the public tree_* calls, which dispatch to
+ *                   the node's kind through its ops table
+ *   tree_archive.c  the archive model: projects, datasets, screens,
+ *                   plates, wells and images as the api lists them, THE
+ *                   naming (safe names, image stems, unique suffixes) and
+ *                   canonical paths; image files (pixels) and the
+ *                   extended attributes of archive objects
+ *   tree_views.c    what the user browses: the root, projects/ and
+ *                   screens/ (archive listings plus generated files), and
+ *                   the by-* menus, terms and symlinks
+ *   tree_orig.c     originals/: the parallel tree of original files
+ *   tree_gen.c      generated files: images.tsv, study.txt, README.txt,
+ *                   .idrfs/stats, built in the background and kept in the
+ *                   metadata cache
+ *
+ * Calls run one way: views -> orig, gen, archive; orig, gen -> archive;
+ * everything -> core. The archive calls nothing above it. The core calls
+ * kinds only through their ops tables (kind_ops() in tree.c).
+ *
+ * Lock discipline (the only locks of the module, in order):
+ *   1. a kind's own mutex (t->img_lock for images, a generated file's
+ *      g->lock, t->view_lock): guards what that kind changes after a node
+ *      exists (open pixel sources, key/values, generated text, term
+ *      hits). Held for short, bounded work, never across a request.
+ *   2. t->lock (innermost): the inode table, every node's core fields
+ *      (nlookup, parent, name, size, mtime, sized, list, listed_at,
+ *      loading) and the job queue. Taken only inside tree.c, never held
+ *      while an op runs.
+ * So an op runs with no tree lock held and may block on the network and
+ * call back into the core; a kind lock may be held while calling a core
+ * function that takes t->lock briefly (1 -> 2), never the reverse.
+ *
+ * Kind data (node->data) is set once, when the node is made, and is
+ * immutable after (mutable parts live behind a kind lock). A listing
+ * (struct tree_listing) is an immutable, reference-counted snapshot; a
+ * relisting installs a new one, so holding a reference is enough to read
+ * it. Every wait (a listing, a build, a pixel source in flight) is a
+ * timed wait on CLOCK_MONOTONIC until the operation's deadline.
  */
 #ifndef IDRFS_TREE_INT_H
 #define IDRFS_TREE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "idrfs/api.h"
+#include "idrfs/cache.h"
 #include "idrfs/search.h"
 #include "idrfs/tree.h"
 
+/* Node kinds: the top byte of an inode, and the index of its ops. */
 enum tree_kind {
 	TREE_K_ROOT = 0,
 	TREE_K_README,
+	TREE_K_STATSDIR,
+	TREE_K_STATS,
+	/* the archive (tree_archive.c), shown by tree_views.c */
 	TREE_K_PROJECTS,
 	TREE_K_SCREENS,
 	TREE_K_PROJECT,
@@ -29,217 +73,500 @@ enum tree_kind {
 	TREE_K_PLATE,
 	TREE_K_WELL,
 	TREE_K_IMAGE,
-	TREE_K_ORIGDIR,	 /* <image>.originals, id = image id */
-	TREE_K_ORIGSUB,	 /* a directory inside it */
-	TREE_K_ORIGFILE, /* an original file */
-	/* tree_view.c; ids are 56-bit hashes unless noted */
-	TREE_K_MENU,	 /* by-<menu>, id = menu number */
-	TREE_K_TERM,	 /* a term of a menu */
-	TREE_K_TSTUDY,	 /* a study inside a term */
-	TREE_K_LINK,	 /* a symlink to an image's canonical path */
-	TREE_K_TSV,	 /* images.tsv of a container or term */
-	TREE_K_STUDYTXT, /* study.txt of a project or screen */
-	TREE_K_STATSDIR, /* .idrfs */
-	TREE_K_STATS,	 /* .idrfs/stats (id 0) and stats.json (id 1) */
+	/* generated files (tree_gen.c) */
+	TREE_K_TSV,
+	TREE_K_STUDYTXT,
+	/* originals/ (tree_orig.c): one mirror kind per archive kind, in
+	 * the same order, so TREE_ORIG_OF(k) is the mirror of k */
+	TREE_K_ORIGROOT,
+	TREE_K_OPROJECTS,
+	TREE_K_OSCREENS,
+	TREE_K_OPROJECT,
+	TREE_K_ODATASET,
+	TREE_K_OSCREEN,
+	TREE_K_OPLATE,
+	TREE_K_OWELL,
+	TREE_K_OIMAGE, /* an image's files */
+	TREE_K_OSUB,   /* a directory among them */
+	TREE_K_OFILE,  /* an original file */
+	/* by-* (tree_views.c) */
+	TREE_K_MENU,
+	TREE_K_TERM,
+	TREE_K_TSTUDY,
+	TREE_K_LINK,
+	TREE_K_NKINDS
 };
 
-#define TREE_ID_BITS	    56
-#define TREE_ID_MAX	    ((1ull << TREE_ID_BITS) - 1)
-#define TREE_INO(kind, id)  (((uint64_t)(kind) << TREE_ID_BITS) | (uint64_t)(id))
-#define TREE_README_INO	    2u
-#define TREE_PROJECTS_INO   3u
-#define TREE_SCREENS_INO    4u
-#define TREE_STATSDIR_INO   5u
-#define TREE_STATS_INO	    6u
-#define TREE_STATSJSON_INO  7u
-#define TREE_SUFFIX_RESERVE 24u /* " [" + 20 digits + "]" + NUL */
+#define TREE_ORIG_OF(k)                                                        \
+	((enum tree_kind)((k)-TREE_K_PROJECTS + TREE_K_OPROJECTS))
+#define TREE_ARCH_OF(k)                                                        \
+	((enum tree_kind)((k)-TREE_K_OPROJECTS + TREE_K_PROJECTS))
 
-struct ent {
+#define TREE_ID_BITS	   56
+#define TREE_ID_MAX	   ((1ull << TREE_ID_BITS) - 1)
+#define TREE_INO(kind, id) (((uint64_t)(kind) << TREE_ID_BITS) | (uint64_t)(id))
+#define TREE_KIND_OF(ino)  ((enum tree_kind)((ino) >> TREE_ID_BITS))
+
+/* Fixed inode numbers. */
+#define TREE_README_INO	   2u
+#define TREE_PROJECTS_INO  3u
+#define TREE_SCREENS_INO   4u
+#define TREE_STATSDIR_INO  5u
+#define TREE_STATS_INO	   6u
+#define TREE_STATSJSON_INO 7u
+#define TREE_ORIGROOT_INO  8u
+#define TREE_OPROJECTS_INO 9u
+#define TREE_OSCREENS_INO  10u
+
+/* Names idrfs gives its own files; no archive object takes them. */
+#define TREE_TSV_NAME	"images.tsv"
+#define TREE_STUDY_NAME "study.txt"
+
+/* Background workers of the tree (builds of generated files). */
+#define TREE_WORKERS 4
+
+/* mtime of what has no date of its own: 2000-01-01T00:00:00Z. */
+#define TREE_EPOCH 946684800
+
+/* Listing TTLs a list op may ask for instead of the mount's. */
+#define TREE_TTL_DEFAULT 0
+#define TREE_TTL_NEVER	 UINT64_MAX
+#define TREE_TTL_NOW	 1u /* relist at the next access */
+
+struct tree;
+struct node;
+
+/* ---- listings ---- */
+
+struct tree_ent {
 	char *name;
-	struct node *node;
+	uint16_t stem;	   /* bytes of name before its extension */
+	struct node *node; /* lives until tree_free() */
 };
 
-struct view; /* tree_view.c */
+/** An immutable snapshot of a directory's entries. */
+struct tree_listing {
+	atomic_uint refs;
+	size_t n;
+	struct tree_ent *ents; /* sorted by name (strcmp) */
+	uint32_t *by_ino;      /* indices of ents sorted by node inode */
+	bool volatile_;	       /* listed with TREE_TTL_NOW */
+};
+
+/* One entry of a listing being built. */
+struct tree_bent {
+	enum tree_kind kind;
+	uint64_t ino;
+	char *name; /* heap; owned by the build */
+	uint16_t stem;
+	uint64_t size;
+	int64_t mtime;
+	bool sized; /* size is known (generated files: once built) */
+	void *data; /* kind data for a new node (owned by the build) */
+};
+
+/** What a list op fills. */
+struct tree_build {
+	struct tree_bent *v;
+	size_t n, cap;
+	uint64_t ttl_ms; /* TREE_TTL_*, or a TTL in ms */
+};
+
+/* ---- kinds ---- */
+
+enum tree_type {
+	TREE_T_DIR = 0,
+	TREE_T_FILE,
+	TREE_T_LINK,
+};
+
+/* One user.idr.* attribute (heap strings). */
+struct tree_xattr {
+	char *name;
+	char *value;
+};
+
+struct tree_xattrs {
+	struct tree_xattr *v;
+	size_t n, cap;
+	int err;
+};
+
+/**
+ * What a kind does. Every op runs with no tree lock held (tree_int.h
+ * top); absent ops mean: not a directory / not readable / no attributes.
+ */
+struct tree_ops {
+	enum tree_type type;
+	bool live;  /* content changes while open (.idrfs/stats) */
+	bool fixed; /* a directory listed once, never expired */
+	/* directories: fetch and name the entries */
+	int (*list)(struct tree *t, struct node *dir, uint64_t deadline,
+		    struct tree_build *b);
+	/* directories: resolve a name before listing (-ENOENT: not one of
+	 * the names resolved this way) */
+	int (*find)(struct tree *t, struct node *dir, const char *name,
+		    uint64_t deadline, struct node **out);
+	/* directories: a name the listing lacks (-ENOENT: none) */
+	int (*lookup)(struct tree *t, struct node *dir, const char *name,
+		      uint64_t deadline, struct node **out);
+	/* files whose size is known once built: build (lookup, stat, open) */
+	int (*prepare)(struct tree *t, struct node *n, uint64_t deadline);
+	int (*open)(struct tree *t, struct node *n, uint64_t deadline,
+		    void **fh);
+	ssize_t (*read)(struct tree *t, struct node *n, void *fh, uint64_t off,
+			size_t len, char *buf, uint64_t deadline);
+	void (*release)(struct tree *t, struct node *n, void *fh);
+	int (*readlink)(struct tree *t, struct node *n, char **out);
+	/* the user.idr.* attributes; with_kv: also user.idr.kv.* (may cost
+	 * a request) */
+	int (*xattrs)(struct tree *t, struct node *n, bool with_kv,
+		      uint64_t deadline, struct tree_xattrs *out);
+	void (*free)(void *data);
+};
+
+extern const struct tree_ops tree_root_ops;	 /* tree_views.c */
+extern const struct tree_ops tree_top_ops;	 /* projects/, screens/ */
+extern const struct tree_ops tree_container_ops; /* project..well */
+extern const struct tree_ops tree_menu_ops;
+extern const struct tree_ops tree_term_ops;
+extern const struct tree_ops tree_tstudy_ops;
+extern const struct tree_ops tree_link_ops;
+extern const struct tree_ops tree_image_ops;  /* tree_archive.c */
+extern const struct tree_ops tree_readme_ops; /* tree_gen.c */
+extern const struct tree_ops tree_statsdir_ops;
+extern const struct tree_ops tree_stats_ops;
+extern const struct tree_ops tree_tsv_ops;
+extern const struct tree_ops tree_study_ops;
+extern const struct tree_ops tree_origroot_ops; /* tree_orig.c */
+extern const struct tree_ops tree_omirror_ops;
+extern const struct tree_ops tree_oimage_ops;
+extern const struct tree_ops tree_osub_ops;
+extern const struct tree_ops tree_ofile_ops;
+
+/* ---- nodes and the tree ---- */
 
 struct node {
 	uint64_t ino;
 	enum tree_kind kind;
-	int64_t id;
+	void *data; /* kind data: set once, immutable (see its kind) */
+	/* the rest: t->lock */
 	uint64_t nlookup;
 	struct node *hnext;
-
-	/* files */
+	struct node *parent; /* where it was last listed; NULL: the root */
+	char *name;	     /* its name there */
 	uint64_t size;
 	int64_t mtime;
-	struct api_image img;	  /* images: what the listing said */
-	struct pixsrc_image *pix; /* open pixel source, or NULL */
-	char *url;		  /* original files: where they are */
-	unsigned opens;		  /* file handles open on it */
-	bool pix_loading;
-
-	/* plates: well naming */
-	bool rows_letters;
-	bool columns_letters;
-	/* datasets: images the parent's listing announced (childCount); 0
-	 * or -1 when it did not say */
-	int64_t child_count;
-
-	/* directories */
-	struct ent *ents; /* sorted by name */
-	size_t nents;
+	bool sized; /* size known: readdirplus may hand attributes out */
+	struct tree_listing *list;
 	uint64_t listed_at; /* http_now_ms(); 0: never listed */
+	uint64_t ttl_ms;    /* of that listing */
 	bool loading;
-
-	/* tree_view.c */
-	struct node *parent; /* containers: the directory listing them */
-	bool rendered;	     /* images: shown as .rendered.tif */
-	struct api_kv *kvs;  /* images: their key/values, once fetched */
-	size_t nkvs;
-	uint64_t kvs_at;      /* http_now_ms() of that fetch; 0: never */
-	int64_t *field_ids;   /* wells: the field images the plate listed */
-	bool *field_rendered; /* wells: and whether each is rendered */
-	size_t nfields;
-	struct view *view; /* view nodes: what they show */
 };
 
+struct tree_job;
+
 struct tree {
+	/* configuration, read-only after tree_new() */
 	struct api *api;
 	struct pixsrc *pixsrc;
-	struct search *search; /* NULL: no ontology menus */
+	struct search *search;
+	struct cache *cache;
 	char *originals_root;
+	char *remote_url;
+	unsigned ttl_s;
 	uint64_t ttl_ms;
-	int64_t mount_time;
-	char *readme;
-	size_t readme_len;
+	uint64_t build_ms;
 	size_t (*stats)(void *ctx, bool json, char *buf, size_t size);
 	void *stats_ctx;
+	char *readme; /* tree_gen.c */
+	size_t readme_len;
 
-	/* lock protects every node field and the table; lock order: only
-	 * this lock, never held across an api call */
+	/* t->lock (tree.c): the table, node core fields, the job queue */
 	pthread_mutex_t lock;
-	pthread_cond_t load_cond;
+	pthread_cond_t cond;	 /* a listing changed state */
+	pthread_cond_t job_cond; /* the job queue changed */
 	struct node **buckets;
 	size_t nbuckets;
 	size_t nnodes;
-	bool menus_added; /* the by-* directories are in the root */
+	struct tree_job *jobs, *jobs_tail;
+	pthread_t workers[TREE_WORKERS];
+	unsigned nworkers;
+	bool stopping;
+
+	/* t->img_lock (tree_archive.c): images' open sources, key/values */
+	pthread_mutex_t img_lock;
+	pthread_cond_t img_cond;
+
+	/* t->view_lock (tree_views.c): the by-* state */
+	pthread_mutex_t view_lock;
+	bool menus_known;   /* detection succeeded */
+	unsigned menu_mask; /* then: the menus present */
 };
 
-/* ---- tree.c, for tree_view.c (t->lock held unless noted) ---- */
+/* ---- the core (tree.c) ---- */
 
+/** The ops of a kind. */
+const struct tree_ops *tree_kind_ops(enum tree_kind kind);
+
+/** The node of an inode, or NULL. Takes t->lock. */
 struct node *tree_node_find(struct tree *t, uint64_t ino);
-struct node *tree_node_get(struct tree *t, enum tree_kind kind, uint64_t ino,
-			   int64_t id);
-int tree_ent_cmp(const void *a, const void *b);
-void tree_ents_free(struct ent *e, size_t n);
-
-/** Make sure dir has a fresh listing; drops the lock while fetching. */
-int tree_ensure_listed(struct tree *t, struct node *dir, uint64_t deadline);
-
-/** List every well of @p wells lacking a fresh listing, in one parallel
- * round; drops the lock while fetching. */
-int tree_list_wells(struct tree *t, struct node **wells, size_t n,
-		    uint64_t deadline);
-
-/** Wait on load_cond until @p deadline; -ETIMEDOUT when it passed. */
-int tree_wait(struct tree *t, uint64_t deadline);
-
-/* ---- tree_view.c: the by-* menus ---- */
-
-/** What a view node shows (menus, terms, studies, links, lazy files). */
-struct view {
-	unsigned menu;	      /* MENU, TERM */
-	char *value;	      /* TERM: the value queried */
-	char *label;	      /* TERM: its label, or NULL */
-	struct api_hit *hits; /* TERM: its images, from its listing */
-	size_t nhits;
-	struct node *owner; /* TSTUDY: the term; TSV, STUDYTXT: the dir */
-	bool screen;	    /* TSTUDY: a screen (else a project) */
-	int64_t study;	    /* TSTUDY: the screen or project id */
-	char *target;	    /* LINK: relative path to the image */
-	char *text;	    /* TSV, STUDYTXT: the content */
-	size_t len;
-	struct ent *found; /* MENU: terms found by lookup only; sorted */
-	size_t nfound;
-};
-
-/** The view data of a node, allocated on first use; NULL if out of memory. */
-struct view *tree_view_of(struct node *n);
-
-/** Inode of a view node: kind, parent inode and a salt, hashed. */
-uint64_t tree_view_ino(enum tree_kind kind, uint64_t parent, const char *salt);
-
-/** Kinds listed by tree_view_list(). */
-bool tree_view_is_dir(enum tree_kind kind);
 
 /**
- * The listing step of ensure_listed for view directories: fetch (lock
- * dropped) and install. dir->loading is set by the caller.
+ * Find or make the node of an inode. A new node takes @p data (freed by
+ * its kind's free op otherwise, also on failure).
+ * @return 0 or -ENOMEM
  */
-int tree_view_list(struct tree *t, struct node *dir, uint64_t deadline);
+int tree_node_make(struct tree *t, enum tree_kind kind, uint64_t ino,
+		   void *data, struct node *parent, const char *name,
+		   struct node **out);
+
+/** Set a node's size once it is known (generated files). */
+void tree_node_set_size(struct tree *t, struct node *n, uint64_t size);
+
+/** A node's mtime and size, read under t->lock. */
+void tree_node_get(struct tree *t, const struct node *n, uint64_t *size,
+		   int64_t *mtime);
 
 /**
- * The root's by-* directories: detect the backend if that is due, add
- * what it has. Cheap once done; errors are logged, the root stays usable.
+ * The listing of @p dir, fresh (fetched by one thread, others wait until
+ * their deadline; an expired listing is served when the refresh fails).
+ * @param[out] out a reference (tree_listing_put()); only on success
+ * @return 0, -ENOTDIR, or the listing's error (never -ENOENT: a failing
+ *         listing is -EIO)
  */
-void tree_view_root(struct tree *t, struct node *root, uint64_t deadline);
+int tree_listed(struct tree *t, struct node *dir, uint64_t deadline,
+		struct tree_listing **out);
+
+/** List several directories at once (those not fresh, in parallel). */
+int tree_list_many(struct tree *t, struct node **dirs, size_t n,
+		   uint64_t deadline);
+
+struct tree_listing *tree_listing_get(struct tree_listing *l);
+void tree_listing_put(struct tree_listing *l);
+const struct tree_ent *tree_listing_find(const struct tree_listing *l,
+					 const char *name);
+const struct tree_ent *tree_listing_by_ino(const struct tree_listing *l,
+					   uint64_t ino);
 
 /**
- * A name a directory's listing lacks: in the root, after detection; in a
- * menu, a term looked up on demand. May drop the lock.
- * @return 0 with *out, -ENOENT, or a request error
+ * Path of a node from the mount point, through the directories it was
+ * listed in ("projects/p/d/i.tif"; "" for the root).
+ * @return 0, -ENAMETOOLONG, -ENOENT (not reachable from the root)
  */
-int tree_view_lookup(struct tree *t, struct node *dir, const char *name,
-		     uint64_t deadline, struct node **out);
+int tree_path(struct tree *t, const struct node *n, char *out, size_t outsz);
 
-/** Free what tree_view.c and tree_files.c hang on a node. */
-void tree_view_node_free(struct node *n);
+/** Add an entry to a listing being built (takes name and data, also on
+ * failure). @return 0 or -ENOMEM */
+int tree_build_add(struct tree_build *b, enum tree_kind kind, uint64_t ino,
+		   char *name, uint16_t stem, void *data);
+/** The entry just added, to set size, mtime, sized. */
+struct tree_bent *tree_build_last(struct tree_build *b);
 
-/* An image to be placed at its canonical path. */
-struct tree_place {
+/** Free what a build still holds (names, data not taken by nodes). */
+void tree_build_release(struct tree_build *b);
+
+/**
+ * Run fn(arg) on a worker thread (at most TREE_WORKERS at once; a queue
+ * behind them). Jobs not started when the tree is freed are dropped
+ * with cancel(arg).
+ * @return 0 or -ENOMEM (nothing was queued)
+ */
+int tree_job_start(struct tree *t, void (*fn)(void *arg),
+		   void (*cancel)(void *arg), void *arg);
+
+/** pthread_cond_timedwait() until a http_now_ms() deadline. @return 0 or
+ * -ETIMEDOUT (the deadline has passed) */
+int tree_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline);
+
+/** Init a condition variable on CLOCK_MONOTONIC. */
+void tree_cond_init(pthread_cond_t *c);
+
+/** An attribute to a set being built (copies name and value). */
+void tree_xattr_add(struct tree_xattrs *x, const char *name, const char *value);
+void tree_xattr_addf(struct tree_xattrs *x, const char *name, const char *fmt,
+		     ...) __attribute__((format(printf, 3, 4)));
+void tree_xattrs_release(struct tree_xattrs *x);
+
+/** 56-bit FNV-1a of a kind, a parent inode and a salt, as an inode. */
+uint64_t tree_hash_ino(enum tree_kind kind, uint64_t parent, const char *salt,
+		       size_t len);
+
+/* ---- the archive (tree_archive.c) ---- */
+
+/** Kind data of archive containers (projects/, project .. well). */
+struct arch {
 	int64_t id;
-	const char *name; /* borrowed from the caller */
+	char *name;	     /* the archive's own name; NULL for the tops */
+	int64_t child_count; /* datasets: images announced, -1 unknown */
+	bool rows_letters, columns_letters; /* plates */
+	int64_t date;	 /* the study's release date (s); 0: none */
+	int64_t *fields; /* wells: field image ids, as the plate lists them */
+	size_t nfields;
+};
+
+/** Kind data of images. */
+struct arch_image {
+	struct api_image img;
+	bool rendered; /* only rendered: <stem>.rendered.tif */
+	int64_t date;  /* mtime when the image has no acquisition date */
+	/* t->img_lock */
+	struct pixsrc_image *pix;
+	unsigned opens;
+	bool opening;
+	struct arch_kvset *kvs; /* NULL: not fetched */
+	uint64_t kvs_at;
+};
+
+/** Key/value pairs of an image: immutable, reference-counted. */
+struct arch_kvset {
+	atomic_uint refs;
+	size_t n;
+	struct api_kv *kvs;
+};
+
+void arch_kvset_put(struct arch_kvset *s);
+
+/**
+ * THE naming of a directory's entries. Each entry has a stem (safe, cut
+ * to leave room for its extension and suffixes) and an extension; stems
+ * and whole names that repeat, and whole names that are @p reserved (a
+ * NULL-terminated list), get " (<id>)" appended to the stem, all members
+ * of a group alike, until every name and stem is unique (so the result
+ * does not depend on the order the server sent).
+ */
+struct tree_name {
+	char stem[TREE_NAME_MAX + 1];
+	const char *ext; /* static: "", ".tif", ".rendered.tif" */
+	int64_t id;
+	bool dropped; /* still not unique after every round: left out */
+};
+void tree_names_unique(struct tree_name *v, size_t n,
+		       const char *const *reserved);
+
+/**
+ * The stem of an archive object's name: made safe, a trailing
+ * .tif/.tiff/.ome.tif/.ome.tiff dropped (images), a leading '.' made
+ * '_' (visible), cut at a UTF-8 boundary to TREE_STEM_MAX bytes.
+ * @param[out] out TREE_NAME_MAX + 1 bytes
+ */
+size_t tree_object_stem(const char *name, bool image, char *out);
+
+/** Longest stem before suffixes: room for ".rendered.tif" and two
+ * " (<id>)". */
+#define TREE_STEM_MAX (TREE_NAME_MAX - 13u - 2u * 22u)
+
+/** File extension of an image. */
+const char *arch_image_ext(const struct arch_image *im);
+
+/**
+ * The archive children of a container node (projects/ .. a well):
+ * fetched through the api, named by tree_names_unique() with @p reserved
+ * kept free, added to @p b. mtimes: acquisition date, else the study's
+ * release date, else TREE_EPOCH.
+ */
+int arch_list(struct tree *t, struct node *dir, const char *const *reserved,
+	      uint64_t deadline, struct tree_build *b);
+
+/** The study's release date of a container (0: none), and whether a
+ * node is an archive container. */
+int64_t arch_date(const struct node *n);
+bool arch_is_container(enum tree_kind kind);
+
+/** Where an image lives, as a search hit says (0: not said). */
+struct arch_where {
 	bool screen;
-	int64_t study;	   /* project or screen id */
-	int64_t container; /* dataset or plate id */
-	char *path;	   /* from the mount point; NULL: not found */
-	bool rendered;
-	struct node *well; /* screen images: the well */
-	size_t hit;	   /* index in the caller's hits */
+	int64_t study;	   /* project or screen */
+	int64_t container; /* dataset or plate */
+	int64_t well;	   /* screens; 0: find it from the plate */
+	int64_t image;
+};
+
+/** A located image: its canonical path and node (NULL: not found). */
+struct arch_place {
+	char *path; /* heap, from the mount point */
+	size_t name_off;
+	size_t stem_len; /* of the file name at path + name_off */
+	struct node *node;
 };
 
 /**
- * The images of a term (all, or those of one study), each with its
- * canonical path from the listings of its study and container.
- * @param[out] out,nout places (tree_view_places_free()); hits,nhits a deep
- *             copy of the term's hits the places' names point into
- *             (api_hits_free()); all only on success
+ * Find the canonical path of each image: from the listings of its study,
+ * container (and well), the only source of names. Costs one request per
+ * listing not fresh (wells in parallel), never one per image. Images
+ * whose study or container is not listed keep path NULL (logged once).
+ * @param[out] out n places, in the order of @p w (arch_places_free())
  */
-int tree_view_term_places(struct tree *t, struct node *term, bool want_screen,
-			  int64_t want_study, bool all, uint64_t deadline,
-			  struct tree_place **out, size_t *nout,
-			  struct api_hit **hits, size_t *nhits);
-void tree_view_places_free(struct tree_place *p, size_t n);
+int arch_locate(struct tree *t, const struct arch_where *w, size_t n,
+		uint64_t deadline, struct arch_place **out);
+void arch_places_free(struct arch_place *p, size_t n);
 
-/* ---- tree_files.c: images.tsv, study.txt, extended attributes ---- */
-
-/** Kinds built on lookup, stat or open (images.tsv, study.txt). */
-bool tree_files_is_lazy(enum tree_kind kind);
-
-/** Whether a lazy file's content (and so its size) is fresh. */
-bool tree_files_fresh(const struct tree *t, const struct node *n);
-
-/** Build a lazy file if it is not fresh. May drop the lock. */
-int tree_files_build(struct tree *t, struct node *n, uint64_t deadline);
-
-/** Copy from a lazy file's content (takes the lock). */
-ssize_t tree_files_read(struct tree *t, struct node *n, uint64_t off,
-			size_t len, char *buf);
+/** The name of a study as projects/ or screens/ shows it. */
+int arch_study_name(struct tree *t, bool screen, int64_t id, uint64_t deadline,
+		    char *out, size_t outsz, struct node **node);
 
 /**
- * Add the files every container has (images.tsv; study.txt in studies)
- * to a listing being installed (ents: *n entries, room for 2 more).
+ * Make sure the images have their key/values (those not fresh, in
+ * batches of about 500 per request, ids sorted so that the URLs are the
+ * same at every build and the metadata cache answers them).
  */
-int tree_files_container(struct tree *t, struct node *dir, struct ent *ents,
-			 size_t *n);
+int arch_fetch_kvs(struct tree *t, struct node **imgs, size_t n,
+		   uint64_t deadline);
+
+/** An image's key/values (a reference), or NULL if not fetched; @p fresh
+ * (may be NULL): within the TTL. */
+struct arch_kvset *arch_kvs_of(struct tree *t, struct node *img, bool *fresh);
+
+/** The free op of containers' kind data. */
+void arch_free(void *data);
+
+/** The extended attributes of an archive container or image. */
+int arch_xattrs(struct tree *t, struct node *n, bool with_kv, uint64_t deadline,
+		struct tree_xattrs *out);
+
+/** Key/value pairs of a study (its study/info annotation). */
+int arch_study_kvs(struct tree *t, struct node *study, uint64_t deadline,
+		   struct api_kv **kvs, size_t *n, char **name);
+
+/* ---- generated files (tree_gen.c), for tree_views.c ---- */
+
+struct gen_row {
+	char *path; /* heap */
+	struct node *img;
+	struct arch_kvset *kvs; /* a reference, or NULL: the image's */
+};
+
+struct gen_rows {
+	struct gen_row *v;
+	size_t n, cap;
+};
+
+int gen_rows_add(struct gen_rows *r, char *path, struct node *img,
+		 struct arch_kvset *kvs);
+void gen_rows_release(struct gen_rows *r);
+
+/** Rows of a term's images.tsv (tree_views.c gives them). */
+typedef int (*gen_rows_fn)(struct tree *t, struct node *owner,
+			   uint64_t deadline, struct gen_rows *out);
+
+/**
+ * Add the generated file @p name (TREE_TSV_NAME or TREE_STUDY_NAME) of
+ * @p owner to a listing; rows: how a term's rows are found (NULL for
+ * archive containers).
+ */
+int gen_add_file(struct tree *t, struct node *owner, const char *name,
+		 gen_rows_fn rows, struct tree_build *b);
+
+/** The node of a generated file of @p owner, made if needed. */
+int gen_file_node(struct tree *t, struct node *owner, const char *name,
+		  gen_rows_fn rows, struct node **out);
+
+/** The root's fixed files (README.txt, .idrfs). */
+int gen_add_root_files(struct tree *t, struct tree_build *b);
+int gen_readme_make(struct tree *t, const char *url);
+
+/* ---- originals/ (tree_orig.c), for tree_views.c ---- */
+
+int orig_add_root(struct tree *t, struct tree_build *b);
 
 #endif

@@ -1,21 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tree: the namespace of the mount. Nodes, names made safe and unique,
- * inode numbers derived from what an object is (so the same object has the
- * same inode across remounts), lookup counts, attributes, and directory
- * listings fetched through the api with a TTL.
+ * tree: the namespace of the mount. One archive model names every object
+ * once (safe, unique, shell-friendly names); every view of it asks that
+ * model, so a symlink always leads where the tree has the file.
  *
  *   /README.txt
  *   /projects/<project>/<dataset>/<image>.tif
  *   /screens/<screen>/<plate>/<well>/field-<n>.tif
- *   <image>.originals/...  beside each image: its fileset's files
+ *   /originals/projects/<project>/<dataset>/<image>/...  original files
+ *   /originals/screens/<screen>/<plate>/<well>/field-<n>/...
  *   /by-<menu>/<term>/<study>/<image>.tif  symlinks to the paths above
  *   images.tsv in every container and term; study.txt in every study
+ *   /.idrfs/stats, stats.json
+ *
+ * Inode numbers and mtimes derive from what an object is, so they are the
+ * same across remounts; nothing takes the mount time. Generated files are
+ * built in the background and kept in the metadata cache.
  *
  * Limits: nodes live until tree_free() (memory grows with what was browsed,
  * not with the archive); a listing is fetched whole; an image's pixel
  * source is open while some file handle has it open.
- * Thread-safe: one mutex, never held across api calls.
+ * Thread-safe; no lock is held across a request (src/tree_int.h has the
+ * lock discipline).
  */
 #ifndef IDRFS_TREE_H
 #define IDRFS_TREE_H
@@ -26,23 +32,27 @@
 #include <sys/types.h>
 
 #include "idrfs/api.h"
+#include "idrfs/cache.h"
 #include "idrfs/pixsrc.h"
 
-#define TREE_ROOT_INO	1u
-#define TREE_NAME_MAX	255u
-#define TREE_STATS_SIZE 4096u
+#define TREE_ROOT_INO 1u
+#define TREE_NAME_MAX 255u
 
 struct tree;
+struct tree_listing;
 struct search;
 
 struct tree_config {
 	const char *remote_url;	    /* shown in README.txt (copied) */
 	unsigned ttl_s;		    /* listing TTL */
-	int64_t mount_time;	    /* seconds since the epoch, dirs' mtime */
+	unsigned build_timeout_s;   /* deadline of a background build of a
+				     * generated file; 0: 300 */
 	struct pixsrc *pixsrc;	    /* borrowed; NULL: image reads give EIO */
+	struct cache *cache;	    /* borrowed; NULL: generated files are
+				     * not kept across remounts */
 	const char *originals_root; /* download root of original files */
 	/* .idrfs/stats: write the counters as text or JSON into buf;
-	 * returns the length (the tree pads it to TREE_STATS_SIZE) */
+	 * returns the length */
 	size_t (*stats)(void *ctx, bool json, char *buf, size_t size);
 	void *stats_ctx;
 	struct search *search; /* borrowed; NULL: no by-* menus */
@@ -52,16 +62,17 @@ struct tree_attr {
 	uint64_t ino;
 	bool is_dir;
 	bool is_link; /* a symlink (size: its target's length) */
-	bool lazy;    /* a file built on stat whose size is not known yet:
+	bool lazy;    /* a file whose size is known once built (images.tsv):
 		       * readdirplus must not hand these attributes out */
-	bool live;    /* content changes (.idrfs/stats): no caching */
+	bool live;    /* content changes (.idrfs/stats): no caching, read
+		       * with direct I/O */
 	uint64_t size;
 	uint32_t nlink;
 	int64_t mtime;
 };
 
 struct tree_dirent {
-	char *name;
+	const char *name; /* owned by the snapshot */
 	struct tree_attr attr;
 };
 
@@ -71,6 +82,7 @@ struct tree_dir {
 	struct tree_dirent *ents;
 	bool no_cache; /* soon to change (the root before the by-* menus
 			* are known): the kernel must not keep it */
+	struct tree_listing *list; /* what the names point into */
 };
 
 /**
@@ -79,13 +91,18 @@ struct tree_dir {
  * @return 0 or -ENOMEM
  */
 int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out);
+
+/** Free the tree; waits for background builds (each has a deadline). */
 void tree_free(struct tree *t);
 
 /**
  * Find @p name in directory @p parent, listing it first if needed, and
- * count one lookup of the result (FUSE semantics).
- * @return 0, -ENOENT, -ENOTDIR, -ENAMETOOLONG, or a listing error
- *         (-EIO, -ETIMEDOUT, -EBADMSG, ...)
+ * count one lookup of the result (FUSE semantics). A generated file is
+ * built first, so its size is right.
+ * @return 0, -ENOENT (no such name: never for a failure), -ENOTDIR,
+ *         -ENAMETOOLONG, -EAGAIN (a generated file still being built
+ *         in the background), or a listing error (-EIO, -ETIMEDOUT,
+ *         -EBADMSG, ...)
  */
 int tree_lookup(struct tree *t, uint64_t parent, const char *name,
 		uint64_t deadline, struct tree_attr *out);
@@ -96,14 +113,14 @@ void tree_forget(struct tree *t, uint64_t ino, uint64_t n);
 /** Count one more lookup (readdirplus hands out entries). */
 void tree_ref(struct tree *t, uint64_t ino);
 
-/** @return 0 or -ENOENT (unknown inode). No request: a lazy file not
- *  built yet has attr.lazy set. */
+/** @return 0 or -ENOENT (unknown inode). No request: a generated file
+ *  not built yet has attr.lazy set. */
 int tree_getattr(struct tree *t, uint64_t ino, struct tree_attr *out);
 
 /**
- * Attributes for stat: as tree_getattr(), but a lazy file (images.tsv,
- * study.txt) is built first when it is not fresh, so its size is right.
- * @return 0, -ENOENT, or the build's error (-EIO, -ETIMEDOUT, -EFBIG...)
+ * Attributes for stat: as tree_getattr(), but a generated file is built
+ * first when it is not fresh, so its size is right.
+ * @return 0, -ENOENT, -EAGAIN, or the build's error (-EIO, -EFBIG...)
  */
 int tree_stat(struct tree *t, uint64_t ino, uint64_t deadline,
 	      struct tree_attr *out);
@@ -116,9 +133,11 @@ int tree_stat(struct tree *t, uint64_t ino, uint64_t deadline,
 int tree_readlink(struct tree *t, uint64_t ino, char **out);
 
 /**
- * Extended attributes. Images have user.idr.id, .url, .source, .dims,
- * .pixel_type and user.idr.kv.<key> per key/value annotation (fetched on
- * first use: one request); other nodes have none.
+ * Extended attributes (user.idr.*). Images: id, url, source, dims,
+ * pixel_type, originals, and kv.<key> per key/value annotation (fetched
+ * with those of the image's whole dataset or well: one request per ~500
+ * images). Archive directories: id, url, type (studies: their study
+ * annotation as kv.*). Other nodes have none.
  * @param[out] out,len heap buffer (names NUL-terminated one after the
  *             other; or the value), only on success
  * @return 0, -ENODATA (no such attribute), -ENOENT, or a request error
@@ -140,30 +159,32 @@ void tree_dir_free(struct tree_dir *d);
 
 /**
  * Open a file for reading: for an image, open its pixel source (a few
- * metadata requests) unless another handle already has.
- * @return 0, -EISDIR, -ENOENT, or a pixsrc_open() error
+ * metadata requests) unless another handle already has; for a live file,
+ * take a snapshot of its content.
+ * @param[out] fh the handle to pass to tree_read() and tree_release()
+ * @return 0, -EISDIR, -ENOENT, -EAGAIN, or a pixsrc_open() error
  */
-int tree_open(struct tree *t, uint64_t ino, uint64_t deadline);
+int tree_open(struct tree *t, uint64_t ino, uint64_t deadline, uint64_t *fh);
 
 /** Close what tree_open() opened. */
-void tree_release(struct tree *t, uint64_t ino);
+void tree_release(struct tree *t, uint64_t ino, uint64_t fh);
 
 /**
- * Read a file (images: opened with tree_open()).
- * @return bytes read (0 at EOF), -EISDIR, -ENOENT, -EBADF (image not
- *         open), or a pixsrc_read() error
+ * Read a file (opened with tree_open()).
+ * @return bytes read (0 at EOF), -EISDIR, -ENOENT, -EINVAL (a symlink),
+ *         -EIO (image not open), or a pixsrc_read() error
  */
-ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
-		  char *buf, uint64_t deadline);
+ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t fh, uint64_t off,
+		  size_t len, char *buf, uint64_t deadline);
 
 /** Nodes known, for statfs. */
 uint64_t tree_node_count(struct tree *t);
 
 /**
- * Make an archive name safe for a directory entry: no '/', NUL or control
+ * Make a name safe for a directory entry: no '/', NUL or control
  * characters (each becomes '_'), invalid UTF-8 bytes become '_', "." and
- * ".." get a '_' prefix, an empty name becomes "unnamed", and the result
- * is cut at a UTF-8 boundary to @p max bytes.
+ * ".." become "_" and "__", an empty name becomes "unnamed", and the
+ * result is cut at a UTF-8 boundary to @p max bytes.
  * @param[out] out at least max+1 bytes
  * @return length written
  */

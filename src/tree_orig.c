@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tree_orig: originals/, the parallel tree of the files each image was
+ * imported from. originals/projects/<project>/<dataset>/<stem>/ and
+ * originals/screens/<screen>/<plate>/<well>/field-<n>/ mirror projects/
+ * and screens/: the same archive listings, the same names (an image's
+ * directory is its file's stem), so a recursive tool over projects/ never
+ * enters a per-image directory, and nothing here costs a request until an
+ * image's own directory is listed.
+ *
+ * An image's files come from /webgateway/original_file_paths/ (one
+ * request, then a HEAD per file for its size) and are read by range
+ * requests from the download root (-o originals_root=). The fileset is
+ * kept sorted; each directory inside it lists its own run of paths, so
+ * no level costs more than its entries and nothing recurses, however
+ * deep the paths (which are capped anyway).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idrfs/log.h"
+#include "idrfs/pixsrc.h"
+
+#include "tree_int.h"
+
+#define ORIG_DEPTH_MAX 64u
+#define ORIG_PATH_MAX  4096u
+#define ORIG_FILES_MAX 100000u
+
+/* A mirror directory: the archive node it shows. */
+struct mirror {
+	uint64_t arch; /* inode of the archive container or image */
+};
+
+/* An image's fileset: sorted by path, immutable, shared. */
+struct fileset {
+	atomic_uint refs;
+	size_t n;
+	struct api_file *v;
+	int64_t mtime;
+};
+
+/* A directory inside a fileset ("" for the image's own). */
+struct osub {
+	struct fileset *fs;
+	char *prefix; /* "" or "a/b/" */
+	uint64_t image;
+};
+
+struct ofile {
+	char *url;
+};
+
+static void fileset_put(struct fileset *fs)
+{
+	if (!fs || atomic_fetch_sub(&fs->refs, 1) != 1)
+		return;
+	api_files_free(fs->v, fs->n);
+	free(fs);
+}
+
+static void plain_free(void *data)
+{
+	free(data);
+}
+
+static void osub_free(void *data)
+{
+	struct osub *s = data;
+
+	fileset_put(s->fs);
+	free(s->prefix);
+	free(s);
+}
+
+static void ofile_free(void *data)
+{
+	struct ofile *f = data;
+
+	free(f->url);
+	free(f);
+}
+
+static int add_mirror(struct tree_build *b, enum tree_kind kind, uint64_t ino,
+		      uint64_t arch, const char *name, int64_t mtime)
+{
+	struct mirror *m = calloc(1, sizeof(*m));
+	int rc;
+
+	if (!m)
+		return -ENOMEM;
+	m->arch = arch;
+	rc = tree_build_add(b, kind, ino, strdup(name), 0, m);
+	if (rc == 0)
+		tree_build_last(b)->mtime = mtime;
+	return rc;
+}
+
+int orig_add_root(struct tree *t, struct tree_build *b)
+{
+	(void)t;
+	return add_mirror(b, TREE_K_ORIGROOT, TREE_ORIGROOT_INO, 0, "originals",
+			  TREE_EPOCH);
+}
+
+static int origroot_list(struct tree *t, struct node *dir, uint64_t deadline,
+			 struct tree_build *b)
+{
+	int rc;
+
+	(void)t;
+	(void)dir;
+	(void)deadline;
+	rc = add_mirror(b, TREE_K_OPROJECTS, TREE_OPROJECTS_INO,
+			TREE_PROJECTS_INO, "projects", TREE_EPOCH);
+	if (rc == 0)
+		rc = add_mirror(b, TREE_K_OSCREENS, TREE_OSCREENS_INO,
+				TREE_SCREENS_INO, "screens", TREE_EPOCH);
+	return rc;
+}
+
+const struct tree_ops tree_origroot_ops = {
+	.type = TREE_T_DIR,
+	.fixed = true,
+	.list = origroot_list,
+	.free = plain_free,
+};
+
+/* The archive node a mirror shows (the tops are made on first use). */
+static int mirror_arch(struct tree *t, struct node *dir, uint64_t deadline,
+		       struct node **out)
+{
+	const struct mirror *m = dir->data;
+	char name[TREE_NAME_MAX + 1];
+	struct node *study;
+
+	*out = m ? tree_node_find(t, m->arch) : NULL;
+	if (*out)
+		return 0;
+	if (!m || (m->arch != TREE_PROJECTS_INO && m->arch != TREE_SCREENS_INO))
+		return -EIO; /* internal: mirrors come from archive listings */
+	/* a study id nobody has: lists the top, makes its node */
+	arch_study_name(t, m->arch == TREE_SCREENS_INO, -1, deadline, name,
+			sizeof(name), &study);
+	*out = tree_node_find(t, m->arch);
+	return *out ? 0 : -EIO;
+}
+
+static int mirror_list(struct tree *t, struct node *dir, uint64_t deadline,
+		       struct tree_build *b)
+{
+	struct tree_listing *l = NULL;
+	struct node *a;
+	int rc = mirror_arch(t, dir, deadline, &a);
+
+	if (rc == 0)
+		rc = tree_listed(t, a, deadline, &l);
+	for (size_t i = 0; rc == 0 && i < l->n; i++) {
+		const struct tree_ent *e = &l->ents[i];
+		enum tree_kind k = e->node->kind;
+		uint64_t id = e->node->ino & TREE_ID_MAX;
+		int64_t mtime = 0;
+		char *name;
+
+		tree_node_get(t, e->node, NULL, &mtime);
+		if (arch_is_container(k) && k >= TREE_K_PROJECT) {
+			rc = add_mirror(b, TREE_ORIG_OF(k),
+					TREE_INO(TREE_ORIG_OF(k), id),
+					e->node->ino, e->name, mtime);
+		} else if (k == TREE_K_IMAGE) {
+			/* an image's directory: its file's stem */
+			name = strndup(e->name, e->stem);
+			rc = name ? add_mirror(b, TREE_K_OIMAGE,
+					       TREE_INO(TREE_K_OIMAGE, id),
+					       e->node->ino, name, mtime)
+				  : -ENOMEM;
+			free(name);
+		}
+	}
+	tree_listing_put(l);
+	return rc;
+}
+
+static int mirror_xattrs(struct tree *t, struct node *n, bool with_kv,
+			 uint64_t deadline, struct tree_xattrs *x)
+{
+	const struct mirror *m = n->data;
+	struct node *a = m ? tree_node_find(t, m->arch) : NULL;
+
+	return a ? arch_xattrs(t, a, with_kv, deadline, x) : 0;
+}
+
+const struct tree_ops tree_omirror_ops = {
+	.type = TREE_T_DIR,
+	.list = mirror_list,
+	.xattrs = mirror_xattrs,
+	.free = plain_free,
+};
+
+/* ---- an image's files ---- */
+
+static int file_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct api_file *)a)->path,
+		      ((const struct api_file *)b)->path);
+}
+
+/* Whether a fileset path can be shown: depth, length, no empty part. */
+static bool path_ok(const char *p)
+{
+	size_t depth = 1, len = strlen(p);
+
+	if (len == 0 || len > ORIG_PATH_MAX || p[0] == '/' || p[len - 1] == '/')
+		return false;
+	for (const char *c = p; *c; c++) {
+		if (*c != '/')
+			continue;
+		if (c[1] == '/' || ++depth > ORIG_DEPTH_MAX)
+			return false;
+	}
+	return true;
+}
+
+/* Sorted, each path once, unshowable ones left out (logged). */
+static void fileset_clean(struct fileset *fs, const char *where)
+{
+	size_t w = 0, dropped = 0;
+
+	if (fs->n > 0)
+		qsort(fs->v, fs->n, sizeof(*fs->v), file_cmp);
+	for (size_t i = 0; i < fs->n; i++) {
+		bool dup =
+			w > 0 && strcmp(fs->v[w - 1].path, fs->v[i].path) == 0;
+
+		if (dup || !path_ok(fs->v[i].path)) {
+			dropped += !dup;
+			free(fs->v[i].path);
+			free(fs->v[i].url);
+			continue;
+		}
+		fs->v[w++] = fs->v[i];
+	}
+	fs->n = w;
+	if (dropped) {
+		char esc[512];
+
+		log_warn(LOG_C_TREE,
+			 "'%s': %zu original file paths too deep or too long "
+			 "(more than %u levels or %u bytes); left out",
+			 log_escape(where, esc, sizeof(esc)), dropped,
+			 ORIG_DEPTH_MAX, ORIG_PATH_MAX);
+	}
+}
+
+static bool unreachable(int rc)
+{
+	return rc == -ECONNREFUSED || rc == -EHOSTUNREACH || rc == -ETIMEDOUT ||
+	       rc == -ENETUNREACH || rc == -ENETDOWN;
+}
+
+/* The entries of one directory of a fileset: its run of paths. */
+static int fileset_level(struct tree *t, const struct fileset *fs,
+			 struct fileset *ref, const char *prefix,
+			 uint64_t image, struct tree_build *b)
+{
+	size_t pl = strlen(prefix), lo = 0, hi = fs->n;
+	struct tree_name *names = NULL;
+	size_t *first = NULL, nn = 0;
+	bool *isdir = NULL;
+	int rc = 0;
+
+	/* the run of paths under prefix: the first, by bisection */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(fs->v[mid].path, prefix) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	hi = lo;
+	while (hi < fs->n && strncmp(fs->v[hi].path, prefix, pl) == 0)
+		hi++;
+	names = calloc(hi - lo + 1, sizeof(*names));
+	first = calloc(hi - lo + 1, sizeof(*first));
+	isdir = calloc(hi - lo + 1, sizeof(*isdir));
+	if (!names || !first || !isdir)
+		rc = -ENOMEM;
+	for (size_t i = lo; rc == 0 && i < hi;) {
+		const char *rest = fs->v[i].path + pl;
+		const char *slash = strchr(rest, '/');
+		size_t cl = slash ? (size_t)(slash - rest) : strlen(rest);
+		size_t j = i + 1;
+		char comp[ORIG_PATH_MAX + 1];
+
+		/* a subdirectory's paths follow each other (sorted) */
+		while (slash && j < hi &&
+		       strncmp(fs->v[j].path, fs->v[i].path, pl + cl + 1) == 0)
+			j++;
+		memcpy(comp, rest, cl);
+		comp[cl] = '\0';
+		/* original names are kept (".zattrs" too), only made safe */
+		tree_sanitize_name(comp, names[nn].stem, TREE_NAME_MAX - 22);
+		names[nn].ext = "";
+		names[nn].id = (int64_t)i;
+		isdir[nn] = slash != NULL;
+		first[nn++] = i;
+		i = j;
+	}
+	if (rc == 0)
+		tree_names_unique(names, nn, NULL);
+	for (size_t k = 0; rc == 0 && k < nn; k++) {
+		bool dir = isdir[k];
+		const struct api_file *f = &fs->v[first[k]];
+		size_t plen = dir ? pl + strcspn(f->path + pl, "/") + 1
+				  : strlen(f->path);
+		uint64_t ino = tree_hash_ino(dir ? TREE_K_OSUB : TREE_K_OFILE,
+					     image, f->path, plen);
+		char *name = strdup(names[k].stem);
+
+		if (names[k].dropped) {
+			free(name);
+			continue;
+		}
+		if (dir) {
+			struct osub *s = calloc(1, sizeof(*s));
+
+			if (s)
+				s->prefix = strndup(f->path, plen);
+			if (!s || !s->prefix) {
+				free(s);
+				free(name);
+				rc = -ENOMEM;
+				break;
+			}
+			s->fs = ref;
+			atomic_fetch_add(&ref->refs, 1);
+			s->image = image;
+			rc = tree_build_add(b, TREE_K_OSUB, ino, name, 0, s);
+		} else {
+			struct ofile *of = calloc(1, sizeof(*of));
+
+			if (of)
+				of->url = strdup(f->url);
+			if (!of || !of->url) {
+				free(of);
+				free(name);
+				rc = -ENOMEM;
+				break;
+			}
+			rc = tree_build_add(b, TREE_K_OFILE, ino, name, 0, of);
+			if (rc == 0)
+				tree_build_last(b)->size = f->size;
+		}
+		if (rc == 0)
+			tree_build_last(b)->mtime = fs->mtime;
+	}
+	free(names);
+	free(first);
+	free(isdir);
+	(void)t;
+	return rc;
+}
+
+static int oimage_list(struct tree *t, struct node *dir, uint64_t deadline,
+		       struct tree_build *b)
+{
+	const struct mirror *m = dir->data;
+	struct fileset *fs = calloc(1, sizeof(*fs));
+	char path[ORIG_PATH_MAX], esc[512], resc[512];
+	struct node *img = m ? tree_node_find(t, m->arch) : NULL;
+	int rc;
+
+	if (!fs)
+		return -ENOMEM;
+	atomic_init(&fs->refs, 1);
+	if (tree_path(t, dir, path, sizeof(path)) < 0)
+		snprintf(path, sizeof(path), "originals of image %" PRIu64,
+			 m ? (uint64_t)(m->arch & TREE_ID_MAX) : 0);
+	rc = m ? api_original_files(t->api, (int64_t)(m->arch & TREE_ID_MAX),
+				    t->originals_root, deadline, &fs->v, &fs->n)
+	       : -EIO;
+	if (rc == 0 && fs->n > ORIG_FILES_MAX) {
+		log_error(LOG_C_TREE,
+			  "'%s': %zu original files, more than %u; not listed",
+			  log_escape(path, esc, sizeof(esc)), fs->n,
+			  ORIG_FILES_MAX);
+		rc = -EFBIG;
+	}
+	if (unreachable(rc))
+		log_error(LOG_C_TREE,
+			  "'%s': cannot reach the download root '%s' of the "
+			  "original files (%s); -o originals_root=URL names "
+			  "one that can be reached",
+			  log_escape(path, esc, sizeof(esc)),
+			  log_escape(t->originals_root, resc, sizeof(resc)),
+			  strerror(-rc));
+	if (rc == 0) {
+		if (img)
+			tree_node_get(t, img, NULL, &fs->mtime);
+		else
+			fs->mtime = TREE_EPOCH;
+		fileset_clean(fs, path);
+		rc = fileset_level(t, fs, fs, "", m->arch, b);
+	}
+	fileset_put(fs);
+	return rc;
+}
+
+const struct tree_ops tree_oimage_ops = {
+	.type = TREE_T_DIR,
+	.fixed = true, /* published files do not change */
+	.list = oimage_list,
+	.xattrs = mirror_xattrs,
+	.free = plain_free,
+};
+
+static int osub_list(struct tree *t, struct node *dir, uint64_t deadline,
+		     struct tree_build *b)
+{
+	struct osub *s = dir->data;
+
+	(void)deadline;
+	if (!s)
+		return -EIO;
+	return fileset_level(t, s->fs, s->fs, s->prefix, s->image, b);
+}
+
+const struct tree_ops tree_osub_ops = {
+	.type = TREE_T_DIR,
+	.fixed = true,
+	.list = osub_list,
+	.free = osub_free,
+};
+
+static ssize_t ofile_read(struct tree *t, struct node *n, void *fh,
+			  uint64_t off, size_t len, char *buf,
+			  uint64_t deadline)
+{
+	const struct ofile *f = n->data;
+	uint64_t size = 0;
+
+	(void)fh;
+	if (!t->pixsrc || !f)
+		return -EIO;
+	tree_node_get(t, n, &size, NULL);
+	return pixsrc_orig_read(t->pixsrc, f->url, size, off, len,
+				(uint8_t *)buf, deadline);
+}
+
+const struct tree_ops tree_ofile_ops = {
+	.type = TREE_T_FILE,
+	.read = ofile_read,
+	.free = ofile_free,
+};
