@@ -138,9 +138,12 @@ class Api:
             p["Channels"] = chs
         return p
 
-    def image_json(self, img, pixels=True, channels=False):
+    def image_json(self, img, pixels=True, channels=False, stub=False):
+        # stub: an image inside a plate's well listing, which OMERO loads
+        # without Pixels and without details.externalInfo
+        ext = None if stub else self.ext_info(img)
         d = {"@id": img.id, "@type": OME + "Image", "Name": img.name, "omero:archived": False,
-             "omero:series": img.series, "omero:details": details(self.ext_info(img))}
+             "omero:series": img.series, "omero:details": details(ext)}
         if img.acq_ms is not None:
             d["AcquisitionDate"] = img.acq_ms
         if img.desc:
@@ -171,7 +174,7 @@ class Api:
             if index is not None and f != index:
                 continue
             img = a.images[iid]
-            im = self.image_json(img, pixels=with_pixels)
+            im = self.image_json(img, pixels=with_pixels, stub=not with_pixels)
             im["url:image"] = self.url("api/v0/m/images/%d/" % iid)
             wss.append({"@id": wsid, "@type": OME + "WellSample", "omero:details": details(),
                         "PositionX": length(100.0 * f, "REFERENCEFRAME", "reference frame"),

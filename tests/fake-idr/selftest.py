@@ -438,6 +438,7 @@ def test_json_api(srv, arch):
     check("well samples, images without pixels", len(ws[0]["WellSamples"]) == 2
           and ws[0]["WellSamples"][1]["Image"]["@id"] == 500002
           and "Pixels" not in ws[0]["WellSamples"][0]["Image"]
+          and "externalInfo" not in ws[0]["WellSamples"][0]["Image"]["omero:details"]
           and ws[0]["WellSamples"][0]["Image"]["url:image"] == B + "api/v0/m/images/500001/")
     st, d, h = srv.get_json("/api/v0/m/plates/3001/wellsampleindex/1/wells/?limit=1000")
     check("wellsampleindex", all(len(w["WellSamples"]) == 1 for w in d["data"])
