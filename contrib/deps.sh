@@ -6,7 +6,7 @@ PKGS="build-essential autoconf automake pkg-config fuse3 libfuse3-dev
 libcurl4-openssl-dev libjansson-dev libcmocka-dev liblmdb-dev libtiff-dev
 libzstd-dev libblosc-dev zlib1g-dev python3 python3-numpy python3-zarr
 python3-numcodecs python3-tifffile curl attr groff-base ca-certificates
-imagej xvfb xauth httpdirfs rclone nginx"
+imagej xvfb xauth httpdirfs rclone nginx rsync"
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=

@@ -28,6 +28,17 @@ def safe(name):
     return s if s not in (".", "..") else s
 
 
+def image_stem(name):
+    """An image's name as idrfs shows it, before .tif (README.txt)."""
+    s = safe(name)
+    for ext in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
+        if len(s) > len(ext) and s.lower().endswith(ext):
+            s = s[:-len(ext)]
+            break
+    n = len(s) - len(s.lstrip("."))
+    return "_" * n + s[n:]
+
+
 def image_path(mount, arch, desc, iid):
     """Where idrfs shows an image of a project dataset or a plate well."""
     img = arch.images[iid]
@@ -37,7 +48,7 @@ def image_path(mount, arch, desc, iid):
             for im in d.get("images", []):
                 if im["id"] == iid:
                     return os.path.join(mount, "projects", safe(p["name"]),
-                                        safe(d["name"]), safe(im["name"]) + ext)
+                                        safe(d["name"]), image_stem(im["name"]) + ext)
             ids = d.get("image_ids")
             if ids and ids[0] <= iid <= ids[1]:
                 name = d["name_format"] % (iid - ids[0] + d["name_index_base"])

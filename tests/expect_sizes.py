@@ -37,6 +37,18 @@ def tiff_size(x, y, c, z, t, bps, samples):
     return size
 
 
+def image_stem(name):
+    """An image's name as idrfs shows it, before .tif: '/' made safe, a
+    trailing .tif/.tiff/.ome.tif/.ome.tiff dropped, no leading '.'."""
+    s = name.replace("/", "_")
+    for ext in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
+        if len(s) > len(ext) and s.lower().endswith(ext):
+            s = s[:-len(ext)]
+            break
+    n = len(s) - len(s.lstrip("."))
+    return "_" * n + s[n:]
+
+
 def images(node):
     """Every image dict below node, with the dataset it belongs to."""
     for ds in node.get("datasets", []):
@@ -57,7 +69,7 @@ def main():
             rendered = img.get("source") != "zarr"
             ext = ".rendered.tif" if rendered else ".tif"
             path = os.path.join(root, ds["name"].replace("/", "_"),
-                                img["name"].replace("/", "_") + ext)
+                                image_stem(img["name"]) + ext)
             want = tiff_size(img["sizeX"], img["sizeY"], img["sizeC"],
                              img["sizeZ"], img["sizeT"],
                              1 if rendered else BPS[img["pixelType"]],

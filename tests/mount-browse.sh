@@ -9,8 +9,8 @@ start_fake || exit 1
 M="$WORK/mnt"
 check "mount the fake server" mount_idrfs "$FAKE_URL" "$M" s3_scheme=http
 
-check "root has README.txt, projects, screens (and by-* menus)" \
-	test "$(ls "$M" | grep -v '^by-' | tr '\n' ' ')" = "README.txt projects screens "
+check "root has README.txt, originals, projects, screens (and by-* menus)" \
+	test "$(ls "$M" | grep -v '^by-' | tr '\n' ' ')" = "README.txt originals projects screens "
 check "README.txt names the remote" grep -qF "$FAKE_URL" "$M/README.txt"
 check "README.txt explains the image files" \
 	grep -q "both an ImageJ" "$M/README.txt"
@@ -23,14 +23,18 @@ check "screens are listed" \
 
 # Listing 10 000 images costs one request per page of 1000, not one each;
 # ls -l also stats images.tsv, whose key/values come in batches of ~500.
+# No per-image directory: 10 001 entries (the images and images.tsv).
 P="$M/projects/idr0801-synth-listing_experimentA"
 ls "$P" >/dev/null
 fake_reset
-n=$(ls -l "$P/big dataset" | grep -c '^-r--r--r--.*\.tif$')
+all=$(ls -l "$P/big dataset")
+n=$(grep -c '^-rw-r--r--.*\.tif$' <<<"$all")
+entries=$(tail -n +2 <<<"$all" | wc -l)
 stats=$(fake_get /__fake/stats)
 req=$("$PYTHON3" -c 'import json, sys; print(json.load(sys.stdin)["endpoints"].get("/api/v0/m/datasets/{id}/images/", 0))' <<<"$stats")
 kvreq=$("$PYTHON3" -c 'import json, sys; print(json.load(sys.stdin)["endpoints"].get("/webclient/api/annotations/", 0))' <<<"$stats")
-check "ls -l of the big dataset shows 10 000 files" test "$n" -eq 10000
+check "ls -l of the big dataset shows 10 000 files, 0644" test "$n" -eq 10000
+check "and $entries = 10 001 entries (no per-image directory)" test "$entries" -eq 10001
 check "ls -l of 10 000 images made $req <= 12 listing requests" test "$req" -le 12
 check "and $kvreq <= 25 key/value requests for images.tsv" test "$kvreq" -le 25
 fake_reset
@@ -42,12 +46,16 @@ check "names of the big dataset are cell_NNNNN.tif" \
 
 # Hostile names are made safe and unique.
 N="$P/names"
-for f in "a_b.tif" "with space.tif" "ünïcødé 🧫.tif" "..tif" "...tif" \
+for f in "a_b.tif" "with space.tif" "ünïcødé 🧫.tif" "_.tif" "__.tif" \
 	"Case.tif" "case.tif"; do
 	check "names: '$f' exists" test -f "$N/$f"
 done
-check "names: three 'dup' images get distinct [id] suffixes" \
-	test "$(ls "$N" | grep -c '^dup \[[0-9]*\]\.tif$')" -eq 3
+check "names: no hidden entry (images named '.' and '..' are visible)" \
+	test "$(ls -A "$N" | grep -c '^\.')" -eq 0
+check "names: three 'dup' images get distinct (id) suffixes" \
+	test "$(ls "$N" | grep -c '^dup ([0-9]*)\.tif$')" -eq 3
+check "names: the suffix is no glob: 'dup (1204).tif' matches itself" \
+	bash -c "cd '$N' && ls dup\ \(1204\).tif && test \"\$(find . -name 'dup (1204).tif')\" = './dup (1204).tif'"
 check "names: control characters became '_'" \
 	test "$(ls "$N" | grep -c '^ctl__char.*\.tif$')" -eq 1
 check "names: no entry has a control character" \
@@ -72,9 +80,20 @@ check "plate1 has 96 wells (and images.tsv)" \
 	test "$(ls "$S" | grep -vc '^images.tsv$')" -eq 96
 check "wells are A01 .. H12" \
 	test "$(ls "$S" | head -n 1)$(ls "$S" | grep -v images.tsv | tail -n 1)" = "A01H12"
-check "well A01 has field-1.tif and field-2.tif, and their .originals" \
-	test "$(ls "$S/A01" | tr '\n' ' ')" = \
-	"field-1.originals field-1.tif field-2.originals field-2.tif "
+check "well A01 has field-1.tif and field-2.tif, no per-image directory" \
+	test "$(ls "$S/A01" | tr '\n' ' ')" = "field-1.tif field-2.tif "
+
+# Attributes: writable modes (copies can be deleted), stable times.
+check "directories are 0755" test "$(stat -c %a "$P/big dataset")" = 755
+check "files are 0644" test "$(stat -c %a "$P/big dataset/cell_00042.tif")" = 644
+acq=$("$PYTHON3" -c "import sys; sys.path.insert(0, '$top_srcdir/tests/fake-idr'); import archive; print(archive.build(1).images[1000042].acq_ms // 1000)")
+check "an image's mtime is its acquisition date, not the mount time" \
+	test "$(stat -c %Y "$P/big dataset/cell_00042.tif")" = "$acq"
+check "an image without one has the study's release date" \
+	test "$(date -u -d @"$(stat -c %Y "$N/a_b.tif")" +%F)" = 2024-01-15
+check "so do the directories of the study" \
+	test "$(date -u -d @"$(stat -c %Y "$N")" +%F)" = 2024-01-15
+t1=$(stat -c %Y "$N/a_b.tif" "$N" "$N/images.tsv" "$P" "$M/projects" | tr '\n' ' ')
 
 # Inode numbers survive a remount.
 ino1=$(stat -c %i "$P/big dataset/cell_00042.tif")
@@ -83,6 +102,8 @@ umount_idrfs "$M"
 check "remount" mount_idrfs "$FAKE_URL" "$M" s3_scheme=http
 ino2=$(stat -c %i "$P/big dataset/cell_00042.tif")
 dino2=$(stat -c %i "$S/B07")
+t2=$(stat -c %Y "$N/a_b.tif" "$N" "$N/images.tsv" "$P" "$M/projects" | tr '\n' ' ')
+check "times are the same after a remount ($t1)" test "$t1" = "$t2"
 check "an image keeps its inode across remounts" test "$ino1" = "$ino2"
 check "a well keeps its inode across remounts" test "$dino1" = "$dino2"
 

@@ -68,7 +68,7 @@ if q == "menu":
         for aid in links.get(("image", iid), []):
             vals = dict(anns[aid]["values"])
             if key in vals:
-                names.add(safe(vals[label]) + " [" + safe(vals[key]) + "]"
+                names.add(safe(vals[label]) + " (" + safe(vals[key]) + ")"
                           if label and vals.get(label) else safe(vals[key]))
     print("\n".join(sorted(names)))
 elif q == "ids":   # ids key value [exact]: images with key = value
@@ -146,8 +146,10 @@ for menu in $MENUS; do
 	check "$menu lists the archive's terms, spelled as annotated ($(echo "$want" | wc -l))" \
 		test "$got" = "$want"
 done
-check "phenotypes are '<label> [<accession>]'" \
-	test -d "$M/by-phenotype/increased actin localised to the nucleus [CMPO_0000294]"
+check "phenotypes are '<label> (<accession>)'" \
+	test -d "$M/by-phenotype/increased actin localised to the nucleus (CMPO_0000294)"
+check "what idrfs adds to a name is no glob: *CMPO_0000294*/*/*.tif matches" \
+	test "$(ls "$M"/by-phenotype/*CMPO_0000294*/*/*.tif | wc -l)" -gt 0
 check "a '/' in a term became '_' (NIH/3T3)" test -d "$M/by-cell-line/NIH_3T3"
 
 # A term: its studies, symlinks to the canonical images.
@@ -161,8 +163,12 @@ check "by-gene/CDK5 has its screen and images.tsv" \
 fake_reset
 ls "$T/idr0803-synth-screen_screenA" >/dev/null
 req=$(fake_total)
-check "ls of its study made $req <= 3 requests (no request per image or well)" \
-	test "$req" -le 3
+wells=$(ls "$T/idr0803-synth-screen_screenA" | sed 's/.*Well \([A-H][0-9]*\),.*/\1/' | sort -u | wc -l)
+# the screen (plates and study annotation), the plate, and each well with
+# a hit: a well's own answer is the only one that says what its images
+# are (the plate's well listing has stubs), and so what the tree names
+check "ls of its study made $req <= 3 + $wells requests (one per well, none per image)" \
+	test "$req" -le $((3 + wells))
 check "by-gene/CDK5 leads to exactly the archive's CDK5 images" \
 	test "$(ids_of_term "$T")" = "$(expect ids 'Gene Symbol' CDK5)"
 check "its symlinks are relative and lead to the canonical files" links_ok "$T"
@@ -171,7 +177,7 @@ check "a screen image's link: ../../../screens/<screen>/<plate>/<well>/field-<n>
 	test "$(readlink "$l")" = "../../../screens/idr0803-synth-screen_screenA/plate1/A01/field-1.tif"
 check "the link and the canonical file are one inode" \
 	test "$(stat -L -c %i "$l")" = "$(stat -c %i "$M/screens/idr0803-synth-screen_screenA/plate1/A01/field-1.tif")"
-P="$M/by-phenotype/increased actin localised to the nucleus [CMPO_0000294]"
+P="$M/by-phenotype/increased actin localised to the nucleus (CMPO_0000294)"
 check "a phenotype leads to the archive's images with that accession" \
 	test "$(ids_of_term "$P")" = "$(expect ids 'Phenotype Term Accession' CMPO_0000294)"
 check "project images: by-organism/Mus musculus" \
@@ -292,6 +298,13 @@ check "when the server recovers, the term lists" test -d "$M/by-gene/AURKB/idr08
 check "a listing made before is still served" test -d "$P"
 check "failures are logged with their URL" \
 	grep -q "searchengine/api/v1/resources/image/search/?key=Gene%20Symbol&value=PLK1" "$WORK/idrfs.log"
+
+# Every link of every view leads to a file the tree has (find -L reports
+# a dangling link as a link: it cannot follow it).
+all=$(find "$M"/by-* -type l | wc -l)
+dangling=$(find -L "$M"/by-* -type l | head -n 5)
+check "all $all links under every by-* view resolve, screens included${dangling:+: $dangling}" \
+	test "$all" -gt 1000 -a -z "$dangling"
 umount_idrfs "$M"
 
 # The backend is detected on first use, never at mount, and a failed
@@ -300,7 +313,7 @@ fake_get "/__fake/config?fail_rate=1" >/dev/null
 M2="$WORK/mnt2"
 check "mount while the server fails" mount_idrfs "$FAKE_URL" "$M2" "s3_scheme=http,cache_dir=$WORK/cache2"
 check "the root lists without by-* menus" \
-	test "$(timeout 60 ls "$M2" | tr '\n' ' ')" = "README.txt projects screens "
+	test "$(timeout 60 ls "$M2" | tr '\n' ' ')" = "README.txt originals projects screens "
 fake_get "/__fake/config?fail_rate=0" >/dev/null
 sleep 11
 check "10 s later, detection is tried again and the menus appear" \
@@ -310,12 +323,12 @@ umount_idrfs "$M2"
 M3="$WORK/mnt3"
 check "mount with -o ontology=none" mount_idrfs "$FAKE_URL" "$M3" "s3_scheme=http,ontology=none"
 check "ontology=none: no by-* directories" \
-	test "$(ls "$M3" | tr '\n' ' ')" = "README.txt projects screens "
+	test "$(ls "$M3" | tr '\n' ' ')" = "README.txt originals projects screens "
 umount_idrfs "$M3"
 check "mount with -o ontology=mapr on a server without mapr" \
 	mount_idrfs "$FAKE_URL" "$M3" "s3_scheme=http,ontology=mapr,cache_dir=$WORK/cache3"
 check "mapr redirects to HTML: no by-* directories, the daemon is fine" \
-	test "$(ls "$M3" | tr '\n' ' ')" = "README.txt projects screens "
+	test "$(ls "$M3" | tr '\n' ' ')" = "README.txt originals projects screens "
 check "and the redirect is logged" grep -q "mapr/api/.*HTTP 302" "$WORK/idrfs.log"
 umount_idrfs "$M3"
 stop_fake
@@ -339,7 +352,7 @@ check "mapr: and leads to the archive's CDK5 images" \
 check "mapr: relative links to the canonical files" links_ok "$M4/by-gene/CDK5"
 check "mapr: is case-sensitive (by-gene/cdk5 is ENOENT)" \
 	bash -c "ls '$M4/by-gene/cdk5' 2>&1 | grep -q 'No such file'"
-MP="$M4/by-phenotype/increased actin localised to the nucleus [CMPO_0000294]"
+MP="$M4/by-phenotype/increased actin localised to the nucleus (CMPO_0000294)"
 check "mapr: a phenotype's images" \
 	test "$(ids_of_term "$MP")" = "$(expect ids 'Phenotype Term Accession' CMPO_0000294 exact)"
 check "mapr: its images.tsv, key/values from the annotations" \
@@ -358,5 +371,9 @@ out=$(timeout 60 ls "$M4/by-gene/PLK1" 2>&1)
 check "mapr failing: EIO" grep -q "Input/output error" <<<"$out"
 fake_get "/__fake/config?fail_rate=0" >/dev/null
 check "mapr: the daemon lives on" test -d "$M4/by-gene/PLK1"
+all=$(find "$M4"/by-* -type l | wc -l)
+dangling=$(find -L "$M4"/by-* -type l | head -n 5)
+check "mapr: all $all links resolve${dangling:+: $dangling}" \
+	test "$all" -gt 100 -a -z "$dangling"
 umount_idrfs "$M4"
 finish

@@ -189,12 +189,17 @@ check "an expired render session is renewed" grep -q "^ok" <<<"$out"
 check "rendered files say so in their description" \
 	grep -qa "RENDERED" "$M/projects/idr0802-synth-pixels_experimentB/rendered only/rendered-1.rendered.tif"
 
-# Original files beside the images: names, subdirectories, sizes and
-# bytes as on the download root, read by range requests.
-O="$M/projects/idr0802-synth-pixels_experimentB/originals"
+# Original files in the parallel tree originals/: names, subdirectories,
+# sizes and bytes as on the download root, read by range requests.
+O="$M/originals/projects/idr0802-synth-pixels_experimentB/originals"
 R="${FAKE_URL}pub/databases/IDR/idr0802-synth-pixels"
-one="$O/sample_2301.ome.tif.originals/sample_2301.ome.tif"
-check "an image's .originals holds its file" test -f "$one"
+img="$M/projects/idr0802-synth-pixels_experimentB/originals/sample_2301.tif"
+check "sample_2301.ome.tif is sample_2301.tif (the extension not doubled)" test -f "$img"
+check "user.idr.originals gives its directory" \
+	test "$(getfattr --absolute-names --only-values -n user.idr.originals "$img" 2>/dev/null)" = \
+	"originals/projects/idr0802-synth-pixels_experimentB/originals/sample_2301"
+one="$O/sample_2301/sample_2301.ome.tif"
+check "an image's originals/ directory holds its file" test -f "$one"
 check "the original's size is the download root's" \
 	test "$(stat -c %s "$one")" -eq "$(curl -sI "$R/sample_2301.ome.tif" | tr -d '\r' | sed -n 's/^Content-Length: //Ip')"
 fake_reset
@@ -205,7 +210,7 @@ import json, sys
 print(json.load(sys.stdin)["paths"].get("/pub/databases/IDR/idr0802-synth-pixels/sample_2301.ome.tif", 0))')
 check "read in 1 MiB ranges: $ranged requests for a 3.1 MB file (4 + the reference download)" \
 	test "$ranged" -eq 5
-multi=$(ls "$O" | grep '\[series 0\]\.originals$')
+multi=$(ls "$O" | grep '\[series 0\]$')
 check "a multi-file fileset keeps its subdirectories" \
 	test "$(cd "$O/$multi" && find . -type f | sort | tr '\n' ' ')" = \
 	"./data/run1_s0.ome.tif ./data/run1_s1.ome.tif ./run1.companion.ome "
@@ -213,6 +218,8 @@ check "a file in a subdirectory has the download root's bytes" \
 	cmp -s "$O/$multi/data/run1_s1.ome.tif" <(curl -s "$R/multi/data/run1_s1.ome.tif")
 check "tifffile opens an original OME-TIFF from the mount" \
 	"$PYTHON3" -c 'import sys, tifffile; t = tifffile.TiffFile(sys.argv[1]); assert t.is_ome' "$one"
-check "an image without original files has an empty .originals" \
-	test -z "$(ls "$M/projects/idr0802-synth-pixels_experimentB/pixel types/type-uint8.originals")"
+check "an image without original files has an empty directory" \
+	test -z "$(ls "$M/originals/projects/idr0802-synth-pixels_experimentB/pixel types/type-uint8")"
+check "copied originals keep working: rsync -a and tar of the tree exit 0" \
+	bash -c "rsync -a '$O/' '$WORK/orig-copy/' && tar cf /dev/null -C '$O' ."
 finish
