@@ -7,7 +7,7 @@
 set -u
 cd "$(dirname "$0")/.."
 top_srcdir=$PWD
-top_builddir=$PWD/build
+top_builddir=${top_builddir:-$PWD/build}
 [ -x "$top_builddir/src/idrfs" ] || { echo "build first: ./demo.sh stop or ./check.sh"; exit 1; }
 . tests/lib.sh
 need_fuse

@@ -19,9 +19,13 @@
 #include <cmocka.h>
 
 #include "idrfs/api.h"
+#include "idrfs/cache.h"
+#include "idrfs/log.h"
 #include "idrfs/search.h"
 #include "idrfs/tiff.h"
 #include "idrfs/tree.h"
+
+#include "../src/tree_int.h"
 
 /* A fake remote: answers JSON API URLs from a small in-memory archive. */
 struct fake {
@@ -61,11 +65,12 @@ static char *image_json(int64_t id, const char *name, bool zarr)
 		"\"SizeC\": 2, \"SizeT\": 1, \"Type\": {\"value\": "
 		"\"uint16\"}, "
 		"\"PhysicalSizeX\": {\"Value\": 0.5, \"Unit\": "
-		"\"MICROMETER\"}}}",
+		"\"MICROMETER\"}}%s}",
 		id, name,
 		zarr ? "\"externalInfo\": {\"Lsid\": "
 		       "\"s3://h/b/x.zarr?anonymous=true\"}"
-		     : "");
+		     : "",
+		id == 1003 ? ", \"AcquisitionDate\": 1500000000000" : "");
 }
 
 static char *page(char **items, size_t n, size_t total, size_t offset)
@@ -312,7 +317,8 @@ static char *view_answer(struct fake *f, const char *url)
 			       "J\"], "
 			       "[\"Publication DOI\", \"10.1/x "
 			       "https://doi.org/10.1/x\"], [\"License\", \"CC "
-			       "BY 4.0\"]]}");
+			       "BY 4.0\"], [\"Release Date\", "
+			       "\"2016-05-26\"]]}");
 		for (int k = 0; !project; k++) {
 			char *img = qparam(url, "image", k);
 			int64_t id = img ? strtoll(img, NULL, 10) : -1;
@@ -424,6 +430,21 @@ static char *answer(struct fake *f, const char *url)
 			"{\"repo\": [], \"fileset\": {\"id\": 9}, \"client\": "
 			"[\"uod/idr/filesets/s/run/a.ome\", "
 			"\"uod/idr/filesets/s/run/data/b.tif\"]}");
+	if (strstr(url, "/webgateway/original_file_paths/1003/")) {
+		/* one file 3 000 levels deep, one path of 5 000 bytes (50
+		 * levels), one file a person can use */
+		struct jb b = {0};
+
+		jb_add(&b, "{\"client\": [\"uod/idr/filesets/s/ok.tif\", "
+			   "\"uod/idr/filesets/s/");
+		for (int i = 0; i < 3000; i++)
+			jb_add(&b, "a/");
+		jb_add(&b, "deep.tif\", \"uod/idr/filesets/s/");
+		for (int i = 0; i < 5000; i++)
+			jb_add(&b, i % 100 == 99 ? "/" : "x");
+		jb_add(&b, "long.tif\"]}");
+		return b.p;
+	}
 	if (strstr(url, "/webgateway/original_file_paths/1001/"))
 		return json_printf("{\"client\": [\"uod/idr/filesets/s/../"
 				   "../etc/passwd\"]}");
@@ -1572,6 +1593,333 @@ static void test_tree_view_inodes_stable(void **state)
 	search_free(s2);
 }
 
+/* ---- the one naming ---- */
+
+static void name_set(struct tree_name *n, const char *stem, const char *ext,
+		     int64_t id)
+{
+	memset(n, 0, sizeof(*n));
+	snprintf(n->stem, sizeof(n->stem), "%s", stem);
+	n->ext = ext;
+	n->id = id;
+}
+
+static void test_tree_names_rules(void **state)
+{
+	static const char *const reserved[] = {"images.tsv", "study.txt", NULL};
+	struct tree_name v[8];
+	char out[TREE_NAME_MAX + 1];
+	char longname[301];
+
+	(void)state;
+	/* "a", "a", "a (5)": the suffix never takes the real name; every
+	 * name ends up unique, whatever the order */
+	name_set(&v[0], "a", ".tif", 5);
+	name_set(&v[1], "a (5)", ".tif", 7);
+	name_set(&v[2], "a", ".tif", 6);
+	tree_names_unique(v, 3, NULL);
+	assert_string_equal(v[0].stem, "a (5) (5)");
+	assert_string_equal(v[1].stem, "a (5) (7)");
+	assert_string_equal(v[2].stem, "a (6)");
+	/* nothing idrfs adds is a glob character */
+	for (int i = 0; i < 3; i++)
+		assert_null(strpbrk(v[i].stem, "[]*?"));
+	/* a dataset named like a generated file gets its id; the file
+	 * keeps its name */
+	name_set(&v[0], "images.tsv", "", 9);
+	name_set(&v[1], "study.txt", "", 10);
+	name_set(&v[2], "other", "", 11);
+	tree_names_unique(v, 3, reserved);
+	assert_string_equal(v[0].stem, "images.tsv (9)");
+	assert_string_equal(v[1].stem, "study.txt (10)");
+	assert_string_equal(v[2].stem, "other");
+	/* stems are unique too (originals/ shows the stem), and whole names
+	 * that meet from different stems and extensions */
+	name_set(&v[0], "x", ".tif", 1);
+	name_set(&v[1], "x", ".rendered.tif", 2);
+	name_set(&v[2], "a.rendered", ".tif", 3);
+	name_set(&v[3], "a", ".rendered.tif", 4);
+	tree_names_unique(v, 4, NULL);
+	assert_string_equal(v[0].stem, "x (1)");
+	assert_string_equal(v[1].stem, "x (2)");
+	assert_string_equal(v[2].stem, "a.rendered (3)");
+	assert_string_equal(v[3].stem, "a (4)");
+
+	/* an image's stem: the archive's .tif/.ome.tif is not doubled */
+	tree_object_stem("sample.ome.tif", true, out);
+	assert_string_equal(out, "sample");
+	tree_object_stem("LOUD.OME.TIFF", true, out);
+	assert_string_equal(out, "LOUD");
+	tree_object_stem("plain.tiff", true, out);
+	assert_string_equal(out, "plain");
+	tree_object_stem("notes.tif", false, out);
+	assert_string_equal(out, "notes.tif");
+	/* nothing is hidden */
+	tree_object_stem(".", true, out);
+	assert_string_equal(out, "_");
+	tree_object_stem("..", true, out);
+	assert_string_equal(out, "__");
+	tree_object_stem(".hidden", true, out);
+	assert_string_equal(out, "_hidden");
+	tree_object_stem(".tif", true, out);
+	assert_string_equal(out, "_tif");
+	/* one cut, at a character boundary, leaving room for the longest
+	 * extension and two suffixes */
+	for (int i = 0; i < 150; i++)
+		memcpy(longname + 2 * i, "\xc3\xa9", 2);
+	longname[300] = '\0';
+	assert_true(tree_object_stem(longname, true, out) <= TREE_STEM_MAX);
+	assert_int_equal(strlen(out) % 2, 0);
+	assert_true(strlen(out) + strlen(".rendered.tif") + 2 * 22 <=
+		    TREE_NAME_MAX);
+}
+
+/* ---- attributes ---- */
+
+static void test_tree_times(void **state)
+{
+	struct fixture *fx = *state;
+	struct tree_config tc = {.remote_url = "x", .ttl_s = 60};
+	struct tree *t2 = NULL;
+	struct tree_attr a, b;
+	static const char *const paths[] = {
+		"projects/idr0001_experimentA",
+		"projects/idr0001_experimentA/ds",
+		"projects/idr0001_experimentA/ds/img00000.tif",
+		"projects/idr0001_experimentA/ds/img00003.tif",
+		"projects/idr0001_experimentA/ds/images.tsv",
+		"originals/projects/idr0001_experimentA/ds/img00000",
+	};
+
+	/* an image's acquisition date */
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/img00003.tif",
+			      &a),
+			 0);
+	assert_int_equal(a.mtime, 1500000000);
+	/* without one: its study's release date (2016-05-26), as for the
+	 * study's directories and generated files */
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/img00000.tif",
+			      &a),
+			 0);
+	assert_int_equal(a.mtime, 1464220800);
+	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds", &a),
+			 0);
+	assert_int_equal(a.mtime, 1464220800);
+	/* above the studies, and in a study without a date: the epoch */
+	assert_int_equal(walk(fx->tree, "projects", &a), 0);
+	assert_int_equal(a.mtime, 946684800);
+	assert_int_equal(
+		walk(fx->tree, "screens/scr/plate/A01/field-1.tif", &a), 0);
+	assert_int_equal(a.mtime, 946684800);
+	/* a remount: the same times, never the mount time */
+	assert_int_equal(tree_new(fx->api, &tc, &t2), 0);
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		assert_int_equal(walk(fx->tree, paths[i], &a), 0);
+		assert_int_equal(walk(t2, paths[i], &b), 0);
+		assert_int_equal(a.mtime, b.mtime);
+		assert_true(a.mtime < 1600000000);
+	}
+	tree_free(t2);
+}
+
+static void test_tree_dir_xattrs(void **state)
+{
+	struct fixture *fx = *state;
+	struct tree_attr a;
+	char *v = NULL;
+	size_t len = 0;
+
+	/* a dataset: its id, page and type */
+	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds", &a),
+			 0);
+	assert_int_equal(tree_getxattr(fx->tree, a.ino, "user.idr.id",
+				       UINT64_MAX, &v, &len),
+			 0);
+	assert_memory_equal(v, "21", 2);
+	free(v);
+	assert_int_equal(tree_getxattr(fx->tree, a.ino, "user.idr.type",
+				       UINT64_MAX, &v, &len),
+			 0);
+	assert_memory_equal(v, "dataset", 7);
+	free(v);
+	/* a project: also its study annotation */
+	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA", &a), 0);
+	assert_int_equal(tree_getxattr(fx->tree, a.ino,
+				       "user.idr.kv.Study_Title", UINT64_MAX,
+				       &v, &len),
+			 0);
+	assert_memory_equal(v, "A test study", len);
+	free(v);
+	/* an image says where its originals are */
+	assert_int_equal(
+		walk(fx->tree,
+		     "projects/idr0001_experimentA/ds/img00001.rendered.tif",
+		     &a),
+		0);
+	assert_int_equal(tree_getxattr(fx->tree, a.ino, "user.idr.originals",
+				       UINT64_MAX, &v, &len),
+			 0);
+	assert_memory_equal(
+		v, "originals/projects/idr0001_experimentA/ds/img00001", len);
+	free(v);
+}
+
+static void test_tree_orig_deep(void **state)
+{
+	struct fixture *fx = *state;
+	struct tree_attr a;
+	struct tree_dir *d = NULL;
+
+	/* paths too deep or too long are left out (a log line), the rest
+	 * is listed; nothing recurses per level */
+	assert_int_equal(walk(fx->tree,
+			      "originals/projects/idr0001_experimentA/ds/"
+			      "img00003",
+			      &a),
+			 0);
+	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
+	assert_int_equal(d->n, 1);
+	assert_string_equal(d->ents[0].name, "ok.tif");
+	tree_dir_free(d);
+	/* the mirror lists the dataset's images by stem, and nothing else */
+	assert_int_equal(
+		walk(fx->tree, "originals/projects/idr0001_experimentA/ds", &a),
+		0);
+	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
+	assert_int_equal(d->n, 5);
+	for (size_t i = 0; i < d->n; i++)
+		assert_true(d->ents[i].attr.is_dir);
+	assert_string_equal(d->ents[1].name, "img00001");
+	tree_dir_free(d);
+}
+
+/* ---- generated files: kept across remounts, built in the background ---- */
+
+static void test_tree_gen_cached(void **state)
+{
+	struct fixture *fx = *state;
+	struct cache_config cc = {.remote = "http://fake",
+				  .max_bytes = 1u << 26};
+	struct tree_config tc = {.remote_url = "x", .ttl_s = 3600};
+	char dir[] = "/tmp/idrfs-test-tree-XXXXXX";
+	struct cache *c = NULL;
+	struct tree *t1 = NULL, *t2 = NULL;
+	struct tree_attr a, b;
+	unsigned before;
+
+	assert_non_null(mkdtemp(dir));
+	cc.dir = dir;
+	assert_int_equal(cache_open(&cc, &c), 0);
+	tc.cache = c;
+	assert_int_equal(tree_new(fx->api, &tc, &t1), 0);
+	assert_int_equal(
+		walk(t1, "projects/idr0001_experimentA/ds/images.tsv", &a), 0);
+	tree_free(t1);
+	/* a remount on the same cache: the way there is listed again (no
+	 * metadata cache in this fixture), images.tsv costs nothing */
+	assert_int_equal(tree_new(fx->api, &tc, &t2), 0);
+	assert_int_equal(walk(t2, "projects/idr0001_experimentA/ds", &b), 0);
+	before = fx->fake.requests;
+	assert_int_equal(
+		walk(t2, "projects/idr0001_experimentA/ds/images.tsv", &b), 0);
+	assert_int_equal(fx->fake.requests, before);
+	assert_int_equal(a.size, b.size);
+	assert_int_equal(a.ino, b.ino);
+	tree_free(t2);
+	cache_close(c);
+	/* the cache directory: LMDB's files in the remote's subdirectory */
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_tree_gen_background(void **state)
+{
+	struct fixture *fx = *state;
+	char logf[] = "/tmp/idrfs-test-tree-log-XXXXXX";
+	struct tree_attr a;
+	char line[512];
+	bool named = false;
+	FILE *f;
+	int fd = mkstemp(logf);
+
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds", &a),
+			 0);
+	/* a slow server: the key/values take longer than the operation's
+	 * deadline; the build goes on, the operation says EAGAIN */
+	fx->fake.delay_ms = 400;
+	assert_int_equal(log_open(LOG_SINK_FILE, logf), 0);
+	assert_int_equal(tree_lookup(fx->tree, a.ino, "images.tsv",
+				     http_now_ms() + 100, &a),
+			 -EAGAIN);
+	log_open(LOG_SINK_STDERR, NULL);
+	/* the log names the file by its path, not an inode */
+	f = fopen(logf, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		named |= strstr(line, "'projects/idr0001_experimentA/ds/"
+				      "images.tsv' is not built yet") != NULL;
+	fclose(f);
+	unlink(logf);
+	assert_true(named);
+	/* the next try has it (built by then, or waits for the build) */
+	fx->fake.delay_ms = 0;
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/images.tsv", &a),
+			 0);
+	assert_false(a.lazy);
+	assert_true(a.size > 100);
+}
+
+/* ---- .idrfs/stats ---- */
+
+static size_t fake_stats(void *ctx, bool json, char *buf, size_t size)
+{
+	unsigned *calls = ctx;
+
+	(*calls)++;
+	return (size_t)snprintf(buf, size, json ? "{\"n\": %u}\n" : "n %u\n",
+				*calls);
+}
+
+static void test_tree_stats(void **state)
+{
+	struct fixture *fx = *state;
+	unsigned calls = 0;
+	struct tree_config tc = {.remote_url = "x",
+				 .ttl_s = 60,
+				 .stats = fake_stats,
+				 .stats_ctx = &calls};
+	struct tree *t = NULL;
+	struct tree_attr a;
+	char buf[64];
+	uint64_t fh = 0;
+	ssize_t n;
+
+	assert_int_equal(tree_new(fx->api, &tc, &t), 0);
+	/* its true size at stat, no padding; live: read with direct I/O */
+	assert_int_equal(walk(t, ".idrfs/stats", &a), 0);
+	assert_true(a.live);
+	assert_int_equal(a.size, strlen("n 1\n"));
+	/* an open reads one snapshot, whole, however small the reads */
+	assert_int_equal(tree_open(t, a.ino, UINT64_MAX, &fh), 0);
+	n = tree_read(t, a.ino, fh, 0, 2, buf, UINT64_MAX);
+	assert_int_equal(n, 2);
+	n = tree_read(t, a.ino, fh, 2, sizeof(buf) - 2, buf + 2, UINT64_MAX);
+	assert_int_equal(n, 2);
+	assert_memory_equal(buf, "n 3\n", 4);
+	assert_int_equal(tree_read(t, a.ino, fh, 4, 10, buf, UINT64_MAX), 0);
+	tree_release(t, a.ino, fh);
+	assert_int_equal(walk(t, ".idrfs/stats.json", &a), 0);
+	assert_int_equal(a.size, strlen("{\"n\": 3}\n"));
+	tree_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1619,6 +1967,19 @@ int main(void)
 						setup_view, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_view_errors,
 						setup_view, teardown),
+		cmocka_unit_test(test_tree_names_rules),
+		cmocka_unit_test_setup_teardown(test_tree_times, setup_view,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_dir_xattrs,
+						setup_view, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_orig_deep, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_gen_cached, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_gen_background, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_stats, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_tree_view_inodes_stable,
 						setup_view, teardown),
 	};
