@@ -404,9 +404,90 @@ static void scatter(const struct zarr_array *a, const uint8_t *in,
 	}
 }
 
+struct shard_range {
+	uint64_t off, nb;
+};
+
+static int range_cmp(const void *pa, const void *pb)
+{
+	const struct shard_range *a = pa, *b = pb;
+
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+
+/* True if the ranges, sorted by offset, do not overlap. */
+static bool ranges_disjoint(const struct shard_range *r, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		/* r[i-1] is inside the shard: off + nb cannot wrap */
+		if (r[i].off < r[i - 1].off + r[i - 1].nb)
+			return false;
+	}
+	return true;
+}
+
 /*
- * Decode a whole shard. Every (offset, nbytes) is checked against the data
- * part of the shard (the bytes that are not the index) before use.
+ * Check a shard index before any entry is used: each (offset, nbytes) is
+ * the empty marker or lies inside the data part [lo, hi) of the shard,
+ * and no two overlap. Overlaps are refused because they are how a small
+ * shard makes the decoder read the same bytes once per inner chunk (2^20
+ * times); writers never share bytes between inner chunks. Entries come
+ * in C order and writers store them in that order, so the overlap test
+ * is one pass; an index in another order is sorted first (a copy of at
+ * most 16 MiB, no larger than the index itself).
+ * @return 0, -EBADMSG (logged), -ENOMEM
+ */
+static int shard_index_check(const uint8_t *idx, uint64_t nch, size_t lo,
+			     size_t hi)
+{
+	struct shard_range *r = NULL;
+	uint64_t end = 0;
+	bool sorted = true;
+	size_t n = 0;
+	int rc = 0;
+
+	for (uint64_t k = 0; k < nch; k++) {
+		uint64_t off = le64(idx + k * ZARR_SHARD_ENTRY);
+		uint64_t nb = le64(idx + k * ZARR_SHARD_ENTRY + 8);
+
+		if (off == ZARR_SHARD_EMPTY && nb == ZARR_SHARD_EMPTY)
+			continue;
+		if (off < lo || off > hi || nb > hi - off) {
+			log_warn(LOG_C_ZARR,
+				 "shard index entry %" PRIu64 " (%" PRIu64
+				 ", %" PRIu64 ") is outside the shard",
+				 k, off, nb);
+			return -EBADMSG;
+		}
+		if (off < end)
+			sorted = false;
+		end = off + nb;
+	}
+	if (sorted)
+		return 0;
+	/* nch <= ZARR_MAX_INNER_CHUNKS: the size cannot overflow */
+	r = malloc((size_t)nch * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (uint64_t k = 0; k < nch; k++) {
+		uint64_t off = le64(idx + k * ZARR_SHARD_ENTRY);
+		uint64_t nb = le64(idx + k * ZARR_SHARD_ENTRY + 8);
+
+		if (off != ZARR_SHARD_EMPTY || nb != ZARR_SHARD_EMPTY)
+			r[n++] = (struct shard_range){off, nb};
+	}
+	qsort(r, n, sizeof(*r), range_cmp);
+	if (!ranges_disjoint(r, n)) {
+		log_warn(LOG_C_ZARR, "shard index has overlapping entries");
+		rc = -EBADMSG;
+	}
+	free(r);
+	return rc;
+}
+
+/*
+ * Decode a whole shard. The index is checked whole (shard_index_check())
+ * before any inner chunk is decoded.
  */
 static int decode_shard(const struct zarr_array *a, const uint8_t *shard,
 			size_t len, uint8_t *dst)
@@ -456,6 +537,9 @@ static int decode_shard(const struct zarr_array *a, const uint8_t *shard,
 			return -EBADMSG;
 		}
 	}
+	rc = shard_index_check(idx, nch, data_lo, data_hi);
+	if (rc < 0)
+		return rc;
 	tmp = malloc(inner_bytes);
 	if (!tmp)
 		return -ENOMEM;
@@ -465,14 +549,6 @@ static int decode_shard(const struct zarr_array *a, const uint8_t *shard,
 
 		if (off == ZARR_SHARD_EMPTY && nb == ZARR_SHARD_EMPTY) {
 			fill_elems(tmp, inner_bytes, a->fill, a->dtype.size);
-		} else if (off < data_lo || off > data_hi ||
-			   nb > data_hi - off) {
-			log_warn(LOG_C_ZARR,
-				 "shard index entry %" PRIu64 " (%" PRIu64
-				 ", %" PRIu64 ") is outside the shard",
-				 k, off, nb);
-			rc = -EBADMSG;
-			goto out;
 		} else {
 			rc = run_chain_v3(a->inner_codecs, a->ninner_codecs,
 					  a->inner_crc32c, shard + off,
