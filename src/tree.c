@@ -380,6 +380,7 @@ static uint64_t image_size(const struct api_image *img, bool rendered)
 	struct tiff_geom g;
 	struct tiff_layout l;
 	unsigned bps = pixsrc_file_bps(img->px.type);
+	int rc;
 
 	if (!img->has_pixels || (!rendered && bps == 0))
 		return 0;
@@ -392,8 +393,12 @@ static uint64_t image_size(const struct api_image *img, bool rendered)
 		.bps = rendered ? 1 : bps,
 		.samples = rendered ? 3 : 1,
 	};
-	if (tiff_layout_compute(&g, &l) < 0)
+	rc = tiff_layout_compute(&g, &l);
+	if (rc < 0) {
+		/* listed with size 0; opening it fails with EIO */
+		tiff_geom_log(&g, img->id, NULL, rc);
 		return 0;
+	}
 	return l.size;
 }
 

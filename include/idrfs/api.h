@@ -495,10 +495,12 @@ int api_json_mapr_images(const char *body, size_t len, const char *what,
 
 /**
  * Parse a Zarr v2 .zarray.
+ * @param[in] what the document's URL, for the log line
  * @param[out] out written only on success; passes zarr_array_check()
- * @return 0, -EBADMSG (not JSON, missing/mistyped field), -EINVAL
- *         (valid but unsupported: order F, filters, an unknown codec or
- *         dtype), -EFBIG (absurd shape or chunks)
+ * @return 0, or -EBADMSG for every refusal (not JSON, a missing or
+ *         mistyped field, order F, filters, an unknown codec or dtype,
+ *         sizes outside zarr.h's caps), logged with @p what and the field
+ * @note Pure function of (body, len): no I/O, no state.
  */
 int api_json_zarray(const char *body, size_t len, const char *what,
 		    struct zarr_array *out);
@@ -509,7 +511,9 @@ int api_json_zarray(const char *body, size_t len, const char *what,
  * scales.
  * @param[out] out written only on success; release with
  *             zarr_multiscale_release()
- * @return 0, -EBADMSG, -EINVAL (no multiscales, bad axes)
+ * @return 0, -EBADMSG (also: no multiscales, bad axes, more than
+ *         ZARR_MAX_LEVELS levels, a path of other than [A-Za-z0-9._-]
+ *         names), -ENOMEM
  */
 int api_json_multiscales(const char *body, size_t len, const char *what,
 			 struct zarr_multiscale *out);
