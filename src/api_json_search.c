@@ -85,7 +85,7 @@ static int opt_str(const json_t *o, const char *key, const char *what,
 		return 0;
 	if (!json_is_string(v))
 		return api_json_bad(what, key, "is not a string");
-	*out = strndup(json_string_value(v), json_string_length(v));
+	*out = api_json_strdup(v, what, key);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -148,9 +148,8 @@ static int parse_annotation(const json_t *a, const char *what,
 					  "is not a [key, value] pair");
 			break;
 		}
-		kv->key = strndup(json_string_value(k), json_string_length(k));
-		kv->value =
-			strndup(json_string_value(v), json_string_length(v));
+		kv->key = api_json_strdup(k, what, "values[][0]");
+		kv->value = api_json_strdup(v, what, "values[][1]");
 		kv->ns = an.ns ? strdup(an.ns) : NULL;
 		an.nvalues++;
 		if (!kv->key || !kv->value || (an.ns && !kv->ns))
@@ -420,8 +419,7 @@ int api_json_se_values(const char *body, size_t len, const char *what,
 		rc = opt_str(e, "Key", what, &sv.key);
 		if (rc < 0)
 			goto out;
-		sv.value = strndup(json_string_value(val),
-				   json_string_length(val));
+		sv.value = api_json_strdup(val, what, "data[].Value");
 		v[count++] = sv;
 		if (!sv.value) {
 			rc = -ENOMEM;
@@ -487,8 +485,7 @@ int api_json_se_keys(const char *body, size_t len, const char *what,
 						  "is not a string");
 				goto out;
 			}
-			v[count] = strndup(json_string_value(k),
-					   json_string_length(k));
+			v[count] = api_json_strdup(k, what, "[].image[]");
 			if (!v[count]) {
 				rc = -ENOMEM;
 				goto out;
@@ -580,7 +577,7 @@ static int map_item(const json_t *m, const char *what, void *slot)
 				    "is not an integer");
 	if (json_string_length(id) == 0)
 		return 1;
-	sv.value = strndup(json_string_value(id), json_string_length(id));
+	sv.value = api_json_strdup(id, what, "maps[].id");
 	if (!sv.value)
 		return -ENOMEM;
 	*(struct api_se_value *)slot = sv;
