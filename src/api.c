@@ -45,9 +45,10 @@
  * listings, are parsed at once. So the bytes being parsed at once are
  * bounded by API_PARSE_BUDGET: a parse waits (until its operation's
  * deadline) for room; a body larger than the budget waits until it can
- * be parsed alone.
+ * be parsed alone. 16 MiB: three pages of 1000 images at once (about
+ * 100 MB of documents), 400 MB at the worst expansion.
  */
-#define API_PARSE_BUDGET (8u << 20)
+#define API_PARSE_BUDGET (16u << 20)
 
 struct api {
 	char *base; /* no trailing slash */

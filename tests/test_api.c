@@ -2494,25 +2494,43 @@ static void test_api_list_later_page_over_limit(void **state)
 	assert_int_equal(n, SENTINEL_N);
 }
 
+struct budget_waiter {
+	struct api *a;
+	int rc;
+	uint64_t took;
+};
+
+static void *budget_wait(void *arg)
+{
+	struct budget_waiter *w = arg;
+	uint64_t t0 = http_now_ms();
+
+	w->rc = api_parse_begin(w->a, 10u << 20, t0 + 5000, "w");
+	w->took = http_now_ms() - t0;
+	if (w->rc == 0)
+		api_parse_end(w->a, 10u << 20);
+	return NULL;
+}
+
 static void test_api_parse_budget(void **state)
 {
 	struct fake_env *env = *state;
 	struct api *a = env->a;
 	uint64_t t0;
 
-	/* 6 MiB being parsed: another 6 MiB waits, until its deadline */
+	/* 10 MiB being parsed: another 10 MiB waits, until its deadline */
 	assert_int_equal(
-		api_parse_begin(a, 6u << 20, http_now_ms() + 1000, "u1"), 0);
+		api_parse_begin(a, 10u << 20, http_now_ms() + 1000, "u1"), 0);
 	t0 = http_now_ms();
 	log_mark();
-	assert_int_equal(api_parse_begin(a, 6u << 20, t0 + 100, "u2"),
+	assert_int_equal(api_parse_begin(a, 10u << 20, t0 + 100, "u2"),
 			 -ETIMEDOUT);
 	assert_true(http_now_ms() - t0 >= 90);
 	free(log_since_mark());
-	/* 1 MiB still fits */
-	assert_int_equal(api_parse_begin(a, 1u << 20, t0 + 100, "u3"), 0);
-	api_parse_end(a, 1u << 20);
-	api_parse_end(a, 6u << 20);
+	/* 5 MiB still fits */
+	assert_int_equal(api_parse_begin(a, 5u << 20, t0 + 100, "u3"), 0);
+	api_parse_end(a, 5u << 20);
+	api_parse_end(a, 10u << 20);
 	/* a body over the whole budget is parsed alone ... */
 	assert_int_equal(
 		api_parse_begin(a, 100u << 20, http_now_ms() + 100, "u4"), 0);
@@ -2522,6 +2540,19 @@ static void test_api_parse_budget(void **state)
 	api_parse_end(a, 100u << 20);
 	assert_int_equal(api_parse_begin(a, 1, http_now_ms() + 50, "u6"), 0);
 	api_parse_end(a, 1);
+	/* a waiting parse starts as soon as the room is given back */
+	struct budget_waiter w = {.a = a};
+	pthread_t th;
+	struct timespec ts = {0, 100 * 1000000L};
+
+	assert_int_equal(
+		api_parse_begin(a, 10u << 20, http_now_ms() + 1000, "u7"), 0);
+	assert_int_equal(pthread_create(&th, NULL, budget_wait, &w), 0);
+	nanosleep(&ts, NULL);
+	api_parse_end(a, 10u << 20);
+	pthread_join(th, NULL);
+	assert_int_equal(w.rc, 0);
+	assert_true(w.took >= 50 && w.took < 2000);
 }
 
 /* ---- issue 9: validate, then store (through fetch.c) ------------------ */
