@@ -125,6 +125,17 @@ static char *log_since_mark(void)
 	return buf;
 }
 
+/* The log since log_mark() holds both strings (b may be NULL). */
+static void log_has(const char *a, const char *b)
+{
+	char *log = log_since_mark();
+
+	if (!strstr(log, a) || (b && !strstr(log, b)))
+		fail_msg("the log lacks '%s' or '%s': '%s'", a, b ? b : "",
+			 log);
+	free(log);
+}
+
 static char *str_replace_once(const char *s, const char *from, const char *to)
 {
 	const char *p = strstr(s, from);
@@ -2337,17 +2348,13 @@ static void test_api_list_html(void **state)
 	struct fake *f = &env->f;
 	struct api_image *v = SENTINEL;
 	size_t n = SENTINEL_N;
-	char *log;
 
 	f->total = 2500;
 	f->html_offset = 0;
 	/* a web page where JSON was expected: -EBADMSG, logged with URL */
 	log_mark();
 	assert_int_equal(api_list_images(env->a, 51, 1000, &v, &n), -EBADMSG);
-	log = log_since_mark();
-	assert_non_null(strstr(log, "HTML"));
-	assert_non_null(strstr(log, "/api/v0/m/datasets/51/images/"));
-	free(log);
+	log_has("HTML", "/api/v0/m/datasets/51/images/");
 	assert_int_equal(f->nurls, 1);
 	/* also on a later page, after the whole batch */
 	f->html_offset = 2000;
@@ -2450,7 +2457,6 @@ static void test_api_list_page_over_limit(void **state)
 	struct fake *f = &env->f;
 	struct api_container *v = SENTINEL;
 	size_t n = SENTINEL_N;
-	char *log;
 
 	/* a first page of 200 000 items where 1000 were asked: a clear
 	 * -EBADMSG naming the URL, not ENOENT, not the memory of all */
@@ -2460,10 +2466,7 @@ static void test_api_list_page_over_limit(void **state)
 	f->extra = 200000 - API_PAGE_LIMIT;
 	log_mark();
 	assert_int_equal(api_list_projects(env->a, 1000, &v, &n), -EBADMSG);
-	log = log_since_mark();
-	assert_non_null(strstr(log, "/api/v0/m/projects/"));
-	assert_non_null(strstr(log, "more items than a page may"));
-	free(log);
+	log_has("/api/v0/m/projects/", "more items than a page may");
 	assert_ptr_equal(v, SENTINEL);
 	assert_int_equal(n, SENTINEL_N);
 	assert_int_equal(f->nurls, 1);
@@ -2477,7 +2480,6 @@ static void test_api_list_later_page_over_limit(void **state)
 	struct fake *f = &env->f;
 	struct api_image *v = SENTINEL;
 	size_t n = SENTINEL_N;
-	char *log;
 
 	/* the server clamps to 200; the page at 400 holds 300 items */
 	f->total = 1000;
@@ -2486,10 +2488,7 @@ static void test_api_list_later_page_over_limit(void **state)
 	f->extra = 100;
 	log_mark();
 	assert_int_equal(api_list_images(env->a, 51, 1000, &v, &n), -EBADMSG);
-	log = log_since_mark();
-	assert_non_null(strstr(log, "offset=400"));
-	assert_non_null(strstr(log, "300 items where at most 200"));
-	free(log);
+	log_has("offset=400", "300 items where at most 200");
 	assert_ptr_equal(v, SENTINEL);
 	assert_int_equal(n, SENTINEL_N);
 }
@@ -3159,7 +3158,6 @@ static void test_api_json_nul_name_kept_safe(void **state)
 	struct api_container *v = NULL;
 	struct api_meta m;
 	size_t n = 0;
-	char *log;
 
 	(void)state;
 	/* one name with a NUL: the listing stands, the name is whole with
@@ -3167,9 +3165,7 @@ static void test_api_json_nul_name_kept_safe(void **state)
 	log_mark();
 	assert_int_equal(
 		api_json_containers(body, strlen(body), "u", &v, &n, &m), 0);
-	log = log_since_mark();
-	assert_non_null(strstr(log, "'Name' holds a NUL byte"));
-	free(log);
+	log_has("'Name' holds a NUL byte", NULL);
 	assert_int_equal(n, 3);
 	assert_string_equal(v[0].name, "a");
 	assert_string_equal(v[1].name, "evil_/../x");
