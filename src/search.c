@@ -172,20 +172,18 @@ void search_terms_free(struct search_term *v, size_t n)
 
 /* ---- requests ---- */
 
-/* GET one JSON answer; on success r holds the body (http_req_release). */
+/* GET one JSON answer, mapped by accept (an api_accept_*) into arg: only
+ * an answer it takes is kept (fetch.h). */
 static int get(struct search *s, const char *url, uint64_t deadline,
-	       struct http_req *r)
+	       http_accept_fn accept, void *arg)
 {
-	int rc;
+	struct http_req r = {.url = url,
+			     .max_body = API_MAX_BODY,
+			     .accept = accept,
+			     .accept_arg = arg};
+	int rc = api_fetch(s->api, &r, 1, deadline);
 
-	memset(r, 0, sizeof(*r));
-	r->url = url;
-	r->max_body = API_MAX_BODY;
-	rc = api_fetch(s->api, r, 1, deadline);
-	if (rc == 0)
-		rc = api_check_json(r);
-	if (rc < 0)
-		http_req_release(r);
+	http_req_release(&r);
 	return rc;
 }
 
@@ -236,20 +234,18 @@ static bool absent(int rc)
 static int detect_engine(struct search *s, uint64_t deadline, unsigned *mask)
 {
 	char url[SEARCH_URL];
-	struct http_req r;
-	char **keys = NULL;
-	size_t n = 0;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	char **keys;
+	size_t n;
 	int rc;
 
 	rc = url_printf(url, "%s" SE_PATH "image/keys/", api_base_url(s->api));
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get(s, url, deadline, api_accept_se_keys, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_se_keys(r.body, r.len, url, &keys, &n);
-	http_req_release(&r);
-	if (rc < 0)
-		return rc;
+	keys = ans.v;
+	n = ans.n;
 	*mask = 0;
 	for (unsigned m = 0; m < SEARCH_NMENUS; m++) {
 		for (size_t i = 0; i < n; i++) {
@@ -265,20 +261,18 @@ static int detect_mapr(struct search *s, uint64_t deadline, unsigned *mask,
 		       bool *wildcard)
 {
 	char url[SEARCH_URL];
-	struct http_req r;
-	struct api_mapr_menu *cfg = NULL;
-	size_t n = 0;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	struct api_mapr_menu *cfg;
+	size_t n;
 	int rc;
 
 	rc = url_printf(url, "%s/mapr/api/config/", api_base_url(s->api));
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get(s, url, deadline, api_accept_mapr_config, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_mapr_config(r.body, r.len, url, &cfg, &n);
-	http_req_release(&r);
-	if (rc < 0)
-		return rc;
+	cfg = ans.v;
+	n = ans.n;
 	*mask = 0;
 	for (unsigned m = 0; m < SEARCH_NMENUS; m++) {
 		for (size_t i = 0; i < n; i++) {
@@ -298,9 +292,7 @@ static int detect_mapr(struct search *s, uint64_t deadline, unsigned *mask,
 		rc = url_printf(url, "%s/mapr/api/%s/count/",
 				api_base_url(s->api), menus[m].mapr);
 		if (rc == 0)
-			rc = get(s, url, deadline, &r);
-		if (rc == 0)
-			http_req_release(&r);
+			rc = get(s, url, deadline, api_accept_json, NULL);
 		break;
 	}
 	return rc;
@@ -477,17 +469,17 @@ static int label_from(struct search *s, const char *url, unsigned menu,
 		      const char *value, int (*cmp)(const char *, const char *),
 		      uint64_t deadline, char **label, bool *found)
 {
-	struct http_req r;
-	struct api_annotation *anns = NULL;
-	size_t na = 0;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	struct api_annotation *anns;
+	size_t na;
 	int rc;
 
 	*found = false;
-	rc = get(s, url, deadline, &r);
+	rc = get(s, url, deadline, api_accept_map_annotations, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_map_annotations(r.body, r.len, url, &anns, &na);
-	http_req_release(&r);
+	anns = ans.v;
+	na = ans.n;
 	/* *label is NULL on entry: stop at the first label found */
 	for (size_t i = 0; rc == 0 && i < na && !*label; i++) {
 		bool holds = false;
@@ -599,10 +591,10 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 			struct search_term **out, size_t *nout)
 {
 	char url[SEARCH_URL], ek[512];
-	struct http_req r;
-	struct api_se_value *vals = NULL;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	struct api_se_value *vals;
 	struct search_term *terms = NULL;
-	size_t n = 0, nt = 0;
+	size_t n, nt = 0;
 	int rc;
 
 	rc = api_url_escape(menus[menu].key, ek, sizeof(ek));
@@ -611,13 +603,11 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 			url, "%s" SE_PATH "image/searchvaluesusingkey/?key=%s",
 			api_base_url(s->api), ek);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get(s, url, deadline, api_accept_se_values, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_se_values(r.body, r.len, url, &vals, &n);
-	http_req_release(&r);
-	if (rc < 0)
-		return rc;
+	vals = ans.v;
+	n = ans.n;
 	terms = calloc(n + 1, sizeof(*terms));
 	if (!terms) {
 		rc = -ENOMEM;
@@ -646,41 +636,39 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 	     b += PROBE_BATCH) {
 		size_t nb = nt - b < PROBE_BATCH ? nt - b : PROBE_BATCH;
 		struct http_req reqs[PROBE_BATCH];
+		struct api_se_page pages[PROBE_BATCH];
 		char urls[PROBE_BATCH][SEARCH_URL];
 
 		memset(reqs, 0, sizeof(reqs));
+		memset(pages, 0, sizeof(pages));
 		for (size_t i = 0; rc == 0 && i < nb; i++) {
 			rc = search_url(s, menus[menu].key, terms[b + i].value,
 					-1, urls[i]);
 			reqs[i].url = urls[i];
 			reqs[i].max_body = API_MAX_BODY;
+			reqs[i].accept = api_accept_se_page;
+			reqs[i].accept_arg = &pages[i];
 		}
 		if (rc == 0)
 			rc = api_fetch(s->api, reqs, nb, deadline);
 		for (size_t i = 0; rc == 0 && i < nb; i++) {
 			struct search_term *t = &terms[b + i];
-			struct api_se_page p = {0};
 			char *sp = NULL;
 			size_t nm = 0;
 
-			rc = api_check_json(&reqs[i]);
-			if (rc == 0)
-				rc = api_json_se_page(reqs[i].body, reqs[i].len,
-						      urls[i], &p);
-			if (rc == 0)
-				rc = spell_and_label(s, menu, t->value, &p,
-						     deadline, &sp, &t->label,
-						     &nm);
+			rc = spell_and_label(s, menu, t->value, &pages[i],
+					     deadline, &sp, &t->label, &nm);
 			if (rc == 0 && sp) {
 				free(t->value);
 				t->value = sp;
 				sp = NULL;
 			}
 			free(sp);
-			api_se_page_release(&p);
 		}
-		for (size_t i = 0; i < nb; i++)
+		for (size_t i = 0; i < nb; i++) {
+			api_se_page_release(&pages[i]);
 			http_req_release(&reqs[i]);
+		}
 	}
 	if (rc == 0) {
 		*out = terms;
@@ -697,7 +685,6 @@ static int engine_find(struct search *s, unsigned menu, const char *value,
 		       uint64_t deadline, struct search_term *out)
 {
 	char url[SEARCH_URL];
-	struct http_req r;
 	struct api_se_page p = {0};
 	char *sp = NULL, *label = NULL;
 	size_t nm = 0;
@@ -705,14 +692,10 @@ static int engine_find(struct search *s, unsigned menu, const char *value,
 
 	rc = search_url(s, menus[menu].key, value, -1, url);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get(s, url, deadline, api_accept_se_page, &p);
 	if (rc < 0)
 		return rc;
-	rc = api_json_se_page(r.body, r.len, url, &p);
-	http_req_release(&r);
-	if (rc == 0)
-		rc = spell_and_label(s, menu, value, &p, deadline, &sp, &label,
-				     &nm);
+	rc = spell_and_label(s, menu, value, &p, deadline, &sp, &label, &nm);
 	if (rc == 0 && nm == 0)
 		rc = -ENOENT;
 	if (rc == 0) {
@@ -788,16 +771,13 @@ static int engine_images(struct search *s, unsigned menu, const char *value,
 
 	for (;;) {
 		struct api_se_page p = {0};
-		struct http_req r;
 
 		rc = search_url(s, menus[menu].key, value, bookmark, url);
 		if (rc == 0)
-			rc = get(s, url, deadline, &r);
+			rc = get(s, url, deadline, api_accept_se_page, &p);
 		if (rc < 0)
 			break;
-		rc = api_json_se_page(r.body, r.len, url, &p);
-		http_req_release(&r);
-		if (rc == 0 && p.n > 0)
+		if (p.n > 0)
 			rc = take_hits(&p, menus[menu].key, value, &all, &n,
 				       &cap);
 		seen += p.n;
@@ -854,10 +834,10 @@ static int mapr_terms(struct search *s, unsigned menu, bool wildcard,
 		      uint64_t deadline, struct search_term **out, size_t *nout)
 {
 	char url[SEARCH_URL];
-	struct http_req r;
-	struct api_se_value *vals = NULL;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	struct api_se_value *vals;
 	struct search_term *terms;
-	size_t n = 0, nt = 0;
+	size_t n, nt = 0;
 	int rc;
 
 	if (!wildcard) {
@@ -870,13 +850,11 @@ static int mapr_terms(struct search *s, unsigned menu, bool wildcard,
 	rc = url_printf(url, "%s/mapr/api/%s/?orphaned=true",
 			api_base_url(s->api), menus[menu].mapr);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get(s, url, deadline, api_accept_mapr_maps, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_mapr_maps(r.body, r.len, url, &vals, &n);
-	http_req_release(&r);
-	if (rc < 0)
-		return rc;
+	vals = ans.v;
+	n = ans.n;
 	terms = calloc(n + 1, sizeof(*terms));
 	if (!terms) {
 		api_se_values_free(vals, n);
@@ -918,7 +896,7 @@ static int mapr_studies(struct search *s, unsigned menu, const char *value,
 			size_t *nsc, struct api_container **pr, size_t *npr)
 {
 	char url[SEARCH_URL], ev[1024];
-	struct http_req r;
+	struct api_mapr_studies st;
 	int rc;
 
 	rc = api_url_escape(value, ev, sizeof(ev));
@@ -926,18 +904,14 @@ static int mapr_studies(struct search *s, unsigned menu, const char *value,
 		rc = url_printf(url, "%s/mapr/api/%s/?value=%s",
 				api_base_url(s->api), menus[menu].mapr, ev);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get(s, url, deadline, api_accept_mapr_studies, &st);
 	if (rc < 0)
 		return rc;
-	rc = api_json_mapr_containers(r.body, r.len, url, "screens", sc, nsc);
-	if (rc == 0) {
-		rc = api_json_mapr_containers(r.body, r.len, url, "projects",
-					      pr, npr);
-		if (rc < 0)
-			api_containers_free(*sc, *nsc);
-	}
-	http_req_release(&r);
-	return rc;
+	*sc = st.screens;
+	*nsc = st.nscreens;
+	*pr = st.projects;
+	*npr = st.nprojects;
+	return 0;
 }
 
 static int mapr_find(struct search *s, unsigned menu, const char *value,
@@ -977,21 +951,21 @@ struct mapr_node {
 	int page; /* next page; 0: done */
 };
 
-/* One parallel round of requests (urls[i] for reqs[i]); the caller
- * releases reqs[0..n) in every case. */
+/* One parallel round of requests (urls[i] for reqs[i]), each answer
+ * mapped by accept into outs[i]; the caller releases reqs[0..n) and what
+ * outs[] hold in every case. */
 static int mapr_round(struct search *s, char (*urls)[SEARCH_URL], size_t n,
-		      uint64_t deadline, struct http_req *reqs)
+		      uint64_t deadline, struct http_req *reqs,
+		      http_accept_fn accept, struct api_answer_list *outs)
 {
 	memset(reqs, 0, n * sizeof(*reqs));
 	for (size_t i = 0; i < n; i++) {
 		reqs[i].url = urls[i];
 		reqs[i].max_body = API_MAX_BODY;
+		reqs[i].accept = accept;
+		reqs[i].accept_arg = &outs[i];
 	}
-	int rc = n ? api_fetch(s->api, reqs, n, deadline) : 0;
-
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = api_check_json(&reqs[i]);
-	return rc;
+	return n ? api_fetch(s->api, reqs, n, deadline) : 0;
 }
 
 static int mapr_images(struct search *s, unsigned menu, const char *value,
@@ -1003,6 +977,7 @@ static int mapr_images(struct search *s, unsigned menu, const char *value,
 	struct api_hit *all = NULL;
 	size_t n = 0, cap = 0;
 	struct http_req reqs[MAPR_BATCH];
+	struct api_answer_list outs[MAPR_BATCH];
 	char(*urls)[SEARCH_URL] = calloc(MAPR_BATCH, SEARCH_URL);
 	char ev[1024];
 	int rc;
@@ -1021,27 +996,27 @@ static int mapr_images(struct search *s, unsigned menu, const char *value,
 			nsc + npr - b < MAPR_BATCH ? nsc + npr - b : MAPR_BATCH;
 
 		memset(reqs, 0, sizeof(reqs));
+		memset(outs, 0, sizeof(outs));
 		for (size_t i = 0; rc == 0 && i < nb; i++) {
 			bool scr = b + i < nsc;
 			int64_t id = scr ? sc[b + i].id : pr[b + i - nsc].id;
 
+			outs[i].list = scr ? "plates" : "datasets";
 			rc = url_printf(
 				urls[i],
 				"%s/mapr/api/%s/%s/?value=%s&id=%" PRId64,
 				api_base_url(s->api), menus[menu].mapr,
-				scr ? "plates" : "datasets", ev, id);
+				outs[i].list, ev, id);
 		}
 		if (rc == 0)
-			rc = mapr_round(s, urls, nb, deadline, reqs);
-		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			rc = mapr_round(s, urls, nb, deadline, reqs,
+					api_accept_mapr_containers, outs);
+		for (size_t i = 0; i < nb; i++) {
 			bool scr = b + i < nsc;
 			int64_t id = scr ? sc[b + i].id : pr[b + i - nsc].id;
-			struct api_container *cs = NULL;
-			size_t nc = 0;
+			struct api_container *cs = outs[i].v;
+			size_t nc = outs[i].n;
 
-			rc = api_json_mapr_containers(
-				reqs[i].body, reqs[i].len, urls[i],
-				scr ? "plates" : "datasets", &cs, &nc);
 			if (rc == 0 && nn + nc > capn) {
 				size_t ncap = (nn + nc) * 2;
 				struct mapr_node *nv =
@@ -1067,6 +1042,7 @@ static int mapr_images(struct search *s, unsigned menu, const char *value,
 		size_t pending[MAPR_BATCH], nb = 0;
 
 		memset(reqs, 0, sizeof(reqs));
+		memset(outs, 0, sizeof(outs));
 		more = false;
 		for (size_t i = 0; i < nn && nb < MAPR_BATCH; i++) {
 			if (nodes[i].page > 0)
@@ -1084,14 +1060,13 @@ static int mapr_images(struct search *s, unsigned menu, const char *value,
 					m->id, m->page, MAPR_PAGE);
 		}
 		if (rc == 0)
-			rc = mapr_round(s, urls, nb, deadline, reqs);
-		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			rc = mapr_round(s, urls, nb, deadline, reqs,
+					api_accept_mapr_images, outs);
+		for (size_t i = 0; i < nb; i++) {
 			struct mapr_node *m = &nodes[pending[i]];
-			struct api_hit *hs = NULL;
-			size_t nh = 0;
+			struct api_hit *hs = outs[i].v;
+			size_t nh = outs[i].n;
 
-			rc = api_json_mapr_images(reqs[i].body, reqs[i].len,
-						  urls[i], &hs, &nh);
 			if (rc == 0 && n + nh > SEARCH_MAX_HITS) {
 				char esc[512];
 
