@@ -5,9 +5,13 @@
  * Backends. IDR switched mapr's JSON off in Nov 2024 (its URLs redirect to
  * an HTML page) and answers key/value queries from the search engine
  * (idr-api.md 7, idr-searchengine.md). Detection asks the engine for its
- * image keys; a 404, a redirect or HTML there means "no engine", and then
- * mapr's config plus one real mapr URL decide between mapr and none. A
- * network failure decides nothing: it is retried after retry_ms.
+ * image keys; a 404 or 403 there means "no engine", and then mapr's config
+ * plus one real mapr URL decide between mapr and none (IDR answers that
+ * URL with a 302 to /searchengine/apidocs/). Anything else, a 5xx, a
+ * reset, HTML, a bad body or another redirect, decides nothing: it is
+ * retried at the next use, after a backoff that doubles per failure.
+ * After detection, a 404 from the backend is a failure (-EIO), never "no
+ * such term": only an answer listing nothing says that.
  *
  * Terms. A menu's terms are the values of one key (phenotypes: the CMPO
  * accession, labelled by "Phenotype Term Name"). The engine lists values
@@ -78,8 +82,9 @@ struct search {
 	enum search_backend backend; /* SEARCH_AUTO: not detected yet */
 	unsigned mask;
 	bool wildcard[SEARCH_NMENUS]; /* mapr: the menu lists its values */
-	bool failed;
-	uint64_t failed_at;
+	unsigned fails;		      /* failed detections in a row */
+	uint64_t retry_at;	      /* http_now_ms(): none before */
+	unsigned retry_max_ms;
 };
 
 int search_new(struct api *api, const struct search_config *cfg,
@@ -92,6 +97,10 @@ int search_new(struct api *api, const struct search_config *cfg,
 	s->api = api;
 	s->want = cfg->backend;
 	s->retry_ms = cfg->retry_ms ? cfg->retry_ms : SEARCH_RETRY_MS;
+	s->retry_max_ms =
+		cfg->retry_max_ms ? cfg->retry_max_ms : SEARCH_RETRY_MAX_MS;
+	if (s->retry_max_ms < s->retry_ms)
+		s->retry_max_ms = s->retry_ms;
 	s->probe_max = cfg->probe_max ? cfg->probe_max : SEARCH_PROBE_MAX;
 	s->backend = SEARCH_AUTO;
 	pthread_mutex_init(&s->lock, NULL);
@@ -189,6 +198,16 @@ static int get(struct search *s, const char *url, uint64_t deadline,
 	return rc;
 }
 
+/* get() once the backend is known to be there: a 404 is then a fault,
+ * never "no such term" (that is an answer listing nothing). */
+static int get_answer(struct search *s, const char *url, uint64_t deadline,
+		      struct http_req *r)
+{
+	int rc = get(s, url, deadline, r);
+
+	return rc == -ENOENT ? -EIO : rc; /* the 404 is logged (http) */
+}
+
 /* printf into a URL buffer of SEARCH_URL bytes. */
 static int __attribute__((format(printf, 2, 3)))
 url_printf(char *url, const char *fmt, ...)
@@ -224,11 +243,31 @@ static int search_url(struct search *s, const char *key, const char *value,
 			  odd ? "&operator=contains" : "", bm);
 }
 
+/*
+ * Whether an answer at detection says "this backend is not here". Only the
+ * server saying so counts: 404/410 (-ENOENT), 401/403 (-EACCES), and
+ * IDR's own answer for mapr (mapr_redirected). A 5xx, a 429, a reset, a
+ * stall, a truncated or malformed body, HTML where JSON was expected or
+ * any other redirect (a redirect loop, a captive portal) is a failure:
+ * it decides nothing, and detection is tried again (search_detect).
+ */
 static bool absent(int rc)
 {
-	/* 404, a redirect or another 4xx, HTML or not the JSON expected */
-	return rc == -ENOENT || rc == -EPROTO || rc == -EBADMSG ||
-	       rc == -EACCES;
+	return rc == -ENOENT || rc == -EACCES;
+}
+
+/*
+ * IDR's "no mapr": since Nov 2024 its proxy answers every /mapr/api/ URL
+ * but the config with a 302 to /searchengine/apidocs/ (idr-api.md 7.1).
+ * r is a request get() failed, which keeps status and location.
+ */
+static bool mapr_redirected(const struct http_req *r)
+{
+	static const char target[] = "/searchengine/apidocs/";
+	size_t l = strlen(r->location), tl = sizeof(target) - 1;
+
+	return r->status == 302 && l >= tl &&
+	       strcmp(r->location + l - tl, target) == 0;
 }
 
 /* ---- detection ---- */
@@ -261,6 +300,7 @@ static int detect_engine(struct search *s, uint64_t deadline, unsigned *mask)
 	return 0;
 }
 
+/* mapr's menus; -ENOENT when the remote says it has no mapr. */
 static int detect_mapr(struct search *s, uint64_t deadline, unsigned *mask,
 		       bool *wildcard)
 {
@@ -301,6 +341,8 @@ static int detect_mapr(struct search *s, uint64_t deadline, unsigned *mask,
 			rc = get(s, url, deadline, &r);
 		if (rc == 0)
 			http_req_release(&r);
+		else if (rc == -EPROTO && mapr_redirected(&r))
+			rc = -ENOENT;
 		break;
 	}
 	return rc;
@@ -330,6 +372,8 @@ static int detect(struct search *s, uint64_t deadline, enum search_backend *b,
 		*b = SEARCH_MAPR;
 		return 0;
 	}
+	/* the backend asked for is not there: an error (logged), tried
+	 * again like a failure */
 	if (s->want == SEARCH_MAPR || !absent(rc))
 		return rc;
 	*mask = 0;
@@ -353,7 +397,7 @@ int search_detect(struct search *s, uint64_t deadline, unsigned *mask)
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
-	if (s->failed && now - s->failed_at < s->retry_ms) {
+	if (s->fails > 0 && now < s->retry_at) {
 		pthread_mutex_unlock(&s->lock);
 		return -EAGAIN;
 	}
@@ -369,16 +413,25 @@ int search_detect(struct search *s, uint64_t deadline, unsigned *mask)
 		s->backend = b;
 		s->mask = m;
 		memcpy(s->wildcard, wildcard, sizeof(wildcard));
-		s->failed = false;
+		s->fails = 0;
 		log_notice(LOG_C_SEARCH, "ontology menus: %s (%u menus)",
 			   names[b], (unsigned)__builtin_popcount(m));
 	} else if (rc < 0) {
-		s->failed = true;
-		s->failed_at = http_now_ms();
+		/* not a result: asked again after a backoff that doubles
+		 * with each failure in a row, up to retry_max_ms */
+		uint64_t wait = s->retry_ms;
+
+		for (unsigned i = 1; i < s->fails + 1 && wait < s->retry_max_ms;
+		     i++)
+			wait *= 2;
+		if (wait > s->retry_max_ms)
+			wait = s->retry_max_ms;
+		s->fails++;
+		s->retry_at = http_now_ms() + wait;
 		log_warn(LOG_C_SEARCH,
 			 "cannot tell which search backend the remote has "
-			 "(%s); trying again in %u s",
-			 strerror(-rc), (s->retry_ms + 999) / 1000);
+			 "(%s); trying again in %.1f s at the next use",
+			 strerror(-rc), (double)wait / 1000.0);
 	}
 	*mask = s->mask;
 	pthread_mutex_unlock(&s->lock);
@@ -405,52 +458,71 @@ static int backend_for(struct search *s, unsigned menu, enum search_backend *b,
 
 /* ---- spellings and labels from one page of images ---- */
 
-struct vote {
-	const char *s;
-	unsigned n;
-};
-
+/* Votes: the strings voted for, counted when the winner is asked (sort
+ * and count runs: no scan per vote). */
 struct votes {
-	struct vote *v;
+	const char **v;
 	size_t n, cap;
 };
 
 static int vote_for(struct votes *vs, const char *s)
 {
-	for (size_t i = 0; i < vs->n; i++) {
-		if (strcmp(vs->v[i].s, s) == 0) {
-			vs->v[i].n++;
-			return 0;
-		}
-	}
 	if (vs->n == vs->cap) {
 		size_t nc = vs->cap ? vs->cap * 2 : 8;
-		struct vote *nv = realloc(vs->v, nc * sizeof(*nv));
+		const char **nv = realloc(vs->v, nc * sizeof(*nv));
 
 		if (!nv)
 			return -ENOMEM;
 		vs->v = nv;
 		vs->cap = nc;
 	}
-	vs->v[vs->n++] = (struct vote){s, 1};
+	vs->v[vs->n++] = s;
 	return 0;
 }
 
-/* The winner; *tie when another has as many votes. NULL if none. */
-static const char *winner(const struct votes *vs, bool *tie)
+static int str_cmp(const void *a, const void *b)
 {
-	const struct vote *best = NULL;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Drop repeated strings among the votes from `from` on (one image's). */
+static void votes_unique_from(struct votes *vs, size_t from)
+{
+	size_t w = from;
+
+	if (vs->n - from > 1)
+		qsort(vs->v + from, vs->n - from, sizeof(*vs->v), str_cmp);
+	for (size_t i = from; i < vs->n; i++) {
+		if (w == from || strcmp(vs->v[w - 1], vs->v[i]) != 0)
+			vs->v[w++] = vs->v[i];
+	}
+	vs->n = w;
+}
+
+/* The winner; *tie when another has as many votes. NULL if none. */
+static const char *winner(struct votes *vs, bool *tie)
+{
+	const char *best = NULL;
+	size_t best_n = 0;
 
 	*tie = false;
-	for (size_t i = 0; i < vs->n; i++) {
-		if (!best || vs->v[i].n > best->n) {
-			best = &vs->v[i];
+	if (vs->n > 1)
+		qsort(vs->v, vs->n, sizeof(*vs->v), str_cmp);
+	for (size_t i = 0; i < vs->n;) {
+		size_t j = i + 1;
+
+		while (j < vs->n && strcmp(vs->v[i], vs->v[j]) == 0)
+			j++;
+		if (j - i > best_n) {
+			best = vs->v[i];
+			best_n = j - i;
 			*tie = false;
-		} else if (vs->v[i].n == best->n) {
+		} else if (j - i == best_n) {
 			*tie = true;
 		}
+		i = j;
 	}
-	return best ? best->s : NULL;
+	return best;
 }
 
 /* The entry of h with key = value (both ignoring case), or NULL. */
@@ -483,7 +555,7 @@ static int label_from(struct search *s, const char *url, unsigned menu,
 	int rc;
 
 	*found = false;
-	rc = get(s, url, deadline, &r);
+	rc = get_answer(s, url, deadline, &r);
 	if (rc < 0)
 		return rc;
 	rc = api_json_map_annotations(r.body, r.len, url, &anns, &na);
@@ -557,21 +629,15 @@ static int spell_and_label(struct search *s, unsigned menu, const char *value,
 		if (first < 0)
 			first = h->id;
 		rc = vote_for(&sp, e->value);
+		size_t from = lb.n;
+
 		for (size_t j = 0;
 		     rc == 0 && menus[menu].label_key && j < h->nkvs; j++) {
-			bool seen = false;
-
-			if (strcmp(h->kvs[j].key, menus[menu].label_key) != 0)
-				continue;
-			/* one vote per image and label */
-			for (size_t k = 0; k < j && !seen; k++)
-				seen = strcmp(h->kvs[k].key, h->kvs[j].key) ==
-					       0 &&
-				       strcmp(h->kvs[k].value,
-					      h->kvs[j].value) == 0;
-			if (!seen)
+			if (strcmp(h->kvs[j].key, menus[menu].label_key) == 0)
 				rc = vote_for(&lb, h->kvs[j].value);
 		}
+		/* one vote per image and label */
+		votes_unique_from(&lb, from);
 	}
 	w = rc == 0 ? winner(&sp, &tie) : NULL;
 	if (w) {
@@ -595,6 +661,12 @@ static int spell_and_label(struct search *s, unsigned menu, const char *value,
 
 /* ---- search engine ---- */
 
+static int se_value_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct api_se_value *)a)->value,
+		      ((const struct api_se_value *)b)->value);
+}
+
 static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 			struct search_term **out, size_t *nout)
 {
@@ -611,7 +683,7 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 			url, "%s" SE_PATH "image/searchvaluesusingkey/?key=%s",
 			api_base_url(s->api), ek);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get_answer(s, url, deadline, &r);
 	if (rc < 0)
 		return rc;
 	rc = api_json_se_values(r.body, r.len, url, &vals, &n);
@@ -623,17 +695,14 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* a key indexed in two spellings lists a value twice */
+	/* a key indexed in two spellings lists a value twice: sorted, the
+	 * repeats are neighbours */
+	if (n > 1)
+		qsort(vals, n, sizeof(*vals), se_value_cmp);
 	for (size_t i = 0; i < n; i++) {
-		size_t j;
-
-		for (j = 0; j < nt; j++) {
-			if (strcmp(terms[j].value, vals[i].value) == 0)
-				break;
-		}
-		if (j < nt) {
+		if (nt > 0 && strcmp(terms[nt - 1].value, vals[i].value) == 0) {
 			if (vals[i].count > 0)
-				terms[j].count += vals[i].count;
+				terms[nt - 1].count += vals[i].count;
 			continue;
 		}
 		terms[nt].value = vals[i].value;
@@ -705,7 +774,7 @@ static int engine_find(struct search *s, unsigned menu, const char *value,
 
 	rc = search_url(s, menus[menu].key, value, -1, url);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get_answer(s, url, deadline, &r);
 	if (rc < 0)
 		return rc;
 	rc = api_json_se_page(r.body, r.len, url, &p);
@@ -792,7 +861,7 @@ static int engine_images(struct search *s, unsigned menu, const char *value,
 
 		rc = search_url(s, menus[menu].key, value, bookmark, url);
 		if (rc == 0)
-			rc = get(s, url, deadline, &r);
+			rc = get_answer(s, url, deadline, &r);
 		if (rc < 0)
 			break;
 		rc = api_json_se_page(r.body, r.len, url, &p);
@@ -870,7 +939,7 @@ static int mapr_terms(struct search *s, unsigned menu, bool wildcard,
 	rc = url_printf(url, "%s/mapr/api/%s/?orphaned=true",
 			api_base_url(s->api), menus[menu].mapr);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get_answer(s, url, deadline, &r);
 	if (rc < 0)
 		return rc;
 	rc = api_json_mapr_maps(r.body, r.len, url, &vals, &n);
@@ -926,7 +995,7 @@ static int mapr_studies(struct search *s, unsigned menu, const char *value,
 		rc = url_printf(url, "%s/mapr/api/%s/?value=%s",
 				api_base_url(s->api), menus[menu].mapr, ev);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get_answer(s, url, deadline, &r);
 	if (rc < 0)
 		return rc;
 	rc = api_json_mapr_containers(r.body, r.len, url, "screens", sc, nsc);
@@ -1161,9 +1230,11 @@ int search_terms(struct search *s, unsigned menu, uint64_t deadline,
 
 	if (rc < 0)
 		return rc;
-	if (b == SEARCH_ENGINE)
-		return engine_terms(s, menu, deadline, out, n);
-	return mapr_terms(s, menu, wildcard, deadline, out, n);
+	rc = b == SEARCH_ENGINE
+		     ? engine_terms(s, menu, deadline, out, n)
+		     : mapr_terms(s, menu, wildcard, deadline, out, n);
+	/* a 404 in a batch of requests: a fault, not "no such menu" */
+	return rc == -ENOENT ? -EIO : rc;
 }
 
 int search_term_find(struct search *s, unsigned menu, const char *value,
@@ -1191,7 +1262,9 @@ int search_images(struct search *s, unsigned menu, const char *value,
 
 	if (rc < 0)
 		return rc;
-	if (b == SEARCH_ENGINE)
-		return engine_images(s, menu, value, deadline, out, n);
-	return mapr_images(s, menu, value, deadline, out, n);
+	rc = b == SEARCH_ENGINE
+		     ? engine_images(s, menu, value, deadline, out, n)
+		     : mapr_images(s, menu, value, deadline, out, n);
+	/* no images is an empty answer; a 404 is a fault */
+	return rc == -ENOENT ? -EIO : rc;
 }
