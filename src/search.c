@@ -428,10 +428,19 @@ int search_detect(struct search *s, uint64_t deadline, unsigned *mask)
 			wait = s->retry_max_ms;
 		s->fails++;
 		s->retry_at = http_now_ms() + wait;
-		log_warn(LOG_C_SEARCH,
-			 "cannot tell which search backend the remote has "
-			 "(%s); trying again in %.1f s at the next use",
-			 strerror(-rc), (double)wait / 1000.0);
+		if (rc == -ENOENT) /* only for the backend asked for */
+			log_warn(LOG_C_SEARCH,
+				 "-o ontology=%s: the remote has no %s; trying "
+				 "again in %.1f s at the next use",
+				 s->want == SEARCH_MAPR ? "mapr"
+							: "searchengine",
+				 names[s->want], (double)wait / 1000.0);
+		else
+			log_warn(LOG_C_SEARCH,
+				 "cannot tell which search backend the remote "
+				 "has (%s); trying again in %.1f s at the next "
+				 "use",
+				 strerror(-rc), (double)wait / 1000.0);
 	}
 	*mask = s->mask;
 	pthread_mutex_unlock(&s->lock);

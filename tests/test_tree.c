@@ -154,7 +154,7 @@ static const char *vkv_value(const struct vkv *e)
 
 struct jb {
 	char *p;
-	size_t len;
+	size_t len, cap;
 };
 
 static void jb_add(struct jb *b, const char *fmt, ...)
@@ -167,7 +167,12 @@ static void jb_add(struct jb *b, const char *fmt, ...)
 		s = NULL;
 	va_end(ap);
 	assert_non_null(s);
-	b->p = realloc(b->p, b->len + strlen(s) + 1);
+	/* doubling: the flood answers are large */
+	while (b->len + strlen(s) + 1 > b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 256;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
 	memcpy(b->p + b->len, s, strlen(s) + 1);
 	b->len += strlen(s);
 	free(s);
@@ -1996,10 +2001,14 @@ static void test_tree_xattr_flood(void **state)
 			      &a),
 			 0);
 	log_capture();
+	assert_int_equal(tree_listxattr(fx->tree, a.ino, UINT64_MAX, &v, &len),
+			 0);
+	free(v);
+	/* the pairs are fetched: what is left is the tree's own work */
 	t0 = http_now_ms();
 	assert_int_equal(tree_listxattr(fx->tree, a.ino, UINT64_MAX, &v, &len),
 			 0);
-	assert_true(http_now_ms() - t0 < 1000);
+	assert_true(http_now_ms() - t0 < 500);
 	/* within XATTR_LIST_MAX, unique, at most TREE_KV_MAX pairs */
 	assert_true(len <= 65536);
 	for (size_t o = 0; o < len; o += strlen(v + o) + 1) {
