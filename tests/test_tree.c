@@ -1710,8 +1710,8 @@ static void test_tree_originals_deep(void **state)
 			 0);
 	t0 = http_now_ms();
 	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
-	/* no recursion, no quadratic work: well under a second */
-	assert_true(http_now_ms() - t0 < 2000);
+	/* no recursion (it overflowed the stack), no quadratic work */
+	assert_true(http_now_ms() - t0 < 5000);
 	assert_int_equal(d->n, 2);
 	assert_string_equal(d->ents[0].name, "g");
 	assert_string_equal(d->ents[1].name, "ok");
@@ -1763,6 +1763,7 @@ static void test_tree_originals_wide(void **state)
 	struct tree_attr a;
 	struct tree_dir *d = NULL;
 	struct jb b = {0};
+	uint64_t t0, took;
 	pthread_t th;
 
 	/* 20 000 subdirectories of one file each: the duplicate checks
@@ -1773,6 +1774,7 @@ static void test_tree_originals_wide(void **state)
 		jb_add(&b, ", \"uod/idr/filesets/s/d/s%05u/f\"", i);
 	jb_add(&b, "]}");
 	fx->fake.orig_json = b.p;
+	t0 = http_now_ms();
 	pthread_create(&th, NULL, poll_getattr, &p);
 	assert_int_equal(walk(fx->tree,
 			      "projects/idr0001_experimentA/ds/"
@@ -1781,6 +1783,7 @@ static void test_tree_originals_wide(void **state)
 			 0);
 	p.stop = true;
 	pthread_join(th, NULL);
+	took = http_now_ms() - t0;
 	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
 	assert_int_equal(d->n, 20000);
 	assert_string_equal(d->ents[19999].name, "s19999");
@@ -1791,9 +1794,10 @@ static void test_tree_originals_wide(void **state)
 			      "img00003.originals/d/s12345/f",
 			      &a),
 			 0);
-	/* the lock was never held long: a getattr waited < 1 s (it was
-	 * 10 s) */
-	assert_true(p.worst < 1000);
+	/* the lock was never held long: no getattr waited a second, or
+	 * (on a loaded machine) half of the listing's time; it waited
+	 * 10 s of the listing's 10 */
+	assert_true(p.worst < 1000 || p.worst < took / 2);
 	free(b.p);
 	fx->fake.orig_json = NULL;
 }
