@@ -966,13 +966,31 @@ struct paths_answer {
 	size_t n;
 };
 
-/* The accept of original_file_paths: parsed, within the caps, safe. */
+/* Whether a path below the common directory is within the caps (levels,
+ * bytes) and safe to put in a URL. */
+static bool orig_path_ok(const char *full, const char *p)
+{
+	size_t len = strnlen(p, API_ORIG_PATH_MAX + 1), depth = 1;
+
+	if (len > API_ORIG_PATH_MAX || !safe_rel_path(p) ||
+	    !safe_rel_path(root_rel(full)))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '/' && ++depth > API_ORIG_DEPTH_MAX)
+			return false;
+	}
+	return true;
+}
+
+/* The accept of original_file_paths: parsed and within the count cap; a
+ * path too deep, too long or unsafe is left out, logged once, and the
+ * rest kept. */
 static int accept_paths(const struct http_req *r, void *arg)
 {
 	struct paths_answer *ans = arg;
 	char esc[512], epath[512];
 	char **v = NULL;
-	size_t n = 0, skip;
+	size_t n = 0, skip, kept = 0;
 	int rc;
 
 	rc = api_json_client_paths(r->body, r->len, r->url, &v, &n);
@@ -984,34 +1002,29 @@ static int accept_paths(const struct http_req *r, void *arg)
 			  "\"%s\": %zu original files, more than %u: not "
 			  "listed",
 			  esc, n, API_ORIG_MAX_FILES);
-		rc = -EFBIG;
-		goto out;
+		api_strings_free(v, n);
+		return -EFBIG;
 	}
 	skip = common_dir(v, n);
 	for (size_t i = 0; i < n; i++) {
-		const char *why = strlen(v[i]) > API_ORIG_PATH_MAX ? "too long"
-				  : !safe_rel_path(v[i] + skip) ||
-						  !safe_rel_path(root_rel(v[i]))
-					  ? "unsafe"
-					  : NULL;
-
-		if (why) {
-			log_error(LOG_C_API,
-				  "bad answer from \"%s\": original file path "
-				  "\"%s\" is %s",
-				  esc, log_escape(v[i], epath, sizeof(epath)),
-				  why);
-			rc = -EBADMSG;
-			goto out;
+		if (orig_path_ok(v[i], v[i] + skip)) {
+			v[kept++] = v[i];
+			continue;
 		}
+		if (i == kept) /* the first left out */
+			log_escape(v[i], epath, sizeof(epath));
+		free(v[i]);
 	}
+	if (kept < n)
+		log_warn(LOG_C_API,
+			 "\"%s\": %zu original file path(s) left out (unsafe, "
+			 "more than %u levels or %u bytes); the first is "
+			 "\"%s\"",
+			 esc, n - kept, API_ORIG_DEPTH_MAX, API_ORIG_PATH_MAX,
+			 epath);
 	ans->v = v;
-	ans->n = n;
-	v = NULL;
-out:
-	if (v)
-		api_strings_free(v, n);
-	return rc;
+	ans->n = kept;
+	return 0;
 }
 
 int api_original_files(struct api *a, int64_t image_id, const char *root,

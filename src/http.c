@@ -478,6 +478,11 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 			vl = sizeof(x->req->content_type) - 1;
 		memcpy(x->req->content_type, v, vl);
 		x->req->content_type[vl] = '\0';
+	} else if (header_is(data, n, "Location", &v, &vl)) {
+		if (vl >= sizeof(x->req->location))
+			vl = sizeof(x->req->location) - 1;
+		memcpy(x->req->location, v, vl);
+		x->req->location[vl] = '\0';
 	} else if (header_is(data, n, "Content-Length", &v, &vl) &&
 		   vl < sizeof(tmp)) {
 		memcpy(tmp, v, vl);
@@ -611,6 +616,7 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 	x->have_crange = false;
 	x->errbuf[0] = '\0';
 	r->content_type[0] = '\0';
+	r->location[0] = '\0';
 	r->content_length = -1;
 	r->attempts++;
 

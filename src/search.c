@@ -5,9 +5,13 @@
  * Backends. IDR switched mapr's JSON off in Nov 2024 (its URLs redirect to
  * an HTML page) and answers key/value queries from the search engine
  * (idr-api.md 7, idr-searchengine.md). Detection asks the engine for its
- * image keys; a 404, a redirect or HTML there means "no engine", and then
- * mapr's config plus one real mapr URL decide between mapr and none. A
- * network failure decides nothing: it is retried after retry_ms.
+ * image keys; a 404 or 403 there means "no engine", and then mapr's config
+ * plus one real mapr URL decide between mapr and none (IDR answers that
+ * URL with a 302 to /searchengine/apidocs/). Anything else, a 5xx, a
+ * reset, HTML, a bad body or another redirect, decides nothing: it is
+ * retried at the next use, after a backoff that doubles per failure.
+ * After detection, a 404 from the backend is a failure (-EIO), never "no
+ * such term": only an answer listing nothing says that.
  *
  * Terms. A menu's terms are the values of one key (phenotypes: the CMPO
  * accession, labelled by "Phenotype Term Name"). The engine lists values
@@ -78,8 +82,9 @@ struct search {
 	enum search_backend backend; /* SEARCH_AUTO: not detected yet */
 	unsigned mask;
 	bool wildcard[SEARCH_NMENUS]; /* mapr: the menu lists its values */
-	bool failed;
-	uint64_t failed_at;
+	unsigned fails;		      /* failed detections in a row */
+	uint64_t retry_at;	      /* http_now_ms(): none before */
+	unsigned retry_max_ms;
 };
 
 int search_new(struct api *api, const struct search_config *cfg,
@@ -92,6 +97,10 @@ int search_new(struct api *api, const struct search_config *cfg,
 	s->api = api;
 	s->want = cfg->backend;
 	s->retry_ms = cfg->retry_ms ? cfg->retry_ms : SEARCH_RETRY_MS;
+	s->retry_max_ms =
+		cfg->retry_max_ms ? cfg->retry_max_ms : SEARCH_RETRY_MAX_MS;
+	if (s->retry_max_ms < s->retry_ms)
+		s->retry_max_ms = s->retry_ms;
 	s->probe_max = cfg->probe_max ? cfg->probe_max : SEARCH_PROBE_MAX;
 	s->backend = SEARCH_AUTO;
 	pthread_mutex_init(&s->lock, NULL);
@@ -172,10 +181,27 @@ void search_terms_free(struct search_term *v, size_t n)
 
 /* ---- requests ---- */
 
+/*
+ * IDR's "no mapr": since Nov 2024 its proxy answers every /mapr/api/ URL
+ * but the config with a 302 to /searchengine/apidocs/ (idr-api.md 7.1).
+ * r is a request get_probe() made, which keeps status and location.
+ */
+static bool mapr_redirected(const struct http_req *r)
+{
+	static const char target[] = "/searchengine/apidocs/";
+	size_t l = strlen(r->location), tl = sizeof(target) - 1;
+
+	return r->status == 302 && l >= tl &&
+	       strcmp(r->location + l - tl, target) == 0;
+}
+
 /* GET one JSON answer, mapped by accept (an api_accept_*) into arg: only
- * an answer it takes is kept (fetch.h). */
-static int get(struct search *s, const char *url, uint64_t deadline,
-	       http_accept_fn accept, void *arg)
+ * an answer it takes is kept (fetch.h). With @p mapr_302 non-NULL, it
+ * says whether the answer was IDR's redirect of mapr to the search
+ * engine's documentation (idr-api.md): the one redirect that means "no
+ * mapr"; any other redirect is a fault. */
+static int get_probe(struct search *s, const char *url, uint64_t deadline,
+		     http_accept_fn accept, void *arg, bool *mapr_302)
 {
 	struct http_req r = {.url = url,
 			     .max_body = API_MAX_BODY,
@@ -183,8 +209,26 @@ static int get(struct search *s, const char *url, uint64_t deadline,
 			     .accept_arg = arg};
 	int rc = api_fetch(s->api, &r, 1, deadline);
 
+	if (mapr_302)
+		*mapr_302 = mapr_redirected(&r);
 	http_req_release(&r);
 	return rc;
+}
+
+static int get(struct search *s, const char *url, uint64_t deadline,
+	       http_accept_fn accept, void *arg)
+{
+	return get_probe(s, url, deadline, accept, arg, NULL);
+}
+
+/* get() once the backend is known to be there: a 404 is then a fault,
+ * never "no such term" (that is an answer listing nothing). */
+static int get_answer(struct search *s, const char *url, uint64_t deadline,
+		      http_accept_fn accept, void *arg)
+{
+	int rc = get(s, url, deadline, accept, arg);
+
+	return rc == -ENOENT ? -EIO : rc; /* the 404 is logged (http) */
 }
 
 /* printf into a URL buffer of SEARCH_URL bytes. */
@@ -222,11 +266,17 @@ static int search_url(struct search *s, const char *key, const char *value,
 			  odd ? "&operator=contains" : "", bm);
 }
 
+/*
+ * Whether an answer at detection says "this backend is not here". Only the
+ * server saying so counts: 404/410 (-ENOENT), 401/403 (-EACCES), and
+ * IDR's own answer for mapr (mapr_redirected). A 5xx, a 429, a reset, a
+ * stall, a truncated or malformed body, HTML where JSON was expected or
+ * any other redirect (a redirect loop, a captive portal) is a failure:
+ * it decides nothing, and detection is tried again (search_detect).
+ */
 static bool absent(int rc)
 {
-	/* 404, a redirect or another 4xx, HTML or not the JSON expected */
-	return rc == -ENOENT || rc == -EPROTO || rc == -EBADMSG ||
-	       rc == -EACCES;
+	return rc == -ENOENT || rc == -EACCES;
 }
 
 /* ---- detection ---- */
@@ -257,12 +307,14 @@ static int detect_engine(struct search *s, uint64_t deadline, unsigned *mask)
 	return 0;
 }
 
+/* mapr's menus; -ENOENT when the remote says it has no mapr. */
 static int detect_mapr(struct search *s, uint64_t deadline, unsigned *mask,
 		       bool *wildcard)
 {
 	char url[SEARCH_URL];
 	struct api_answer_list ans = {NULL, 0, NULL};
 	struct api_mapr_menu *cfg;
+	bool redirected = false;
 	size_t n;
 	int rc;
 
@@ -292,7 +344,10 @@ static int detect_mapr(struct search *s, uint64_t deadline, unsigned *mask,
 		rc = url_printf(url, "%s/mapr/api/%s/count/",
 				api_base_url(s->api), menus[m].mapr);
 		if (rc == 0)
-			rc = get(s, url, deadline, api_accept_json, NULL);
+			rc = get_probe(s, url, deadline, api_accept_json, NULL,
+				       &redirected);
+		if (rc == -EPROTO && redirected)
+			rc = -ENOENT;
 		break;
 	}
 	return rc;
@@ -322,6 +377,8 @@ static int detect(struct search *s, uint64_t deadline, enum search_backend *b,
 		*b = SEARCH_MAPR;
 		return 0;
 	}
+	/* the backend asked for is not there: an error (logged), tried
+	 * again like a failure */
 	if (s->want == SEARCH_MAPR || !absent(rc))
 		return rc;
 	*mask = 0;
@@ -345,7 +402,7 @@ int search_detect(struct search *s, uint64_t deadline, unsigned *mask)
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
-	if (s->failed && now - s->failed_at < s->retry_ms) {
+	if (s->fails > 0 && now < s->retry_at) {
 		pthread_mutex_unlock(&s->lock);
 		return -EAGAIN;
 	}
@@ -361,16 +418,34 @@ int search_detect(struct search *s, uint64_t deadline, unsigned *mask)
 		s->backend = b;
 		s->mask = m;
 		memcpy(s->wildcard, wildcard, sizeof(wildcard));
-		s->failed = false;
+		s->fails = 0;
 		log_notice(LOG_C_SEARCH, "ontology menus: %s (%u menus)",
 			   names[b], (unsigned)__builtin_popcount(m));
 	} else if (rc < 0) {
-		s->failed = true;
-		s->failed_at = http_now_ms();
-		log_warn(LOG_C_SEARCH,
-			 "cannot tell which search backend the remote has "
-			 "(%s); trying again in %u s",
-			 strerror(-rc), (s->retry_ms + 999) / 1000);
+		/* not a result: asked again after a backoff that doubles
+		 * with each failure in a row, up to retry_max_ms */
+		uint64_t wait = s->retry_ms;
+
+		for (unsigned i = 1; i < s->fails + 1 && wait < s->retry_max_ms;
+		     i++)
+			wait *= 2;
+		if (wait > s->retry_max_ms)
+			wait = s->retry_max_ms;
+		s->fails++;
+		s->retry_at = http_now_ms() + wait;
+		if (rc == -ENOENT) /* only for the backend asked for */
+			log_warn(LOG_C_SEARCH,
+				 "-o ontology=%s: the remote has no %s; trying "
+				 "again in %.1f s at the next use",
+				 s->want == SEARCH_MAPR ? "mapr"
+							: "searchengine",
+				 names[s->want], (double)wait / 1000.0);
+		else
+			log_warn(LOG_C_SEARCH,
+				 "cannot tell which search backend the remote "
+				 "has (%s); trying again in %.1f s at the next "
+				 "use",
+				 strerror(-rc), (double)wait / 1000.0);
 	}
 	*mask = s->mask;
 	pthread_mutex_unlock(&s->lock);
@@ -397,52 +472,71 @@ static int backend_for(struct search *s, unsigned menu, enum search_backend *b,
 
 /* ---- spellings and labels from one page of images ---- */
 
-struct vote {
-	const char *s;
-	unsigned n;
-};
-
+/* Votes: the strings voted for, counted when the winner is asked (sort
+ * and count runs: no scan per vote). */
 struct votes {
-	struct vote *v;
+	const char **v;
 	size_t n, cap;
 };
 
 static int vote_for(struct votes *vs, const char *s)
 {
-	for (size_t i = 0; i < vs->n; i++) {
-		if (strcmp(vs->v[i].s, s) == 0) {
-			vs->v[i].n++;
-			return 0;
-		}
-	}
 	if (vs->n == vs->cap) {
 		size_t nc = vs->cap ? vs->cap * 2 : 8;
-		struct vote *nv = realloc(vs->v, nc * sizeof(*nv));
+		const char **nv = realloc(vs->v, nc * sizeof(*nv));
 
 		if (!nv)
 			return -ENOMEM;
 		vs->v = nv;
 		vs->cap = nc;
 	}
-	vs->v[vs->n++] = (struct vote){s, 1};
+	vs->v[vs->n++] = s;
 	return 0;
 }
 
-/* The winner; *tie when another has as many votes. NULL if none. */
-static const char *winner(const struct votes *vs, bool *tie)
+static int str_cmp(const void *a, const void *b)
 {
-	const struct vote *best = NULL;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Drop repeated strings among the votes from `from` on (one image's). */
+static void votes_unique_from(struct votes *vs, size_t from)
+{
+	size_t w = from;
+
+	if (vs->n - from > 1)
+		qsort(vs->v + from, vs->n - from, sizeof(*vs->v), str_cmp);
+	for (size_t i = from; i < vs->n; i++) {
+		if (w == from || strcmp(vs->v[w - 1], vs->v[i]) != 0)
+			vs->v[w++] = vs->v[i];
+	}
+	vs->n = w;
+}
+
+/* The winner; *tie when another has as many votes. NULL if none. */
+static const char *winner(struct votes *vs, bool *tie)
+{
+	const char *best = NULL;
+	size_t best_n = 0;
 
 	*tie = false;
-	for (size_t i = 0; i < vs->n; i++) {
-		if (!best || vs->v[i].n > best->n) {
-			best = &vs->v[i];
+	if (vs->n > 1)
+		qsort(vs->v, vs->n, sizeof(*vs->v), str_cmp);
+	for (size_t i = 0; i < vs->n;) {
+		size_t j = i + 1;
+
+		while (j < vs->n && strcmp(vs->v[i], vs->v[j]) == 0)
+			j++;
+		if (j - i > best_n) {
+			best = vs->v[i];
+			best_n = j - i;
 			*tie = false;
-		} else if (vs->v[i].n == best->n) {
+		} else if (j - i == best_n) {
 			*tie = true;
 		}
+		i = j;
 	}
-	return best ? best->s : NULL;
+	return best;
 }
 
 /* The entry of h with key = value (both ignoring case), or NULL. */
@@ -475,7 +569,7 @@ static int label_from(struct search *s, const char *url, unsigned menu,
 	int rc;
 
 	*found = false;
-	rc = get(s, url, deadline, api_accept_map_annotations, &ans);
+	rc = get_answer(s, url, deadline, api_accept_map_annotations, &ans);
 	if (rc < 0)
 		return rc;
 	anns = ans.v;
@@ -549,21 +643,15 @@ static int spell_and_label(struct search *s, unsigned menu, const char *value,
 		if (first < 0)
 			first = h->id;
 		rc = vote_for(&sp, e->value);
+		size_t from = lb.n;
+
 		for (size_t j = 0;
 		     rc == 0 && menus[menu].label_key && j < h->nkvs; j++) {
-			bool seen = false;
-
-			if (strcmp(h->kvs[j].key, menus[menu].label_key) != 0)
-				continue;
-			/* one vote per image and label */
-			for (size_t k = 0; k < j && !seen; k++)
-				seen = strcmp(h->kvs[k].key, h->kvs[j].key) ==
-					       0 &&
-				       strcmp(h->kvs[k].value,
-					      h->kvs[j].value) == 0;
-			if (!seen)
+			if (strcmp(h->kvs[j].key, menus[menu].label_key) == 0)
 				rc = vote_for(&lb, h->kvs[j].value);
 		}
+		/* one vote per image and label */
+		votes_unique_from(&lb, from);
 	}
 	w = rc == 0 ? winner(&sp, &tie) : NULL;
 	if (w) {
@@ -587,6 +675,12 @@ static int spell_and_label(struct search *s, unsigned menu, const char *value,
 
 /* ---- search engine ---- */
 
+static int se_value_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct api_se_value *)a)->value,
+		      ((const struct api_se_value *)b)->value);
+}
+
 static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 			struct search_term **out, size_t *nout)
 {
@@ -603,7 +697,7 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 			url, "%s" SE_PATH "image/searchvaluesusingkey/?key=%s",
 			api_base_url(s->api), ek);
 	if (rc == 0)
-		rc = get(s, url, deadline, api_accept_se_values, &ans);
+		rc = get_answer(s, url, deadline, api_accept_se_values, &ans);
 	if (rc < 0)
 		return rc;
 	vals = ans.v;
@@ -613,17 +707,14 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* a key indexed in two spellings lists a value twice */
+	/* a key indexed in two spellings lists a value twice: sorted, the
+	 * repeats are neighbours */
+	if (n > 1)
+		qsort(vals, n, sizeof(*vals), se_value_cmp);
 	for (size_t i = 0; i < n; i++) {
-		size_t j;
-
-		for (j = 0; j < nt; j++) {
-			if (strcmp(terms[j].value, vals[i].value) == 0)
-				break;
-		}
-		if (j < nt) {
+		if (nt > 0 && strcmp(terms[nt - 1].value, vals[i].value) == 0) {
 			if (vals[i].count > 0)
-				terms[j].count += vals[i].count;
+				terms[nt - 1].count += vals[i].count;
 			continue;
 		}
 		terms[nt].value = vals[i].value;
@@ -692,7 +783,7 @@ static int engine_find(struct search *s, unsigned menu, const char *value,
 
 	rc = search_url(s, menus[menu].key, value, -1, url);
 	if (rc == 0)
-		rc = get(s, url, deadline, api_accept_se_page, &p);
+		rc = get_answer(s, url, deadline, api_accept_se_page, &p);
 	if (rc < 0)
 		return rc;
 	rc = spell_and_label(s, menu, value, &p, deadline, &sp, &label, &nm);
@@ -774,7 +865,8 @@ static int engine_images(struct search *s, unsigned menu, const char *value,
 
 		rc = search_url(s, menus[menu].key, value, bookmark, url);
 		if (rc == 0)
-			rc = get(s, url, deadline, api_accept_se_page, &p);
+			rc = get_answer(s, url, deadline, api_accept_se_page,
+					&p);
 		if (rc < 0)
 			break;
 		if (p.n > 0)
@@ -850,7 +942,7 @@ static int mapr_terms(struct search *s, unsigned menu, bool wildcard,
 	rc = url_printf(url, "%s/mapr/api/%s/?orphaned=true",
 			api_base_url(s->api), menus[menu].mapr);
 	if (rc == 0)
-		rc = get(s, url, deadline, api_accept_mapr_maps, &ans);
+		rc = get_answer(s, url, deadline, api_accept_mapr_maps, &ans);
 	if (rc < 0)
 		return rc;
 	vals = ans.v;
@@ -904,7 +996,7 @@ static int mapr_studies(struct search *s, unsigned menu, const char *value,
 		rc = url_printf(url, "%s/mapr/api/%s/?value=%s",
 				api_base_url(s->api), menus[menu].mapr, ev);
 	if (rc == 0)
-		rc = get(s, url, deadline, api_accept_mapr_studies, &st);
+		rc = get_answer(s, url, deadline, api_accept_mapr_studies, &st);
 	if (rc < 0)
 		return rc;
 	*sc = st.screens;
@@ -1136,9 +1228,11 @@ int search_terms(struct search *s, unsigned menu, uint64_t deadline,
 
 	if (rc < 0)
 		return rc;
-	if (b == SEARCH_ENGINE)
-		return engine_terms(s, menu, deadline, out, n);
-	return mapr_terms(s, menu, wildcard, deadline, out, n);
+	rc = b == SEARCH_ENGINE
+		     ? engine_terms(s, menu, deadline, out, n)
+		     : mapr_terms(s, menu, wildcard, deadline, out, n);
+	/* a 404 in a batch of requests: a fault, not "no such menu" */
+	return rc == -ENOENT ? -EIO : rc;
 }
 
 int search_term_find(struct search *s, unsigned menu, const char *value,
@@ -1166,7 +1260,9 @@ int search_images(struct search *s, unsigned menu, const char *value,
 
 	if (rc < 0)
 		return rc;
-	if (b == SEARCH_ENGINE)
-		return engine_images(s, menu, value, deadline, out, n);
-	return mapr_images(s, menu, value, deadline, out, n);
+	rc = b == SEARCH_ENGINE
+		     ? engine_images(s, menu, value, deadline, out, n)
+		     : mapr_images(s, menu, value, deadline, out, n);
+	/* no images is an empty answer; a 404 is a fault */
+	return rc == -ENOENT ? -EIO : rc;
 }

@@ -8,19 +8,25 @@
  * root and the fixed files take small numbers.
  *
  * Names. Archive names are not unique and may hold anything; each listing
- * is made safe (tree_sanitize_name) and then every group of equal names is
- * given a " [id]" suffix, all members alike, so the result does not depend
- * on the order the server sent (which can shuffle between pages).
+ * is made safe (tree_sanitize_name) and unique, also against the files the
+ * tree adds (images.tsv), with " [id]" suffixes that depend only on what
+ * the listing holds, not on the order the server sent it (which can
+ * shuffle between pages): tree_names.c.
  *
- * Consistency. A directory's listing is fetched whole, outside the lock,
- * by the first thread that needs it; others wait on load_cond (which
- * releases the lock) and share the result. A listing older than ttl is
- * refetched; if that fails, the old one is served and a warning logged.
- * Lookup counts (nlookup) follow the FUSE protocol; nodes are kept until
- * tree_free() so that an inode the kernel still holds always resolves.
+ * Consistency. A directory's listing is fetched whole, and named, outside
+ * the lock, by the first thread that needs it; others wait on load_cond
+ * (which releases the lock) until it is done or their deadline passes
+ * (-ETIMEDOUT), and share the result. With the lock, a listing is only
+ * swapped in. A listing older than ttl is refetched; if that fails, the
+ * old one is served and a warning logged; a listing that never succeeded
+ * leaves nothing behind (no empty directory, no ENOENT), so the next
+ * operation asks again. Lookup counts (nlookup) follow the FUSE protocol;
+ * nodes are kept until tree_free() so that an inode the kernel still
+ * holds always resolves. Log lines name nodes by path (tree_log_path).
  *
  * The by-* menus are in tree_view.c, images.tsv, study.txt and extended
- * attributes in tree_files.c; tree_int.h is what the three share.
+ * attributes in tree_files.c, <image>.originals in tree_orig.c, names in
+ * tree_names.c; tree_int.h is what they share.
  */
 #include "config.h"
 
@@ -38,120 +44,6 @@
 #include "idrfs/tiff.h"
 
 #include "tree_int.h"
-
-/* ---- names ---- */
-
-/*
- * Length of the UTF-8 sequence at s; *bad is set when it must not appear
- * in a name (invalid UTF-8: one byte; a C1 control, which terminals take
- * as an escape: the whole sequence).
- */
-static size_t utf8_len(const unsigned char *s, bool *bad)
-{
-	size_t n;
-	uint32_t cp;
-
-	*bad = false;
-	if (s[0] < 0x80) {
-		*bad = s[0] < 0x20 || s[0] == 0x7f || s[0] == '/';
-		return 1;
-	}
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
-		*bad = true;
-		return 1;
-	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*bad = true;
-			return 1;
-		}
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff)) {
-		*bad = true;
-		return 1;
-	}
-	*bad = cp >= 0x80 && cp < 0xa0;
-	return n;
-}
-
-size_t tree_sanitize_name(const char *in, char *out, size_t max)
-{
-	const unsigned char *s = (const unsigned char *)(in ? in : "");
-	size_t o = 0;
-
-	if (strcmp((const char *)s, ".") == 0 ||
-	    strcmp((const char *)s, "..") == 0)
-		out[o++] = '_';
-	while (*s) {
-		bool bad;
-		size_t n = utf8_len(s, &bad);
-		size_t w = bad ? 1 : n;
-
-		if (w > max - o)
-			break;
-		if (bad)
-			out[o] = '_';
-		else
-			memcpy(out + o, s, n);
-		o += w;
-		s += n;
-	}
-	if (o == 0) {
-		const char *un = "unnamed";
-
-		o = strlen(un) < max ? strlen(un) : max;
-		memcpy(out, un, o);
-	}
-	out[o] = '\0';
-	return o;
-}
-
-static void letters(uint32_t v, char *out, size_t outsz)
-{
-	char tmp[16];
-	size_t n = 0;
-
-	/* 0 -> A, 25 -> Z, 26 -> AA (bijective base 26) */
-	v++;
-	while (v > 0 && n < sizeof(tmp)) {
-		v--;
-		tmp[n++] = (char)('A' + v % 26);
-		v /= 26;
-	}
-	for (size_t i = 0; i < n && i + 1 < outsz; i++) {
-		out[i] = tmp[n - 1 - i];
-		out[i + 1] = '\0';
-	}
-}
-
-void tree_well_name(int32_t row, int32_t column, bool rows_letters,
-		    bool columns_letters, char *out, size_t outsz)
-{
-	char r[16] = "", c[16] = "";
-
-	if (rows_letters)
-		letters((uint32_t)row, r, sizeof(r));
-	else
-		snprintf(r, sizeof(r), "%02" PRId32, row + 1);
-	if (columns_letters)
-		letters((uint32_t)column, c, sizeof(c));
-	else
-		snprintf(c, sizeof(c), "%02" PRId32, column + 1);
-	snprintf(out, outsz, "%s%s%s", r,
-		 rows_letters != columns_letters ? "" : "-", c);
-}
 
 /* ---- node table (t->lock held) ---- */
 
@@ -268,6 +160,8 @@ struct child {
 	int64_t *field_ids;
 	bool *field_rendered;
 	size_t nfields;
+	char tag[24]; /* the id, for a " [id]" suffix */
+	char *name;   /* the entry's unique name (children_unique) */
 };
 
 struct childvec {
@@ -313,17 +207,9 @@ static int child_id_cmp(const void *a, const void *b)
 
 	if (x->id != y->id)
 		return x->id < y->id ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
 	return 0;
-}
-
-static int child_name_cmp(const void *a, const void *b)
-{
-	const struct child *x = a, *y = b;
-	int c = strcmp(x->base, y->base);
-
-	if (c == 0)
-		c = strcmp(x->ext, y->ext);
-	return c;
 }
 
 static void child_release(struct child *c)
@@ -331,47 +217,54 @@ static void child_release(struct child *c)
 	api_image_release(&c->img);
 	free(c->field_ids);
 	free(c->field_rendered);
+	free(c->name);
 	c->field_ids = NULL;
 	c->field_rendered = NULL;
+	c->name = NULL;
 	c->nfields = 0;
 }
 
-/* Drop repeated ids (page shuffles) and give equal names a " [id]". */
-static void children_unique(struct childvec *cv)
+/*
+ * Drop repeated objects (page shuffles), then name every child uniquely,
+ * also against the files the tree adds to a directory of dir_kind
+ * (tree_names.c). Called without the lock.
+ */
+static int children_unique(struct childvec *cv, enum tree_kind dir_kind)
 {
+	const char *reserved[TREE_FILES_MAX];
+	size_t nres = tree_files_names(dir_kind, reserved);
+	struct tree_uname *u;
 	size_t w = 0;
+	int rc;
 
 	if (cv->n == 0)
-		return; /* also: no vector at all (an originals directory) */
-	if (cv->n > 0)
-		qsort(cv->v, cv->n, sizeof(*cv->v), child_id_cmp);
+		return 0; /* also: no vector at all (an originals directory) */
+	qsort(cv->v, cv->n, sizeof(*cv->v), child_id_cmp);
 	for (size_t i = 0; i < cv->n; i++) {
-		if (w > 0 && cv->v[w - 1].id == cv->v[i].id &&
-		    cv->v[w - 1].kind == cv->v[i].kind) {
+		if (w > 0 && child_id_cmp(&cv->v[w - 1], &cv->v[i]) == 0) {
 			child_release(&cv->v[i]);
 			continue;
 		}
 		cv->v[w++] = cv->v[i];
 	}
 	cv->n = w;
-	if (cv->n > 0)
-		qsort(cv->v, cv->n, sizeof(*cv->v), child_name_cmp);
-	for (size_t i = 0; i < cv->n;) {
-		size_t j = i + 1;
+	u = calloc(cv->n, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	for (size_t i = 0; i < cv->n; i++) {
+		struct child *c = &cv->v[i];
 
-		while (j < cv->n && child_name_cmp(&cv->v[i], &cv->v[j]) == 0)
-			j++;
-		if (j - i > 1) {
-			for (size_t k = i; k < j; k++) {
-				size_t l = strlen(cv->v[k].base);
-
-				snprintf(cv->v[k].base + l,
-					 sizeof(cv->v[k].base) - l,
-					 " [%" PRId64 "]", cv->v[k].id);
-			}
-		}
-		i = j;
+		snprintf(c->tag, sizeof(c->tag), "%" PRId64, c->id);
+		u[i] = (struct tree_uname){.base = c->base,
+					   .ext = c->ext,
+					   .tag = c->tag,
+					   .order = TREE_INO(c->kind, c->id)};
 	}
+	rc = tree_names_unique(u, cv->n, reserved, nres);
+	for (size_t i = 0; rc == 0 && i < cv->n; i++)
+		cv->v[i].name = u[i].name;
+	free(u);
+	return rc;
 }
 
 /* Size of an image's virtual TIFF; 0 if the geometry is unusable. */
@@ -567,17 +460,14 @@ static int install(struct tree *t, struct node *dir, struct childvec *cv)
 		const struct child *c = &cv->v[i];
 		struct node *n =
 			node_get(t, c->kind, TREE_INO(c->kind, c->id), c->id);
-		size_t bl = strlen(c->base), el = strlen(c->ext);
 
-		if (!n)
+		if (!n || !c->name)
 			goto nomem;
-		ents[ne].name = malloc(bl + el + 1);
-		if (!ents[ne].name)
-			goto nomem;
-		memcpy(ents[ne].name, c->base, bl);
-		memcpy(ents[ne].name + bl, c->ext, el + 1);
+		ents[ne].name = c->name;
 		ents[ne].node = n;
+		cv->v[i].name = NULL;
 		ne++;
+		n->up = dir;
 		if (c->kind == TREE_K_IMAGE) {
 			n->size = c->size;
 			if (c->mtime > 0)
@@ -620,126 +510,40 @@ nomem:
 	return -ENOMEM;
 }
 
-/* Inode of a path inside an image's originals: a 56-bit hash. */
-static uint64_t orig_ino(enum tree_kind kind, int64_t image, const char *path,
-			 size_t len)
-{
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)image;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)path[i]) * 1099511628211ull;
-	return TREE_INO(kind, h & TREE_ID_MAX);
-}
-
-static int ent_push(struct ent **ents, size_t *n, size_t *cap, const char *name,
-		    size_t nlen, struct node *node)
-{
-	char safe[TREE_NAME_MAX + 1];
-	char raw[TREE_NAME_MAX + 1];
-
-	if (*n == *cap) {
-		size_t nc = *cap ? *cap * 2 : 8;
-		struct ent *ne = realloc(*ents, nc * sizeof(*ne));
-
-		if (!ne)
-			return -ENOMEM;
-		*ents = ne;
-		*cap = nc;
-	}
-	if (nlen > TREE_NAME_MAX)
-		nlen = TREE_NAME_MAX;
-	memcpy(raw, name, nlen);
-	raw[nlen] = '\0';
-	tree_sanitize_name(raw, safe, TREE_NAME_MAX);
-	(*ents)[*n].name = strdup(safe);
-	(*ents)[*n].node = node;
-	if (!(*ents)[*n].name)
-		return -ENOMEM;
-	(*n)++;
-	return 0;
-}
-
-/*
- * Install the listing of an originals directory (prefix "" is the
- * <image>.originals root) and, recursively, of its subdirectories, which
- * never change and are never fetched on their own. t->lock held.
- */
-static int install_files(struct tree *t, struct node *dir, int64_t image,
-			 const struct api_file *files, size_t nfiles,
-			 const char *prefix)
-{
-	size_t plen = strlen(prefix);
-	struct ent *ents = NULL;
-	size_t ne = 0, cap = 0;
-	int rc = 0;
-
-	for (size_t i = 0; i < nfiles && rc == 0; i++) {
-		const char *p = files[i].path;
-		const char *rest, *slash;
-		struct node *n;
-
-		if (strncmp(p, prefix, plen) != 0)
-			continue;
-		rest = p + plen;
-		slash = strchr(rest, '/');
-		if (!slash) {
-			n = node_get(
-				t, TREE_K_ORIGFILE,
-				orig_ino(TREE_K_ORIGFILE, image, p, strlen(p)),
-				image);
-			if (!n)
-				return -ENOMEM;
-			n->size = files[i].size;
-			if (!n->url)
-				n->url = strdup(files[i].url);
-			rc = ent_push(&ents, &ne, &cap, rest, strlen(rest), n);
-			continue;
-		}
-		/* a subdirectory: once, at its first file */
-		bool seen = false;
-
-		for (size_t j = 0; j < i && !seen; j++) {
-			seen = strncmp(files[j].path, p,
-				       (size_t)(slash - p) + 1) == 0;
-		}
-		if (seen)
-			continue;
-		n = node_get(t, TREE_K_ORIGSUB,
-			     orig_ino(TREE_K_ORIGSUB, image, p,
-				      (size_t)(slash - p) + 1),
-			     image);
-		if (!n)
-			return -ENOMEM;
-		rc = ent_push(&ents, &ne, &cap, rest, (size_t)(slash - rest),
-			      n);
-		if (rc == 0) {
-			char *sub = strndup(p, (size_t)(slash - p) + 1);
-
-			rc = sub ? install_files(t, n, image, files, nfiles,
-						 sub)
-				 : -ENOMEM;
-			free(sub);
-		}
-	}
-	if (rc < 0) {
-		ents_free(ents, ne);
-		return rc;
-	}
-	if (ne > 0)
-		if (ne > 0)
-			qsort(ents, ne, sizeof(*ents), ent_cmp);
-	ents_free(dir->ents, dir->nents);
-	dir->ents = ents;
-	dir->nents = ne;
-	dir->listed_at = http_now_ms();
-	return 0;
-}
-
-/* Make sure dir has a fresh listing. Called and returns with t->lock. */
-static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
+/* Fetch and install the listing of an archive directory: the fetch and
+ * the naming (or the originals tree) without the lock. */
+static int list_archive(struct tree *t, struct node *dir, uint64_t deadline)
 {
 	struct childvec cv = {0};
-	uint64_t now;
+	struct tree_orig *orig = NULL;
+	char what[TREE_LOG_PATH];
+	enum tree_kind kind = dir->kind;
+	int64_t id = dir->id;
+	bool rl = dir->rows_letters, cl = dir->columns_letters;
+	int64_t expect = dir->child_count;
+	int rc;
+
+	tree_log_path(dir, what, sizeof(what));
+	pthread_mutex_unlock(&t->lock);
+	rc = fetch_children(t, kind, id, rl, cl, expect, deadline, &cv);
+	if (rc == 0 && kind == TREE_K_ORIGDIR)
+		rc = tree_orig_build(id, cv.files, cv.nfiles, what, &orig);
+	else if (rc == 0)
+		rc = children_unique(&cv, kind);
+	pthread_mutex_lock(&t->lock);
+	if (rc == 0)
+		rc = orig ? tree_orig_install(t, dir, orig)
+			  : install(t, dir, &cv);
+	tree_orig_free(orig);
+	childvec_free(&cv);
+	return rc;
+}
+
+/* Make sure dir has a fresh listing. Called and returns with t->lock.
+ * A failure leaves nothing behind: the next operation asks again. */
+static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
+{
+	char path[TREE_LOG_PATH];
 	int rc;
 
 	if (dir->kind == TREE_K_ROOT)
@@ -749,50 +553,37 @@ static int ensure_listed(struct tree *t, struct node *dir, uint64_t deadline)
 	if (dir->kind == TREE_K_ORIGSUB || dir->kind == TREE_K_STATSDIR)
 		return dir->listed_at ? 0 : -ENOENT;
 	for (;;) {
-		now = http_now_ms();
+		uint64_t now = http_now_ms();
+
 		if (dir->listed_at && now - dir->listed_at < t->ttl_ms)
 			return 0;
 		if (!dir->loading)
 			break;
-		if (now >= deadline)
+		if (tree_wait(t, deadline) < 0)
 			return -ETIMEDOUT;
-		tree_wait(t, deadline);
 	}
 	dir->loading = true;
-	if (tree_view_is_dir(dir->kind)) {
-		/* by-* menus, terms and their studies */
-		rc = tree_view_list(t, dir, deadline);
-		goto done;
-	}
-	enum tree_kind kind = dir->kind;
-	int64_t id = dir->id;
-	bool rl = dir->rows_letters, cl = dir->columns_letters;
-	int64_t expect = dir->child_count;
-
-	pthread_mutex_unlock(&t->lock);
-	rc = fetch_children(t, kind, id, rl, cl, expect, deadline, &cv);
-	if (rc == 0)
-		children_unique(&cv);
-	pthread_mutex_lock(&t->lock);
-
-	if (rc == 0)
-		rc = dir->kind == TREE_K_ORIGDIR
-			     ? install_files(t, dir, dir->id, cv.files,
-					     cv.nfiles, "")
-			     : install(t, dir, &cv);
-done:
+	/* by-* menus, terms and their studies; or the archive's own */
+	rc = tree_view_is_dir(dir->kind) ? tree_view_list(t, dir, deadline)
+					 : list_archive(t, dir, deadline);
 	if (rc == 0) {
 		dir->listed_at = http_now_ms();
 	} else if (dir->listed_at) {
 		log_warn(LOG_C_TREE,
-			 "cannot refresh directory %" PRIu64
-			 " (%s); serving the listing from before",
-			 dir->ino, strerror(-rc));
+			 "cannot refresh \"%s\" (%s); serving the listing "
+			 "from before",
+			 tree_log_path(dir, path, sizeof(path)), strerror(-rc));
 		rc = 0;
+	} else if (rc == -ENOENT) {
+		/* the directory is there (its parent lists it): a 404 for
+		 * its listing is a fault, not "no such file" */
+		log_error(LOG_C_TREE, "cannot list \"%s\": %s",
+			  tree_log_path(dir, path, sizeof(path)),
+			  strerror(-rc));
+		rc = -EIO;
 	}
 	dir->loading = false;
 	pthread_cond_broadcast(&t->load_cond);
-	childvec_free(&cv);
 	return rc;
 }
 
@@ -807,7 +598,9 @@ int tree_wait(struct tree *t, uint64_t deadline)
 
 	if (http_now_ms() >= deadline)
 		return -ETIMEDOUT;
-	pthread_cond_timedwait(&t->load_cond, &t->lock, &ts);
+	/* the clock is CLOCK_MONOTONIC, as http_now_ms() (tree_new) */
+	if (pthread_cond_timedwait(&t->load_cond, &t->lock, &ts) == ETIMEDOUT)
+		return -ETIMEDOUT;
 	return 0;
 }
 
@@ -841,6 +634,7 @@ int tree_list_wells(struct tree *t, struct node **wells, size_t n,
 		    uint64_t deadline)
 {
 	struct api_well *got = NULL;
+	struct childvec *cvs = NULL;
 	int64_t *ids = calloc(n + 1, sizeof(*ids));
 	struct node **mine = calloc(n + 1, sizeof(*mine));
 	size_t nm = 0;
@@ -860,32 +654,36 @@ int tree_list_wells(struct tree *t, struct node **wells, size_t n,
 	}
 	if (nm > 0) {
 		got = calloc(nm, sizeof(*got));
+		cvs = calloc(nm, sizeof(*cvs));
 		pthread_mutex_unlock(&t->lock);
-		rc = got ? api_get_wells(t->api, ids, nm, deadline, got)
-			 : -ENOMEM;
+		rc = got && cvs ? api_get_wells(t->api, ids, nm, deadline, got)
+				: -ENOMEM;
+		/* named without the lock, installed with it */
+		for (size_t i = 0; rc == 0 && i < nm; i++) {
+			rc = well_children(t, &got[i], &cvs[i]);
+			if (rc == 0)
+				rc = children_unique(&cvs[i], TREE_K_WELL);
+		}
 		pthread_mutex_lock(&t->lock);
 	}
 	for (size_t i = 0; i < nm; i++) {
-		struct childvec cv = {0};
 		int r = rc;
 
 		if (r == 0)
-			r = well_children(t, &got[i], &cv);
-		if (r == 0) {
-			children_unique(&cv);
-			r = install(t, mine[i], &cv);
-		}
+			r = install(t, mine[i], &cvs[i]);
 		if (r == 0)
 			mine[i]->listed_at = http_now_ms();
 		if (rc == 0 && r < 0)
 			rc = r;
-		childvec_free(&cv);
+		if (cvs)
+			childvec_free(&cvs[i]);
 		if (got)
 			api_well_release(&got[i]);
 		mine[i]->loading = false;
 	}
 	if (nm > 0)
 		pthread_cond_broadcast(&t->load_cond);
+	free(cvs);
 	free(got);
 	free(ids);
 	free(mine);
@@ -1001,6 +799,7 @@ static int add_fixed(struct tree *t, struct node *root, const char *name,
 	root->ents = e;
 	e[root->nents].name = strdup(name);
 	e[root->nents].node = n;
+	n->up = root;
 	if (!e[root->nents].name)
 		return -ENOMEM;
 	root->nents++;
@@ -1173,11 +972,13 @@ void tree_forget(struct tree *t, uint64_t ino, uint64_t n)
 	nd = node_find(t, ino);
 	if (nd) {
 		if (nd->nlookup < n) {
+			char path[TREE_LOG_PATH];
+
 			log_error(LOG_C_TREE,
 				  "internal error: forget %" PRIu64
-				  " of inode %" PRIu64 " with %" PRIu64
-				  " lookups",
-				  n, ino, nd->nlookup);
+				  " of \"%s\" with %" PRIu64 " lookups",
+				  n, tree_log_path(nd, path, sizeof(path)),
+				  nd->nlookup);
 			nd->nlookup = 0;
 		} else {
 			nd->nlookup -= n;
@@ -1252,7 +1053,7 @@ int tree_opendir(struct tree *t, uint64_t ino, uint64_t deadline,
 	if (rc < 0)
 		goto out;
 	if (d->kind == TREE_K_ROOT)
-		tree_view_root(t, d, deadline); /* the by-* menus, once known */
+		(void)tree_view_root(t, d, deadline); /* the by-* menus */
 	s = calloc(1, sizeof(*s));
 	if (s)
 		s->ents = calloc(d->nents ? d->nents : 1, sizeof(*s->ents));
@@ -1303,16 +1104,9 @@ int tree_open(struct tree *t, uint64_t ino, uint64_t deadline)
 		goto out;
 	/* one opener loads the source; others wait for it */
 	while (n->pix_loading) {
-		struct timespec ts = {
-			.tv_sec = (time_t)(deadline / 1000u),
-			.tv_nsec = (long)(deadline % 1000u) * 1000000L,
-		};
-
-		if (pthread_cond_timedwait(&t->load_cond, &t->lock, &ts) ==
-		    ETIMEDOUT) {
-			rc = -ETIMEDOUT;
+		rc = tree_wait(t, deadline);
+		if (rc < 0)
 			goto out;
-		}
 	}
 	if (n->pix) {
 		n->opens++;
@@ -1325,18 +1119,22 @@ int tree_open(struct tree *t, uint64_t ino, uint64_t deadline)
 	pthread_mutex_unlock(&t->lock);
 
 	rc = pixsrc_open(t->pixsrc, &img, deadline, &pix);
+	api_image_release(&img);
+
+	/* n->size is read with the lock only: a relisting changes it */
+	pthread_mutex_lock(&t->lock);
 	if (rc == 0 && pixsrc_size(pix) != n->size) {
+		char path[TREE_LOG_PATH];
+
 		log_error(LOG_C_TREE,
-			  "image %" PRId64 ": file size %" PRIu64
+			  "\"%s\": file size %" PRIu64
 			  " differs from the listing's %" PRIu64,
-			  img.id, pixsrc_size(pix), n->size);
+			  tree_log_path(n, path, sizeof(path)),
+			  pixsrc_size(pix), n->size);
 		pixsrc_image_free(pix);
 		pix = NULL;
 		rc = -EIO;
 	}
-	api_image_release(&img);
-
-	pthread_mutex_lock(&t->lock);
 	n->pix_loading = false;
 	if (rc == 0) {
 		n->pix = pix;
@@ -1367,20 +1165,24 @@ void tree_release(struct tree *t, uint64_t ino)
 ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
 		  char *buf, uint64_t deadline)
 {
+	char path[TREE_LOG_PATH];
 	struct pixsrc_image *pix;
 	struct node *n;
 	enum tree_kind kind;
-	int64_t id;
 
 	pthread_mutex_lock(&t->lock);
 	n = node_find(t, ino);
 	kind = n ? n->kind : TREE_K_ROOT;
-	id = n ? n->id : 0;
 	/* valid until the last handle closes, after this read */
 	pix = n ? n->pix : NULL;
-	/* the URL and size of an original file never change once set */
+	/* the URL of an original file never changes once set; its size
+	 * is copied here, under the lock */
 	const char *url = n ? n->url : NULL;
 	uint64_t size = n ? n->size : 0;
+
+	if (n && kind == TREE_K_IMAGE && !pix)
+		log_error(LOG_C_TREE, "\"%s\": read with no open source",
+			  tree_log_path(n, path, sizeof(path)));
 	pthread_mutex_unlock(&t->lock);
 	if (!n)
 		return -ENOENT;
@@ -1411,12 +1213,8 @@ ssize_t tree_read(struct tree *t, uint64_t ino, uint64_t off, size_t len,
 		return (ssize_t)len;
 	}
 	if (kind == TREE_K_IMAGE) {
-		if (!pix) {
-			log_error(LOG_C_TREE,
-				  "image %" PRId64 ": read with no open source",
-				  id);
-			return -EIO;
-		}
+		if (!pix)
+			return -EIO; /* logged above */
 		return pixsrc_read(pix, off, len, (uint8_t *)buf, deadline);
 	}
 	if (kind == TREE_K_ORIGFILE) {

@@ -39,6 +39,7 @@
 #define XATTR_PREFIX	"user.idr."
 #define XATTR_KV	"user.idr.kv."
 #define XATTR_VALUE_MAX 65536u
+#define XATTR_NAMES_MAX 65536u /* XATTR_LIST_MAX: the kernel takes no more */
 #define VIEW_PATH_MAX	4096u
 
 bool tree_files_is_lazy(enum tree_kind kind)
@@ -131,21 +132,24 @@ static void sb_cell(struct sbuf *b, const char *s)
 
 /* ---- files of containers ---- */
 
-/* A child named like one of our files gets its " [id]". */
-static int free_name(struct ent *ents, size_t n, const char *name)
+size_t tree_files_names(enum tree_kind kind, const char **names)
 {
-	for (size_t i = 0; i < n; i++) {
-		char *nn;
+	size_t n = 0;
 
-		if (strcmp(ents[i].name, name) != 0)
-			continue;
-		if (asprintf(&nn, "%s [%" PRId64 "]", name, ents[i].node->id) <
-		    0)
-			return -ENOMEM;
-		free(ents[i].name);
-		ents[i].name = nn;
+	switch (kind) {
+	case TREE_K_PROJECT:
+	case TREE_K_SCREEN:
+		names[n++] = STUDY_NAME;
+		/* fall through */
+	case TREE_K_DATASET:
+	case TREE_K_PLATE:
+	case TREE_K_TERM:
+		names[n++] = TSV_NAME;
+		break;
+	default:
+		break;
 	}
-	return 0;
+	return n;
 }
 
 static int add_file(struct tree *t, struct node *dir, enum tree_kind kind,
@@ -154,14 +158,13 @@ static int add_file(struct tree *t, struct node *dir, enum tree_kind kind,
 	uint64_t ino = tree_view_ino(kind, dir->ino, name);
 	struct node *f =
 		tree_node_get(t, kind, ino, (int64_t)(ino & TREE_ID_MAX));
-	int rc;
 
 	if (!f || !tree_view_of(f))
 		return -ENOMEM;
+	/* the children's names were made unlike this one
+	 * (tree_files_names) */
 	f->view->owner = dir;
-	rc = free_name(ents, *n, name);
-	if (rc < 0)
-		return rc;
+	f->up = dir;
 	ents[*n].name = strdup(name);
 	ents[*n].node = f;
 	if (!ents[*n].name)
@@ -327,10 +330,13 @@ static int rows_plate(struct tree *t, struct node *plate, uint64_t deadline,
 	if (rc == 0)
 		rc = children_of(plate, TREE_K_WELL, &wells, &nw);
 	if (rc == 0 && nw > TSV_MAX_WELLS - *wells_seen) {
+		char path[TREE_LOG_PATH];
+
 		log_error(LOG_C_TREE,
-			  "images.tsv of plate %" PRId64
-			  ": more than %u wells to list; not built",
-			  plate->id, TSV_MAX_WELLS);
+			  "images.tsv of \"%s\": more than %u wells to list; "
+			  "not built",
+			  tree_log_path(plate, path, sizeof(path)),
+			  TSV_MAX_WELLS);
 		rc = -EFBIG;
 	}
 	if (rc == 0) {
@@ -368,6 +374,30 @@ static size_t unique_nodes(struct node **v, size_t n)
 	return w;
 }
 
+/* Keep an image's key/values (taking kvs): the first TREE_KV_MAX. */
+static void kvs_set(struct node *img, struct api_kv *kvs, size_t n)
+{
+	if (n > TREE_KV_MAX) {
+		char path[TREE_LOG_PATH];
+
+		log_warn(LOG_C_TREE,
+			 "\"%s\": %zu key/value pairs; only the first %u are "
+			 "shown",
+			 tree_log_path(img, path, sizeof(path)), n,
+			 TREE_KV_MAX);
+		for (size_t i = TREE_KV_MAX; i < n; i++) {
+			free(kvs[i].ns);
+			free(kvs[i].key);
+			free(kvs[i].value);
+		}
+		n = TREE_KV_MAX;
+	}
+	api_kvs_free(img->kvs, img->nkvs);
+	img->kvs = kvs;
+	img->nkvs = n;
+	img->kvs_at = http_now_ms();
+}
+
 /* Fetch the key/values of rows whose images have none fresh. */
 static int rows_kvs(struct tree *t, struct rows *r, uint64_t deadline)
 {
@@ -396,10 +426,7 @@ static int rows_kvs(struct tree *t, struct rows *r, uint64_t deadline)
 		pthread_mutex_lock(&t->lock);
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		api_kvs_free(nodes[i]->kvs, nodes[i]->nkvs);
-		nodes[i]->kvs = sets[i].kvs;
-		nodes[i]->nkvs = sets[i].n;
-		nodes[i]->kvs_at = http_now_ms();
+		kvs_set(nodes[i], sets[i].kvs, sets[i].n);
 		sets[i].kvs = NULL;
 		sets[i].n = 0;
 	}
@@ -424,8 +451,9 @@ static int str_cmp(const void *a, const void *b)
 static void row_kvs(const struct row *r, const struct api_kv **kvs, size_t *n)
 {
 	if (r->hit && r->hit->has_kvs) {
+		/* as an image's own: the first TREE_KV_MAX */
 		*kvs = r->hit->kvs;
-		*n = r->hit->nkvs;
+		*n = r->hit->nkvs < TREE_KV_MAX ? r->hit->nkvs : TREE_KV_MAX;
 	} else if (r->img) {
 		*kvs = r->img->kvs;
 		*n = r->img->nkvs;
@@ -435,14 +463,26 @@ static void row_kvs(const struct row *r, const struct api_kv **kvs, size_t *n)
 	}
 }
 
-/* The text of images.tsv: a header, then one row per image by path. */
-static int tsv_format(struct rows *r, struct sbuf *b)
+/* A row's key/values ordered by key (and as sent within a key). */
+struct kv_ref {
+	const struct api_kv *kv;
+	size_t pos;
+};
+
+static int kv_ref_cmp(const void *a, const void *b)
+{
+	const struct kv_ref *x = a, *y = b;
+	int c = strcmp(x->kv->key, y->kv->key);
+
+	return c ? c : (x->pos < y->pos ? -1 : x->pos > y->pos);
+}
+
+/* The sorted distinct keys of every row. */
+static int tsv_keys(const struct rows *r, const char ***out, size_t *nout)
 {
 	const char **keys = NULL;
 	size_t nk = 0, capk = 0;
 
-	if (r->n > 0)
-		qsort(r->v, r->n, sizeof(*r->v), row_path_cmp);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct api_kv *kvs;
 		size_t n;
@@ -476,19 +516,68 @@ static int tsv_format(struct rows *r, struct sbuf *b)
 			nk = w;
 		}
 	}
+	*out = keys;
+	*nout = nk;
+	return 0;
+}
+
+/* A row's key/value cells, one per key of the header: its key/values
+ * sorted once and merged with the keys (no scan per key). */
+static int tsv_kv_cells(struct sbuf *b, const struct row *w, const char **keys,
+			size_t nk)
+{
+	const struct api_kv *kvs;
+	struct kv_ref *ref;
+	size_t n, p = 0;
+
+	row_kvs(w, &kvs, &n);
+	ref = calloc(n + 1, sizeof(*ref));
+	if (!ref)
+		return -ENOMEM;
+	for (size_t j = 0; j < n; j++)
+		ref[j] = (struct kv_ref){&kvs[j], j};
+	if (n > 0)
+		qsort(ref, n, sizeof(*ref), kv_ref_cmp);
+	for (size_t k = 0; k < nk && !b->err; k++) {
+		bool first = true;
+
+		sb_add(b, "\t", 1);
+		while (p < n && strcmp(ref[p].kv->key, keys[k]) < 0)
+			p++;
+		for (; p < n && strcmp(ref[p].kv->key, keys[k]) == 0; p++) {
+			if (!first)
+				sb_add(b, "; ", 2);
+			sb_cell(b, ref[p].kv->value);
+			first = false;
+		}
+	}
+	free(ref);
+	return 0;
+}
+
+/* The text of images.tsv: a header, then one row per image by path. */
+static int tsv_format(struct rows *r, struct sbuf *b)
+{
+	const char **keys = NULL;
+	size_t nk = 0;
+	int rc;
+
+	if (r->n > 0)
+		qsort(r->v, r->n, sizeof(*r->v), row_path_cmp);
+	rc = tsv_keys(r, &keys, &nk);
+	if (rc < 0)
+		return rc;
 	sb_str(b, "path\tid\tname\tSizeX\tSizeY\tSizeZ\tSizeC\tSizeT\t"
 		  "PixelType\tPhysicalSizeX\tPhysicalSizeY\tPhysicalSizeZ\t"
 		  "source");
-	for (size_t k = 0; k < nk; k++) {
+	for (size_t k = 0; k < nk && !b->err; k++) {
 		sb_add(b, "\t", 1);
 		sb_cell(b, keys[k]);
 	}
 	sb_add(b, "\n", 1);
-	for (size_t i = 0; i < r->n && !b->err; i++) {
+	for (size_t i = 0; rc == 0 && i < r->n && !b->err; i++) {
 		const struct row *w = &r->v[i];
 		const struct api_image *img = w->img ? &w->img->img : NULL;
-		const struct api_kv *kvs;
-		size_t n;
 
 		sb_cell(b, w->path);
 		sb_printf(b, "\t%" PRId64 "\t", w->id);
@@ -512,24 +601,11 @@ static int tsv_format(struct rows *r, struct sbuf *b)
 			sb_str(b, "\t\t\t\t\t\t\t\t\t");
 		}
 		sb_str(b, w->rendered ? "\trendered" : "\tzarr");
-		row_kvs(w, &kvs, &n);
-		for (size_t k = 0; k < nk; k++) {
-			bool first = true;
-
-			sb_add(b, "\t", 1);
-			for (size_t j = 0; j < n; j++) {
-				if (strcmp(kvs[j].key, keys[k]) != 0)
-					continue;
-				if (!first)
-					sb_add(b, "; ", 2);
-				sb_cell(b, kvs[j].value);
-				first = false;
-			}
-		}
+		rc = tsv_kv_cells(b, w, keys, nk);
 		sb_add(b, "\n", 1);
 	}
 	free(keys);
-	return b->err;
+	return rc < 0 ? rc : b->err;
 }
 
 static int build_tsv(struct tree *t, struct node *f, uint64_t deadline,
@@ -649,12 +725,14 @@ static int build_study(struct tree *t, struct node *f, uint64_t deadline,
 	const char *v;
 	int rc;
 
+	int64_t id = owner->id;
+
 	rc = container_path(owner, path, sizeof(path));
 	if (rc < 0)
 		return rc;
 	pthread_mutex_unlock(&t->lock);
-	rc = api_object_kvs(t->api, screen ? "screen" : "project", owner->id,
-			    NS_STUDY, deadline, &kvs, &n, &name);
+	rc = api_object_kvs(t->api, screen ? "screen" : "project", id, NS_STUDY,
+			    deadline, &kvs, &n, &name);
 	pthread_mutex_lock(&t->lock);
 	if (rc < 0)
 		return rc;
@@ -729,6 +807,7 @@ static int build_study(struct tree *t, struct node *f, uint64_t deadline,
 
 int tree_files_build(struct tree *t, struct node *n, uint64_t deadline)
 {
+	char path[TREE_LOG_PATH];
 	struct sbuf b = {0};
 	bool waited = false;
 	int rc;
@@ -759,14 +838,13 @@ int tree_files_build(struct tree *t, struct node *n, uint64_t deadline)
 		b.p = NULL;
 	} else if (n->view->text) {
 		log_warn(LOG_C_TREE,
-			 "cannot rebuild file %" PRIu64
-			 " (%s); serving the one from before",
-			 n->ino, strerror(-rc));
+			 "cannot rebuild \"%s\" (%s); serving the one from "
+			 "before",
+			 tree_log_path(n, path, sizeof(path)), strerror(-rc));
 		rc = 0;
 	} else {
-		log_error(LOG_C_TREE, "cannot build %s of %" PRIu64 ": %s",
-			  n->kind == TREE_K_TSV ? TSV_NAME : STUDY_NAME,
-			  n->view->owner->ino, strerror(-rc));
+		log_error(LOG_C_TREE, "cannot build \"%s\": %s",
+			  tree_log_path(n, path, sizeof(path)), strerror(-rc));
 		if (rc == -ENOENT)
 			rc = -EIO; /* the file exists; building it failed */
 	}
@@ -830,10 +908,7 @@ static int image_kvs(struct tree *t, struct node *n, uint64_t deadline)
 	pthread_mutex_lock(&t->lock);
 	if (rc < 0)
 		return n->kvs_at ? 0 : rc; /* serve what we had */
-	api_kvs_free(n->kvs, n->nkvs);
-	n->kvs = set[0].kvs;
-	n->nkvs = set[0].n;
-	n->kvs_at = http_now_ms();
+	kvs_set(n, set[0].kvs, set[0].n);
 	set[0].kvs = NULL;
 	set[0].n = 0;
 	api_kvsets_free(set, 1);
@@ -862,10 +937,47 @@ static const char *const fixed_attrs[] = {
 	XATTR_PREFIX "dims", XATTR_PREFIX "pixel_type",
 };
 
+/* The user.idr.kv.* names of an image, sorted and distinct (t->lock
+ * held; at most TREE_KV_MAX: kvs_set). */
+static int kv_attr_names(const struct node *n, char ***out, size_t *nout)
+{
+	char **names = calloc(n->nkvs + 1, sizeof(*names));
+	size_t w = 0;
+
+	if (!names)
+		return -ENOMEM;
+	for (size_t i = 0; i < n->nkvs; i++) {
+		char name[256];
+
+		kv_attr_name(n->kvs[i].key, name, sizeof(name));
+		names[i] = strdup(name);
+		if (!names[i]) {
+			for (size_t j = 0; j < i; j++)
+				free(names[j]);
+			free(names);
+			return -ENOMEM;
+		}
+	}
+	if (n->nkvs > 0)
+		qsort(names, n->nkvs, sizeof(*names), str_cmp);
+	for (size_t i = 0; i < n->nkvs; i++) {
+		if (w > 0 && strcmp(names[w - 1], names[i]) == 0)
+			free(names[i]);
+		else
+			names[w++] = names[i];
+	}
+	*out = names;
+	*nout = w;
+	return 0;
+}
+
 int tree_listxattr(struct tree *t, uint64_t ino, uint64_t deadline, char **out,
 		   size_t *len)
 {
+	char path[TREE_LOG_PATH] = "";
 	struct sbuf b = {0};
+	char **names = NULL;
+	size_t nn = 0, nfixed = 0, left = 0;
 	struct node *n;
 	int rc = 0;
 
@@ -875,28 +987,32 @@ int tree_listxattr(struct tree *t, uint64_t ino, uint64_t deadline, char **out,
 		rc = -ENOENT;
 	else if (n->kind == TREE_K_IMAGE)
 		rc = image_kvs(t, n, deadline);
-	sb_add(&b, "", 0);
-	for (size_t i = 0; rc == 0 && n->kind == TREE_K_IMAGE &&
-			   i < sizeof(fixed_attrs) / sizeof(fixed_attrs[0]);
-	     i++) {
-		if (i >= 3 && !n->img.has_pixels)
-			break;
-		sb_add(&b, fixed_attrs[i], strlen(fixed_attrs[i]) + 1);
-	}
-	for (size_t i = 0; rc == 0 && n->kind == TREE_K_IMAGE && i < n->nkvs;
-	     i++) {
-		char name[256], prev[256];
-		bool dup = false;
-
-		kv_attr_name(n->kvs[i].key, name, sizeof(name));
-		for (size_t j = 0; j < i && !dup; j++) {
-			kv_attr_name(n->kvs[j].key, prev, sizeof(prev));
-			dup = strcmp(prev, name) == 0;
-		}
-		if (!dup)
-			sb_add(&b, name, strlen(name) + 1);
+	if (rc == 0 && n->kind == TREE_K_IMAGE) {
+		nfixed = n->img.has_pixels ? 5 : 3;
+		rc = kv_attr_names(n, &names, &nn);
+		tree_log_path(n, path, sizeof(path));
 	}
 	pthread_mutex_unlock(&t->lock);
+	sb_add(&b, "", 0);
+	for (size_t i = 0; rc == 0 && i < nfixed; i++)
+		sb_add(&b, fixed_attrs[i], strlen(fixed_attrs[i]) + 1);
+	/* the kernel takes at most XATTR_NAMES_MAX bytes of names */
+	for (size_t i = 0; rc == 0 && i < nn; i++) {
+		size_t l = strlen(names[i]) + 1;
+
+		if (l > XATTR_NAMES_MAX - b.len)
+			left++;
+		else
+			sb_add(&b, names[i], l);
+	}
+	if (left > 0)
+		log_warn(LOG_C_TREE,
+			 "\"%s\": %zu key/value names left out of listxattr "
+			 "(%u bytes at most)",
+			 path, left, XATTR_NAMES_MAX);
+	for (size_t i = 0; i < nn; i++)
+		free(names[i]);
+	free(names);
 	if (rc == 0)
 		rc = b.err;
 	if (rc < 0) {
@@ -948,7 +1064,8 @@ int tree_getxattr(struct tree *t, uint64_t ino, const char *name,
 		bool found = false;
 
 		rc = image_kvs(t, n, deadline);
-		for (size_t i = 0; rc == 0 && i < n->nkvs; i++) {
+		for (size_t i = 0;
+		     rc == 0 && i < n->nkvs && b.len <= XATTR_VALUE_MAX; i++) {
 			char an[256];
 
 			kv_attr_name(n->kvs[i].key, an, sizeof(an));

@@ -52,7 +52,8 @@ enum tree_kind {
 #define TREE_STATSDIR_INO   5u
 #define TREE_STATS_INO	    6u
 #define TREE_STATSJSON_INO  7u
-#define TREE_SUFFIX_RESERVE 24u /* " [" + 20 digits + "]" + NUL */
+#define TREE_SUFFIX_RESERVE 24u	  /* " [" + 20 digits + "]" + NUL */
+#define TREE_LOG_PATH	    1024u /* a node's path in a log line, escaped */
 
 struct ent {
 	char *name;
@@ -90,6 +91,10 @@ struct node {
 	uint64_t listed_at; /* http_now_ms(); 0: never listed */
 	bool loading;
 
+	/* the directory whose listing last named it (log lines); NULL for
+	 * the root */
+	struct node *up;
+
 	/* tree_view.c */
 	struct node *parent; /* containers: the directory listing them */
 	bool rendered;	     /* images: shown as .rendered.tif */
@@ -123,6 +128,40 @@ struct tree {
 	size_t nnodes;
 	bool menus_added; /* the by-* directories are in the root */
 };
+
+/* ---- tree_names.c (no lock needed unless noted) ---- */
+
+/* An entry of a listing being named (tree_names_unique). */
+struct tree_uname {
+	const char *base; /* made safe (tree_sanitize_name), without ext */
+	const char *ext;  /* "" or the extension (".tif") */
+	const char *tag;  /* the suffix's text: "123" for " [123]" */
+	uint64_t order;	  /* unique per entry: orders equal names and tags */
+	char *name;	  /* out: heap, unique in the directory */
+};
+
+/**
+ * Name every entry of a directory uniquely and unlike any of @p reserved
+ * (the files the tree adds there), whatever the server sent; the result
+ * depends only on the set of entries (see tree_names.c).
+ * @return 0 (every v[i].name set), -ENOMEM or -EIO (none set)
+ */
+int tree_names_unique(struct tree_uname *v, size_t n,
+		      const char *const *reserved, size_t nres);
+
+/** Length of s[0..len) cut to at most max bytes on a UTF-8 boundary. */
+size_t tree_utf8_cut(const char *s, size_t len, size_t max);
+
+/** "dataset", "image"...: what a kind of node is, for log lines. */
+const char *tree_kind_name(enum tree_kind kind);
+
+/**
+ * The path of a node from the mount point ("/projects/p/d/i.tif"), as the
+ * listings that lead to it name it, escaped for a log line (t->lock held).
+ * @param[out] out at least TREE_LOG_PATH bytes are enough
+ * @return out
+ */
+char *tree_log_path(const struct node *n, char *out, size_t outsz);
 
 /* ---- tree.c, for tree_view.c (t->lock held unless noted) ---- */
 
@@ -180,8 +219,10 @@ int tree_view_list(struct tree *t, struct node *dir, uint64_t deadline);
 /**
  * The root's by-* directories: detect the backend if that is due, add
  * what it has. Cheap once done; errors are logged, the root stays usable.
+ * @return 0 (the menus are known), -EIO (detection failed, now or within
+ *         its backoff), -ETIMEDOUT, ...
  */
-void tree_view_root(struct tree *t, struct node *root, uint64_t deadline);
+int tree_view_root(struct tree *t, struct node *root, uint64_t deadline);
 
 /**
  * A name a directory's listing lacks: in the root, after detection; in a
@@ -220,6 +261,30 @@ int tree_view_term_places(struct tree *t, struct node *term, bool want_screen,
 			  struct api_hit **hits, size_t *nhits);
 void tree_view_places_free(struct tree_place *p, size_t n);
 
+/* ---- tree_orig.c: <image>.originals ---- */
+
+/** An originals tree built without the lock. */
+struct tree_orig;
+
+/** Inode of a path inside an image's originals: a 56-bit hash. */
+uint64_t tree_orig_ino(enum tree_kind kind, int64_t image, const char *path,
+		       size_t len);
+
+/**
+ * Build every directory of an image's originals from its files (no lock
+ * held; no recursion). Paths over the caps are left out and logged.
+ * @param[in] files borrowed until tree_orig_free()
+ * @param[in] what the directory's path, for log lines
+ * @return 0, -ENOMEM, -EFBIG (more than TREE_ORIG_ENTRIES_MAX entries)
+ */
+int tree_orig_build(int64_t image, const struct api_file *files, size_t n,
+		    const char *what, struct tree_orig **out);
+
+/** Install a built tree as dir's listing and its subdirectories'
+ * (t->lock held): one node lookup per entry, nothing more. */
+int tree_orig_install(struct tree *t, struct node *dir, struct tree_orig *o);
+void tree_orig_free(struct tree_orig *o);
+
 /* ---- tree_files.c: images.tsv, study.txt, extended attributes ---- */
 
 /** Kinds built on lookup, stat or open (images.tsv, study.txt). */
@@ -234,6 +299,15 @@ int tree_files_build(struct tree *t, struct node *n, uint64_t deadline);
 /** Copy from a lazy file's content (takes the lock). */
 ssize_t tree_files_read(struct tree *t, struct node *n, uint64_t off,
 			size_t len, char *buf);
+
+/**
+ * The names of the files the tree adds to a directory of @p kind
+ * (images.tsv, study.txt), which its children must not take.
+ * @param[out] names room for TREE_FILES_MAX
+ * @return how many
+ */
+#define TREE_FILES_MAX 2u
+size_t tree_files_names(enum tree_kind kind, const char **names);
 
 /**
  * Add the files every container has (images.tsv; study.txt in studies)

@@ -105,6 +105,9 @@ struct vchild {
 	int64_t study; /* TSTUDY */
 	char *target;  /* LINK */
 	uint64_t ino;
+	uint64_t order; /* unique per child: orders equal names */
+	char tag[24];	/* the suffix's text */
+	char *full;	/* the unique name, with ext (vchildren_unique) */
 };
 
 static void vchildren_free(struct vchild *c, size_t n)
@@ -113,41 +116,42 @@ static void vchildren_free(struct vchild *c, size_t n)
 		free(c[i].value);
 		free(c[i].label);
 		free(c[i].target);
+		free(c[i].full);
 	}
 	free(c);
 }
 
-static int vchild_name_cmp(const void *a, const void *b)
+/*
+ * Name children uniquely, also unlike the files the tree adds to a
+ * directory of dir_kind (tree_names.c): " [uniq]", or " [#hash]" for
+ * terms.
+ */
+static int vchildren_unique(struct vchild *c, size_t n, enum tree_kind dir_kind)
 {
-	const struct vchild *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
+	const char *reserved[TREE_FILES_MAX];
+	size_t nres = tree_files_names(dir_kind, reserved);
+	struct tree_uname *u = calloc(n + 1, sizeof(*u));
+	int rc;
 
-	return c ? c : strcmp(x->ext ? x->ext : "", y->ext ? y->ext : "");
-}
-
-/* Give equal names a suffix, all members alike (order-independent). */
-static void vchildren_unique(struct vchild *c, size_t n)
-{
-	if (n > 0)
-		qsort(c, n, sizeof(*c), vchild_name_cmp);
-	for (size_t i = 0; i < n;) {
-		size_t j = i + 1;
-
-		while (j < n && vchild_name_cmp(&c[i], &c[j]) == 0)
-			j++;
-		for (size_t k = i; j - i > 1 && k < j; k++) {
-			size_t l = strlen(c[k].name);
-			char *end = c[k].name + l;
-			size_t room = sizeof(c[k].name) - l;
-
-			if (c[k].uniq >= 0)
-				snprintf(end, room, " [%" PRId64 "]",
-					 c[k].uniq);
-			else
-				snprintf(end, room, " [#%08x]", c[k].hash);
-		}
-		i = j;
+	if (!u)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].uniq >= 0)
+			snprintf(c[i].tag, sizeof(c[i].tag), "%" PRId64,
+				 c[i].uniq);
+		else
+			snprintf(c[i].tag, sizeof(c[i].tag), "#%08x",
+				 c[i].hash);
+		u[i] = (struct tree_uname){.base = c[i].name,
+					   .ext = c[i].ext ? c[i].ext : "",
+					   .tag = c[i].tag,
+					   .order = c[i].order};
 	}
+	rc = tree_names_unique(u, n, reserved, nres);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		c[i].full = u[i].name;
+	free(u);
+	return rc;
 }
 
 /* Install children as dir's listing; their payloads move into nodes. */
@@ -167,10 +171,15 @@ static int vinstall(struct tree *t, struct node *dir, struct vchild *c,
 
 		if (!v)
 			goto nomem;
-		if (asprintf(&ents[ne].name, "%s%s", c[i].name,
-			     c[i].ext ? c[i].ext : "") < 0)
+		if (c[i].full) {
+			ents[ne].name = c[i].full;
+			c[i].full = NULL;
+		} else if (asprintf(&ents[ne].name, "%s%s", c[i].name,
+				    c[i].ext ? c[i].ext : "") < 0) {
 			goto nomem;
+		}
 		ents[ne++].node = nd;
+		nd->up = dir;
 		switch (c[i].kind) {
 		case TREE_K_TERM:
 			v->menu = dir->view->menu;
@@ -254,6 +263,7 @@ static int list_menu(struct tree *t, struct node *dir, uint64_t deadline)
 		c[i].kind = TREE_K_TERM;
 		c[i].uniq = -1;
 		c[i].hash = hash32(terms[i].value);
+		c[i].order = tree_view_ino(TREE_K_TERM, 0, terms[i].value);
 		term_name(terms[i].value, terms[i].label, c[i].name);
 		c[i].value = terms[i].value;
 		c[i].label = terms[i].label;
@@ -261,12 +271,10 @@ static int list_menu(struct tree *t, struct node *dir, uint64_t deadline)
 		terms[i].label = NULL;
 	}
 	search_terms_free(terms, n);
-	if (rc == 0) {
-		vchildren_unique(c, n);
-		for (size_t i = 0; i < n; i++)
-			c[i].ino =
-				tree_view_ino(TREE_K_TERM, dir->ino, c[i].name);
-	}
+	if (rc == 0)
+		rc = vchildren_unique(c, n, TREE_K_MENU);
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		c[i].ino = tree_view_ino(TREE_K_TERM, dir->ino, c[i].full);
 	pthread_mutex_lock(&t->lock);
 	if (rc == 0)
 		rc = vinstall(t, dir, c, n);
@@ -274,26 +282,149 @@ static int list_menu(struct tree *t, struct node *dir, uint64_t deadline)
 	return rc;
 }
 
-/* Name of a project or screen as projects/ or screens/ shows it. */
-static int study_name(struct tree *t, bool screen, int64_t id,
-		      uint64_t deadline, char *out, struct node **node)
+/* An entry of a listing, copied: it outlives a dropped lock. */
+struct named {
+	int64_t id;
+	struct node *node; /* nodes live until tree_free() */
+	char *name;
+};
+
+static int named_cmp(const void *a, const void *b)
 {
-	struct node *top = tree_node_find(t, screen ? TREE_SCREENS_INO
-						    : TREE_PROJECTS_INO);
-	enum tree_kind kind = screen ? TREE_K_SCREEN : TREE_K_PROJECT;
-	int rc = top ? tree_ensure_listed(t, top, deadline) : -ENOENT;
+	const struct named *x = a, *y = b;
 
-	for (size_t i = 0; rc == 0 && i < top->nents; i++) {
-		struct node *n = top->ents[i].node;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
 
-		if (n->kind == kind && n->id == id) {
-			snprintf(out, TREE_NAME_MAX + 1, "%s",
-				 top->ents[i].name);
-			*node = n;
-			return 0;
+static void named_free(struct named *v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+/* The entries of kind in dir's listing, by id. */
+static int named_of(const struct node *dir, enum tree_kind kind,
+		    struct named **out, size_t *nout)
+{
+	struct named *v = calloc(dir->nents + 1, sizeof(*v));
+	size_t n = 0;
+
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < dir->nents; i++) {
+		struct node *e = dir->ents[i].node;
+
+		if (e->kind != kind)
+			continue;
+		v[n] = (struct named){e->id, e, strdup(dir->ents[i].name)};
+		if (!v[n++].name) {
+			named_free(v, n);
+			return -ENOMEM;
 		}
 	}
-	return rc < 0 ? rc : -ENOENT;
+	if (n > 0)
+		qsort(v, n, sizeof(*v), named_cmp);
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+static const struct named *named_find(const struct named *v, size_t n,
+				      int64_t id)
+{
+	struct named key = {.id = id};
+
+	return n ? bsearch(&key, v, n, sizeof(*v), named_cmp) : NULL;
+}
+
+/* projects/ and screens/ as they name their studies (listed if needed;
+ * may drop the lock), only those asked for. */
+struct studies {
+	struct named *v[2]; /* [0] projects, [1] screens */
+	size_t n[2];
+};
+
+static int studies_get(struct tree *t, bool projects, bool screens,
+		       uint64_t deadline, struct studies *out)
+{
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (int k = 0; rc == 0 && k < 2; k++) {
+		struct node *top = tree_node_find(t, k ? TREE_SCREENS_INO
+						       : TREE_PROJECTS_INO);
+
+		if (!(k ? screens : projects))
+			continue;
+		rc = top ? tree_ensure_listed(t, top, deadline) : -EIO;
+		if (rc == 0)
+			rc = named_of(top, k ? TREE_K_SCREEN : TREE_K_PROJECT,
+				      &out->v[k], &out->n[k]);
+	}
+	if (rc < 0) {
+		named_free(out->v[0], out->n[0]);
+		named_free(out->v[1], out->n[1]);
+	}
+	return rc;
+}
+
+static const struct named *studies_find(const struct studies *s, bool screen,
+					int64_t id)
+{
+	return named_find(s->v[screen], s->n[screen], id);
+}
+
+static void studies_release(struct studies *s)
+{
+	named_free(s->v[0], s->n[0]);
+	named_free(s->v[1], s->n[1]);
+}
+
+struct study_key {
+	bool screen;
+	int64_t study;
+	int64_t image; /* one image of it, for the log */
+};
+
+static int study_key_cmp(const void *a, const void *b)
+{
+	const struct study_key *x = a, *y = b;
+
+	if (x->screen != y->screen)
+		return x->screen ? 1 : -1;
+	return x->study < y->study ? -1 : x->study > y->study;
+}
+
+/* The distinct studies of a term's hits, sorted. */
+static int hit_studies(const struct api_hit *hits, size_t n,
+		       struct study_key **out, size_t *nout, bool *projects,
+		       bool *screens)
+{
+	struct study_key *k = calloc(n + 1, sizeof(*k));
+	size_t nk = 0, w = 0;
+
+	if (!k)
+		return -ENOMEM;
+	*projects = *screens = false;
+	for (size_t i = 0; i < n; i++) {
+		bool screen = hits[i].screen_id > 0;
+		int64_t study = screen ? hits[i].screen_id : hits[i].project_id;
+
+		if (study <= 0)
+			continue;
+		k[nk++] = (struct study_key){screen, study, hits[i].id};
+		*(screen ? screens : projects) = true;
+	}
+	if (nk > 0)
+		qsort(k, nk, sizeof(*k), study_key_cmp);
+	for (size_t i = 0; i < nk; i++) {
+		if (w == 0 || study_key_cmp(&k[w - 1], &k[i]) != 0)
+			k[w++] = k[i];
+	}
+	*out = k;
+	*nout = w;
+	return 0;
 }
 
 static int list_term(struct tree *t, struct node *dir, uint64_t deadline)
@@ -301,65 +432,64 @@ static int list_term(struct tree *t, struct node *dir, uint64_t deadline)
 	unsigned menu = dir->view->menu;
 	char *value = strdup(dir->view->value ? dir->view->value : "");
 	struct api_hit *hits = NULL;
+	struct study_key *keys = NULL;
+	struct studies st = {0};
 	struct vchild *c = NULL;
-	size_t n = 0, nc = 0, nmissing = 0;
+	size_t n = 0, nk = 0, nc = 0, nmissing = 0, missing = 0;
+	bool projects = false, screens = false;
 	int rc;
 
 	if (!value)
 		return -ENOMEM;
 	pthread_mutex_unlock(&t->lock);
 	rc = search_images(t->search, menu, value, deadline, &hits, &n);
+	if (rc == 0)
+		rc = hit_studies(hits, n, &keys, &nk, &projects, &screens);
 	pthread_mutex_lock(&t->lock);
 	free(value);
+	if (rc == 0)
+		rc = studies_get(t, projects, screens, deadline, &st);
 	if (rc == 0) {
-		/* studies found, then (from the end) studies not listed */
-		c = calloc(n + 2, sizeof(*c));
+		c = calloc(nk + 2, sizeof(*c));
 		if (!c)
 			rc = -ENOMEM;
 	}
 	/* one directory per study, named as projects/ or screens/ does */
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		bool screen = hits[i].screen_id > 0;
-		int64_t study = screen ? hits[i].screen_id : hits[i].project_id;
-		struct node *sn;
-		bool seen = false;
-
-		for (size_t j = 0; j < nc && !seen; j++)
-			seen = c[j].screen == screen && c[j].study == study;
-		for (size_t j = 0; j < nmissing && !seen; j++)
-			seen = c[n + 1 - j].screen == screen &&
-			       c[n + 1 - j].study == study;
-		if (seen || study <= 0)
-			continue;
-		rc = study_name(t, screen, study, deadline, c[nc].name, &sn);
-		if (rc == -ENOENT) {
-			log_warn(LOG_C_TREE,
-				 "%s %" PRId64 " of image %" PRId64
-				 " is not listed; its images are left out "
-				 "of %s",
-				 screen ? "screen" : "project", study,
-				 hits[i].id, search_menu_dir(menu));
-			c[n + 1 - nmissing].screen = screen;
-			c[n + 1 - nmissing].study = study;
-			nmissing++;
-			rc = 0;
-			continue;
-		}
-		if (rc < 0)
-			break;
+	for (size_t i = 0; rc == 0 && i < nk; i++) {
+		const struct named *sn =
+			studies_find(&st, keys[i].screen, keys[i].study);
 		char salt[32];
 
-		snprintf(salt, sizeof(salt), "%c%" PRId64, screen ? 's' : 'p',
-			 study);
+		if (!sn) {
+			if (nmissing++ == 0)
+				missing = i;
+			continue;
+		}
+		snprintf(c[nc].name, sizeof(c[nc].name), "%s", sn->name);
+		snprintf(salt, sizeof(salt), "%c%" PRId64,
+			 keys[i].screen ? 's' : 'p', keys[i].study);
 		c[nc].kind = TREE_K_TSTUDY;
-		c[nc].screen = screen;
-		c[nc].study = study;
-		c[nc].uniq = study;
+		c[nc].screen = keys[i].screen;
+		c[nc].study = keys[i].study;
+		c[nc].uniq = keys[i].study;
 		c[nc].ino = tree_view_ino(TREE_K_TSTUDY, dir->ino, salt);
+		c[nc].order = c[nc].ino;
 		nc++;
 	}
+	if (rc == 0 && nmissing > 0) {
+		char path[TREE_LOG_PATH];
+
+		log_warn(LOG_C_TREE,
+			 "\"%s\": %zu studies of its images are not listed "
+			 "(the first: %s %" PRId64 ", of image %" PRId64
+			 "); their images are left out",
+			 tree_log_path(dir, path, sizeof(path)), nmissing,
+			 keys[missing].screen ? "screen" : "project",
+			 keys[missing].study, keys[missing].image);
+	}
+	if (rc == 0)
+		rc = vchildren_unique(c, nc, TREE_K_TERM);
 	if (rc == 0) {
-		vchildren_unique(c, nc);
 		c[nc].kind = TREE_K_TSV;
 		snprintf(c[nc].name, sizeof(c[nc].name), TSV_NAME);
 		c[nc].ino = tree_view_ino(TREE_K_TSV, dir->ino, TSV_NAME);
@@ -373,6 +503,8 @@ static int list_term(struct tree *t, struct node *dir, uint64_t deadline)
 		hits = NULL;
 		n = 0;
 	}
+	studies_release(&st);
+	free(keys);
 	api_hits_free(hits, n);
 	vchildren_free(c, nc);
 	return rc;
@@ -418,27 +550,17 @@ static int path_join(char **out, const char *a, const char *b, const char *c,
 }
 
 /* Place the images of one dataset or plate (p[0..n) share it). */
-static int place_container(struct tree *t, struct node *study,
-			   const char *sname, struct tree_place *p, size_t n,
-			   uint64_t deadline)
+static int place_container(struct tree *t, const char *sname,
+			   const struct named *c, struct tree_place *p,
+			   size_t n, uint64_t deadline)
 {
 	enum tree_kind kind = p[0].screen ? TREE_K_PLATE : TREE_K_DATASET;
-	char cname[TREE_NAME_MAX + 1];
-	struct node *cn = NULL;
+	const char *cname = c->name;
+	struct node *cn = c->node;
 	struct img_ref *refs = NULL;
 	size_t nr = 0;
 	int rc;
 
-	for (size_t i = 0; i < study->nents && !cn; i++) {
-		if (study->ents[i].node->kind == kind &&
-		    study->ents[i].node->id == p[0].container) {
-			cn = study->ents[i].node;
-			snprintf(cname, sizeof(cname), "%s",
-				 study->ents[i].name);
-		}
-	}
-	if (!cn)
-		return 0; /* not (or no longer) listed: left out */
 	rc = tree_ensure_listed(t, cn, deadline);
 	if (rc < 0)
 		return rc;
@@ -500,35 +622,49 @@ static int place_container(struct tree *t, struct node *study,
 static int resolve_places(struct tree *t, struct tree_place *p, size_t n,
 			  uint64_t deadline)
 {
-	int rc = 0;
+	struct studies st = {0};
+	bool projects = false, screens = false;
+	int rc;
 
 	if (n > 0)
 		qsort(p, n, sizeof(*p), place_cmp);
+	for (size_t i = 0; i < n; i++)
+		*(p[i].screen ? &screens : &projects) = true;
+	rc = studies_get(t, projects, screens, deadline, &st);
 	for (size_t i = 0; rc == 0 && i < n;) {
-		char sname[TREE_NAME_MAX + 1];
-		struct node *sn = NULL;
-		size_t j = i;
+		const struct named *sn =
+			studies_find(&st, p[i].screen, p[i].study);
+		struct named *cs = NULL;
+		size_t j = i, ncs = 0;
 
 		while (j < n && p[j].screen == p[i].screen &&
 		       p[j].study == p[i].study)
 			j++;
-		rc = study_name(t, p[i].screen, p[i].study, deadline, sname,
-				&sn);
-		if (rc == 0)
-			rc = tree_ensure_listed(t, sn, deadline);
-		for (size_t k = i; rc == 0 && k < j;) {
+		/* a study not listed: its images are left out */
+		if (sn)
+			rc = tree_ensure_listed(t, sn->node, deadline);
+		if (sn && rc == 0)
+			rc = named_of(sn->node,
+				      p[i].screen ? TREE_K_PLATE
+						  : TREE_K_DATASET,
+				      &cs, &ncs);
+		for (size_t k = i; sn && rc == 0 && k < j;) {
+			const struct named *c =
+				named_find(cs, ncs, p[k].container);
 			size_t l = k;
 
 			while (l < j && p[l].container == p[k].container)
 				l++;
-			rc = place_container(t, sn, sname, p + k, l - k,
-					     deadline);
+			/* not (or no longer) listed: left out */
+			if (c)
+				rc = place_container(t, sn->name, c, p + k,
+						     l - k, deadline);
 			k = l;
 		}
-		if (rc == -ENOENT)
-			rc = 0; /* a study not listed: its images left out */
+		named_free(cs, ncs);
 		i = j;
 	}
+	studies_release(&st);
 	return rc;
 }
 
@@ -645,6 +781,7 @@ static int list_study(struct tree *t, struct node *dir, uint64_t deadline)
 		c[nc].uniq = p[i].id;
 		snprintf(salt, sizeof(salt), "%" PRId64, p[i].id);
 		c[nc].ino = tree_view_ino(TREE_K_LINK, dir->ino, salt);
+		c[nc].order = c[nc].ino;
 		/* by-<menu>/<term>/<study>/: three levels below the root */
 		if (asprintf(&c[nc].target, "../../../%s", p[i].path) < 0) {
 			c[nc].target = NULL;
@@ -652,10 +789,10 @@ static int list_study(struct tree *t, struct node *dir, uint64_t deadline)
 		}
 		nc++;
 	}
-	if (rc == 0) {
-		vchildren_unique(c, nc);
+	if (rc == 0)
+		rc = vchildren_unique(c, nc, TREE_K_TSTUDY);
+	if (rc == 0)
 		rc = vinstall(t, dir, c, nc);
-	}
 	vchildren_free(c, nc);
 	tree_view_places_free(p, np);
 	api_hits_free(hits, nh);
@@ -692,34 +829,40 @@ static int add_ent(struct node *dir, const char *name, struct node *n)
 	e[dir->nents].node = n;
 	if (!e[dir->nents].name)
 		return -ENOMEM;
+	n->up = dir;
 	dir->nents++;
 	if (dir->nents > 0)
 		qsort(dir->ents, dir->nents, sizeof(*e), tree_ent_cmp);
 	return 0;
 }
 
-void tree_view_root(struct tree *t, struct node *root, uint64_t deadline)
+int tree_view_root(struct tree *t, struct node *root, uint64_t deadline)
 {
 	unsigned mask = 0;
 	int rc;
 
 	if (!t->search || t->menus_added)
-		return;
+		return 0;
 	/* one detection at a time; the others wait for its outcome */
 	while (root->loading) {
-		if (tree_wait(t, deadline) < 0)
-			return;
+		rc = tree_wait(t, deadline);
+		if (rc < 0)
+			return rc;
 	}
 	if (t->menus_added)
-		return;
+		return 0;
 	root->loading = true;
 	pthread_mutex_unlock(&t->lock);
 	rc = search_detect(t->search, deadline, &mask);
 	pthread_mutex_lock(&t->lock);
 	root->loading = false;
 	pthread_cond_broadcast(&t->load_cond);
-	if (rc < 0 || t->menus_added)
-		return; /* logged by search; the root works without them */
+	/* not known (now, or since the last failure, within its backoff):
+	 * a failure, never "there is none"; logged by search */
+	if (rc < 0)
+		return rc == -EAGAIN || rc == -ENOENT ? -EIO : rc;
+	if (t->menus_added)
+		return 0;
 	for (unsigned m = 0; m < SEARCH_NMENUS; m++) {
 		struct node *n;
 
@@ -728,13 +871,15 @@ void tree_view_root(struct tree *t, struct node *root, uint64_t deadline)
 		n = tree_node_get(t, TREE_K_MENU, TREE_INO(TREE_K_MENU, m), m);
 		if (!n || !tree_view_of(n) ||
 		    add_ent(root, search_menu_dir(m), n)) {
-			log_error(LOG_C_TREE, "cannot add %s: out of memory",
+			log_error(LOG_C_TREE,
+				  "cannot add \"/%s\": out of memory",
 				  search_menu_dir(m));
 			continue;
 		}
 		n->view->menu = m;
 	}
 	t->menus_added = true;
+	return 0;
 }
 
 /* A term looked up by name: "<label> [<accession>]" or the value. */
@@ -809,6 +954,7 @@ static int lookup_term(struct tree *t, struct node *menu, const char *name,
 	e[mv->nfound].node = n;
 	if (!e[mv->nfound].name)
 		return -ENOMEM;
+	n->up = menu;
 	mv->nfound++;
 	if (mv->nfound > 0)
 		qsort(mv->found, mv->nfound, sizeof(*e), tree_ent_cmp);
@@ -823,9 +969,19 @@ int tree_view_lookup(struct tree *t, struct node *dir, const char *name,
 	struct ent *e;
 
 	if (dir->kind == TREE_K_ROOT) {
-		if (strncmp(name, "by-", 3) != 0 || t->menus_added)
+		bool menu = false;
+		int rc;
+
+		for (unsigned m = 0; m < SEARCH_NMENUS && !menu; m++)
+			menu = strcmp(name, search_menu_dir(m)) == 0;
+		/* the root's listing had it if detection found it */
+		if (!t->search || !menu || t->menus_added)
 			return -ENOENT;
-		tree_view_root(t, dir, deadline);
+		/* not known yet: detect, and if that fails, say so (EIO),
+		 * never "no such menu" */
+		rc = tree_view_root(t, dir, deadline);
+		if (rc < 0)
+			return rc;
 		e = dir->nents ? bsearch(&key, dir->ents, dir->nents,
 					 sizeof(*e), tree_ent_cmp)
 			       : NULL;

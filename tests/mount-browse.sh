@@ -50,6 +50,10 @@ check "names: three 'dup' images get distinct [id] suffixes" \
 	test "$(ls "$N" | grep -c '^dup \[[0-9]*\]\.tif$')" -eq 3
 check "names: control characters became '_'" \
 	test "$(ls "$N" | grep -c '^ctl__char.*\.tif$')" -eq 1
+check "names: no two entries are alike" \
+	test -z "$(ls -a "$N" | LC_ALL=C sort | uniq -d)"
+check "names: no entry is '/', '.' or '..' made from a name" \
+	test "$(ls -a "$N" | grep -cx '\.\|\.\.')" -eq 2
 check "names: no entry has a control character" \
 	test "$(ls "$N" | LC_ALL=C grep -c '[[:cntrl:]]')" -eq 0
 longest=$(ls "$N" | LC_ALL=C awk '{ if (length($0) > m) m = length($0) } END { print m }')

@@ -34,10 +34,14 @@
 #define API_PAGE_MAX_BODY (16u << 20)
 /** Cap on the number of objects in one listing. */
 #define API_MAX_ITEMS 10000000u
-/** Caps on original_file_paths: files of one fileset (each one HEAD),
- * and the length of a path. */
-#define API_ORIG_MAX_FILES 10000u
-#define API_ORIG_PATH_MAX  4096u
+/** Caps on original_file_paths: files of one fileset (each one HEAD;
+ * more fail the listing with -EFBIG), and the levels (directories and the
+ * file) and bytes of one path below the fileset's common directory (a
+ * path over them is left out, logged: room for the mount point and the
+ * image's own path within PATH_MAX, 4096). */
+#define API_ORIG_MAX_FILES 65536u
+#define API_ORIG_DEPTH_MAX 64u
+#define API_ORIG_PATH_MAX  3072u
 /** A busy imgData's backOff is taken within these bounds (ms). */
 #define API_BUSY_MIN_MS 100
 #define API_BUSY_MAX_MS 10000

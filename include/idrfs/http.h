@@ -73,6 +73,7 @@ struct http_req {
 	char *body;  /* NUL-terminated, len bytes before the NUL */
 	size_t len;
 	char content_type[64];
+	char location[256];	/* a redirect's Location (cut), "" if none */
 	int64_t content_length; /* from the header, -1 if absent */
 	unsigned attempts;
 	bool accepted; /* accept ran on body and took it */

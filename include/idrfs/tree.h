@@ -14,8 +14,18 @@
  *
  * Limits: nodes live until tree_free() (memory grows with what was browsed,
  * not with the archive); a listing is fetched whole; an image's pixel
- * source is open while some file handle has it open.
- * Thread-safe: one mutex, never held across api calls.
+ * source is open while some file handle has it open. In <image>.originals,
+ * files more than TREE_ORIG_DEPTH_MAX levels deep (directories and the
+ * file) or with a path longer than TREE_ORIG_PATH_MAX bytes are left out
+ * (logged with their URL), and
+ * a fileset of more than TREE_ORIG_ENTRIES_MAX files and directories is
+ * not listed (-EFBIG). An image shows the first TREE_KV_MAX of its
+ * key/value pairs (as extended attributes and in images.tsv), and
+ * listxattr stops before XATTR_LIST_MAX (64 KiB), the most the kernel
+ * takes.
+ * Thread-safe: one mutex, never held across api calls nor for work that
+ * grows faster than the entries being installed; every wait for another
+ * thread's request ends at the operation's deadline (-ETIMEDOUT).
  */
 #ifndef IDRFS_TREE_H
 #define IDRFS_TREE_H
@@ -31,6 +41,14 @@
 #define TREE_ROOT_INO	1u
 #define TREE_NAME_MAX	255u
 #define TREE_STATS_SIZE 4096u
+/** Levels and bytes of a path below <image>.originals: the api's rule
+ * (api_original_files() leaves longer paths out). */
+#define TREE_ORIG_DEPTH_MAX API_ORIG_DEPTH_MAX
+#define TREE_ORIG_PATH_MAX  API_ORIG_PATH_MAX
+/** Files and directories of one image's originals. */
+#define TREE_ORIG_ENTRIES_MAX 262144u
+/** Key/value pairs of one image the tree keeps. */
+#define TREE_KV_MAX 1024u
 
 struct tree;
 struct search;
