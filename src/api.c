@@ -20,8 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "idrfs/arith.h"
 #include "idrfs/log.h"
 
 #define API_URL_MAX 2048
@@ -31,17 +33,42 @@
  * flight as the default connection cap, each page parsed as it arrives */
 #define API_PAGE_THREADS 8
 #define API_MAX_PAGES	 100000
+/* hosts other than the API's that Zarr data was seen on (each logged
+ * once; more are logged every time) */
+#define API_HOSTS_MAX 64
+#define API_HOST_LEN  256
+
+/*
+ * Parse budget. jansson holds a document in 6 to 25 times its text (6.5x
+ * measured on a 4.5 MB page of 1000 images; small numbers and arrays cost
+ * the most), and up to API_PAGE_THREADS pages of a listing, of several
+ * listings, are parsed at once. So the bytes being parsed at once are
+ * bounded by API_PARSE_BUDGET: a parse waits (until its operation's
+ * deadline) for room; a body larger than the budget waits until it can
+ * be parsed alone. 16 MiB: three pages of 1000 images at once (about
+ * 100 MB of documents), 400 MB at the worst expansion.
+ */
+#define API_PARSE_BUDGET (16u << 20)
 
 struct api {
 	char *base; /* no trailing slash */
 	struct api_transport tr;
 	atomic_uint_fast64_t requests;
+
+	/* lock protects parsing and the hosts seen; never held across a
+	 * request or a parse */
+	pthread_mutex_t lock;
+	pthread_cond_t parse_cond; /* parsing went down */
+	size_t parsing;		   /* body bytes being parsed */
+	char hosts[API_HOSTS_MAX][API_HOST_LEN];
+	size_t nhosts;
 };
 
 int api_new(const char *base_url, const struct api_transport *tr,
 	    struct api **out)
 {
 	struct api *a;
+	pthread_condattr_t ca;
 	size_t n;
 
 	if (strncmp(base_url, "http://", 7) != 0 &&
@@ -60,6 +87,11 @@ int api_new(const char *base_url, const struct api_transport *tr,
 		a->base[--n] = '\0';
 	a->tr = *tr;
 	atomic_init(&a->requests, 0);
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->parse_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	*out = a;
 	return 0;
 }
@@ -68,6 +100,8 @@ void api_free(struct api *a)
 {
 	if (!a)
 		return;
+	pthread_mutex_destroy(&a->lock);
+	pthread_cond_destroy(&a->parse_cond);
 	free(a->base);
 	free(a);
 }
@@ -102,13 +136,6 @@ unsigned api_pixel_bytes(enum api_pixel_type t)
 	}
 }
 
-static int fetch(struct api *a, struct http_req *reqs, size_t n,
-		 uint64_t deadline)
-{
-	atomic_fetch_add(&a->requests, n);
-	return a->tr.fetch(a->tr.ctx, reqs, n, deadline);
-}
-
 /* An answer that should be JSON but is a web page (mapr's redirect target,
  * a login page, a proxy error). */
 static int check_json(const struct http_req *r)
@@ -125,6 +152,117 @@ static int check_json(const struct http_req *r)
 	return 0;
 }
 
+/*
+ * Wait for room to parse len bytes (see API_PARSE_BUDGET), until the
+ * deadline; api_parse_end() gives the room back.
+ * @return 0 or -ETIMEDOUT (logged with the URL)
+ * @unittest test_api
+ */
+#ifdef IDRFS_UNITTEST
+int api_parse_begin(struct api *a, size_t len, uint64_t deadline,
+		    const char *url);
+void api_parse_end(struct api *a, size_t len);
+#else
+static
+#endif
+int api_parse_begin(struct api *a, size_t len, uint64_t deadline,
+		    const char *url)
+{
+	struct timespec ts = {.tv_sec = (time_t)(deadline / 1000u),
+			      .tv_nsec = (long)(deadline % 1000u) * 1000000L};
+	char esc[512];
+	int rc = 0;
+
+	pthread_mutex_lock(&a->lock);
+	/* with nothing else being parsed, any body may be (alone) */
+	while (rc == 0 && a->parsing > 0 &&
+	       (a->parsing >= API_PARSE_BUDGET ||
+		len > API_PARSE_BUDGET - a->parsing))
+		rc = pthread_cond_timedwait(&a->parse_cond, &a->lock, &ts);
+	if (rc == 0)
+		a->parsing += len;
+	pthread_mutex_unlock(&a->lock);
+	if (rc == 0)
+		return 0;
+	log_error(LOG_C_API,
+		  "\"%s\": deadline passed waiting for memory to parse %zu "
+		  "bytes",
+		  log_escape(url, esc, sizeof(esc)), len);
+	return -ETIMEDOUT;
+}
+
+#ifndef IDRFS_UNITTEST
+static
+#endif
+	void
+	api_parse_end(struct api *a, size_t len)
+{
+	pthread_mutex_lock(&a->lock);
+	a->parsing -= len;
+	pthread_cond_broadcast(&a->parse_cond);
+	pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * What every accept of a request sent through the api runs first: the
+ * answer is not an HTML page, and its parse fits the parse budget.
+ */
+struct accept_wrap {
+	struct api *a;
+	uint64_t deadline;
+	http_accept_fn fn;
+	void *arg;
+};
+
+static int accept_wrapped(const struct http_req *r, void *arg)
+{
+	struct accept_wrap *w = arg;
+	int rc = check_json(r);
+
+	if (rc == 0)
+		rc = api_parse_begin(w->a, r->len, w->deadline, r->url);
+	if (rc < 0)
+		return rc;
+	rc = w->fn(r, w->arg);
+	api_parse_end(w->a, r->len);
+	return rc;
+}
+
+/*
+ * Send requests through the transport. Each request's accept runs, once,
+ * on its answer (in the transport when it keeps answers, else here), so
+ * what is kept and what the caller gets are what the caller's parse took.
+ */
+static int fetch(struct api *a, struct http_req *reqs, size_t n,
+		 uint64_t deadline)
+{
+	struct accept_wrap *w = calloc(n ? n : 1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!reqs[i].accept)
+			continue;
+		w[i] = (struct accept_wrap){a, deadline, reqs[i].accept,
+					    reqs[i].accept_arg};
+		reqs[i].accept = accept_wrapped;
+		reqs[i].accept_arg = &w[i];
+	}
+	atomic_fetch_add(&a->requests, n);
+	rc = a->tr.fetch(a->tr.ctx, reqs, n, deadline);
+	for (size_t i = 0; i < n; i++) {
+		if (!w[i].fn)
+			continue;
+		if (http_req_accept(&reqs[i]) < 0 && rc == 0)
+			rc = reqs[i].rc;
+		reqs[i].accept = w[i].fn;
+		reqs[i].accept_arg = w[i].arg;
+	}
+	free(w);
+	return rc;
+}
+
 typedef int (*list_parse_fn)(const char *body, size_t len, const char *what,
 			     void **items, size_t *n, struct api_meta *meta);
 typedef void (*list_free_fn)(void *items, size_t n);
@@ -133,12 +271,14 @@ struct list_kind {
 	size_t item_size;
 	list_parse_fn parse;
 	list_free_fn free;
+	size_t max_body; /* cap on one page's body */
 };
 
 /* Append src (n items) to *dst (dn items); src's storage is freed. */
 static int append(const struct list_kind *k, void **dst, size_t *dn, void *src,
 		  size_t n)
 {
+	size_t total, bytes;
 	char *nd;
 
 	if (n == 0) {
@@ -150,7 +290,11 @@ static int append(const struct list_kind *k, void **dst, size_t *dn, void *src,
 		*dn = n;
 		return 0;
 	}
-	nd = realloc(*dst, (*dn + n) * k->item_size);
+	if (arith_add_size(*dn, n, &total) < 0 ||
+	    arith_mul_size(total, k->item_size, &bytes) < 0)
+		nd = NULL;
+	else
+		nd = realloc(*dst, bytes);
 	if (!nd) {
 		k->free(src, n);
 		return -ENOMEM;
@@ -208,6 +352,7 @@ struct page_job {
 	struct api *a;
 	const struct list_kind *k;
 	uint64_t deadline;
+	int64_t limit; /* asked for: a page never holds more */
 	char url[API_URL_MAX];
 	void *items;
 	size_t n;
@@ -215,17 +360,42 @@ struct page_job {
 	int rc;
 };
 
+/* The accept of a page: its parse, into the job, and the item cap. */
+static int page_accept(const struct http_req *r, void *arg)
+{
+	struct page_job *j = arg;
+	struct api_meta meta;
+	void *items = NULL;
+	size_t n = 0;
+	char esc[512];
+	int rc;
+
+	rc = j->k->parse(r->body, r->len, r->url, &items, &n, &meta);
+	if (rc < 0)
+		return rc;
+	if ((int64_t)n > j->limit) {
+		log_error(LOG_C_API,
+			  "bad answer from \"%s\": %zu items where at most "
+			  "%" PRId64 " were asked for",
+			  log_escape(r->url, esc, sizeof(esc)), n, j->limit);
+		j->k->free(items, n);
+		return -EBADMSG;
+	}
+	j->items = items;
+	j->n = n;
+	j->meta = meta;
+	return 0;
+}
+
 static void fetch_page(void *ctx, size_t i)
 {
 	struct page_job *j = (struct page_job *)ctx + i;
-	struct http_req r = {.url = j->url, .max_body = API_MAX_BODY};
+	struct http_req r = {.url = j->url,
+			     .max_body = j->k->max_body,
+			     .accept = page_accept,
+			     .accept_arg = j};
 
 	j->rc = fetch(j->a, &r, 1, j->deadline);
-	if (j->rc == 0)
-		j->rc = check_json(&r);
-	if (j->rc == 0)
-		j->rc = j->k->parse(r.body, r.len, j->url, &j->items, &j->n,
-				    &j->meta);
 	http_req_release(&r);
 }
 
@@ -286,8 +456,10 @@ static int fetch_list(struct api *a, const char *path,
 		nspec = want < API_PAGE_BATCH ? (size_t)want : API_PAGE_BATCH;
 	}
 	for (size_t i = 0; i < nspec; i++) {
-		jobs[i] =
-			(struct page_job){.a = a, .k = k, .deadline = deadline};
+		jobs[i] = (struct page_job){.a = a,
+					    .k = k,
+					    .deadline = deadline,
+					    .limit = API_PAGE_LIMIT};
 		rc = page_url(jobs[i].url, API_URL_MAX, a, path, API_PAGE_LIMIT,
 			      (int64_t)i * API_PAGE_LIMIT);
 		if (rc < 0) {
@@ -336,8 +508,11 @@ static int fetch_list(struct api *a, const char *path,
 			int64_t off0 = next + (int64_t)done * page;
 
 			for (size_t i = 0; i < nb; i++) {
-				jobs[i] = (struct page_job){
-					.a = a, .k = k, .deadline = deadline};
+				jobs[i] =
+					(struct page_job){.a = a,
+							  .k = k,
+							  .deadline = deadline,
+							  .limit = page};
 				rc = page_url(jobs[i].url, API_URL_MAX, a, path,
 					      page, off0 + (int64_t)i * page);
 				if (rc < 0)
@@ -422,11 +597,13 @@ static void free_wells(void *v, size_t n)
 }
 
 static const struct list_kind containers_kind = {
-	sizeof(struct api_container), parse_containers, free_containers};
-static const struct list_kind images_kind = {sizeof(struct api_image),
-					     parse_images, free_images};
-static const struct list_kind wells_kind = {sizeof(struct api_well),
-					    parse_wells, free_wells};
+	sizeof(struct api_container), parse_containers, free_containers,
+	API_PAGE_MAX_BODY};
+static const struct list_kind images_kind = {
+	sizeof(struct api_image), parse_images, free_images, API_PAGE_MAX_BODY};
+/* a well carries its fields: 1000 wells are not bounded by the limit */
+static const struct list_kind wells_kind = {
+	sizeof(struct api_well), parse_wells, free_wells, API_MAX_BODY};
 
 static int list_containers(struct api *a, const char *path, uint64_t deadline,
 			   struct api_container **out, size_t *n)
@@ -497,53 +674,103 @@ int api_list_wells(struct api *a, int64_t plate_id, uint64_t deadline,
 	return fetch_list(a, path, &wells_kind, -1, deadline, (void **)out, n);
 }
 
+static int accept_well(const struct http_req *r, void *out)
+{
+	return api_json_well(r->body, r->len, r->url, out);
+}
+
 int api_get_well(struct api *a, int64_t well_id, uint64_t deadline,
 		 struct api_well *out)
 {
 	char url[API_URL_MAX];
-	struct http_req r = {.url = url, .max_body = API_MAX_BODY};
+	struct api_well w;
+	struct http_req r = {.url = url,
+			     .max_body = API_MAX_BODY,
+			     .accept = accept_well,
+			     .accept_arg = &w};
 	int rc;
 
 	snprintf(url, sizeof(url), "%s/api/v0/m/wells/%" PRId64 "/", a->base,
 		 well_id);
 	rc = fetch(a, &r, 1, deadline);
-	if (rc == 0)
-		rc = check_json(&r);
-	if (rc == 0)
-		rc = api_json_well(r.body, r.len, url, out);
 	http_req_release(&r);
+	if (rc == 0)
+		*out = w;
 	return rc;
+}
+
+/* imgData, or the back-off of a "busy, come back" answer. */
+struct imgdata_answer {
+	struct api_imgdata d;
+	int64_t backoff_ms;
+};
+
+/* A busy answer is refused (-EAGAIN): it is no answer to keep. */
+static int accept_imgdata(const struct http_req *r, void *arg)
+{
+	struct imgdata_answer *ans = arg;
+	struct api_imgdata d = {0};
+	int rc = api_json_imgdata(r->body, r->len, r->url, &d);
+
+	if (rc < 0)
+		return rc;
+	if (d.backoff_ms > 0) {
+		ans->backoff_ms = d.backoff_ms;
+		api_imgdata_release(&d);
+		return -EAGAIN;
+	}
+	ans->d = d;
+	return 0;
+}
+
+/*
+ * How long to wait after a busy answer: the server's backOff within
+ * [API_BUSY_MIN_MS, API_BUSY_MAX_MS] (a backOff of 1 ms must not become a
+ * tight loop, nor one of an hour a hang), then spread by +-25% so that
+ * many clients do not come back together.
+ * @unittest test_api
+ */
+#ifdef IDRFS_UNITTEST
+uint64_t api_busy_wait_ms(int64_t backoff_ms, unsigned *seed);
+#else
+static
+#endif
+uint64_t api_busy_wait_ms(int64_t backoff_ms, unsigned *seed)
+{
+	uint64_t b = backoff_ms < API_BUSY_MIN_MS   ? API_BUSY_MIN_MS
+		     : backoff_ms > API_BUSY_MAX_MS ? API_BUSY_MAX_MS
+						    : (uint64_t)backoff_ms;
+	uint64_t w = b - b / 4 + (uint64_t)rand_r(seed) % (b / 2 + 1);
+
+	return w < API_BUSY_MIN_MS ? API_BUSY_MIN_MS : w;
 }
 
 int api_get_imgdata(struct api *a, int64_t image_id, uint64_t deadline,
 		    struct api_imgdata *out)
 {
 	char url[API_URL_MAX];
+	unsigned seed = (unsigned)(http_now_ms() ^ (uint64_t)image_id);
 	int rc;
 
 	snprintf(url, sizeof(url), "%s/webgateway/imgData/%" PRId64 "/",
 		 a->base, image_id);
-	for (bool busy = false;; busy = true) {
-		/* after a "busy, come back" answer, ask the server itself
-		 * (not a cached copy of that answer) and keep what it says */
-		struct http_req r = {
-			.url = url, .max_body = API_MAX_BODY, .refresh = busy};
-		struct api_imgdata d = {0};
+	for (;;) {
+		struct imgdata_answer ans = {.backoff_ms = 0};
+		struct http_req r = {.url = url,
+				     .max_body = API_MAX_BODY,
+				     .accept = accept_imgdata,
+				     .accept_arg = &ans};
 
 		rc = fetch(a, &r, 1, deadline);
-		if (rc == 0)
-			rc = check_json(&r);
-		if (rc == 0)
-			rc = api_json_imgdata(r.body, r.len, url, &d);
 		http_req_release(&r);
-		if (rc < 0)
-			return rc;
-		if (d.backoff_ms <= 0) {
-			*out = d;
+		if (rc == 0) {
+			*out = ans.d;
 			return 0;
 		}
+		if (rc != -EAGAIN)
+			return rc;
 		/* the rendering engine is busy (a pyramid being built) */
-		uint64_t wait = (uint64_t)d.backoff_ms;
+		uint64_t wait = api_busy_wait_ms(ans.backoff_ms, &seed);
 
 		if (http_now_ms() + wait >= deadline) {
 			log_error(LOG_C_API,
@@ -618,8 +845,28 @@ void api_files_free(struct api_file *v, size_t n)
 	free(v);
 }
 
-/* A relative path we may show: no "..", no empty or "." segments, no
- * control characters (the names become directory entries). */
+/* A path segment that is "." or ".." once percent-decoded ("%2e%2e"):
+ * a server that decodes twice would walk up with it. */
+static bool dot_segment(const char *p, size_t n)
+{
+	size_t dots = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '.')
+			dots++;
+		else if (p[i] == '%' && i + 2 < n && p[i + 1] == '2' &&
+			 (p[i + 2] == 'e' || p[i + 2] == 'E')) {
+			dots++;
+			i += 2;
+		} else
+			return false;
+	}
+	return dots == 1 || dots == 2;
+}
+
+/* A relative path we may show: no "..", no empty or "." segments (also
+ * percent-encoded), no control characters (the names become directory
+ * entries). */
 static bool safe_rel_path(const char *p)
 {
 	if (*p == '\0' || *p == '/')
@@ -627,8 +874,7 @@ static bool safe_rel_path(const char *p)
 	while (*p) {
 		size_t n = strcspn(p, "/");
 
-		if (n == 0 || (n == 1 && p[0] == '.') ||
-		    (n == 2 && p[0] == '.' && p[1] == '.') || n > 255)
+		if (n == 0 || dot_segment(p, n) || n > 255)
 			return false;
 		for (size_t i = 0; i < n; i++) {
 			if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
@@ -663,28 +909,148 @@ static size_t common_dir(char **paths, size_t n)
 
 #define API_FILESETS_PREFIX "uod/idr/filesets/"
 
+/* The path of a client path on the download root. */
+static const char *root_rel(const char *p)
+{
+	size_t n = strlen(API_FILESETS_PREFIX);
+
+	return strncmp(p, API_FILESETS_PREFIX, n) == 0 ? p + n : p;
+}
+
+/*
+ * root + "/" + rel with each segment percent-encoded, so that '?', '#',
+ * '%', spaces and non-ASCII bytes in a file name stay in the path.
+ * @return 0, -ENOMEM, -ENAMETOOLONG (a segment over 255 bytes)
+ * @unittest test_api
+ */
+#ifdef IDRFS_UNITTEST
+int api_file_url(const char *root, const char *rel, char **out);
+#else
+static
+#endif
+int api_file_url(const char *root, const char *rel, char **out)
+{
+	size_t cap = strlen(root) + 3 * strlen(rel) + 2, o;
+	char *u = malloc(cap);
+	char seg[3 * 255 + 1];
+
+	if (!u)
+		return -ENOMEM;
+	o = (size_t)snprintf(u, cap, "%s", root);
+	while (*rel) {
+		size_t n = strcspn(rel, "/");
+		char raw[256];
+		int rc = -ENAMETOOLONG;
+
+		/* segments are at most 255 bytes (safe_rel_path) */
+		if (n < sizeof(raw)) {
+			memcpy(raw, rel, n);
+			raw[n] = '\0';
+			rc = api_url_escape(raw, seg, sizeof(seg));
+		}
+		if (rc < 0) {
+			free(u);
+			return rc;
+		}
+		o += (size_t)snprintf(u + o, cap - o, "/%s", seg);
+		rel += n;
+		if (*rel == '/')
+			rel++;
+	}
+	*out = u;
+	return 0;
+}
+
+struct paths_answer {
+	char **v;
+	size_t n;
+};
+
+/* Whether a path below the common directory is within the caps (levels,
+ * bytes) and safe to put in a URL. */
+static bool orig_path_ok(const char *full, const char *p)
+{
+	size_t len = strnlen(p, API_ORIG_PATH_MAX + 1), depth = 1;
+
+	if (len > API_ORIG_PATH_MAX || !safe_rel_path(p) ||
+	    !safe_rel_path(root_rel(full)))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '/' && ++depth > API_ORIG_DEPTH_MAX)
+			return false;
+	}
+	return true;
+}
+
+/* The accept of original_file_paths: parsed and within the count cap; a
+ * path too deep, too long or unsafe is left out, logged once, and the
+ * rest kept. */
+static int accept_paths(const struct http_req *r, void *arg)
+{
+	struct paths_answer *ans = arg;
+	char esc[512], epath[512];
+	char **v = NULL;
+	size_t n = 0, skip, kept = 0;
+	int rc;
+
+	rc = api_json_client_paths(r->body, r->len, r->url, &v, &n);
+	if (rc < 0)
+		return rc;
+	log_escape(r->url, esc, sizeof(esc));
+	if (n > API_ORIG_MAX_FILES) {
+		log_error(LOG_C_API,
+			  "\"%s\": %zu original files, more than %u: not "
+			  "listed",
+			  esc, n, API_ORIG_MAX_FILES);
+		api_strings_free(v, n);
+		return -EFBIG;
+	}
+	skip = common_dir(v, n);
+	for (size_t i = 0; i < n; i++) {
+		if (orig_path_ok(v[i], v[i] + skip)) {
+			v[kept++] = v[i];
+			continue;
+		}
+		if (i == kept) /* the first left out */
+			log_escape(v[i], epath, sizeof(epath));
+		free(v[i]);
+	}
+	if (kept < n)
+		log_warn(LOG_C_API,
+			 "\"%s\": %zu original file path(s) left out (unsafe, "
+			 "more than %u levels or %u bytes); the first is "
+			 "\"%s\"",
+			 esc, n - kept, API_ORIG_DEPTH_MAX, API_ORIG_PATH_MAX,
+			 epath);
+	ans->v = v;
+	ans->n = kept;
+	return 0;
+}
+
 int api_original_files(struct api *a, int64_t image_id, const char *root,
 		       uint64_t deadline, struct api_file **out, size_t *n)
 {
 	char url[API_URL_MAX];
-	struct http_req r = {.url = url, .max_body = API_MAX_BODY};
+	struct paths_answer ans = {NULL, 0};
+	struct http_req r = {.url = url,
+			     .max_body = API_MAX_BODY,
+			     .accept = accept_paths,
+			     .accept_arg = &ans};
 	struct http_req *heads = NULL;
 	struct api_file *files = NULL;
-	char **paths = NULL;
-	size_t np = 0, skip;
+	char **paths;
+	size_t np, skip;
 	int rc;
 
 	snprintf(url, sizeof(url),
 		 "%s/webgateway/original_file_paths/%" PRId64 "/", a->base,
 		 image_id);
 	rc = fetch(a, &r, 1, deadline);
-	if (rc == 0)
-		rc = check_json(&r);
-	if (rc == 0)
-		rc = api_json_client_paths(r.body, r.len, url, &paths, &np);
 	http_req_release(&r);
 	if (rc < 0)
 		return rc;
+	paths = ans.v;
+	np = ans.n;
 	skip = common_dir(paths, np);
 	files = calloc(np ? np : 1, sizeof(*files));
 	heads = calloc(np ? np : 1, sizeof(*heads));
@@ -693,35 +1059,23 @@ int api_original_files(struct api *a, int64_t image_id, const char *root,
 		goto out;
 	}
 	for (size_t i = 0; i < np; i++) {
-		const char *p = paths[i];
-		char esc[512];
-
-		if (strncmp(p, API_FILESETS_PREFIX,
-			    strlen(API_FILESETS_PREFIX)) == 0)
-			p += strlen(API_FILESETS_PREFIX);
-		if (!safe_rel_path(paths[i] + skip) || !safe_rel_path(p)) {
-			log_error(LOG_C_API,
-				  "\"%s\": unsafe original file path \"%s\"",
-				  url, log_escape(paths[i], esc, sizeof(esc)));
-			rc = -EBADMSG;
-			goto out;
-		}
 		files[i].path = strdup(paths[i] + skip);
-		if (asprintf(&files[i].url, "%s/%s", root, p) < 0)
-			files[i].url = NULL;
-		if (!files[i].path || !files[i].url) {
-			rc = -ENOMEM;
+		rc = files[i].path ? api_file_url(root, root_rel(paths[i]),
+						  &files[i].url)
+				   : -ENOMEM;
+		if (rc < 0)
 			goto out;
-		}
 		heads[i].url = files[i].url;
 		heads[i].head = true;
 		heads[i].max_body = 1;
 	}
 	rc = fetch(a, heads, np, deadline);
 	for (size_t i = 0; rc == 0 && i < np; i++) {
+		char esc[512];
+
 		if (heads[i].content_length < 0) {
 			log_error(LOG_C_API, "\"%s\": no Content-Length",
-				  files[i].url);
+				  log_escape(files[i].url, esc, sizeof(esc)));
 			rc = -EBADMSG;
 		}
 		files[i].size = (uint64_t)heads[i].content_length;
@@ -736,9 +1090,7 @@ out:
 		http_req_release(&heads[i]);
 	free(heads);
 	api_files_free(files, np);
-	for (size_t i = 0; i < np; i++)
-		free(paths[i]);
-	free(paths);
+	api_strings_free(paths, np);
 	return rc;
 }
 
@@ -752,6 +1104,90 @@ int api_fetch(struct api *a, struct http_req *reqs, size_t n, uint64_t deadline)
 int api_check_json(const struct http_req *r)
 {
 	return check_json(r);
+}
+
+int api_accept_multiscales(const struct http_req *r, void *out)
+{
+	int rc = check_json(r);
+
+	return rc < 0 ? rc : api_json_multiscales(r->body, r->len, r->url, out);
+}
+
+int api_accept_zarray(const struct http_req *r, void *out)
+{
+	int rc = check_json(r);
+
+	return rc < 0 ? rc : api_json_zarray(r->body, r->len, r->url, out);
+}
+
+int api_accept_zarr3_array(const struct http_req *r, void *out)
+{
+	int rc = check_json(r);
+
+	return rc < 0 ? rc : api_json_zarr3_array(r->body, r->len, r->url, out);
+}
+
+/* The authority of an http(s) URL ("host:port"): *len bytes at the
+ * result; NULL if the URL is not http(s). */
+static const char *url_authority(const char *url, size_t *len)
+{
+	const char *p;
+
+	if (strncasecmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return NULL;
+	*len = strcspn(p, "/?#");
+	return p;
+}
+
+int api_check_data_url(struct api *a, const char *what, const char *url)
+{
+	char esc[512], ehost[API_HOST_LEN * 4];
+	const char *host, *own;
+	size_t hl, ol;
+	bool seen = false;
+
+	host = url_authority(url, &hl);
+	own = url_authority(a->base, &ol);
+	if (host && memchr(host, '@', hl)) {
+		/* not logged: the user information may be a password */
+		log_error(LOG_C_API,
+			  "%s: data URL with user information refused", what);
+		return -EINVAL;
+	}
+	if (!host || hl == 0 || hl >= API_HOST_LEN) {
+		log_error(LOG_C_API,
+			  "%s: data URL \"%s\" refused: not an http(s) URL "
+			  "of a host",
+			  what, log_escape(url, esc, sizeof(esc)));
+		return -EINVAL;
+	}
+	if (own && ol == hl && strncasecmp(own, host, hl) == 0)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < a->nhosts && !seen; i++)
+		seen = strlen(a->hosts[i]) == hl &&
+		       strncasecmp(a->hosts[i], host, hl) == 0;
+	if (!seen && a->nhosts < API_HOSTS_MAX) {
+		memcpy(a->hosts[a->nhosts], host, hl);
+		a->hosts[a->nhosts][hl] = '\0';
+		a->nhosts++;
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (!seen) {
+		char h[API_HOST_LEN];
+
+		memcpy(h, host, hl);
+		h[hl] = '\0';
+		log_notice(LOG_C_API,
+			   "%s: data on host \"%s\", not the API's: \"%s\"",
+			   what, log_escape(h, ehost, sizeof(ehost)),
+			   log_escape(url, esc, sizeof(esc)));
+	}
+	return 0;
 }
 
 int api_url_escape(const char *in, char *out, size_t outsz)
@@ -838,24 +1274,22 @@ int api_get_wells(struct api *a, const int64_t *ids, size_t n,
 			goto out;
 		}
 		round_add(&r, url);
+		r.reqs[i].accept = accept_well;
+		r.reqs[i].accept_arg = &w[i];
 	}
 	if (n > 0)
 		rc = fetch(a, r.reqs, n, deadline);
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		rc = check_json(&r.reqs[i]);
-		if (rc == 0)
-			rc = api_json_well(r.reqs[i].body, r.reqs[i].len,
-					   r.urls[i], &w[i]);
-		if (rc == 0)
-			done++;
-	}
+	done = n;
 	if (rc == 0) {
 		memcpy(out, w, n * sizeof(*w));
 		done = 0;
 	}
 out:
-	for (size_t i = 0; i < done; i++)
-		api_well_release(&w[i]);
+	/* the wells that were parsed before another failed */
+	for (size_t i = 0; i < done && i < r.n; i++) {
+		if (r.reqs[i].rc == 0 && r.reqs[i].accepted)
+			api_well_release(&w[i]);
+	}
 	free(w);
 	round_free(&r);
 	return rc;
@@ -912,16 +1346,21 @@ struct ann_job {
 	int rc;
 };
 
+static int accept_anns(const struct http_req *r, void *arg)
+{
+	struct ann_job *j = arg;
+
+	return api_json_map_annotations(r->body, r->len, r->url, &j->anns,
+					&j->n);
+}
+
 static void fetch_anns(void *ctx, size_t i)
 {
 	struct ann_job *j = (struct ann_job *)ctx + i;
 
+	j->req->accept = accept_anns;
+	j->req->accept_arg = j;
 	j->rc = fetch(j->a, j->req, 1, j->deadline);
-	if (j->rc == 0)
-		j->rc = check_json(j->req);
-	if (j->rc == 0)
-		j->rc = api_json_map_annotations(j->req->body, j->req->len,
-						 j->url, &j->anns, &j->n);
 	http_req_release(j->req);
 }
 
@@ -1023,7 +1462,11 @@ int api_object_kvs(struct api *a, const char *kind, int64_t id, const char *ns,
 {
 	char *pname = NULL;
 	char url[API_URL_MAX], ens[512];
-	struct http_req r = {.url = url, .max_body = API_MAX_BODY};
+	struct ann_job j = {.a = a, .url = url};
+	struct http_req r = {.url = url,
+			     .max_body = API_MAX_BODY,
+			     .accept = accept_anns,
+			     .accept_arg = &j};
 	struct api_annotation *anns = NULL;
 	struct api_kvset set = {0};
 	size_t na = 0;
@@ -1036,11 +1479,9 @@ int api_object_kvs(struct api *a, const char *kind, int64_t id, const char *ns,
 		 "%s/webclient/api/annotations/?type=map&%s=%" PRId64 "%s%s",
 		 a->base, kind, id, ns ? "&ns=" : "", ens);
 	rc = fetch(a, &r, 1, deadline);
-	if (rc == 0)
-		rc = check_json(&r);
-	if (rc == 0)
-		rc = api_json_map_annotations(r.body, r.len, url, &anns, &na);
 	http_req_release(&r);
+	anns = j.anns;
+	na = j.n;
 	for (size_t i = 0; rc == 0 && i < na; i++) {
 		if (ns && (!anns[i].ns || strcmp(anns[i].ns, ns) != 0))
 			continue;

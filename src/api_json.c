@@ -45,17 +45,54 @@ int api_json_load(const char *body, size_t len, const char *what, size_t flags,
 
 	if (!body)
 		return api_json_bad(what, "(body)", "is missing");
-	root = json_loadb(body, len, JSON_REJECT_DUPLICATES | flags, &err);
+	/* NUL in strings is allowed (and replaced when copied out): one
+	 * name must not fail a whole listing */
+	root = json_loadb(body, len,
+			  JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | flags,
+			  &err);
 	if (!root) {
+		char etext[sizeof(err.text) * 4];
+
+		/* the text quotes the answer ("near '...'"): escaped */
 		log_error(LOG_C_API,
 			  "bad answer from \"%s\": not JSON at line %d column "
 			  "%d: %s",
 			  log_escape(what ? what : "?", esc, sizeof(esc)),
-			  err.line, err.column, err.text);
+			  err.line, err.column,
+			  log_escape(err.text, etext, sizeof(etext)));
 		return -EBADMSG;
 	}
 	*out = root;
 	return 0;
+}
+
+char *api_json_strdup(const json_t *v, const char *what, const char *field)
+{
+	const char *s = json_string_value(v);
+	size_t n = json_string_length(v);
+	char *out = s ? malloc(n + 1) : NULL;
+	bool nul = false;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		out[i] = s[i];
+		if (s[i] == '\0') {
+			out[i] = '_';
+			nul = true;
+		}
+	}
+	out[n] = '\0';
+	if (nul) {
+		char esc[WHAT_MAX], eout[WHAT_MAX];
+
+		log_warn(LOG_C_API,
+			 "answer from \"%s\": field '%s' holds a NUL byte, "
+			 "kept as \"%s\"",
+			 log_escape(what ? what : "?", esc, sizeof(esc)), field,
+			 log_escape(out, eout, sizeof(eout)));
+	}
+	return out;
 }
 
 /* An integer, also when sent as an integral real (7.0). */
@@ -109,7 +146,7 @@ static int get_str(const json_t *obj, const char *key, bool required,
 	}
 	if (!json_is_string(v))
 		return api_json_bad(what, key, "is not a string");
-	s = strndup(json_string_value(v), json_string_length(v));
+	s = api_json_strdup(v, what, key);
 	if (!s)
 		return -ENOMEM;
 	*out = s;
@@ -471,6 +508,12 @@ static int parse_list(const char *body, size_t len, const char *what,
 	data = json_object_get(root, "data");
 	if (!json_is_array(data)) {
 		rc = api_json_bad(what, "data", "is not a list");
+		goto out;
+	}
+	/* one page: never more than was asked for, whatever meta says */
+	if (json_array_size(data) > API_PAGE_LIMIT) {
+		rc = api_json_bad(what, "data",
+				  "holds more items than a page may");
 		goto out;
 	}
 	if (json_array_size(data) > 0) {
@@ -858,8 +901,8 @@ static int kv_push(struct kv_vec *kv, const char *ns, const json_t *pair,
 		kv->cap = nc;
 	}
 	e.ns = ns ? strdup(ns) : NULL;
-	e.key = strdup(json_string_value(k));
-	e.value = strdup(json_string_value(val));
+	e.key = api_json_strdup(k, what, "values[][0]");
+	e.value = api_json_strdup(val, what, "values[][1]");
 	if ((ns && !e.ns) || !e.key || !e.value) {
 		free(e.ns);
 		free(e.key);
@@ -992,9 +1035,10 @@ int api_json_table(const char *body, size_t len, const char *what,
 					  "is not a string");
 			goto out;
 		}
-		t.columns[i] = strdup(json_string_value(c));
+		t.columns[i] = api_json_strdup(c, what, "data.columns[]");
 		if (json_is_string(cell))
-			t.row0[i] = strdup(json_string_value(cell));
+			t.row0[i] =
+				api_json_strdup(cell, what, "data.rows[0][]");
 		else if (cell)
 			t.row0[i] = json_dumps(cell, JSON_ENCODE_ANY);
 		if (!t.columns[i] || (cell && !t.row0[i])) {
@@ -1112,7 +1156,7 @@ int api_json_client_paths(const char *body, size_t len, const char *what,
 			rc = api_json_bad(what, "client[]", "is not a string");
 			goto out;
 		}
-		v[count] = strdup(json_string_value(e));
+		v[count] = api_json_strdup(e, what, "client[]");
 		if (!v[count]) {
 			rc = -ENOMEM;
 			goto out;

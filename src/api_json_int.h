@@ -17,12 +17,22 @@
 int api_json_bad(const char *what, const char *field, const char *why);
 
 /**
- * Parse a body (jansson flags added to JSON_REJECT_DUPLICATES).
+ * Parse a body (jansson flags added to JSON_REJECT_DUPLICATES and
+ * JSON_ALLOW_NUL: copy strings out with api_json_strdup()).
  * @param[out] out the document, written only on success
  * @return 0 or -EBADMSG (logged with the parse error's position)
  */
 int api_json_load(const char *body, size_t len, const char *what, size_t flags,
 		  json_t **out);
+
+/**
+ * Copy a JSON string (@p v must be one) out of its document. A NUL byte,
+ * which JSON may carry (\u0000) and a C string may not, becomes '_', with
+ * a log line naming @p what and @p field: the string is kept whole, never
+ * cut at the NUL.
+ * @return a heap string, or NULL if out of memory
+ */
+char *api_json_strdup(const json_t *v, const char *what, const char *field);
 
 /** An integer, also when sent as an integral real (7.0). */
 bool api_json_as_int(const json_t *v, int64_t *out);

@@ -85,7 +85,7 @@ static int opt_str(const json_t *o, const char *key, const char *what,
 		return 0;
 	if (!json_is_string(v))
 		return api_json_bad(what, key, "is not a string");
-	*out = strndup(json_string_value(v), json_string_length(v));
+	*out = api_json_strdup(v, what, key);
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -148,9 +148,8 @@ static int parse_annotation(const json_t *a, const char *what,
 					  "is not a [key, value] pair");
 			break;
 		}
-		kv->key = strndup(json_string_value(k), json_string_length(k));
-		kv->value =
-			strndup(json_string_value(v), json_string_length(v));
+		kv->key = api_json_strdup(k, what, "values[][0]");
+		kv->value = api_json_strdup(v, what, "values[][1]");
 		kv->ns = an.ns ? strdup(an.ns) : NULL;
 		an.nvalues++;
 		if (!kv->key || !kv->value || (an.ns && !kv->ns))
@@ -420,8 +419,7 @@ int api_json_se_values(const char *body, size_t len, const char *what,
 		rc = opt_str(e, "Key", what, &sv.key);
 		if (rc < 0)
 			goto out;
-		sv.value = strndup(json_string_value(val),
-				   json_string_length(val));
+		sv.value = api_json_strdup(val, what, "data[].Value");
 		v[count++] = sv;
 		if (!sv.value) {
 			rc = -ENOMEM;
@@ -487,8 +485,7 @@ int api_json_se_keys(const char *body, size_t len, const char *what,
 						  "is not a string");
 				goto out;
 			}
-			v[count] = strndup(json_string_value(k),
-					   json_string_length(k));
+			v[count] = api_json_strdup(k, what, "[].image[]");
 			if (!v[count]) {
 				rc = -ENOMEM;
 				goto out;
@@ -580,7 +577,7 @@ static int map_item(const json_t *m, const char *what, void *slot)
 				    "is not an integer");
 	if (json_string_length(id) == 0)
 		return 1;
-	sv.value = strndup(json_string_value(id), json_string_length(id));
+	sv.value = api_json_strdup(id, what, "maps[].id");
 	if (!sv.value)
 		return -ENOMEM;
 	*(struct api_se_value *)slot = sv;
@@ -657,4 +654,124 @@ int api_json_mapr_images(const char *body, size_t len, const char *what,
 	return api_json_list(body, len, what, JSON_DECODE_ANY, "images",
 			     sizeof(**out), image_item, free_hits, (void **)out,
 			     n);
+}
+
+/* ---- accepts (http.h) for the search module's requests ---- */
+
+/* Keep a list a parser made, only on success. */
+static int list_taken(int rc, void *v, size_t n, struct api_answer_list *out)
+{
+	if (rc == 0) {
+		out->v = v;
+		out->n = n;
+	}
+	return rc;
+}
+
+int api_accept_json(const struct http_req *r, void *unused)
+{
+	json_t *root = NULL;
+	int rc = api_json_load(r->body, r->len, r->url, JSON_DECODE_ANY, &root);
+
+	(void)unused;
+	json_decref(root);
+	return rc;
+}
+
+int api_accept_se_keys(const struct http_req *r, void *list)
+{
+	char **v = NULL;
+	size_t n = 0;
+
+	int rc = api_json_se_keys(r->body, r->len, r->url, &v, &n);
+
+	return list_taken(rc, v, n, list);
+}
+
+int api_accept_se_values(const struct http_req *r, void *list)
+{
+	struct api_se_value *v = NULL;
+	size_t n = 0;
+
+	int rc = api_json_se_values(r->body, r->len, r->url, &v, &n);
+
+	return list_taken(rc, v, n, list);
+}
+
+int api_accept_se_page(const struct http_req *r, void *page)
+{
+	return api_json_se_page(r->body, r->len, r->url, page);
+}
+
+int api_accept_map_annotations(const struct http_req *r, void *list)
+{
+	struct api_annotation *v = NULL;
+	size_t n = 0;
+
+	int rc = api_json_map_annotations(r->body, r->len, r->url, &v, &n);
+
+	return list_taken(rc, v, n, list);
+}
+
+int api_accept_mapr_config(const struct http_req *r, void *list)
+{
+	struct api_mapr_menu *v = NULL;
+	size_t n = 0;
+
+	int rc = api_json_mapr_config(r->body, r->len, r->url, &v, &n);
+
+	return list_taken(rc, v, n, list);
+}
+
+int api_accept_mapr_maps(const struct http_req *r, void *list)
+{
+	struct api_se_value *v = NULL;
+	size_t n = 0;
+
+	int rc = api_json_mapr_maps(r->body, r->len, r->url, &v, &n);
+
+	return list_taken(rc, v, n, list);
+}
+
+int api_accept_mapr_containers(const struct http_req *r, void *list)
+{
+	struct api_answer_list *l = list;
+	struct api_container *v = NULL;
+	size_t n = 0;
+
+	int rc = api_json_mapr_containers(r->body, r->len, r->url, l->list, &v,
+					  &n);
+
+	return list_taken(rc, v, n, list);
+}
+
+int api_accept_mapr_studies(const struct http_req *r, void *studies)
+{
+	struct api_mapr_studies *out = studies;
+	struct api_container *sc = NULL, *pr = NULL;
+	size_t nsc = 0, npr = 0;
+	int rc;
+
+	rc = api_json_mapr_containers(r->body, r->len, r->url, "screens", &sc,
+				      &nsc);
+	if (rc < 0)
+		return rc;
+	rc = api_json_mapr_containers(r->body, r->len, r->url, "projects", &pr,
+				      &npr);
+	if (rc < 0) {
+		api_containers_free(sc, nsc);
+		return rc;
+	}
+	*out = (struct api_mapr_studies){sc, nsc, pr, npr};
+	return 0;
+}
+
+int api_accept_mapr_images(const struct http_req *r, void *list)
+{
+	struct api_hit *v = NULL;
+	size_t n = 0;
+
+	int rc = api_json_mapr_images(r->body, r->len, r->url, &v, &n);
+
+	return list_taken(rc, v, n, list);
 }

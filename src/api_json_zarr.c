@@ -8,11 +8,13 @@
  * encoding"), Zarr v3 core spec ("Array metadata", "Extension definition",
  * data types and permitted fill values), the bytes, zstd, gzip, blosc,
  * crc32c and sharding_indexed codec specs, and OME-NGFF 0.1 to 0.5
- * "multiscales". Every field read is checked: a missing or mistyped one is
- * -EBADMSG, a valid one idrfs cannot decode is -EINVAL, absurd sizes are
- * -EFBIG, each with a log line naming the field and the document. Nothing
- * is allocated from a size read here: the parsers fill fixed-size structs
- * and zarr_array_check() vets the sizes before anyone allocates a chunk.
+ * "multiscales". Every field read is checked, and every refusal is
+ * -EBADMSG with a log line naming the document's URL and the field: a
+ * missing or mistyped field ("bad"), a valid one idrfs cannot decode or
+ * absurd sizes ("unsupported"). To the caller both are a bad answer: one
+ * not to use nor to keep. Nothing is allocated from a size read here: the
+ * parsers fill fixed-size structs and zarr_array_check() vets the sizes
+ * before anyone allocates a chunk.
  */
 #include "config.h"
 
@@ -28,28 +30,29 @@
 #include "idrfs/log.h"
 #include "idrfs/zarr.h"
 
-#define WHAT_MAX      256
-#define ZARR_PATH_MAX 255
+#define WHAT_MAX 256
 
-static int complain(int rc, const char *what, const char *field,
+static int complain(const char *kind, const char *what, const char *field,
 		    const char *why)
 {
 	char esc[WHAT_MAX];
 
 	log_error(LOG_C_API, "%s zarr metadata from \"%s\": field '%s' %s",
-		  rc == -EBADMSG ? "bad" : "unsupported",
-		  log_escape(what ? what : "?", esc, sizeof(esc)), field, why);
-	return rc;
+		  kind, log_escape(what ? what : "?", esc, sizeof(esc)), field,
+		  why);
+	return -EBADMSG;
 }
 
+/* Malformed: a missing or mistyped field. */
 static int bad(const char *what, const char *field, const char *why)
 {
-	return complain(-EBADMSG, what, field, why);
+	return complain("bad", what, field, why);
 }
 
+/* Well-formed, but not something idrfs decodes (or absurdly large). */
 static int unsupported(const char *what, const char *field, const char *why)
 {
-	return complain(-EINVAL, what, field, why);
+	return complain("unsupported", what, field, why);
 }
 
 static int load(const char *body, size_t len, const char *what, json_t **out)
@@ -62,11 +65,14 @@ static int load(const char *body, size_t len, const char *what, json_t **out)
 		return bad(what, "(body)", "is missing");
 	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
 	if (!root) {
+		char etext[sizeof(err.text) * 2];
+
 		log_error(LOG_C_API,
 			  "bad zarr metadata from \"%s\": not JSON at line %d "
 			  "column %d: %s",
 			  log_escape(what ? what : "?", esc, sizeof(esc)),
-			  err.line, err.column, err.text);
+			  err.line, err.column,
+			  log_escape(err.text, etext, sizeof(etext)));
 		return -EBADMSG;
 	}
 	if (!json_is_object(root)) {
@@ -396,14 +402,22 @@ static int parse_fill(const json_t *v, const struct zarr_dtype *dt,
 
 static int checked(const struct zarr_array *a, const char *what)
 {
-	int rc = zarr_array_check(a);
+	/* zarr_array_check() speaks v2; v3 names some fields otherwise */
+	static const char *const v3_name[][2] = {
+		{"chunks", "chunk_grid.configuration.chunk_shape"},
+		{"dtype", "data_type"},
+		{"dimension_separator", "chunk_key_encoding"},
+	};
+	const char *field = "?", *why = "?";
+	int rc = zarr_array_check(a, &field, &why);
 
-	if (rc == -EFBIG)
-		return complain(-EFBIG, what, "shape/chunks", "are too large");
-	if (rc < 0)
-		return unsupported(what, "shape/chunks/codecs",
-				   "describe an array idrfs cannot decode");
-	return 0;
+	if (rc == 0)
+		return 0;
+	for (size_t i = 0; a->format == 3 && i < 3; i++) {
+		if (strcmp(field, v3_name[i][0]) == 0)
+			field = v3_name[i][1];
+	}
+	return unsupported(what, field, why);
 }
 
 /* ---- Zarr v2 ----------------------------------------------------------- */
@@ -1002,30 +1016,33 @@ out:
 /* ---- OME-NGFF multiscales ---------------------------------------------- */
 
 /*
- * A dataset path becomes part of URLs and keys: relative, no empty, "."
- * or ".." segment, no backslash or control character (Zarr v2 "Logical
- * storage paths" forbids "." and ".." segments too).
+ * A dataset path becomes part of URLs: names of [A-Za-z0-9._-] joined by
+ * single slashes (NGFF 0.1 to 0.3 show "path/to/0"), no "." or ".."
+ * name, no leading or trailing slash. So it can neither leave the image
+ * nor change the URL ('?', '#', '%', spaces, backslashes are refused).
+ * Zarr v2 "Logical storage paths" forbids "." and ".." segments too.
  */
 static bool path_ok(const char *p)
 {
 	size_t n = strlen(p);
 	const char *seg = p;
 
-	if (n == 0 || n > ZARR_PATH_MAX || p[0] == '/' || p[n - 1] == '/')
+	if (n == 0 || n > ZARR_PATH_MAX)
 		return false;
 	for (size_t i = 0; i <= n; i++) {
 		unsigned char c = (unsigned char)p[i];
+		size_t len = (size_t)(p + i - seg);
 
 		if (c == '/' || c == '\0') {
-			size_t len = (size_t)(p + i - seg);
-
 			if (len == 0 || (len == 1 && seg[0] == '.') ||
 			    (len == 2 && seg[0] == '.' && seg[1] == '.'))
 				return false;
 			seg = p + i + 1;
 			continue;
 		}
-		if (c < 0x20 || c == 0x7f || c == '\\')
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		      c == '-'))
 			return false;
 	}
 	return true;
@@ -1197,7 +1214,7 @@ int api_json_multiscales(const char *body, size_t len, const char *what,
 	nds = json_array_size(ds);
 	if (nds > ZARR_MAX_LEVELS) {
 		rc = unsupported(what, "multiscales[0].datasets",
-				 "has more than 32 levels");
+				 "has more levels than ZARR_MAX_LEVELS (32)");
 		goto out;
 	}
 	for (size_t i = 0; i < nds; i++) {
@@ -1213,7 +1230,7 @@ int api_json_multiscales(const char *body, size_t len, const char *what,
 		}
 		if (!path_ok(json_string_value(path))) {
 			rc = bad(what, "multiscales[0].datasets[].path",
-				 "is not a safe relative path");
+				 "is not a path of [A-Za-z0-9._-] names");
 			goto out;
 		}
 		for (unsigned k = 0; k < ZARR_MAX_DIMS; k++)

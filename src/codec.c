@@ -36,9 +36,14 @@
 /*
  * The streaming zstd decoder allocates a window buffer of the size a frame
  * header declares when the frame does not record its content size. This
- * caps it (zstd's own default limit, stated here so that it is ours).
+ * caps it: at most zstd's own default limit (128 MiB), and no more than
+ * the output may hold, but never under 8 MiB, the window of zstd's levels
+ * up to 19 for input of unknown size (a frame with a larger window than
+ * its output is legal but only a streaming writer at a high level makes
+ * one). So a 20-byte frame cannot make a 64 KiB chunk cost 128 MiB.
  */
 #define CODEC_ZSTD_WINDOWLOG_MAX 27
+#define CODEC_ZSTD_WINDOWLOG_MIN 23
 
 /* First buffer size of codec_decode_alloc() when it has to grow. */
 #define CODEC_GROW_MIN	4096u
@@ -303,6 +308,16 @@ static int zstd_total(const uint8_t *src, size_t len, uint64_t *total,
 	return 0;
 }
 
+/* The window log cap for output of at most max bytes (see above). */
+static int zstd_window_log(size_t max)
+{
+	int log = CODEC_ZSTD_WINDOWLOG_MIN;
+
+	while (log < CODEC_ZSTD_WINDOWLOG_MAX && ((size_t)1 << log) < max)
+		log++;
+	return log;
+}
+
 /* Stream frames that do not record their size into a growing sink. */
 static int zstd_stream(const uint8_t *src, size_t len, struct sink *s)
 {
@@ -315,7 +330,7 @@ static int zstd_stream(const uint8_t *src, size_t len, struct sink *s)
 	if (!d)
 		return -ENOMEM;
 	r = ZSTD_DCtx_setParameter(d, ZSTD_d_windowLogMax,
-				   CODEC_ZSTD_WINDOWLOG_MAX);
+				   zstd_window_log(s->max));
 	if (ZSTD_isError(r)) {
 		rc = zstd_error(r, "cannot set up zstd");
 		goto out;

@@ -87,6 +87,10 @@ struct xfer {
 	size_t alloc;
 	bool overflow;
 	long retry_after_ms;
+	/* Content-Range of a 206: bytes start-end/total (total -1: "*") */
+	bool have_crange;
+	uint64_t cr_start, cr_end;
+	int64_t cr_total;
 	char range[64];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -206,6 +210,22 @@ void http_req_release(struct http_req *r)
 	free(r->body);
 	r->body = NULL;
 	r->len = 0;
+}
+
+int http_req_accept(struct http_req *r)
+{
+	int rc;
+
+	if (r->rc != 0 || !r->accept || r->accepted)
+		return r->rc;
+	rc = r->accept(r, r->accept_arg);
+	if (rc < 0) {
+		http_req_release(r);
+		r->rc = rc;
+	} else {
+		r->accepted = true;
+	}
+	return r->rc;
 }
 
 /* "host:port" of a URL, the unit of the connection cap. */
@@ -393,6 +413,58 @@ static bool header_is(const char *line, size_t len, const char *name,
 	return true;
 }
 
+/* A decimal number of at most 18 digits (it fits an int64_t); the rest
+ * after it in *end. */
+static int parse_dec18(const char *s, uint64_t *out, const char **end)
+{
+	uint64_t v = 0;
+	size_t n = 0;
+
+	while (s[n] >= '0' && s[n] <= '9' && n < 18) {
+		v = v * 10u + (uint64_t)(s[n] - '0');
+		n++;
+	}
+	if (n == 0 || (s[n] >= '0' && s[n] <= '9'))
+		return -EINVAL;
+	*out = v;
+	*end = s + n;
+	return 0;
+}
+
+/*
+ * "bytes START-END/TOTAL" (TOTAL may be "*": *total = -1), RFC 9110
+ * 14.4; the unsatisfied form "bytes * /TOTAL" is not a range.
+ * @unittest test_http
+ */
+#ifdef IDRFS_UNITTEST
+int http_parse_crange(const char *v, uint64_t *start, uint64_t *end,
+		      int64_t *total);
+#else
+static
+#endif
+int http_parse_crange(const char *v, uint64_t *start, uint64_t *end,
+		      int64_t *total)
+{
+	uint64_t a, b, t;
+	const char *p;
+
+	if (strncasecmp(v, "bytes ", 6) != 0)
+		return -EINVAL;
+	if (parse_dec18(v + 6, &a, &p) < 0 || *p != '-')
+		return -EINVAL;
+	if (parse_dec18(p + 1, &b, &p) < 0 || *p != '/' || b < a)
+		return -EINVAL;
+	if (strcmp(p + 1, "*") == 0) {
+		t = UINT64_MAX;
+	} else if (parse_dec18(p + 1, &t, &p) < 0 || *p != '\0' || b >= t) {
+		return -EINVAL;
+	}
+	*start = a;
+	*end = b;
+	*total = t == UINT64_MAX ? -1 : (int64_t)t;
+	return 0;
+}
+
 static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	struct xfer *x = userp;
@@ -406,11 +478,23 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 			vl = sizeof(x->req->content_type) - 1;
 		memcpy(x->req->content_type, v, vl);
 		x->req->content_type[vl] = '\0';
+	} else if (header_is(data, n, "Location", &v, &vl)) {
+		if (vl >= sizeof(x->req->location))
+			vl = sizeof(x->req->location) - 1;
+		memcpy(x->req->location, v, vl);
+		x->req->location[vl] = '\0';
 	} else if (header_is(data, n, "Content-Length", &v, &vl) &&
 		   vl < sizeof(tmp)) {
 		memcpy(tmp, v, vl);
 		tmp[vl] = '\0';
 		x->req->content_length = strtoll(tmp, NULL, 10);
+	} else if (header_is(data, n, "Content-Range", &v, &vl) &&
+		   vl < sizeof(tmp)) {
+		memcpy(tmp, v, vl);
+		tmp[vl] = '\0';
+		x->have_crange =
+			http_parse_crange(tmp, &x->cr_start, &x->cr_end,
+					  &x->cr_total) == 0;
 	} else if (header_is(data, n, "Retry-After", &v, &vl) &&
 		   vl < sizeof(tmp)) {
 		memcpy(tmp, v, vl);
@@ -427,28 +511,90 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
+/*
+ * A line of curl's trace made fit for a log: the value of a header that
+ * carries a secret (a session cookie is a login) and the rest of curl's
+ * own cookie lines ("Added cookie sessionid=... for domain ...") become
+ * "<redacted>"; the names stay, so the trace still shows what happened.
+ * @unittest test_http
+ */
+#ifdef IDRFS_UNITTEST
+void http_trace_redact(bool header, const char *line, size_t len, char *out,
+		       size_t outsz);
+#else
+static
+#endif
+void http_trace_redact(bool header, const char *line, size_t len, char *out,
+		       size_t outsz)
+{
+	static const char *const secret[] = {
+		"Cookie",
+		"Set-Cookie",
+		"Authorization",
+		"Proxy-Authorization",
+	};
+	size_t keep = len;
+
+	if (header) {
+		size_t colon = 0;
+
+		while (colon < len && line[colon] != ':')
+			colon++;
+		for (size_t i = 0;
+		     colon < len && i < sizeof(secret) / sizeof(secret[0]);
+		     i++) {
+			if (strlen(secret[i]) == colon &&
+			    strncasecmp(line, secret[i], colon) == 0)
+				keep = colon + 1;
+		}
+	} else {
+		for (size_t i = 0; i + 6 <= len && keep == len; i++) {
+			if (strncasecmp(line + i, "cookie", 6) == 0)
+				keep = i + 6;
+		}
+	}
+	bool redact = keep < len;
+
+	if (keep > outsz - 1)
+		keep = outsz - 1;
+	memcpy(out, line, keep);
+	out[keep] = '\0';
+	if (redact)
+		snprintf(out + keep, outsz - keep, " <redacted>");
+}
+
 static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size,
 		    void *userp)
 {
-	char line[512];
-	char esc[1024];
+	const char *dir = type == CURLINFO_HEADER_IN	? "< "
+			  : type == CURLINFO_HEADER_OUT ? "> "
+							: "";
 
 	(void)h;
 	(void)userp;
 	if (type != CURLINFO_TEXT && type != CURLINFO_HEADER_IN &&
 	    type != CURLINFO_HEADER_OUT)
 		return 0;
-	if (size >= sizeof(line))
-		size = sizeof(line) - 1;
-	memcpy(line, data, size);
-	while (size > 0 && (line[size - 1] == '\n' || line[size - 1] == '\r'))
-		size--;
-	line[size] = '\0';
-	log_debug(LOG_C_HTTP, "curl: %s%s",
-		  type == CURLINFO_HEADER_IN	? "< "
-		  : type == CURLINFO_HEADER_OUT ? "> "
-						: "",
-		  log_escape(line, esc, sizeof(esc)));
+	/* a request's headers come as one block: one log line each */
+	while (size > 0) {
+		char line[512];
+		char esc[1024];
+		size_t n = 0, next;
+
+		while (n < size && data[n] != '\n')
+			n++;
+		next = n < size ? n + 1 : n;
+		while (n > 0 && data[n - 1] == '\r')
+			n--;
+		if (n > 0) {
+			http_trace_redact(type != CURLINFO_TEXT, data, n, line,
+					  sizeof(line));
+			log_debug(LOG_C_HTTP, "curl: %s%s", dir,
+				  log_escape(line, esc, sizeof(esc)));
+		}
+		data += next;
+		size -= next;
+	}
 	return 0;
 }
 
@@ -467,8 +613,10 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 		x->buf[0] = '\0'; /* no body of an earlier attempt shows */
 	x->overflow = false;
 	x->retry_after_ms = -1;
+	x->have_crange = false;
 	x->errbuf[0] = '\0';
 	r->content_type[0] = '\0';
+	r->location[0] = '\0';
 	r->content_length = -1;
 	r->attempts++;
 
@@ -626,6 +774,39 @@ static uint64_t backoff_ms(const struct xfer *x, unsigned *seed)
 	return b / 2 + (uint64_t)rand_r(seed) % (b ? b : 1);
 }
 
+/*
+ * A 206 must be the range asked for: its Content-Range starts where the
+ * request did and ends where it did (or, short, at the resource's end),
+ * and the body is that long. Anything else would put bytes at the wrong
+ * offsets of a file.
+ */
+static int check_partial(const struct xfer *x)
+{
+	const struct http_req *r = x->req;
+	uint64_t last = r->range_off + r->range_len - 1;
+	bool ok =
+		x->have_crange && x->cr_start == r->range_off &&
+		x->cr_end <= last &&
+		(x->cr_end == last ||
+		 (x->cr_total >= 0 && x->cr_end + 1 == (uint64_t)x->cr_total));
+	char esc[HTTP_URL_LOG];
+
+	if (ok && x->len == x->cr_end - x->cr_start + 1)
+		return 0;
+	log_escape(r->url, esc, sizeof(esc));
+	if (!x->have_crange)
+		log_error(LOG_C_HTTP,
+			  "GET \"%s\": 206 without a valid Content-Range", esc);
+	else
+		log_error(LOG_C_HTTP,
+			  "GET \"%s\": 206 of bytes %" PRIu64 "-%" PRIu64
+			  " (%zu bytes) where %" PRIu64 "-%" PRIu64
+			  " was asked",
+			  esc, x->cr_start, x->cr_end, x->len, r->range_off,
+			  last);
+	return -EBADMSG;
+}
+
 /* A transfer ended: retry it later, or settle its result. */
 static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 		      uint64_t deadline, unsigned *seed)
@@ -694,6 +875,8 @@ static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 				     cc == CURLE_OPERATION_TIMEDOUT &&
 					     now >= deadline,
 				     r->url, x->errbuf);
+	if (r->rc == 0 && status == 206 && r->range_len > 0 && !r->head)
+		r->rc = check_partial(x);
 	if (r->rc == 0) {
 		r->body = x->buf ? x->buf : calloc(1, 1);
 		r->len = x->len;
@@ -741,6 +924,7 @@ int http_fetch(struct http_client *c, struct http_req *reqs, size_t n,
 		reqs[i].body = NULL;
 		reqs[i].len = 0;
 		reqs[i].attempts = 0;
+		reqs[i].accepted = false;
 		reqs[i].content_type[0] = '\0';
 		reqs[i].content_length = -1;
 	}

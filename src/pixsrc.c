@@ -144,13 +144,18 @@ static enum tiff_sample_format file_format(enum api_pixel_type t)
 	}
 }
 
+/* One GET whose answer accept maps into arg (and only then is kept). */
 static int fetch1(struct pixsrc *ps, const char *url, size_t max,
-		  uint64_t deadline, struct http_req *r)
+		  uint64_t deadline, struct http_req *r, http_accept_fn accept,
+		  void *arg)
 {
 	memset(r, 0, sizeof(*r));
 	r->url = url;
 	r->max_body = max;
-	return ps->tr.fetch(ps->tr.ctx, r, 1, deadline);
+	r->accept = accept;
+	r->accept_arg = arg;
+	ps->tr.fetch(ps->tr.ctx, r, 1, deadline);
+	return http_req_accept(r);
 }
 
 /* ---- chunk table ---- */
@@ -881,25 +886,40 @@ static int open_zarr(struct pixsrc *ps, struct pixsrc_image *im,
 	char group[PIXSRC_URL_MAX];
 	char url[2][PIXSRC_URL_MAX];
 	struct http_req r[2] = {0};
+	struct zarr_multiscale ms[2];
 	bool v3;
 	int rc;
 
 	rc = zarr_group_url(ps, img, group, sizeof(group));
+	if (rc == 0) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "image %" PRId64, img->id);
+		rc = api_check_data_url(ps->api, what, group);
+	}
 	if (rc < 0)
 		return rc;
-	/* v2 and v3 metadata asked at once: one round trip, one 404 */
+	/* v2 and v3 metadata asked at once: one round trip, one 404; each
+	 * answer is kept only once its parse took it (fetch.h), and the
+	 * zarr.json of a v2 group is a 404 worth keeping */
 	snprintf(url[0], sizeof(url[0]), "%s/.zattrs", group);
 	snprintf(url[1], sizeof(url[1]), "%s/zarr.json", group);
-	r[0].url = url[0];
-	r[1].url = url[1];
-	r[0].max_body = r[1].max_body = PIXSRC_META_MAX;
+	for (int i = 0; i < 2; i++) {
+		r[i].url = url[i];
+		r[i].max_body = PIXSRC_META_MAX;
+		r[i].accept = api_accept_multiscales;
+		r[i].accept_arg = &ms[i];
+	}
+	r[1].keep_404 = true;
 	ps->tr.fetch(ps->tr.ctx, r, 2, deadline);
+	http_req_accept(&r[0]);
+	http_req_accept(&r[1]);
 	v3 = r[0].rc != 0 && r[1].rc == 0;
 	rc = v3 ? r[1].rc : r[0].rc;
 	if (rc == 0)
-		rc = api_json_multiscales(v3 ? r[1].body : r[0].body,
-					  v3 ? r[1].len : r[0].len,
-					  v3 ? url[1] : url[0], &im->ms);
+		im->ms = ms[v3];
+	if (r[!v3].rc == 0)
+		zarr_multiscale_release(&ms[!v3]);
 	http_req_release(&r[0]);
 	http_req_release(&r[1]);
 	if (rc < 0)
@@ -915,12 +935,8 @@ static int open_zarr(struct pixsrc *ps, struct pixsrc_image *im,
 		return -ENOMEM;
 	snprintf(url[1], sizeof(url[1]), "%s/%s", im->url,
 		 v3 ? "zarr.json" : ".zarray");
-	rc = fetch1(ps, url[1], PIXSRC_META_MAX, deadline, &r[0]);
-	if (rc == 0)
-		rc = v3 ? api_json_zarr3_array(r[0].body, r[0].len, url[1],
-					       &im->arr)
-			: api_json_zarray(r[0].body, r[0].len, url[1],
-					  &im->arr);
+	rc = fetch1(ps, url[1], PIXSRC_META_MAX, deadline, &r[0],
+		    v3 ? api_accept_zarr3_array : api_accept_zarray, &im->arr);
 	http_req_release(&r[0]);
 	if (rc < 0)
 		return rc;

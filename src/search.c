@@ -5,9 +5,13 @@
  * Backends. IDR switched mapr's JSON off in Nov 2024 (its URLs redirect to
  * an HTML page) and answers key/value queries from the search engine
  * (idr-api.md 7, idr-searchengine.md). Detection asks the engine for its
- * image keys; a 404, a redirect or HTML there means "no engine", and then
- * mapr's config plus one real mapr URL decide between mapr and none. A
- * network failure decides nothing: it is retried after retry_ms.
+ * image keys; a 404 or 403 there means "no engine", and then mapr's config
+ * plus one real mapr URL decide between mapr and none (IDR answers that
+ * URL with a 302 to /searchengine/apidocs/). Anything else, a 5xx, a
+ * reset, HTML, a bad body or another redirect, decides nothing: it is
+ * retried at the next use, after a backoff that doubles per failure.
+ * After detection, a 404 from the backend is a failure (-EIO), never "no
+ * such term": only an answer listing nothing says that.
  *
  * Terms. A menu's terms are the values of one key (phenotypes: the CMPO
  * accession, labelled by "Phenotype Term Name"). The engine lists values
@@ -78,8 +82,9 @@ struct search {
 	enum search_backend backend; /* SEARCH_AUTO: not detected yet */
 	unsigned mask;
 	bool wildcard[SEARCH_NMENUS]; /* mapr: the menu lists its values */
-	bool failed;
-	uint64_t failed_at;
+	unsigned fails;		      /* failed detections in a row */
+	uint64_t retry_at;	      /* http_now_ms(): none before */
+	unsigned retry_max_ms;
 };
 
 int search_new(struct api *api, const struct search_config *cfg,
@@ -92,6 +97,10 @@ int search_new(struct api *api, const struct search_config *cfg,
 	s->api = api;
 	s->want = cfg->backend;
 	s->retry_ms = cfg->retry_ms ? cfg->retry_ms : SEARCH_RETRY_MS;
+	s->retry_max_ms =
+		cfg->retry_max_ms ? cfg->retry_max_ms : SEARCH_RETRY_MAX_MS;
+	if (s->retry_max_ms < s->retry_ms)
+		s->retry_max_ms = s->retry_ms;
 	s->probe_max = cfg->probe_max ? cfg->probe_max : SEARCH_PROBE_MAX;
 	s->backend = SEARCH_AUTO;
 	pthread_mutex_init(&s->lock, NULL);
@@ -172,21 +181,54 @@ void search_terms_free(struct search_term *v, size_t n)
 
 /* ---- requests ---- */
 
-/* GET one JSON answer; on success r holds the body (http_req_release). */
-static int get(struct search *s, const char *url, uint64_t deadline,
-	       struct http_req *r)
+/*
+ * IDR's "no mapr": since Nov 2024 its proxy answers every /mapr/api/ URL
+ * but the config with a 302 to /searchengine/apidocs/ (idr-api.md 7.1).
+ * r is a request get_probe() made, which keeps status and location.
+ */
+static bool mapr_redirected(const struct http_req *r)
 {
-	int rc;
+	static const char target[] = "/searchengine/apidocs/";
+	size_t l = strlen(r->location), tl = sizeof(target) - 1;
 
-	memset(r, 0, sizeof(*r));
-	r->url = url;
-	r->max_body = API_MAX_BODY;
-	rc = api_fetch(s->api, r, 1, deadline);
-	if (rc == 0)
-		rc = api_check_json(r);
-	if (rc < 0)
-		http_req_release(r);
+	return r->status == 302 && l >= tl &&
+	       strcmp(r->location + l - tl, target) == 0;
+}
+
+/* GET one JSON answer, mapped by accept (an api_accept_*) into arg: only
+ * an answer it takes is kept (fetch.h). With @p mapr_302 non-NULL, it
+ * says whether the answer was IDR's redirect of mapr to the search
+ * engine's documentation (idr-api.md): the one redirect that means "no
+ * mapr"; any other redirect is a fault. */
+static int get_probe(struct search *s, const char *url, uint64_t deadline,
+		     http_accept_fn accept, void *arg, bool *mapr_302)
+{
+	struct http_req r = {.url = url,
+			     .max_body = API_MAX_BODY,
+			     .accept = accept,
+			     .accept_arg = arg};
+	int rc = api_fetch(s->api, &r, 1, deadline);
+
+	if (mapr_302)
+		*mapr_302 = mapr_redirected(&r);
+	http_req_release(&r);
 	return rc;
+}
+
+static int get(struct search *s, const char *url, uint64_t deadline,
+	       http_accept_fn accept, void *arg)
+{
+	return get_probe(s, url, deadline, accept, arg, NULL);
+}
+
+/* get() once the backend is known to be there: a 404 is then a fault,
+ * never "no such term" (that is an answer listing nothing). */
+static int get_answer(struct search *s, const char *url, uint64_t deadline,
+		      http_accept_fn accept, void *arg)
+{
+	int rc = get(s, url, deadline, accept, arg);
+
+	return rc == -ENOENT ? -EIO : rc; /* the 404 is logged (http) */
 }
 
 /* printf into a URL buffer of SEARCH_URL bytes. */
@@ -224,11 +266,17 @@ static int search_url(struct search *s, const char *key, const char *value,
 			  odd ? "&operator=contains" : "", bm);
 }
 
+/*
+ * Whether an answer at detection says "this backend is not here". Only the
+ * server saying so counts: 404/410 (-ENOENT), 401/403 (-EACCES), and
+ * IDR's own answer for mapr (mapr_redirected). A 5xx, a 429, a reset, a
+ * stall, a truncated or malformed body, HTML where JSON was expected or
+ * any other redirect (a redirect loop, a captive portal) is a failure:
+ * it decides nothing, and detection is tried again (search_detect).
+ */
 static bool absent(int rc)
 {
-	/* 404, a redirect or another 4xx, HTML or not the JSON expected */
-	return rc == -ENOENT || rc == -EPROTO || rc == -EBADMSG ||
-	       rc == -EACCES;
+	return rc == -ENOENT || rc == -EACCES;
 }
 
 /* ---- detection ---- */
@@ -236,20 +284,18 @@ static bool absent(int rc)
 static int detect_engine(struct search *s, uint64_t deadline, unsigned *mask)
 {
 	char url[SEARCH_URL];
-	struct http_req r;
-	char **keys = NULL;
-	size_t n = 0;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	char **keys;
+	size_t n;
 	int rc;
 
 	rc = url_printf(url, "%s" SE_PATH "image/keys/", api_base_url(s->api));
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get(s, url, deadline, api_accept_se_keys, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_se_keys(r.body, r.len, url, &keys, &n);
-	http_req_release(&r);
-	if (rc < 0)
-		return rc;
+	keys = ans.v;
+	n = ans.n;
 	*mask = 0;
 	for (unsigned m = 0; m < SEARCH_NMENUS; m++) {
 		for (size_t i = 0; i < n; i++) {
@@ -261,24 +307,24 @@ static int detect_engine(struct search *s, uint64_t deadline, unsigned *mask)
 	return 0;
 }
 
+/* mapr's menus; -ENOENT when the remote says it has no mapr. */
 static int detect_mapr(struct search *s, uint64_t deadline, unsigned *mask,
 		       bool *wildcard)
 {
 	char url[SEARCH_URL];
-	struct http_req r;
-	struct api_mapr_menu *cfg = NULL;
-	size_t n = 0;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	struct api_mapr_menu *cfg;
+	bool redirected = false;
+	size_t n;
 	int rc;
 
 	rc = url_printf(url, "%s/mapr/api/config/", api_base_url(s->api));
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get(s, url, deadline, api_accept_mapr_config, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_mapr_config(r.body, r.len, url, &cfg, &n);
-	http_req_release(&r);
-	if (rc < 0)
-		return rc;
+	cfg = ans.v;
+	n = ans.n;
 	*mask = 0;
 	for (unsigned m = 0; m < SEARCH_NMENUS; m++) {
 		for (size_t i = 0; i < n; i++) {
@@ -298,9 +344,10 @@ static int detect_mapr(struct search *s, uint64_t deadline, unsigned *mask,
 		rc = url_printf(url, "%s/mapr/api/%s/count/",
 				api_base_url(s->api), menus[m].mapr);
 		if (rc == 0)
-			rc = get(s, url, deadline, &r);
-		if (rc == 0)
-			http_req_release(&r);
+			rc = get_probe(s, url, deadline, api_accept_json, NULL,
+				       &redirected);
+		if (rc == -EPROTO && redirected)
+			rc = -ENOENT;
 		break;
 	}
 	return rc;
@@ -330,6 +377,8 @@ static int detect(struct search *s, uint64_t deadline, enum search_backend *b,
 		*b = SEARCH_MAPR;
 		return 0;
 	}
+	/* the backend asked for is not there: an error (logged), tried
+	 * again like a failure */
 	if (s->want == SEARCH_MAPR || !absent(rc))
 		return rc;
 	*mask = 0;
@@ -353,7 +402,7 @@ int search_detect(struct search *s, uint64_t deadline, unsigned *mask)
 		pthread_mutex_unlock(&s->lock);
 		return 0;
 	}
-	if (s->failed && now - s->failed_at < s->retry_ms) {
+	if (s->fails > 0 && now < s->retry_at) {
 		pthread_mutex_unlock(&s->lock);
 		return -EAGAIN;
 	}
@@ -369,16 +418,34 @@ int search_detect(struct search *s, uint64_t deadline, unsigned *mask)
 		s->backend = b;
 		s->mask = m;
 		memcpy(s->wildcard, wildcard, sizeof(wildcard));
-		s->failed = false;
+		s->fails = 0;
 		log_notice(LOG_C_SEARCH, "ontology menus: %s (%u menus)",
 			   names[b], (unsigned)__builtin_popcount(m));
 	} else if (rc < 0) {
-		s->failed = true;
-		s->failed_at = http_now_ms();
-		log_warn(LOG_C_SEARCH,
-			 "cannot tell which search backend the remote has "
-			 "(%s); trying again in %u s",
-			 strerror(-rc), (s->retry_ms + 999) / 1000);
+		/* not a result: asked again after a backoff that doubles
+		 * with each failure in a row, up to retry_max_ms */
+		uint64_t wait = s->retry_ms;
+
+		for (unsigned i = 1; i < s->fails + 1 && wait < s->retry_max_ms;
+		     i++)
+			wait *= 2;
+		if (wait > s->retry_max_ms)
+			wait = s->retry_max_ms;
+		s->fails++;
+		s->retry_at = http_now_ms() + wait;
+		if (rc == -ENOENT) /* only for the backend asked for */
+			log_warn(LOG_C_SEARCH,
+				 "-o ontology=%s: the remote has no %s; trying "
+				 "again in %.1f s at the next use",
+				 s->want == SEARCH_MAPR ? "mapr"
+							: "searchengine",
+				 names[s->want], (double)wait / 1000.0);
+		else
+			log_warn(LOG_C_SEARCH,
+				 "cannot tell which search backend the remote "
+				 "has (%s); trying again in %.1f s at the next "
+				 "use",
+				 strerror(-rc), (double)wait / 1000.0);
 	}
 	*mask = s->mask;
 	pthread_mutex_unlock(&s->lock);
@@ -405,52 +472,71 @@ static int backend_for(struct search *s, unsigned menu, enum search_backend *b,
 
 /* ---- spellings and labels from one page of images ---- */
 
-struct vote {
-	const char *s;
-	unsigned n;
-};
-
+/* Votes: the strings voted for, counted when the winner is asked (sort
+ * and count runs: no scan per vote). */
 struct votes {
-	struct vote *v;
+	const char **v;
 	size_t n, cap;
 };
 
 static int vote_for(struct votes *vs, const char *s)
 {
-	for (size_t i = 0; i < vs->n; i++) {
-		if (strcmp(vs->v[i].s, s) == 0) {
-			vs->v[i].n++;
-			return 0;
-		}
-	}
 	if (vs->n == vs->cap) {
 		size_t nc = vs->cap ? vs->cap * 2 : 8;
-		struct vote *nv = realloc(vs->v, nc * sizeof(*nv));
+		const char **nv = realloc(vs->v, nc * sizeof(*nv));
 
 		if (!nv)
 			return -ENOMEM;
 		vs->v = nv;
 		vs->cap = nc;
 	}
-	vs->v[vs->n++] = (struct vote){s, 1};
+	vs->v[vs->n++] = s;
 	return 0;
 }
 
-/* The winner; *tie when another has as many votes. NULL if none. */
-static const char *winner(const struct votes *vs, bool *tie)
+static int str_cmp(const void *a, const void *b)
 {
-	const struct vote *best = NULL;
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Drop repeated strings among the votes from `from` on (one image's). */
+static void votes_unique_from(struct votes *vs, size_t from)
+{
+	size_t w = from;
+
+	if (vs->n - from > 1)
+		qsort(vs->v + from, vs->n - from, sizeof(*vs->v), str_cmp);
+	for (size_t i = from; i < vs->n; i++) {
+		if (w == from || strcmp(vs->v[w - 1], vs->v[i]) != 0)
+			vs->v[w++] = vs->v[i];
+	}
+	vs->n = w;
+}
+
+/* The winner; *tie when another has as many votes. NULL if none. */
+static const char *winner(struct votes *vs, bool *tie)
+{
+	const char *best = NULL;
+	size_t best_n = 0;
 
 	*tie = false;
-	for (size_t i = 0; i < vs->n; i++) {
-		if (!best || vs->v[i].n > best->n) {
-			best = &vs->v[i];
+	if (vs->n > 1)
+		qsort(vs->v, vs->n, sizeof(*vs->v), str_cmp);
+	for (size_t i = 0; i < vs->n;) {
+		size_t j = i + 1;
+
+		while (j < vs->n && strcmp(vs->v[i], vs->v[j]) == 0)
+			j++;
+		if (j - i > best_n) {
+			best = vs->v[i];
+			best_n = j - i;
 			*tie = false;
-		} else if (vs->v[i].n == best->n) {
+		} else if (j - i == best_n) {
 			*tie = true;
 		}
+		i = j;
 	}
-	return best ? best->s : NULL;
+	return best;
 }
 
 /* The entry of h with key = value (both ignoring case), or NULL. */
@@ -477,17 +563,17 @@ static int label_from(struct search *s, const char *url, unsigned menu,
 		      const char *value, int (*cmp)(const char *, const char *),
 		      uint64_t deadline, char **label, bool *found)
 {
-	struct http_req r;
-	struct api_annotation *anns = NULL;
-	size_t na = 0;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	struct api_annotation *anns;
+	size_t na;
 	int rc;
 
 	*found = false;
-	rc = get(s, url, deadline, &r);
+	rc = get_answer(s, url, deadline, api_accept_map_annotations, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_map_annotations(r.body, r.len, url, &anns, &na);
-	http_req_release(&r);
+	anns = ans.v;
+	na = ans.n;
 	/* *label is NULL on entry: stop at the first label found */
 	for (size_t i = 0; rc == 0 && i < na && !*label; i++) {
 		bool holds = false;
@@ -557,21 +643,15 @@ static int spell_and_label(struct search *s, unsigned menu, const char *value,
 		if (first < 0)
 			first = h->id;
 		rc = vote_for(&sp, e->value);
+		size_t from = lb.n;
+
 		for (size_t j = 0;
 		     rc == 0 && menus[menu].label_key && j < h->nkvs; j++) {
-			bool seen = false;
-
-			if (strcmp(h->kvs[j].key, menus[menu].label_key) != 0)
-				continue;
-			/* one vote per image and label */
-			for (size_t k = 0; k < j && !seen; k++)
-				seen = strcmp(h->kvs[k].key, h->kvs[j].key) ==
-					       0 &&
-				       strcmp(h->kvs[k].value,
-					      h->kvs[j].value) == 0;
-			if (!seen)
+			if (strcmp(h->kvs[j].key, menus[menu].label_key) == 0)
 				rc = vote_for(&lb, h->kvs[j].value);
 		}
+		/* one vote per image and label */
+		votes_unique_from(&lb, from);
 	}
 	w = rc == 0 ? winner(&sp, &tie) : NULL;
 	if (w) {
@@ -595,14 +675,20 @@ static int spell_and_label(struct search *s, unsigned menu, const char *value,
 
 /* ---- search engine ---- */
 
+static int se_value_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct api_se_value *)a)->value,
+		      ((const struct api_se_value *)b)->value);
+}
+
 static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 			struct search_term **out, size_t *nout)
 {
 	char url[SEARCH_URL], ek[512];
-	struct http_req r;
-	struct api_se_value *vals = NULL;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	struct api_se_value *vals;
 	struct search_term *terms = NULL;
-	size_t n = 0, nt = 0;
+	size_t n, nt = 0;
 	int rc;
 
 	rc = api_url_escape(menus[menu].key, ek, sizeof(ek));
@@ -611,29 +697,24 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 			url, "%s" SE_PATH "image/searchvaluesusingkey/?key=%s",
 			api_base_url(s->api), ek);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get_answer(s, url, deadline, api_accept_se_values, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_se_values(r.body, r.len, url, &vals, &n);
-	http_req_release(&r);
-	if (rc < 0)
-		return rc;
+	vals = ans.v;
+	n = ans.n;
 	terms = calloc(n + 1, sizeof(*terms));
 	if (!terms) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	/* a key indexed in two spellings lists a value twice */
+	/* a key indexed in two spellings lists a value twice: sorted, the
+	 * repeats are neighbours */
+	if (n > 1)
+		qsort(vals, n, sizeof(*vals), se_value_cmp);
 	for (size_t i = 0; i < n; i++) {
-		size_t j;
-
-		for (j = 0; j < nt; j++) {
-			if (strcmp(terms[j].value, vals[i].value) == 0)
-				break;
-		}
-		if (j < nt) {
+		if (nt > 0 && strcmp(terms[nt - 1].value, vals[i].value) == 0) {
 			if (vals[i].count > 0)
-				terms[j].count += vals[i].count;
+				terms[nt - 1].count += vals[i].count;
 			continue;
 		}
 		terms[nt].value = vals[i].value;
@@ -646,41 +727,39 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 	     b += PROBE_BATCH) {
 		size_t nb = nt - b < PROBE_BATCH ? nt - b : PROBE_BATCH;
 		struct http_req reqs[PROBE_BATCH];
+		struct api_se_page pages[PROBE_BATCH];
 		char urls[PROBE_BATCH][SEARCH_URL];
 
 		memset(reqs, 0, sizeof(reqs));
+		memset(pages, 0, sizeof(pages));
 		for (size_t i = 0; rc == 0 && i < nb; i++) {
 			rc = search_url(s, menus[menu].key, terms[b + i].value,
 					-1, urls[i]);
 			reqs[i].url = urls[i];
 			reqs[i].max_body = API_MAX_BODY;
+			reqs[i].accept = api_accept_se_page;
+			reqs[i].accept_arg = &pages[i];
 		}
 		if (rc == 0)
 			rc = api_fetch(s->api, reqs, nb, deadline);
 		for (size_t i = 0; rc == 0 && i < nb; i++) {
 			struct search_term *t = &terms[b + i];
-			struct api_se_page p = {0};
 			char *sp = NULL;
 			size_t nm = 0;
 
-			rc = api_check_json(&reqs[i]);
-			if (rc == 0)
-				rc = api_json_se_page(reqs[i].body, reqs[i].len,
-						      urls[i], &p);
-			if (rc == 0)
-				rc = spell_and_label(s, menu, t->value, &p,
-						     deadline, &sp, &t->label,
-						     &nm);
+			rc = spell_and_label(s, menu, t->value, &pages[i],
+					     deadline, &sp, &t->label, &nm);
 			if (rc == 0 && sp) {
 				free(t->value);
 				t->value = sp;
 				sp = NULL;
 			}
 			free(sp);
-			api_se_page_release(&p);
 		}
-		for (size_t i = 0; i < nb; i++)
+		for (size_t i = 0; i < nb; i++) {
+			api_se_page_release(&pages[i]);
 			http_req_release(&reqs[i]);
+		}
 	}
 	if (rc == 0) {
 		*out = terms;
@@ -697,7 +776,6 @@ static int engine_find(struct search *s, unsigned menu, const char *value,
 		       uint64_t deadline, struct search_term *out)
 {
 	char url[SEARCH_URL];
-	struct http_req r;
 	struct api_se_page p = {0};
 	char *sp = NULL, *label = NULL;
 	size_t nm = 0;
@@ -705,14 +783,10 @@ static int engine_find(struct search *s, unsigned menu, const char *value,
 
 	rc = search_url(s, menus[menu].key, value, -1, url);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get_answer(s, url, deadline, api_accept_se_page, &p);
 	if (rc < 0)
 		return rc;
-	rc = api_json_se_page(r.body, r.len, url, &p);
-	http_req_release(&r);
-	if (rc == 0)
-		rc = spell_and_label(s, menu, value, &p, deadline, &sp, &label,
-				     &nm);
+	rc = spell_and_label(s, menu, value, &p, deadline, &sp, &label, &nm);
 	if (rc == 0 && nm == 0)
 		rc = -ENOENT;
 	if (rc == 0) {
@@ -788,16 +862,14 @@ static int engine_images(struct search *s, unsigned menu, const char *value,
 
 	for (;;) {
 		struct api_se_page p = {0};
-		struct http_req r;
 
 		rc = search_url(s, menus[menu].key, value, bookmark, url);
 		if (rc == 0)
-			rc = get(s, url, deadline, &r);
+			rc = get_answer(s, url, deadline, api_accept_se_page,
+					&p);
 		if (rc < 0)
 			break;
-		rc = api_json_se_page(r.body, r.len, url, &p);
-		http_req_release(&r);
-		if (rc == 0 && p.n > 0)
+		if (p.n > 0)
 			rc = take_hits(&p, menus[menu].key, value, &all, &n,
 				       &cap);
 		seen += p.n;
@@ -854,10 +926,10 @@ static int mapr_terms(struct search *s, unsigned menu, bool wildcard,
 		      uint64_t deadline, struct search_term **out, size_t *nout)
 {
 	char url[SEARCH_URL];
-	struct http_req r;
-	struct api_se_value *vals = NULL;
+	struct api_answer_list ans = {NULL, 0, NULL};
+	struct api_se_value *vals;
 	struct search_term *terms;
-	size_t n = 0, nt = 0;
+	size_t n, nt = 0;
 	int rc;
 
 	if (!wildcard) {
@@ -870,13 +942,11 @@ static int mapr_terms(struct search *s, unsigned menu, bool wildcard,
 	rc = url_printf(url, "%s/mapr/api/%s/?orphaned=true",
 			api_base_url(s->api), menus[menu].mapr);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get_answer(s, url, deadline, api_accept_mapr_maps, &ans);
 	if (rc < 0)
 		return rc;
-	rc = api_json_mapr_maps(r.body, r.len, url, &vals, &n);
-	http_req_release(&r);
-	if (rc < 0)
-		return rc;
+	vals = ans.v;
+	n = ans.n;
 	terms = calloc(n + 1, sizeof(*terms));
 	if (!terms) {
 		api_se_values_free(vals, n);
@@ -918,7 +988,7 @@ static int mapr_studies(struct search *s, unsigned menu, const char *value,
 			size_t *nsc, struct api_container **pr, size_t *npr)
 {
 	char url[SEARCH_URL], ev[1024];
-	struct http_req r;
+	struct api_mapr_studies st;
 	int rc;
 
 	rc = api_url_escape(value, ev, sizeof(ev));
@@ -926,18 +996,14 @@ static int mapr_studies(struct search *s, unsigned menu, const char *value,
 		rc = url_printf(url, "%s/mapr/api/%s/?value=%s",
 				api_base_url(s->api), menus[menu].mapr, ev);
 	if (rc == 0)
-		rc = get(s, url, deadline, &r);
+		rc = get_answer(s, url, deadline, api_accept_mapr_studies, &st);
 	if (rc < 0)
 		return rc;
-	rc = api_json_mapr_containers(r.body, r.len, url, "screens", sc, nsc);
-	if (rc == 0) {
-		rc = api_json_mapr_containers(r.body, r.len, url, "projects",
-					      pr, npr);
-		if (rc < 0)
-			api_containers_free(*sc, *nsc);
-	}
-	http_req_release(&r);
-	return rc;
+	*sc = st.screens;
+	*nsc = st.nscreens;
+	*pr = st.projects;
+	*npr = st.nprojects;
+	return 0;
 }
 
 static int mapr_find(struct search *s, unsigned menu, const char *value,
@@ -977,21 +1043,21 @@ struct mapr_node {
 	int page; /* next page; 0: done */
 };
 
-/* One parallel round of requests (urls[i] for reqs[i]); the caller
- * releases reqs[0..n) in every case. */
+/* One parallel round of requests (urls[i] for reqs[i]), each answer
+ * mapped by accept into outs[i]; the caller releases reqs[0..n) and what
+ * outs[] hold in every case. */
 static int mapr_round(struct search *s, char (*urls)[SEARCH_URL], size_t n,
-		      uint64_t deadline, struct http_req *reqs)
+		      uint64_t deadline, struct http_req *reqs,
+		      http_accept_fn accept, struct api_answer_list *outs)
 {
 	memset(reqs, 0, n * sizeof(*reqs));
 	for (size_t i = 0; i < n; i++) {
 		reqs[i].url = urls[i];
 		reqs[i].max_body = API_MAX_BODY;
+		reqs[i].accept = accept;
+		reqs[i].accept_arg = &outs[i];
 	}
-	int rc = n ? api_fetch(s->api, reqs, n, deadline) : 0;
-
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = api_check_json(&reqs[i]);
-	return rc;
+	return n ? api_fetch(s->api, reqs, n, deadline) : 0;
 }
 
 static int mapr_images(struct search *s, unsigned menu, const char *value,
@@ -1003,6 +1069,7 @@ static int mapr_images(struct search *s, unsigned menu, const char *value,
 	struct api_hit *all = NULL;
 	size_t n = 0, cap = 0;
 	struct http_req reqs[MAPR_BATCH];
+	struct api_answer_list outs[MAPR_BATCH];
 	char(*urls)[SEARCH_URL] = calloc(MAPR_BATCH, SEARCH_URL);
 	char ev[1024];
 	int rc;
@@ -1021,27 +1088,27 @@ static int mapr_images(struct search *s, unsigned menu, const char *value,
 			nsc + npr - b < MAPR_BATCH ? nsc + npr - b : MAPR_BATCH;
 
 		memset(reqs, 0, sizeof(reqs));
+		memset(outs, 0, sizeof(outs));
 		for (size_t i = 0; rc == 0 && i < nb; i++) {
 			bool scr = b + i < nsc;
 			int64_t id = scr ? sc[b + i].id : pr[b + i - nsc].id;
 
+			outs[i].list = scr ? "plates" : "datasets";
 			rc = url_printf(
 				urls[i],
 				"%s/mapr/api/%s/%s/?value=%s&id=%" PRId64,
 				api_base_url(s->api), menus[menu].mapr,
-				scr ? "plates" : "datasets", ev, id);
+				outs[i].list, ev, id);
 		}
 		if (rc == 0)
-			rc = mapr_round(s, urls, nb, deadline, reqs);
-		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			rc = mapr_round(s, urls, nb, deadline, reqs,
+					api_accept_mapr_containers, outs);
+		for (size_t i = 0; i < nb; i++) {
 			bool scr = b + i < nsc;
 			int64_t id = scr ? sc[b + i].id : pr[b + i - nsc].id;
-			struct api_container *cs = NULL;
-			size_t nc = 0;
+			struct api_container *cs = outs[i].v;
+			size_t nc = outs[i].n;
 
-			rc = api_json_mapr_containers(
-				reqs[i].body, reqs[i].len, urls[i],
-				scr ? "plates" : "datasets", &cs, &nc);
 			if (rc == 0 && nn + nc > capn) {
 				size_t ncap = (nn + nc) * 2;
 				struct mapr_node *nv =
@@ -1067,6 +1134,7 @@ static int mapr_images(struct search *s, unsigned menu, const char *value,
 		size_t pending[MAPR_BATCH], nb = 0;
 
 		memset(reqs, 0, sizeof(reqs));
+		memset(outs, 0, sizeof(outs));
 		more = false;
 		for (size_t i = 0; i < nn && nb < MAPR_BATCH; i++) {
 			if (nodes[i].page > 0)
@@ -1084,14 +1152,13 @@ static int mapr_images(struct search *s, unsigned menu, const char *value,
 					m->id, m->page, MAPR_PAGE);
 		}
 		if (rc == 0)
-			rc = mapr_round(s, urls, nb, deadline, reqs);
-		for (size_t i = 0; rc == 0 && i < nb; i++) {
+			rc = mapr_round(s, urls, nb, deadline, reqs,
+					api_accept_mapr_images, outs);
+		for (size_t i = 0; i < nb; i++) {
 			struct mapr_node *m = &nodes[pending[i]];
-			struct api_hit *hs = NULL;
-			size_t nh = 0;
+			struct api_hit *hs = outs[i].v;
+			size_t nh = outs[i].n;
 
-			rc = api_json_mapr_images(reqs[i].body, reqs[i].len,
-						  urls[i], &hs, &nh);
 			if (rc == 0 && n + nh > SEARCH_MAX_HITS) {
 				char esc[512];
 
@@ -1161,9 +1228,11 @@ int search_terms(struct search *s, unsigned menu, uint64_t deadline,
 
 	if (rc < 0)
 		return rc;
-	if (b == SEARCH_ENGINE)
-		return engine_terms(s, menu, deadline, out, n);
-	return mapr_terms(s, menu, wildcard, deadline, out, n);
+	rc = b == SEARCH_ENGINE
+		     ? engine_terms(s, menu, deadline, out, n)
+		     : mapr_terms(s, menu, wildcard, deadline, out, n);
+	/* a 404 in a batch of requests: a fault, not "no such menu" */
+	return rc == -ENOENT ? -EIO : rc;
 }
 
 int search_term_find(struct search *s, unsigned menu, const char *value,
@@ -1191,7 +1260,9 @@ int search_images(struct search *s, unsigned menu, const char *value,
 
 	if (rc < 0)
 		return rc;
-	if (b == SEARCH_ENGINE)
-		return engine_images(s, menu, value, deadline, out, n);
-	return mapr_images(s, menu, value, deadline, out, n);
+	rc = b == SEARCH_ENGINE
+		     ? engine_images(s, menu, value, deadline, out, n)
+		     : mapr_images(s, menu, value, deadline, out, n);
+	/* no images is an empty answer; a 404 is a fault */
+	return rc == -ENOENT ? -EIO : rc;
 }

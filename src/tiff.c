@@ -25,61 +25,136 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idrfs/arith.h"
+#include "idrfs/log.h"
+
 #define TIFF_IFD0_ENTRIES     18u /* 14 base + 2 descriptions + 2 IJ tags */
 #define TIFF_TAIL_ENTRIES     14u
 #define TIFF_DESC_BASE	      16384u
 #define TIFF_DESC_PER_CHANNEL 2048u /* text + 768-byte LUT + range */
 
-static uint64_t align_up(uint64_t v, uint64_t a)
+/*
+ * v rounded up to a multiple of a (a power of two, from this file).
+ * @return 0 or -EOVERFLOW (*out untouched)
+ */
+static int align_up(uint64_t v, uint64_t a, uint64_t *out)
 {
-	return (v + a - 1) / a * a;
+	uint64_t r;
+	int rc = arith_add_u64(v, a - 1, &r);
+
+	if (rc == 0)
+		*out = r / a * a;
+	return rc;
 }
 
+/*
+ * Every size below comes from the remote (Pixels sizes): each sum and
+ * product is checked, and a geometry whose numbers do not fit the file is
+ * -EFBIG, never a wrapped value. Two rules beyond the byte budget:
+ * StripByteCounts are LONGs (a strip holds at most 4 GiB - 1), and above
+ * 4 GiB IFD0 still lists plane 0's strips as LONG offsets, so they must
+ * all start below 4 GiB (FORMATS.md 2.7).
+ */
 int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 {
 	struct tiff_layout l = {0};
-	uint64_t head;
-	uint64_t strip_arrays;
+	const uint64_t planes_of[3] = {g->z, g->t, g->samples == 3 ? 1 : g->c};
+	const uint64_t row_of[3] = {g->x, g->bps, g->samples};
+	uint64_t row, strip, data, head, arrays = 0, tail_arrays = 0, v;
+	int rc;
 
 	if (!g->x || !g->y || !g->c || !g->z || !g->t)
 		return -EINVAL;
 	if ((g->bps != 1 && g->bps != 2 && g->bps != 4) ||
 	    (g->samples != 1 && g->samples != 3))
 		return -EINVAL;
-	l.planes = (uint64_t)g->z * g->t * (g->samples == 3 ? 1 : g->c);
-	if (l.planes > TIFF_MAX_PLANES)
+	if (g->c > TIFF_MAX_CHANNELS)
 		return -EFBIG;
-	l.plane_size = (uint64_t)g->x * g->y * g->bps * g->samples;
-	if (l.plane_size > (1ull << 62) / l.planes)
+	rc = arith_prod_u64(planes_of, 3, &l.planes);
+	if (rc < 0 || l.planes > TIFF_MAX_PLANES)
+		return -EFBIG;
+	rc = arith_prod_u64(row_of, 3, &row);
+	if (rc == 0)
+		rc = arith_mul_u64(row, g->y, &l.plane_size);
+	if (rc == 0)
+		rc = arith_mul_u64(l.plane_size, l.planes, &data);
+	if (rc < 0 || data > TIFF_MAX_BYTES)
 		return -EFBIG;
 	l.rows_per_strip = g->y < TIFF_STRIP_ROWS ? g->y : TIFF_STRIP_ROWS;
-	l.strips = (g->y + l.rows_per_strip - 1) / l.rows_per_strip;
+	/* fits a uint32_t: y < 2^32 and at least one row per strip */
+	l.strips = (uint32_t)arith_div_ceil_u64(g->y, l.rows_per_strip);
+	/* no overflow: strip <= plane_size, checked above */
+	strip = row * l.rows_per_strip;
+	if (strip > TIFF_CLASSIC_MAX)
+		return -EFBIG;
 	l.n0 = TIFF_IFD0_ENTRIES;
 	l.n1 = TIFF_TAIL_ENTRIES;
-	strip_arrays = l.strips > 1 ? 8ull * l.strips : 0;
+	if (l.strips > 1) {
+		arrays = 8ull * l.strips;
+		tail_arrays = 4ull * l.strips;
+	}
 
-	head = 8 + 2 + 12ull * l.n0 + 4 + 16 + strip_arrays + TIFF_DESC_BASE +
+	/*
+	 * The head is bounded (strips < 2^32, c <= TIFF_MAX_CHANNELS), so
+	 * its sum cannot wrap; the data and the tail can.
+	 */
+	head = 8 + 2 + 12ull * l.n0 + 4 + 16 + arrays + TIFF_DESC_BASE +
 	       (uint64_t)TIFF_DESC_PER_CHANNEL * g->c;
-	l.d0 = align_up(head, TIFF_HEAD_ALIGN);
-
+	rc = align_up(head, TIFF_HEAD_ALIGN, &l.d0);
+	if (rc == 0)
+		rc = arith_add_u64(l.d0, data, &v);
+	if (rc < 0)
+		return -EFBIG;
 	if (l.planes == 1) {
-		l.size = l.d0 + l.plane_size;
+		l.size = v;
 	} else {
-		l.t0 = align_up(l.d0 + l.planes * l.plane_size, 8);
-		l.i0 = l.t0 + 16 + (l.strips > 1 ? 4ull * l.strips : 0);
-		l.s1 = align_up(2 + 12ull * l.n1 + 4 +
-					(l.strips > 1 ? 4ull * l.strips : 0),
-				8);
-		l.size = l.i0 + (l.planes - 1) * l.s1;
+		rc = align_up(v, 8, &l.t0);
+		if (rc == 0)
+			rc = arith_add_u64(l.t0, 16 + tail_arrays, &l.i0);
+		if (rc == 0)
+			rc = align_up(2 + 12ull * l.n1 + 4 + tail_arrays, 8,
+				      &l.s1);
+		if (rc == 0)
+			rc = arith_mul_u64(l.planes - 1, l.s1, &l.size);
+		if (rc == 0)
+			rc = arith_add_u64(l.size, l.i0, &l.size);
+		/* no tail fits: size is then D0 + N*P, known to fit */
+		if (rc < 0)
+			l.size = UINT64_MAX;
 	}
 	if (l.size > TIFF_CLASSIC_MAX) {
 		/* every offset must fit in 32 bits: ImageJ's own form */
 		l.single_ifd = true;
 		l.t0 = l.i0 = l.s1 = 0;
-		l.size = l.d0 + l.planes * l.plane_size;
+		l.size = v;
+		/* IFD0's StripOffsets of plane 0: D0 + (S-1)*L, as LONGs */
+		rc = arith_mul_u64(l.strips - 1, strip, &head);
+		if (rc == 0)
+			rc = arith_add_u64(head, l.d0, &head);
+		if (rc < 0 || head > TIFF_CLASSIC_MAX)
+			return -EFBIG;
 	}
+	if (l.size > TIFF_MAX_BYTES)
+		return -EFBIG;
 	*out = l;
 	return 0;
+}
+
+void tiff_geom_log(const struct tiff_geom *g, int64_t image_id, const char *url,
+		   int rc)
+{
+	char esc[512];
+
+	log_error(LOG_C_TIFF,
+		  "image %" PRId64 "%s%s%s: %" PRIu32 "x%" PRIu32 ", C=%" PRIu32
+		  " Z=%" PRIu32 " T=%" PRIu32 ", %u byte(s) x %u sample(s)"
+		  " cannot be a TIFF: %s",
+		  image_id, url ? " (\"" : "",
+		  url ? log_escape(url, esc, sizeof(esc)) : "",
+		  url ? "\")" : "", g->x, g->y, g->c, g->z, g->t, g->bps,
+		  g->samples,
+		  rc == -EFBIG ? "too large for the file"
+			       : "a zero size or an unknown sample size");
 }
 
 /*
@@ -993,8 +1068,10 @@ int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
 	if (!f)
 		return -ENOMEM;
 	rc = tiff_layout_compute(&m->g, &f->l);
-	if (rc < 0)
+	if (rc < 0) {
+		tiff_geom_log(&m->g, m->image_id, m->source, rc);
 		goto out;
+	}
 	f->x = m->g.x;
 	f->y = m->g.y;
 	f->row_bytes = (uint64_t)m->g.x * m->g.bps * m->g.samples;

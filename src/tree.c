@@ -1084,6 +1084,9 @@ int tree_listxattr(struct tree *t, uint64_t ino, uint64_t deadline, char **out,
 
 		if (i > 0 && strcmp(names[i - 1], names[i]) == 0)
 			continue;
+		/* the kernel takes no more: stop at a whole name */
+		if (l > TREE_XATTR_LIST_MAX - o)
+			break;
 		memcpy(buf + o, names[i], l);
 		o += l;
 	}

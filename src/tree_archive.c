@@ -48,6 +48,9 @@
 #define SUFFIX_ROUNDS 4
 #define PATH_MAX_LEN  4096u
 
+static const char *node_path(struct tree *t, const struct node *n, char *buf,
+			     size_t size);
+
 /* ---- names ---- */
 
 /*
@@ -129,6 +132,9 @@ size_t tree_sanitize_name(const char *in, char *out, size_t max)
 		memcpy(out, un, o);
 	}
 	out[o] = '\0';
+	/* a cut never leaves "." or ".." ("..x" cut to two bytes) */
+	if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
+		memset(out, '_', o);
 	return o;
 }
 
@@ -999,6 +1005,21 @@ int arch_fetch_kvs(struct tree *t, struct node **imgs, size_t n,
 		s->n = sets[i].n;
 		sets[i].kvs = NULL;
 		sets[i].n = 0;
+		if (s->n > TREE_KV_MAX) {
+			char esc[PATH_MAX_LEN];
+
+			log_warn(LOG_C_TREE,
+				 "'%s': %zu key/value pairs; only the first %u "
+				 "are shown",
+				 node_path(t, todo[i], esc, sizeof(esc)), s->n,
+				 TREE_KV_MAX);
+			for (size_t k = TREE_KV_MAX; k < s->n; k++) {
+				free(s->kvs[k].ns);
+				free(s->kvs[k].key);
+				free(s->kvs[k].value);
+			}
+			s->n = TREE_KV_MAX;
+		}
 		pthread_mutex_lock(&t->img_lock);
 		arch_kvset_put(im->kvs);
 		im->kvs = s;

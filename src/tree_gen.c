@@ -683,6 +683,50 @@ static int rows_kvs(struct tree *t, struct gen_rows *r,
 	return 0;
 }
 
+static int kvp_cmp(const void *a, const void *b)
+{
+	const struct api_kv *x = *(const struct api_kv *const *)a;
+	const struct api_kv *y = *(const struct api_kv *const *)b;
+	int c = strcmp(x->key, y->key);
+
+	/* equal keys keep their order: the values are joined in it */
+	return c ? c : (x > y) - (x < y);
+}
+
+/* The key/value cells of a row: its pairs sorted by key, merged with the
+ * sorted key columns (linear, however many pairs and columns). */
+static void tsv_kv_cells(struct sbuf *b, const struct arch_kvset *kv,
+			 const char **keys, size_t nk)
+{
+	const struct api_kv **p = NULL;
+	size_t n = kv ? kv->n : 0, j = 0;
+
+	if (n > 0) {
+		p = calloc(n, sizeof(*p));
+		if (!p) {
+			b->err = -ENOMEM;
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+			p[i] = &kv->kvs[i];
+		qsort(p, n, sizeof(*p), kvp_cmp);
+	}
+	for (size_t k = 0; k < nk; k++) {
+		bool first = true;
+
+		sb_add(b, "\t", 1);
+		while (j < n && strcmp(p[j]->key, keys[k]) < 0)
+			j++;
+		for (; j < n && strcmp(p[j]->key, keys[k]) == 0; j++) {
+			if (!first)
+				sb_add(b, "; ", 2);
+			sb_cell(b, p[j]->value);
+			first = false;
+		}
+	}
+	free(p);
+}
+
 static void tsv_row(struct sbuf *b, const struct gen_row *w,
 		    const struct arch_kvset *kv, const char **keys, size_t nk)
 {
@@ -712,19 +756,7 @@ static void tsv_row(struct sbuf *b, const struct gen_row *w,
 		sb_str(b, "\t\t\t\t\t\t\t\t\t");
 	}
 	sb_str(b, im && im->rendered ? "\trendered" : "\tzarr");
-	for (size_t k = 0; k < nk; k++) {
-		bool first = true;
-
-		sb_add(b, "\t", 1);
-		for (size_t j = 0; kv && j < kv->n; j++) {
-			if (strcmp(kv->kvs[j].key, keys[k]) != 0)
-				continue;
-			if (!first)
-				sb_add(b, "; ", 2);
-			sb_cell(b, kv->kvs[j].value);
-			first = false;
-		}
-	}
+	tsv_kv_cells(b, kv, keys, nk);
 	sb_add(b, "\n", 1);
 }
 
@@ -921,6 +953,8 @@ static void gen_done(struct gen_file *g, int rc, struct sbuf *b)
 	struct node *n = tree_node_find(t, g->ino);
 	char esc[GEN_PATH_MAX], key[128];
 
+	if (rc < 0)
+		gen_path(g, esc, sizeof(esc));
 	pthread_mutex_lock(&g->lock);
 	if (rc == 0) {
 		free(g->text);
@@ -931,17 +965,18 @@ static void gen_done(struct gen_file *g, int rc, struct sbuf *b)
 		/* before the waiters wake: they answer with the size */
 		if (n)
 			tree_node_set_size(t, n, g->len);
+	} else {
+		/* logged before the waiters wake, who fail with it */
+		log_error(LOG_C_TREE, "cannot build '%s': %s", esc,
+			  strerror(-rc));
 	}
 	g->last_rc = rc;
 	g->building = false;
 	g->builds++;
 	pthread_cond_broadcast(&g->cond);
 	pthread_mutex_unlock(&g->lock);
-	if (rc < 0) {
-		log_error(LOG_C_TREE, "cannot build '%s': %s",
-			  gen_path(g, esc, sizeof(esc)), strerror(-rc));
+	if (rc < 0)
 		return;
-	}
 	/* only this job changes g->text, and no other runs: it stays */
 	gen_key(g, key, sizeof(key));
 	if (t->cache)

@@ -10,10 +10,13 @@
  *
  * An image's files come from /webgateway/original_file_paths/ (one
  * request, then a HEAD per file for its size) and are read by range
- * requests from the download root (-o originals_root=). The fileset is
- * kept sorted; each directory inside it lists its own run of paths, so
- * no level costs more than its entries and nothing recurses, however
- * deep the paths (which are capped anyway).
+ * requests from the download root (-o originals_root=). The api leaves
+ * out paths too deep, too long or unsafe (api.h, API_ORIG_*: the one
+ * place with that rule) and refuses filesets of more than
+ * API_ORIG_MAX_FILES files. The fileset is kept sorted; each directory
+ * inside it lists its own run of paths (found by bisection), so no level
+ * costs more than its entries, nothing recurses, and no lock is held
+ * while a level is made.
  */
 #include "config.h"
 
@@ -28,9 +31,7 @@
 
 #include "tree_int.h"
 
-#define ORIG_DEPTH_MAX 64u
-#define ORIG_PATH_MAX  4096u
-#define ORIG_FILES_MAX 100000u
+#define ORIG_PATH_MAX 4096u
 
 /* A mirror directory: the archive node it shows. */
 struct mirror {
@@ -210,35 +211,16 @@ static int file_cmp(const void *a, const void *b)
 		      ((const struct api_file *)b)->path);
 }
 
-/* Whether a fileset path can be shown: depth, length, no empty part. */
-static bool path_ok(const char *p)
+/* Sorted and each path once (the api left out what cannot be shown:
+ * too deep, too long, unsafe). */
+static void fileset_clean(struct fileset *fs)
 {
-	size_t depth = 1, len = strlen(p);
-
-	if (len == 0 || len > ORIG_PATH_MAX || p[0] == '/' || p[len - 1] == '/')
-		return false;
-	for (const char *c = p; *c; c++) {
-		if (*c != '/')
-			continue;
-		if (c[1] == '/' || ++depth > ORIG_DEPTH_MAX)
-			return false;
-	}
-	return true;
-}
-
-/* Sorted, each path once, unshowable ones left out (logged). */
-static void fileset_clean(struct fileset *fs, const char *where)
-{
-	size_t w = 0, dropped = 0;
+	size_t w = 0;
 
 	if (fs->n > 0)
 		qsort(fs->v, fs->n, sizeof(*fs->v), file_cmp);
 	for (size_t i = 0; i < fs->n; i++) {
-		bool dup =
-			w > 0 && strcmp(fs->v[w - 1].path, fs->v[i].path) == 0;
-
-		if (dup || !path_ok(fs->v[i].path)) {
-			dropped += !dup;
+		if (w > 0 && strcmp(fs->v[w - 1].path, fs->v[i].path) == 0) {
 			free(fs->v[i].path);
 			free(fs->v[i].url);
 			continue;
@@ -246,15 +228,6 @@ static void fileset_clean(struct fileset *fs, const char *where)
 		fs->v[w++] = fs->v[i];
 	}
 	fs->n = w;
-	if (dropped) {
-		char esc[512];
-
-		log_warn(LOG_C_TREE,
-			 "'%s': %zu original file paths too deep or too long "
-			 "(more than %u levels or %u bytes); left out",
-			 log_escape(where, esc, sizeof(esc)), dropped,
-			 ORIG_DEPTH_MAX, ORIG_PATH_MAX);
-	}
 }
 
 static bool unreachable(int rc)
@@ -385,13 +358,6 @@ static int oimage_list(struct tree *t, struct node *dir, uint64_t deadline,
 	rc = m ? api_original_files(t->api, (int64_t)(m->arch & TREE_ID_MAX),
 				    t->originals_root, deadline, &fs->v, &fs->n)
 	       : -EIO;
-	if (rc == 0 && fs->n > ORIG_FILES_MAX) {
-		log_error(LOG_C_TREE,
-			  "'%s': %zu original files, more than %u; not listed",
-			  log_escape(path, esc, sizeof(esc)), fs->n,
-			  ORIG_FILES_MAX);
-		rc = -EFBIG;
-	}
 	if (unreachable(rc))
 		log_error(LOG_C_TREE,
 			  "'%s': cannot reach the download root '%s' of the "
@@ -405,7 +371,7 @@ static int oimage_list(struct tree *t, struct node *dir, uint64_t deadline,
 			tree_node_get(t, img, NULL, &fs->mtime);
 		else
 			fs->mtime = TREE_EPOCH;
-		fileset_clean(fs, path);
+		fileset_clean(fs);
 		rc = fileset_level(t, fs, fs, "", m->arch, b);
 	}
 	fileset_put(fs);

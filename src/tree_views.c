@@ -240,8 +240,12 @@ static int root_lookup(struct tree *t, struct node *dir, const char *name,
 	unsigned mask = 0;
 	int rc;
 
-	if (!t->search || strncmp(name, "by-", 3) != 0)
-		return -ENOENT;
+	bool menu = false;
+
+	for (unsigned m = 0; m < SEARCH_NMENUS && !menu; m++)
+		menu = strcmp(search_menu_dir(m), name) == 0;
+	if (!t->search || !menu)
+		return -ENOENT; /* no menu has that name, whatever the remote */
 	rc = detect(t, deadline, &mask);
 	if (rc < 0)
 		return -EIO; /* a failure, never "no such menu" */
@@ -617,7 +621,8 @@ static int term_rows(struct tree *t, struct node *term, uint64_t deadline,
 				break;
 			}
 			atomic_init(&kvs->refs, 1);
-			for (size_t k = 0; k < hit->nkvs; k++) {
+			for (size_t k = 0; k < hit->nkvs && k < TREE_KV_MAX;
+			     k++) {
 				kvs->kvs[k].key = strdup(hit->kvs[k].key);
 				kvs->kvs[k].value = strdup(hit->kvs[k].value);
 				kvs->n++;

@@ -23,22 +23,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idrfs/arith.h"
 #include "idrfs/log.h"
-
-/*
- * Whole-array bytes above this are refused (-EFBIG) so that callers can
- * add and multiply sizes (file sizes, offsets) without overflow checks.
- */
-#define ZARR_MAX_ARRAY_BYTES (UINT64_C(1) << 53)
-
-/* Inner chunks per shard; the index is 16 bytes each (16 MiB at most). */
-#define ZARR_MAX_INNER_CHUNKS (UINT64_C(1) << 20)
 
 /* Shard index entry of an absent inner chunk (sharding spec). */
 #define ZARR_SHARD_EMPTY UINT64_MAX
 
 #define ZARR_SHARD_ENTRY 16u
 #define ZARR_CRC_LEN	 4u
+
+/* the refusals below quote the caps */
+_Static_assert(ZARR_MAX_CHUNK_BYTES == 256u << 20, "update the message");
+_Static_assert(ZARR_MAX_ARRAY_BYTES == UINT64_C(1) << 53, "update it");
+_Static_assert(ZARR_MAX_GRID_CHUNKS == UINT64_C(1) << 40, "update it");
+_Static_assert(ZARR_MAX_INNER_CHUNKS == UINT64_C(1) << 20, "update it");
 
 void zarr_multiscale_release(struct zarr_multiscale *m)
 {
@@ -49,15 +47,6 @@ void zarr_multiscale_release(struct zarr_multiscale *m)
 	memset(m, 0, sizeof(*m));
 	for (int i = 0; i < 5; i++)
 		m->axis[i] = -1;
-}
-
-/* a * b, or false on overflow */
-static bool mul_u64(uint64_t a, uint64_t b, uint64_t *out)
-{
-	if (a != 0 && b > UINT64_MAX / a)
-		return false;
-	*out = a * b;
-	return true;
 }
 
 static bool dtype_ok(const struct zarr_dtype *t)
@@ -84,52 +73,101 @@ static bool codecs_ok(const struct zarr_codec *c, size_t n)
 	return true;
 }
 
-int zarr_array_check(const struct zarr_array *a)
+/* Say what is wrong; -EBADMSG (the remote sent it, whatever it is). */
+static int refuse(const char **field, const char **why, const char *f,
+		  const char *w)
 {
-	uint64_t total = a->dtype.size;
-	uint64_t chunk = a->dtype.size;
+	if (field)
+		*field = f;
+	if (why)
+		*why = w;
+	return -EBADMSG;
+}
+
+/* Sizes common to every chunk layout: extents, chunk bytes, grid. */
+static int check_sizes(const struct zarr_array *a, const char **field,
+		       const char **why)
+{
+	uint64_t total = a->dtype.size, chunk = a->dtype.size, grid = 1;
+
+	for (unsigned d = 0; d < a->ndim; d++) {
+		/* an empty array is legal Zarr but has no image in it */
+		if (a->shape[d] == 0)
+			return refuse(field, why, "shape", "has a zero size");
+		if (a->chunks[d] == 0)
+			return refuse(field, why, "chunks", "has a zero size");
+		if (a->shape[d] > ZARR_MAX_EXTENT)
+			return refuse(field, why, "shape",
+				      "is longer than any image axis");
+		if (a->chunks[d] > ZARR_MAX_EXTENT)
+			return refuse(field, why, "chunks",
+				      "is longer than any image axis");
+		if (arith_mul_u64(total, a->shape[d], &total) < 0 ||
+		    total > ZARR_MAX_ARRAY_BYTES)
+			return refuse(field, why, "shape",
+				      "holds more than 2^53 bytes");
+		if (arith_mul_u64(chunk, a->chunks[d], &chunk) < 0 ||
+		    chunk > ZARR_MAX_CHUNK_BYTES)
+			return refuse(field, why, "chunks",
+				      "holds more than 256 MiB per chunk");
+		if (arith_mul_u64(grid, zarr_grid(a, d), &grid) < 0 ||
+		    grid > ZARR_MAX_GRID_CHUNKS)
+			return refuse(field, why, "chunks",
+				      "make a grid of more than 2^40 chunks");
+	}
+	return 0;
+}
+
+/* The inner chunks of a shard: dividing it, with an index of sane size. */
+static int check_shard(const struct zarr_array *a, const char **field,
+		       const char **why)
+{
+	const char *f = "codecs[sharding_indexed].chunk_shape";
 	uint64_t nin = 1;
 
-	if (a->format != 2 && a->format != 3)
-		return -EINVAL;
-	if (a->ndim < 2 || a->ndim > ZARR_MAX_DIMS)
-		return -EINVAL;
-	if (!dtype_ok(&a->dtype))
-		return -EINVAL;
-	if (a->separator != '.' && a->separator != '/')
-		return -EINVAL;
-	if (a->v3_default_keys && a->format != 3)
-		return -EINVAL;
-	if (!codecs_ok(a->codecs, a->ncodecs))
-		return -EINVAL;
-	if (a->format == 2 && (a->ncodecs > 1 || a->sharded))
-		return -EINVAL;
-	for (unsigned d = 0; d < a->ndim; d++) {
-		bool ok_total, ok_chunk;
-
-		/* an empty array is legal Zarr but has no image in it */
-		if (a->shape[d] == 0 || a->chunks[d] == 0)
-			return -EINVAL;
-		ok_total = mul_u64(total, a->shape[d], &total);
-		ok_chunk = mul_u64(chunk, a->chunks[d], &chunk);
-		if (!ok_total || total > ZARR_MAX_ARRAY_BYTES)
-			return -EFBIG;
-		if (!ok_chunk || chunk > ZARR_MAX_CHUNK_BYTES)
-			return -EFBIG;
-	}
-	if (!a->sharded)
-		return 0;
 	if (!codecs_ok(a->inner_codecs, a->ninner_codecs))
-		return -EINVAL;
+		return refuse(field, why, "codecs[sharding_indexed].codecs",
+			      "has an unknown codec or too many");
 	for (unsigned d = 0; d < a->ndim; d++) {
-		if (a->inner[d] == 0 || a->chunks[d] % a->inner[d] != 0)
-			return -EINVAL;
+		if (a->inner[d] == 0)
+			return refuse(field, why, f, "has a zero size");
+		if (a->chunks[d] % a->inner[d] != 0)
+			return refuse(field, why, f,
+				      "does not divide the shard");
 		/* cannot overflow: the quotients multiply to <= chunk bytes */
 		nin *= a->chunks[d] / a->inner[d];
 	}
 	if (nin > ZARR_MAX_INNER_CHUNKS)
-		return -EFBIG;
+		return refuse(field, why, f,
+			      "makes more than 2^20 inner chunks per shard");
 	return 0;
+}
+
+int zarr_array_check(const struct zarr_array *a, const char **field,
+		     const char **why)
+{
+	int rc;
+
+	if (a->format != 2 && a->format != 3)
+		return refuse(field, why, "zarr_format", "is not 2 or 3");
+	if (a->ndim < 2 || a->ndim > ZARR_MAX_DIMS)
+		return refuse(field, why, "shape", "has not 2 to 5 dimensions");
+	if (!dtype_ok(&a->dtype))
+		return refuse(field, why, "dtype", "is not a numeric type");
+	if (a->separator != '.' && a->separator != '/')
+		return refuse(field, why, "dimension_separator",
+			      "is not \".\" or \"/\"");
+	if (a->v3_default_keys && a->format != 3)
+		return refuse(field, why, "chunk_key_encoding",
+			      "is v3's in a v2 array");
+	if (!codecs_ok(a->codecs, a->ncodecs) ||
+	    (a->format == 2 && (a->ncodecs > 1 || a->sharded)))
+		return refuse(field, why, "codecs",
+			      "has an unknown codec or too many");
+	rc = check_sizes(a, field, why);
+	if (rc == 0 && a->sharded)
+		rc = check_shard(a, field, why);
+	return rc;
 }
 
 uint64_t zarr_chunk_bytes(const struct zarr_array *a)
@@ -137,7 +175,7 @@ uint64_t zarr_chunk_bytes(const struct zarr_array *a)
 	uint64_t n = a->dtype.size;
 
 	for (unsigned d = 0; d < a->ndim && d < ZARR_MAX_DIMS; d++) {
-		if (!mul_u64(n, a->chunks[d], &n))
+		if (arith_mul_u64(n, a->chunks[d], &n) < 0)
 			return UINT64_MAX;
 	}
 	return n;
@@ -147,8 +185,7 @@ uint64_t zarr_grid(const struct zarr_array *a, unsigned d)
 {
 	if (d >= a->ndim || d >= ZARR_MAX_DIMS || a->chunks[d] == 0)
 		return 0;
-	return a->shape[d] / a->chunks[d] +
-	       (a->shape[d] % a->chunks[d] != 0 ? 1 : 0);
+	return arith_div_ceil_u64(a->shape[d], a->chunks[d]);
 }
 
 int zarr_chunk_key(const struct zarr_array *a, const uint64_t *idx, char *out,
@@ -367,9 +404,90 @@ static void scatter(const struct zarr_array *a, const uint8_t *in,
 	}
 }
 
+struct shard_range {
+	uint64_t off, nb;
+};
+
+static int range_cmp(const void *pa, const void *pb)
+{
+	const struct shard_range *a = pa, *b = pb;
+
+	return a->off < b->off ? -1 : a->off > b->off;
+}
+
+/* True if the ranges, sorted by offset, do not overlap. */
+static bool ranges_disjoint(const struct shard_range *r, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		/* r[i-1] is inside the shard: off + nb cannot wrap */
+		if (r[i].off < r[i - 1].off + r[i - 1].nb)
+			return false;
+	}
+	return true;
+}
+
 /*
- * Decode a whole shard. Every (offset, nbytes) is checked against the data
- * part of the shard (the bytes that are not the index) before use.
+ * Check a shard index before any entry is used: each (offset, nbytes) is
+ * the empty marker or lies inside the data part [lo, hi) of the shard,
+ * and no two overlap. Overlaps are refused because they are how a small
+ * shard makes the decoder read the same bytes once per inner chunk (2^20
+ * times); writers never share bytes between inner chunks. Entries come
+ * in C order and writers store them in that order, so the overlap test
+ * is one pass; an index in another order is sorted first (a copy of at
+ * most 16 MiB, no larger than the index itself).
+ * @return 0, -EBADMSG (logged), -ENOMEM
+ */
+static int shard_index_check(const uint8_t *idx, uint64_t nch, size_t lo,
+			     size_t hi)
+{
+	struct shard_range *r = NULL;
+	uint64_t end = 0;
+	bool sorted = true;
+	size_t n = 0;
+	int rc = 0;
+
+	for (uint64_t k = 0; k < nch; k++) {
+		uint64_t off = le64(idx + k * ZARR_SHARD_ENTRY);
+		uint64_t nb = le64(idx + k * ZARR_SHARD_ENTRY + 8);
+
+		if (off == ZARR_SHARD_EMPTY && nb == ZARR_SHARD_EMPTY)
+			continue;
+		if (off < lo || off > hi || nb > hi - off) {
+			log_warn(LOG_C_ZARR,
+				 "shard index entry %" PRIu64 " (%" PRIu64
+				 ", %" PRIu64 ") is outside the shard",
+				 k, off, nb);
+			return -EBADMSG;
+		}
+		if (off < end)
+			sorted = false;
+		end = off + nb;
+	}
+	if (sorted)
+		return 0;
+	/* nch <= ZARR_MAX_INNER_CHUNKS: the size cannot overflow */
+	r = malloc((size_t)nch * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (uint64_t k = 0; k < nch; k++) {
+		uint64_t off = le64(idx + k * ZARR_SHARD_ENTRY);
+		uint64_t nb = le64(idx + k * ZARR_SHARD_ENTRY + 8);
+
+		if (off != ZARR_SHARD_EMPTY || nb != ZARR_SHARD_EMPTY)
+			r[n++] = (struct shard_range){off, nb};
+	}
+	qsort(r, n, sizeof(*r), range_cmp);
+	if (!ranges_disjoint(r, n)) {
+		log_warn(LOG_C_ZARR, "shard index has overlapping entries");
+		rc = -EBADMSG;
+	}
+	free(r);
+	return rc;
+}
+
+/*
+ * Decode a whole shard. The index is checked whole (shard_index_check())
+ * before any inner chunk is decoded.
  */
 static int decode_shard(const struct zarr_array *a, const uint8_t *shard,
 			size_t len, uint8_t *dst)
@@ -419,6 +537,9 @@ static int decode_shard(const struct zarr_array *a, const uint8_t *shard,
 			return -EBADMSG;
 		}
 	}
+	rc = shard_index_check(idx, nch, data_lo, data_hi);
+	if (rc < 0)
+		return rc;
 	tmp = malloc(inner_bytes);
 	if (!tmp)
 		return -ENOMEM;
@@ -428,14 +549,6 @@ static int decode_shard(const struct zarr_array *a, const uint8_t *shard,
 
 		if (off == ZARR_SHARD_EMPTY && nb == ZARR_SHARD_EMPTY) {
 			fill_elems(tmp, inner_bytes, a->fill, a->dtype.size);
-		} else if (off < data_lo || off > data_hi ||
-			   nb > data_hi - off) {
-			log_warn(LOG_C_ZARR,
-				 "shard index entry %" PRIu64 " (%" PRIu64
-				 ", %" PRIu64 ") is outside the shard",
-				 k, off, nb);
-			rc = -EBADMSG;
-			goto out;
 		} else {
 			rc = run_chain_v3(a->inner_codecs, a->ninner_codecs,
 					  a->inner_crc32c, shard + off,

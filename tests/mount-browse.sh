@@ -58,6 +58,10 @@ check "names: the suffix is no glob: 'dup (1204).tif' matches itself" \
 	bash -c "cd '$N' && ls dup\ \(1204\).tif && test \"\$(find . -name 'dup (1204).tif')\" = './dup (1204).tif'"
 check "names: control characters became '_'" \
 	test "$(ls "$N" | grep -c '^ctl__char.*\.tif$')" -eq 1
+check "names: no two entries are alike" \
+	test -z "$(ls -a "$N" | LC_ALL=C sort | uniq -d)"
+check "names: no entry is '/', '.' or '..' made from a name" \
+	test "$(ls -a "$N" | grep -cx '\.\|\.\.')" -eq 2
 check "names: no entry has a control character" \
 	test "$(ls "$N" | LC_ALL=C grep -c '[[:cntrl:]]')" -eq 0
 longest=$(ls "$N" | LC_ALL=C awk '{ if (length($0) > m) m = length($0) } END { print m }')

@@ -38,8 +38,18 @@
 #include <cmocka.h>
 
 #include "idrfs/api.h"
+#include "idrfs/cache.h"
+#include "idrfs/fetch.h"
 #include "idrfs/log.h"
 #include "testutil.h"
+
+/* src/api.c, non-static under IDRFS_UNITTEST. */
+int api_parse_begin(struct api *a, size_t len, uint64_t deadline,
+		    const char *url);
+void api_parse_end(struct api *a, size_t len);
+uint64_t api_busy_wait_ms(int64_t backoff_ms, unsigned *seed);
+
+#define SEARCH_KEYS_PATH "/searchengine/api/v1/resources/image/keys/"
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -113,6 +123,17 @@ static char *log_since_mark(void)
 	buf[n] = '\0';
 	fclose(f);
 	return buf;
+}
+
+/* The log since log_mark() holds both strings (b may be NULL). */
+static void log_has(const char *a, const char *b)
+{
+	char *log = log_since_mark();
+
+	if (!strstr(log, a) || (b && !strstr(log, b)))
+		fail_msg("the log lacks '%s' or '%s': '%s'", a, b ? b : "",
+			 log);
+	free(log);
 }
 
 static char *str_replace_once(const char *s, const char *from, const char *to)
@@ -1166,8 +1187,8 @@ static const struct hostile hostiles[] = {
 	 "'Name' is not a string", NULL},
 	{"name_not_string.json", P_IMAGES, -EBADMSG, "'Name' is not a string",
 	 NULL},
-	{"name_nul.json", P_CONTAINERS, -EBADMSG, "not JSON", NULL},
-	{"name_nul.json", P_IMAGES, -EBADMSG, "not JSON", NULL},
+	{"name_nul.json", P_CONTAINERS, 0, "holds a NUL byte", NULL},
+	{"name_nul.json", P_IMAGES, 0, "holds a NUL byte", NULL},
 	{"name_lone_surrogate.json", P_CONTAINERS, -EBADMSG, "not JSON", NULL},
 	{"invalid_utf8.json", P_CONTAINERS, -EBADMSG, "not JSON", NULL},
 	{"bom.json", P_ENVELOPE, -EBADMSG, "not JSON", NULL},
@@ -1756,6 +1777,10 @@ struct fake {
 	int fail_rc;
 	int64_t html_offset;  /* this page is a web page, -1: none */
 	int64_t bad_offset;   /* this page is not JSON, -1: none */
+	int64_t extra_offset; /* this page holds extra more items than the
+			       * limit asked, -1: none */
+	int64_t extra;
+	size_t max_body;      /* of the last request */
 	const char *single;   /* answer to a single-object URL */
 	uint64_t deadline;    /* the last deadline seen */
 	pthread_mutex_t lock; /* the api calls from several threads */
@@ -1882,6 +1907,8 @@ static void fake_answer(struct fake *f, struct http_req *r)
 	count = offset < total ? total - offset : 0;
 	if (count > limit)
 		count = limit;
+	if (offset == f->extra_offset)
+		count = limit + f->extra;
 	sb_printf(&b, "{\"data\": [");
 	for (int64_t i = 0; i < count; i++) {
 		if (i)
@@ -1915,9 +1942,10 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 			f->urls[f->nurls] = strdup(reqs[i].url);
 		f->nurls++;
 		/* the api asks for a capped body */
-		if (reqs[i].max_body != API_MAX_BODY ||
+		if (reqs[i].max_body == 0 || reqs[i].max_body > API_MAX_BODY ||
 		    reqs[i].range_len != 0 || reqs[i].head)
 			f->bad++;
+		f->max_body = reqs[i].max_body;
 		fake_answer(f, &reqs[i]);
 		if (reqs[i].rc < 0 && rc == 0)
 			rc = reqs[i].rc;
@@ -1944,6 +1972,7 @@ static int fake_setup(void **state)
 	env->f.fail_offset = -1;
 	env->f.html_offset = -1;
 	env->f.bad_offset = -1;
+	env->f.extra_offset = -1;
 	pthread_mutex_init(&env->f.lock, NULL);
 	tr.fetch = fake_fetch;
 	tr.ctx = &env->f;
@@ -2319,17 +2348,13 @@ static void test_api_list_html(void **state)
 	struct fake *f = &env->f;
 	struct api_image *v = SENTINEL;
 	size_t n = SENTINEL_N;
-	char *log;
 
 	f->total = 2500;
 	f->html_offset = 0;
 	/* a web page where JSON was expected: -EBADMSG, logged with URL */
 	log_mark();
 	assert_int_equal(api_list_images(env->a, 51, 1000, &v, &n), -EBADMSG);
-	log = log_since_mark();
-	assert_non_null(strstr(log, "HTML"));
-	assert_non_null(strstr(log, "/api/v0/m/datasets/51/images/"));
-	free(log);
+	log_has("HTML", "/api/v0/m/datasets/51/images/");
 	assert_int_equal(f->nurls, 1);
 	/* also on a later page, after the whole batch */
 	f->html_offset = 2000;
@@ -2424,6 +2449,809 @@ static void test_api_get_well(void **state)
 	assert_int_equal(api_get_well(env->a, 45217, 1000, &w), -EBADMSG);
 }
 
+/* ---- issue 9: listing caps -------------------------------------------- */
+
+static void test_api_list_page_over_limit(void **state)
+{
+	struct fake_env *env = *state;
+	struct fake *f = &env->f;
+	struct api_container *v = SENTINEL;
+	size_t n = SENTINEL_N;
+
+	/* a first page of 200 000 items where 1000 were asked: a clear
+	 * -EBADMSG naming the URL, not ENOENT, not the memory of all */
+	f->kind = FAKE_CONTAINERS;
+	f->total = 10;
+	f->extra_offset = 0;
+	f->extra = 200000 - API_PAGE_LIMIT;
+	log_mark();
+	assert_int_equal(api_list_projects(env->a, 1000, &v, &n), -EBADMSG);
+	log_has("/api/v0/m/projects/", "more items than a page may");
+	assert_ptr_equal(v, SENTINEL);
+	assert_int_equal(n, SENTINEL_N);
+	assert_int_equal(f->nurls, 1);
+	/* the pages of a listing ask for a body capped to a page's size */
+	assert_int_equal(f->max_body, API_PAGE_MAX_BODY);
+}
+
+static void test_api_list_later_page_over_limit(void **state)
+{
+	struct fake_env *env = *state;
+	struct fake *f = &env->f;
+	struct api_image *v = SENTINEL;
+	size_t n = SENTINEL_N;
+
+	/* the server clamps to 200; the page at 400 holds 300 items */
+	f->total = 1000;
+	f->clamp = 200;
+	f->extra_offset = 400;
+	f->extra = 100;
+	log_mark();
+	assert_int_equal(api_list_images(env->a, 51, 1000, &v, &n), -EBADMSG);
+	log_has("offset=400", "300 items where at most 200");
+	assert_ptr_equal(v, SENTINEL);
+	assert_int_equal(n, SENTINEL_N);
+}
+
+struct budget_waiter {
+	struct api *a;
+	int rc;
+	uint64_t took;
+};
+
+static void *budget_wait(void *arg)
+{
+	struct budget_waiter *w = arg;
+	uint64_t t0 = http_now_ms();
+
+	w->rc = api_parse_begin(w->a, 10u << 20, t0 + 5000, "w");
+	w->took = http_now_ms() - t0;
+	if (w->rc == 0)
+		api_parse_end(w->a, 10u << 20);
+	return NULL;
+}
+
+static void test_api_parse_budget(void **state)
+{
+	struct fake_env *env = *state;
+	struct api *a = env->a;
+	uint64_t t0;
+
+	/* 10 MiB being parsed: another 10 MiB waits, until its deadline */
+	assert_int_equal(
+		api_parse_begin(a, 10u << 20, http_now_ms() + 1000, "u1"), 0);
+	t0 = http_now_ms();
+	log_mark();
+	assert_int_equal(api_parse_begin(a, 10u << 20, t0 + 100, "u2"),
+			 -ETIMEDOUT);
+	assert_true(http_now_ms() - t0 >= 90);
+	free(log_since_mark());
+	/* 5 MiB still fits */
+	assert_int_equal(api_parse_begin(a, 5u << 20, t0 + 100, "u3"), 0);
+	api_parse_end(a, 5u << 20);
+	api_parse_end(a, 10u << 20);
+	/* a body over the whole budget is parsed alone ... */
+	assert_int_equal(
+		api_parse_begin(a, 100u << 20, http_now_ms() + 100, "u4"), 0);
+	/* ... and nothing else meanwhile */
+	assert_int_equal(api_parse_begin(a, 1, http_now_ms() + 50, "u5"),
+			 -ETIMEDOUT);
+	api_parse_end(a, 100u << 20);
+	assert_int_equal(api_parse_begin(a, 1, http_now_ms() + 50, "u6"), 0);
+	api_parse_end(a, 1);
+	/* a waiting parse starts as soon as the room is given back */
+	struct budget_waiter w = {.a = a};
+	pthread_t th;
+	struct timespec ts = {0, 100 * 1000000L};
+
+	assert_int_equal(
+		api_parse_begin(a, 10u << 20, http_now_ms() + 1000, "u7"), 0);
+	assert_int_equal(pthread_create(&th, NULL, budget_wait, &w), 0);
+	nanosleep(&ts, NULL);
+	api_parse_end(a, 10u << 20);
+	pthread_join(th, NULL);
+	assert_int_equal(w.rc, 0);
+	assert_true(w.took >= 50 && w.took < 2000);
+}
+
+/* ---- issue 9: validate, then store (through fetch.c) ------------------ */
+
+#define NET_BASE "http://idr.test"
+
+/* The network under the fetch layer: every GET gets the answer set
+ * here (by URL substring when route is set). */
+struct net {
+	pthread_mutex_t lock;
+	unsigned requests;
+	int rc;		   /* < 0: the transfer fails so */
+	long status;	   /* with rc < 0: 404, 503... */
+	const char *ctype; /* NULL: application/json */
+	const char *body;
+	const char *route;	/* only URLs holding this get body */
+	const char *other_body; /* what the others get */
+};
+
+static int net_send(void *ctx, struct http_req *reqs, size_t n,
+		    uint64_t deadline)
+{
+	struct net *t = ctx;
+	int rc = 0;
+
+	(void)deadline;
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct http_req *r = &reqs[i];
+		const char *b = t->body;
+
+		t->requests++;
+		if (t->route && !strstr(r->url, t->route))
+			b = t->other_body;
+		r->rc = t->rc;
+		r->status = t->rc < 0 ? t->status : 200;
+		r->body = NULL;
+		r->len = 0;
+		r->accepted = false;
+		snprintf(r->content_type, sizeof(r->content_type), "%s",
+			 t->ctype ? t->ctype : "application/json");
+		if (t->rc == 0) {
+			r->body = strdup(b ? b : "");
+			assert_non_null(r->body);
+			r->len = strlen(r->body);
+		}
+		r->content_length = (int64_t)r->len;
+		if (r->rc < 0 && rc == 0)
+			rc = r->rc;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+struct fenv {
+	struct net net;
+	char dir[64];
+	struct cache *cache;
+	struct fetch *fetch;
+	struct api *a;
+};
+
+static void fenv_open(struct fenv *e, bool offline)
+{
+	struct cache_config cc = {
+		.dir = e->dir, .remote = NET_BASE, .max_bytes = 64u << 20};
+	struct fetch_config fc = {.ttl_s = 3600,
+				  .offline = offline,
+				  .send = net_send,
+				  .send_ctx = &e->net};
+	struct api_transport tr = {.fetch = fetch_do};
+
+	assert_int_equal(cache_open(&cc, &e->cache), 0);
+	fc.cache = e->cache;
+	assert_int_equal(fetch_new(&fc, &e->fetch), 0);
+	tr.ctx = e->fetch;
+	assert_int_equal(api_new(NET_BASE, &tr, &e->a), 0);
+}
+
+static void fenv_close(struct fenv *e)
+{
+	api_free(e->a);
+	fetch_free(e->fetch);
+	cache_close(e->cache);
+	e->a = NULL;
+	e->fetch = NULL;
+	e->cache = NULL;
+}
+
+static int fenv_setup(void **state)
+{
+	struct fenv *e = calloc(1, sizeof(*e));
+
+	if (!e)
+		return -1;
+	snprintf(e->dir, sizeof(e->dir), "/tmp/idrfs-test-fetch-XXXXXX");
+	if (!mkdtemp(e->dir)) {
+		free(e);
+		return -1;
+	}
+	pthread_mutex_init(&e->net.lock, NULL);
+	fenv_open(e, false);
+	*state = e;
+	return 0;
+}
+
+static void rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	while (d && (de = readdir(d)) != NULL) {
+		char p[512];
+		struct stat st;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			rm_tree(p);
+		else
+			unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+static int fenv_teardown(void **state)
+{
+	struct fenv *e = *state;
+
+	fenv_close(e);
+	rm_tree(e->dir);
+	pthread_mutex_destroy(&e->net.lock);
+	free(e);
+	return 0;
+}
+
+static void net_set(struct net *t, int rc, long status, const char *ctype,
+		    const char *body)
+{
+	pthread_mutex_lock(&t->lock);
+	t->rc = rc;
+	t->status = status;
+	t->ctype = ctype;
+	t->body = body;
+	pthread_mutex_unlock(&t->lock);
+}
+
+#define PROJECTS_URL  NET_BASE "/api/v0/m/projects/?childCount=true"
+#define PROJECTS_PAGE PROJECTS_URL "&limit=1000&offset=0"
+#define PROJECTS_OK                                                            \
+	"{\"data\": [{\"@id\": 101, \"Name\": \"idr0001\"}], \"meta\": "       \
+	"{\"offset\": 0, \"limit\": 1000, \"maxLimit\": 1000, "                \
+	"\"totalCount\": 1}}"
+
+/* api_list_projects(): its rc, and on success that it is the good one */
+static int list_projects(struct fenv *e)
+{
+	struct api_container *v = NULL;
+	size_t n = 0;
+	int rc = api_list_projects(e->a, http_now_ms() + 5000, &v, &n);
+
+	if (rc == 0) {
+		assert_int_equal(n, 1);
+		assert_int_equal(v[0].id, 101);
+		api_containers_free(v, n);
+	}
+	return rc;
+}
+
+static bool cached(struct fenv *e, const char *url)
+{
+	char *body = NULL;
+	size_t len = 0;
+	int64_t at = 0;
+	int rc = cache_meta_get(e->cache, url, &body, &len, &at);
+
+	free(body);
+	return rc == 0;
+}
+
+static void test_api_fetch_bad_answers_not_kept(void **state)
+{
+	static const struct {
+		const char *ctype, *body, *log;
+	} bad[] = {
+		{"text/html", "<html><body>502 Bad Gateway</body></html>",
+		 "HTML"},
+		{NULL, "", "not JSON"},
+		{NULL, "{\"data\": [{\"@id\": 101,", "not JSON"},
+		{NULL,
+		 "{\"data\": [{\"@id\": \"101\"}], \"meta\": {\"offset\": 0, "
+		 "\"limit\": 1000, \"totalCount\": 1}}",
+		 "'@id' is not an integer"},
+		{NULL, "{\"data\": null}", "'data' is not a list"},
+		{NULL, "{\"data\": [[{\"@id\": 101}]]}", "not an object"},
+		{NULL,
+		 "{\"data\": [{\"@id\": 101}], \"meta\": {\"offset\": 0, "
+		 "\"limit\": 1000, \"totalCount\": null}}",
+		 "'totalCount' is missing"},
+	};
+	struct fenv *e = *state;
+
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		unsigned before = e->net.requests;
+		char *log;
+
+		/* one bad answer: that operation fails, logged with the URL
+		 * and the field ... */
+		net_set(&e->net, 0, 200, bad[i].ctype, bad[i].body);
+		log_mark();
+		assert_int_equal(list_projects(e), -EBADMSG);
+		log = log_since_mark();
+		if (!strstr(log, bad[i].log) ||
+		    !strstr(log, "/api/v0/m/projects/"))
+			fail_msg("case %zu: log '%s'", i, log);
+		free(log);
+		/* ... nothing is kept ... */
+		assert_false(cached(e, PROJECTS_PAGE));
+		/* ... so the next operation asks again, and once the server is
+		 * healthy, it is right (and kept) */
+		net_set(&e->net, 0, 200, NULL, PROJECTS_OK);
+		assert_int_equal(list_projects(e), 0);
+		assert_int_equal(e->net.requests, before + 2);
+		assert_true(cached(e, PROJECTS_PAGE));
+		assert_int_equal(list_projects(e), 0);
+		assert_int_equal(e->net.requests, before + 2);
+		/* next case: nothing cached */
+		fenv_close(e);
+		rm_tree(e->dir);
+		assert_int_equal(mkdir(e->dir, 0700), 0);
+		fenv_open(e, false);
+	}
+}
+
+static void test_api_fetch_bad_answer_remount(void **state)
+{
+	struct fenv *e = *state;
+
+	/* a proxy's error page, then a remount (the cache persists) */
+	net_set(&e->net, 0, 200, "text/html; charset=utf-8",
+		"<html>proxy error</html>");
+	assert_int_equal(list_projects(e), -EBADMSG);
+	fenv_close(e);
+	/* offline, the page is not "the copy from before" */
+	fenv_open(e, true);
+	assert_int_equal(list_projects(e), -ENETDOWN);
+	fenv_close(e);
+	/* online and healthy: asked, and right */
+	fenv_open(e, false);
+	net_set(&e->net, 0, 200, NULL, PROJECTS_OK);
+	assert_int_equal(list_projects(e), 0);
+	assert_int_equal(e->net.requests, 2);
+}
+
+static void test_api_fetch_poison_dropped(void **state)
+{
+	struct fenv *e = *state;
+	struct fetch_counters fc;
+	int64_t now = (int64_t)time(NULL);
+
+	/* an older version stored an error page as the answer */
+	assert_int_equal(cache_meta_put(e->cache, PROJECTS_PAGE,
+					"<html>proxy error</html>", 24, now),
+			 0);
+	net_set(&e->net, 0, 200, NULL, PROJECTS_OK);
+	log_mark();
+	/* it is not served: the network is asked, and the answer replaces
+	 * it */
+	assert_int_equal(list_projects(e), 0);
+	assert_int_equal(e->net.requests, 1);
+	free(log_since_mark());
+	assert_int_equal(list_projects(e), 0);
+	assert_int_equal(e->net.requests, 1);
+	fetch_get_counters(e->fetch, &fc);
+	assert_int_equal(fc.refused, 1);
+	assert_int_equal(fc.meta_hits, 1);
+}
+
+static void test_api_fetch_stale_checked(void **state)
+{
+	struct fenv *e = *state;
+	int64_t old = (int64_t)time(NULL) - 7200;
+
+	/* an old good copy is served when the remote is unreachable */
+	assert_int_equal(cache_meta_put(e->cache, PROJECTS_PAGE, PROJECTS_OK,
+					strlen(PROJECTS_OK), old),
+			 0);
+	net_set(&e->net, -ECONNREFUSED, 0, NULL, NULL);
+	log_mark();
+	assert_int_equal(list_projects(e), 0);
+	free(log_since_mark());
+	/* an old bad copy is not: the failure is */
+	assert_int_equal(
+		cache_meta_put(e->cache, PROJECTS_PAGE, "{\"data\"", 7, old),
+		0);
+	log_mark();
+	assert_int_equal(list_projects(e), -ECONNREFUSED);
+	free(log_since_mark());
+	/* nor when the fresh answer is bad too */
+	net_set(&e->net, 0, 200, "text/html", "<html></html>");
+	log_mark();
+	assert_int_equal(list_projects(e), -EBADMSG);
+	free(log_since_mark());
+}
+
+static void test_api_fetch_404_not_kept(void **state)
+{
+	struct fenv *e = *state;
+	struct zarr_multiscale ms;
+	struct http_req r;
+
+	/* a 404 of a listing (a proxy's, a deploy's) is asked again */
+	net_set(&e->net, -ENOENT, 404, NULL, NULL);
+	assert_int_equal(list_projects(e), -ENOENT);
+	assert_int_equal(list_projects(e), -ENOENT);
+	assert_int_equal(e->net.requests, 2);
+	/* the zarr.json probe of a v2 group: its 404 is kept for the TTL */
+	for (int i = 0; i < 2; i++) {
+		memset(&r, 0, sizeof(r));
+		r.url = NET_BASE "/zarr/1.zarr/zarr.json";
+		r.max_body = 1 << 20;
+		r.accept = api_accept_multiscales;
+		r.accept_arg = &ms;
+		r.keep_404 = true;
+		assert_int_equal(
+			fetch_do(e->fetch, &r, 1, http_now_ms() + 1000),
+			-ENOENT);
+		http_req_release(&r);
+	}
+	assert_int_equal(e->net.requests, 3);
+}
+
+#define IMGDATA_URL  NET_BASE "/webgateway/imgData/122770/"
+#define IMGDATA_BUSY "{\"ConcurrencyException\": {\"backOff\": 1}}"
+
+static void test_api_fetch_imgdata_busy(void **state)
+{
+	struct fenv *e = *state;
+	struct api_imgdata d = {0};
+	uint64_t t0 = http_now_ms();
+	size_t len = 0;
+	char *ok = read_sample("idr_webclient_imgData_122770.json", &len);
+
+	/* "busy, come back in 1 ms", for ever: at most one request per
+	 * 100 ms (not a tight loop), -ETIMEDOUT at the deadline, and the
+	 * busy answer is never kept */
+	net_set(&e->net, 0, 200, NULL, IMGDATA_BUSY);
+	log_mark();
+	assert_int_equal(api_get_imgdata(e->a, 122770, t0 + 1000, &d),
+			 -ETIMEDOUT);
+	free(log_since_mark());
+	assert_true(e->net.requests >= 2);
+	assert_true(e->net.requests <= 11);
+	assert_false(cached(e, IMGDATA_URL));
+	/* once the server answers, that answer is kept */
+	net_set(&e->net, 0, 200, NULL, ok);
+	assert_int_equal(
+		api_get_imgdata(e->a, 122770, http_now_ms() + 1000, &d), 0);
+	assert_int_equal(d.id, 122770);
+	api_imgdata_release(&d);
+	assert_true(cached(e, IMGDATA_URL));
+	free(ok);
+}
+
+static void test_api_busy_wait(void **state)
+{
+	unsigned seed = 12345;
+
+	(void)state;
+	/* within [floor, ceiling], spread by +-25% */
+	for (int i = 0; i < 100; i++) {
+		uint64_t w = api_busy_wait_ms(1, &seed);
+
+		assert_true(w >= API_BUSY_MIN_MS &&
+			    w <= API_BUSY_MIN_MS * 5 / 4);
+		assert_true(api_busy_wait_ms(-5, &seed) >= API_BUSY_MIN_MS);
+		assert_true(api_busy_wait_ms(0, &seed) >= API_BUSY_MIN_MS);
+		w = api_busy_wait_ms(INT64_MAX, &seed);
+		assert_true(w <= API_BUSY_MAX_MS * 5 / 4);
+		assert_true(w >= API_BUSY_MAX_MS * 3 / 4);
+		w = api_busy_wait_ms(1000, &seed);
+		assert_true(w >= 750 && w <= 1250);
+	}
+}
+
+/* Zarr metadata and search answers: what their parsers refuse is not
+ * kept, what they take is. */
+static void test_api_fetch_other_answers(void **state)
+{
+	static const struct {
+		const char *url;
+		http_accept_fn accept;
+		const char *bad, *good;
+	} kinds[] = {
+		{NET_BASE "/z/1.zarr/0/.zarray", api_accept_zarray,
+		 "{\"zarr_format\": 2, \"shape\": \"big\"}",
+		 "{\"chunks\": [8, 8], \"compressor\": null, \"dtype\": "
+		 "\"|u1\", \"fill_value\": 0, \"filters\": null, \"order\": "
+		 "\"C\", \"shape\": [16, 16], \"zarr_format\": 2}"},
+		{NET_BASE "/z/2.zarr/0/.zarray", api_accept_zarray,
+		 "{\"chunks\": [8, 8], \"compressor\": {\"id\": \"nosuch\"}, "
+		 "\"dtype\": \"|u1\", \"fill_value\": 0, \"filters\": null, "
+		 "\"order\": \"C\", \"shape\": [16, 16], \"zarr_format\": 2}",
+		 NULL},
+		{NET_BASE SEARCH_KEYS_PATH, api_accept_se_keys,
+		 "[{\"data_source\": \"idr\", \"image\": [1, 2]}]",
+		 "[{\"data_source\": \"idr\", \"image\": [\"Gene Symbol\"]}]"},
+		{NET_BASE "/searchengine/api/v1/resources/image/search/?key=a",
+		 api_accept_se_page, "{\"Error\": \"index is being rebuilt\"}",
+		 NULL},
+		{NET_BASE "/mapr/api/config/", api_accept_mapr_config,
+		 "{\"gene\": [1]}", "{\"gene\": {\"default\": [\"Gene\"]}}"},
+		{NET_BASE "/webclient/api/annotations/?type=map&image=1",
+		 api_accept_map_annotations,
+		 "{\"annotations\": [{\"values\": [[\"k\", 1]]}]}",
+		 "{\"annotations\": [{\"values\": [[\"k\", \"v\"]]}]}"},
+	};
+	struct fenv *e = *state;
+	union {
+		struct zarr_array arr;
+		struct api_answer_list list;
+		struct api_se_page page;
+	} out;
+
+	for (size_t i = 0; i < ARRAY_LEN(kinds); i++) {
+		struct http_req r = {.url = kinds[i].url,
+				     .max_body = 1 << 20,
+				     .accept = kinds[i].accept,
+				     .accept_arg = &out};
+		int rc;
+
+		memset(&out, 0, sizeof(out));
+		net_set(&e->net, 0, 200, NULL, kinds[i].bad);
+		log_mark();
+		rc = api_fetch(e->a, &r, 1, http_now_ms() + 1000);
+		free(log_since_mark());
+		http_req_release(&r);
+		if (rc == 0 || cached(e, kinds[i].url))
+			fail_msg("%s: %d, the bad answer was kept",
+				 kinds[i].url, rc);
+		if (!kinds[i].good)
+			continue;
+		net_set(&e->net, 0, 200, NULL, kinds[i].good);
+		assert_int_equal(api_fetch(e->a, &r, 1, http_now_ms() + 1000),
+				 0);
+		assert_true(r.accepted);
+		http_req_release(&r);
+		assert_true(cached(e, kinds[i].url));
+		if (kinds[i].accept == api_accept_se_keys)
+			api_strings_free(out.list.v, out.list.n);
+		else if (kinds[i].accept == api_accept_mapr_config)
+			api_mapr_menus_free(out.list.v, out.list.n);
+		else if (kinds[i].accept == api_accept_map_annotations)
+			api_annotations_free(out.list.v, out.list.n);
+	}
+}
+
+/* ---- issue 9: original files ------------------------------------------ */
+
+#define ORIG_ROOT "https://dl.test/files"
+
+struct origs {
+	const char *paths; /* the original_file_paths answer */
+	unsigned heads;
+	char *urls[8];
+};
+
+static int origs_fetch(void *ctx, struct http_req *reqs, size_t n,
+		       uint64_t deadline)
+{
+	struct origs *o = ctx;
+
+	(void)deadline;
+	for (size_t i = 0; i < n; i++) {
+		struct http_req *r = &reqs[i];
+
+		r->rc = 0;
+		r->status = 200;
+		r->content_type[0] = '\0';
+		r->body = NULL;
+		r->len = 0;
+		if (r->head) {
+			if (o->heads < ARRAY_LEN(o->urls))
+				o->urls[o->heads] = strdup(r->url);
+			o->heads++;
+			r->content_length = 10;
+			continue;
+		}
+		r->body = strdup(o->paths);
+		r->len = strlen(r->body);
+		r->content_length = (int64_t)r->len;
+	}
+	return 0;
+}
+
+static int origs_list(struct origs *o, struct api_file **files, size_t *n)
+{
+	struct api_transport tr = {.fetch = origs_fetch, .ctx = o};
+	struct api *a = NULL;
+	int rc;
+
+	assert_int_equal(api_new(NET_BASE, &tr, &a), 0);
+	log_mark();
+	rc = api_original_files(a, 7, ORIG_ROOT, http_now_ms() + 1000, files,
+				n);
+	free(log_since_mark());
+	api_free(a);
+	return rc;
+}
+
+static void origs_release(struct origs *o)
+{
+	for (size_t i = 0; i < ARRAY_LEN(o->urls); i++)
+		free(o->urls[i]);
+	memset(o, 0, sizeof(*o));
+}
+
+static void test_api_original_files_escaped(void **state)
+{
+	struct origs o = {
+		.paths = "{\"client\": [\"uod/idr/filesets/f1/a b.tif\", "
+			 "\"uod/idr/filesets/f1/q?x#y.tif\", "
+			 "\"uod/idr/filesets/f1/%41.tif\", "
+			 "\"uod/idr/filesets/f1/\\u00e9.tif\"]}"};
+	struct api_file *f = NULL;
+	size_t n = 0;
+
+	(void)state;
+	/* every segment percent-encoded: '?', '#', '%', ' ', non-ASCII */
+	assert_int_equal(origs_list(&o, &f, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(o.heads, 4);
+	assert_string_equal(f[0].url, ORIG_ROOT "/f1/a%20b.tif");
+	assert_string_equal(f[1].url, ORIG_ROOT "/f1/q%3Fx%23y.tif");
+	assert_string_equal(f[2].url, ORIG_ROOT "/f1/%2541.tif");
+	assert_string_equal(f[3].url, ORIG_ROOT "/f1/%C3%A9.tif");
+	/* the names shown are the names */
+	assert_string_equal(f[1].path, "q?x#y.tif");
+	assert_string_equal(f[3].path, "\xc3\xa9.tif");
+	api_files_free(f, n);
+	origs_release(&o);
+}
+
+static void test_api_original_files_refused(void **state)
+{
+	static const char *const bad[] = {
+		"{\"client\": [\"uod/idr/filesets/f1/%2e%2e/%2E%2e/etc/x\"]}",
+		"{\"client\": [\"uod/idr/filesets/f1/.%2e/x\", \"f1/y\"]}",
+		"{\"client\": [\"uod/idr/filesets/f1/%2e/x\"]}",
+	};
+	struct api_file *f = SENTINEL;
+	size_t n = SENTINEL_N;
+	struct origs o;
+	char *many, *p;
+	size_t cap;
+
+	(void)state;
+	/* ".." and "." segments, also percent-encoded: left out, no HEAD
+	 * for them; the rest is listed */
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		size_t good = i == 1 ? 1 : 0;
+
+		o = (struct origs){.paths = bad[i]};
+		assert_int_equal(origs_list(&o, &f, &n), 0);
+		assert_int_equal(n, good);
+		assert_int_equal(o.heads, good);
+		api_files_free(f, n);
+		f = SENTINEL;
+		n = SENTINEL_N;
+		origs_release(&o);
+	}
+	/* more files than API_ORIG_MAX_FILES: -EFBIG before any HEAD */
+	cap = (API_ORIG_MAX_FILES + 1) * 32 + 32;
+	many = malloc(cap);
+	assert_non_null(many);
+	p = many + snprintf(many, cap, "{\"client\": [");
+	for (unsigned i = 0; i <= API_ORIG_MAX_FILES; i++)
+		p += snprintf(p, cap - (size_t)(p - many), "%s\"d/f%u\"",
+			      i ? "," : "", i);
+	snprintf(p, cap - (size_t)(p - many), "]}");
+	o = (struct origs){.paths = many};
+	assert_int_equal(origs_list(&o, &f, &n), -EFBIG);
+	assert_int_equal(o.heads, 0);
+	origs_release(&o);
+	free(many);
+	assert_ptr_equal(f, SENTINEL);
+	assert_int_equal(n, SENTINEL_N);
+	/* a path longer than API_ORIG_PATH_MAX: left out, no HEAD */
+	cap = API_ORIG_PATH_MAX + 64;
+	many = malloc(cap);
+	assert_non_null(many);
+	p = many + snprintf(many, cap, "{\"client\": [\"");
+	for (unsigned i = 0; i <= API_ORIG_PATH_MAX / 4; i++)
+		p += snprintf(p, cap - (size_t)(p - many), "abc/");
+	snprintf(p, cap - (size_t)(p - many), "f\", \"g\"]}");
+	o = (struct origs){.paths = many};
+	assert_int_equal(origs_list(&o, &f, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(f[0].path, "g");
+	assert_int_equal(o.heads, 1);
+	api_files_free(f, n);
+	origs_release(&o);
+	free(many);
+}
+
+/* ---- issue 9: names and log lines ------------------------------------- */
+
+static void test_api_json_nul_name_kept_safe(void **state)
+{
+	const char *body = "{\"data\": [{\"@id\": 1, \"Name\": \"a\"}, "
+			   "{\"@id\": 2, \"Name\": \"evil\\u0000/../x\"}, "
+			   "{\"@id\": 3, \"Name\": \"c\"}]}";
+	struct api_container *v = NULL;
+	struct api_meta m;
+	size_t n = 0;
+
+	(void)state;
+	/* one name with a NUL: the listing stands, the name is whole with
+	 * the NUL replaced (the tree makes the '/' safe), and a line says */
+	log_mark();
+	assert_int_equal(
+		api_json_containers(body, strlen(body), "u", &v, &n, &m), 0);
+	log_has("'Name' holds a NUL byte", NULL);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0].name, "a");
+	assert_string_equal(v[1].name, "evil_/../x");
+	assert_string_equal(v[2].name, "c");
+	api_containers_free(v, n);
+}
+
+static void test_api_json_error_escaped(void **state)
+{
+	const char body[] = "{\"data\": [\x1b[31mred]}";
+	struct api_container *v = NULL;
+	struct api_meta m;
+	size_t n = 0;
+	char *log;
+
+	(void)state;
+	/* jansson's error text quotes the answer: it reaches the log
+	 * escaped, never as a terminal escape sequence */
+	log_mark();
+	assert_int_equal(
+		api_json_containers(body, sizeof(body) - 1, "u", &v, &n, &m),
+		-EBADMSG);
+	log = log_since_mark();
+	assert_non_null(strstr(log, "not JSON"));
+	assert_null(strchr(log, '\x1b'));
+	assert_non_null(strstr(log, "\\x1b"));
+	free(log);
+}
+
+static void test_api_check_data_url(void **state)
+{
+	struct api_transport tr = {fetch_never, NULL};
+	struct api *a = NULL;
+	char *log;
+
+	(void)state;
+	assert_int_equal(api_new(NET_BASE, &tr, &a), 0);
+	/* only http(s), to a host, without user information */
+	log_mark();
+	assert_int_equal(api_check_data_url(a, "image 1", "ftp://h/x"),
+			 -EINVAL);
+	assert_int_equal(api_check_data_url(a, "image 1", "file:///etc"),
+			 -EINVAL);
+	assert_int_equal(api_check_data_url(a, "image 1", "http:///x"),
+			 -EINVAL);
+	assert_int_equal(
+		api_check_data_url(a, "image 1", "https://u:pw123@h.test/x"),
+		-EINVAL);
+	log = log_since_mark();
+	assert_non_null(strstr(log, "ftp://h/x"));
+	assert_null(strstr(log, "pw123"));
+	free(log);
+	/* the API's host: nothing to say */
+	log_mark();
+	assert_int_equal(api_check_data_url(a, "image 1", NET_BASE "/z/1"), 0);
+	log = log_since_mark();
+	assert_string_equal(log, "");
+	free(log);
+	/* another host: said once */
+	log_mark();
+	assert_int_equal(
+		api_check_data_url(a, "image 2", "https://s3.test/b/2.zarr"),
+		0);
+	assert_int_equal(
+		api_check_data_url(a, "image 3", "https://S3.test/b/3.zarr"),
+		0);
+	log = log_since_mark();
+	assert_non_null(strstr(log, "image 2: data on host \"s3.test\""));
+	assert_null(strstr(log, "image 3"));
+	free(log);
+	api_free(a);
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -2495,6 +3323,35 @@ int main(void)
 						fake_setup, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_api_list_shrinking,
 						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_api_list_page_over_limit,
+						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_api_list_later_page_over_limit, fake_setup,
+			fake_teardown),
+		cmocka_unit_test_setup_teardown(test_api_parse_budget,
+						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_api_fetch_bad_answers_not_kept, fenv_setup,
+			fenv_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_api_fetch_bad_answer_remount, fenv_setup,
+			fenv_teardown),
+		cmocka_unit_test_setup_teardown(test_api_fetch_poison_dropped,
+						fenv_setup, fenv_teardown),
+		cmocka_unit_test_setup_teardown(test_api_fetch_stale_checked,
+						fenv_setup, fenv_teardown),
+		cmocka_unit_test_setup_teardown(test_api_fetch_404_not_kept,
+						fenv_setup, fenv_teardown),
+		cmocka_unit_test_setup_teardown(test_api_fetch_imgdata_busy,
+						fenv_setup, fenv_teardown),
+		cmocka_unit_test(test_api_busy_wait),
+		cmocka_unit_test_setup_teardown(test_api_fetch_other_answers,
+						fenv_setup, fenv_teardown),
+		cmocka_unit_test(test_api_original_files_escaped),
+		cmocka_unit_test(test_api_original_files_refused),
+		cmocka_unit_test(test_api_json_nul_name_kept_safe),
+		cmocka_unit_test(test_api_json_error_escaped),
+		cmocka_unit_test(test_api_check_data_url),
 		cmocka_unit_test_setup_teardown(test_api_get_well, fake_setup,
 						fake_teardown),
 	};

@@ -341,6 +341,83 @@ static void test_codec_corrupt_streams(void **state)
 	free(dst);
 }
 
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* xorshift64: the same "garbage" on every run */
+static uint64_t rnd(uint64_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 7;
+	*st ^= *st << 17;
+	return *st;
+}
+
+/*
+ * Garbage bodies behind each codec's real header bytes (and none): never
+ * a write past the exact buffer, never more than the maximum, and -EBADMSG
+ * (or -EFBIG from the growing decoder) for anything that does not decode.
+ */
+static void test_codec_garbage_bodies(void **state)
+{
+	static const struct {
+		enum codec_id id;
+		uint8_t head[16];
+		size_t nhead;
+	} c[] = {
+		{CODEC_NONE, {0}, 0},
+		{CODEC_ZLIB, {0x78, 0x9C}, 2},
+		{CODEC_ZLIB, {0x78, 0x01, 0x01, 0x00, 0x10, 0xFF, 0xEF}, 7},
+		{CODEC_GZIP, {0x1F, 0x8B, 0x08, 0, 0, 0, 0, 0, 0, 3}, 10},
+		{CODEC_ZSTD, {0x28, 0xB5, 0x2F, 0xFD}, 4},
+		{CODEC_ZSTD, {0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x88}, 6},
+		{CODEC_BLOSC, {0x02, 0x01, 0x01, 0x02}, 4},
+	};
+	const size_t n = 4096;
+	uint8_t *dst = guarded(n);
+	uint8_t body[3000];
+	uint64_t st = 0x9E3779B97F4A7C15u;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(c); i++) {
+		for (int k = 0; k < 400; k++) {
+			size_t len = (size_t)(rnd(&st) % sizeof(body));
+			void *out = NULL;
+			size_t out_len = 0;
+			int rc;
+
+			for (size_t j = 0; j < len; j++)
+				body[j] = (uint8_t)rnd(&st);
+			memcpy(body, c[i].head,
+			       c[i].nhead < len ? c[i].nhead : len);
+			if (c[i].id == CODEC_BLOSC && len >= 16) {
+				/* a header that claims exactly n bytes and
+				 * this body's length: only blocks are junk */
+				put_le32(body + 4, (uint32_t)n);
+				put_le32(body + 8,
+					 (uint32_t)(rnd(&st) % n + 1));
+				put_le32(body + 12, (uint32_t)len);
+			}
+			rc = codec_decode(c[i].id, body, len, dst, n);
+			assert_int_equal(rc, -EBADMSG);
+			check_guard(dst, n);
+			rc = codec_decode_alloc(c[i].id, body, len, n, &out,
+						&out_len);
+			if (rc == 0) {
+				/* junk that happens to decode (raw data) */
+				assert_true(out_len <= n);
+				free(out);
+				continue;
+			}
+			assert_true(rc == -EBADMSG || rc == -EFBIG);
+		}
+	}
+	free(dst);
+}
+
 /*
  * A blosc header that claims more (or fewer) decoded bytes than the chunk
  * holds is refused from the header alone, before any byte is written.
@@ -378,6 +455,59 @@ static void test_codec_blosc_nbytes_lie(void **state)
 							    len, 4096, &out,
 							    &out_len),
 					 -EFBIG);
+			assert_ptr_equal(out, (void *)&out);
+		}
+		free(bad);
+	}
+	free(src);
+	free(dst);
+}
+
+/*
+ * The rest of a blosc header is the remote's too: a block size of 1 GiB,
+ * 0 or 1 byte, an element size of 0, the "stored raw" flag on compressed
+ * blocks. None may make blosc allocate from it or write past dst.
+ */
+static void test_codec_blosc_header_hostile(void **state)
+{
+	static const struct {
+		size_t at;
+		uint32_t v;
+		unsigned width;
+	} lies[] = {
+		{8, 1u << 30, 4},    {8, 0, 4}, {8, 1, 4},
+		{8, 513, 4},	     {3, 0, 1}, {3, 255, 1},
+		{2, 0x02 | 0x01, 1}, {0, 9, 1}, {1, 0, 1},
+	};
+	size_t len;
+	uint8_t *src = read_data("zarr/v2/blosc_lz4_shuffle/0/0/0", &len);
+	uint8_t *dst = guarded(512);
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(lies); i++) {
+		uint8_t *bad = malloc(len);
+		void *out = (void *)&out;
+		size_t out_len = 3;
+		int rc;
+
+		assert_non_null(bad);
+		memcpy(bad, src, len);
+		if (lies[i].width == 4)
+			put_le32(bad + lies[i].at, lies[i].v);
+		else
+			bad[lies[i].at] = (uint8_t)lies[i].v;
+		rc = codec_decode(CODEC_BLOSC, bad, len, dst, 512);
+		/* a lie blosc cannot tell from the data may still decode:
+		 * it is then the caller's exact size, nothing past it */
+		assert_true(rc == 0 || rc == -EBADMSG);
+		check_guard(dst, 512);
+		rc = codec_decode_alloc(CODEC_BLOSC, bad, len, 512, &out,
+					&out_len);
+		if (rc == 0) {
+			assert_int_equal(out_len, 512);
+			free(out);
+		} else {
+			assert_int_equal(rc, -EBADMSG);
 			assert_ptr_equal(out, (void *)&out);
 		}
 		free(bad);
@@ -426,10 +556,11 @@ static void test_codec_alloc_limits(void **state)
 
 /*
  * A zstd frame with no content size (RFC 8878: Frame_Header_Descriptor 0,
- * a Window_Descriptor of 128 KiB, raw blocks), as streaming compressors
- * write them.
+ * a Window_Descriptor of 2^wlog bytes, raw blocks), as streaming
+ * compressors write them.
  */
-static size_t zstd_raw_frame(const uint8_t *data, size_t n, uint8_t *out)
+static size_t zstd_raw_frame(const uint8_t *data, size_t n, unsigned wlog,
+			     uint8_t *out)
 {
 	size_t pos = 0;
 
@@ -437,8 +568,8 @@ static size_t zstd_raw_frame(const uint8_t *data, size_t n, uint8_t *out)
 	out[pos++] = 0xB5;
 	out[pos++] = 0x2F;
 	out[pos++] = 0xFD;
-	out[pos++] = 0x00;    /* no FCS, not single segment, no checksum */
-	out[pos++] = 7u << 3; /* window 2^(10+7) = 128 KiB */
+	out[pos++] = 0x00; /* no FCS, not single segment, no checksum */
+	out[pos++] = (uint8_t)((wlog - 10) << 3); /* window 2^wlog */
 	for (size_t off = 0; off < n || off == 0;) {
 		size_t b = n - off > 1000 ? 1000 : n - off;
 		uint32_t hdr = (uint32_t)(b << 3) | (off + b == n ? 1u : 0u);
@@ -467,7 +598,7 @@ static void test_codec_zstd_no_content_size(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7 + i / 13);
-	flen = zstd_raw_frame(data, sizeof(data), frame);
+	flen = zstd_raw_frame(data, sizeof(data), 17, frame);
 	/* the exact decoder does not need the size in the frame */
 	memset(dst + sizeof(data), GUARD_BYTE, GUARD);
 	assert_int_equal(
@@ -497,6 +628,51 @@ static void test_codec_zstd_no_content_size(void **state)
 	/* frame_size has nothing to report: -EBADMSG */
 	assert_int_equal(codec_zstd_frame_size(frame, flen, &size), -EBADMSG);
 	assert_int_equal(size, 42);
+}
+
+/*
+ * A frame without a content size declares the window the streaming
+ * decoder allocates: 3 kB of content with a 128 MiB window must not cost
+ * 128 MiB for a chunk that can hold at most 1 MiB. Windows up to 8 MiB
+ * (zstd levels up to 19) and up to the output's maximum stay accepted.
+ */
+static void test_codec_zstd_window_capped(void **state)
+{
+	uint8_t data[3000];
+	uint8_t frame[3100];
+	void *out = (void *)&out;
+	size_t out_len = 5, flen;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13);
+	/* 2^27 window, output of at most 1 MiB: refused, nothing out */
+	flen = zstd_raw_frame(data, sizeof(data), 27, frame);
+	assert_int_equal(codec_decode_alloc(CODEC_ZSTD, frame, flen, 1u << 20,
+					    &out, &out_len),
+			 -EBADMSG);
+	assert_ptr_equal(out, (void *)&out);
+	assert_int_equal(out_len, 5);
+	/* 2^24 window for 1 MiB: refused too (above the 8 MiB floor) */
+	flen = zstd_raw_frame(data, sizeof(data), 24, frame);
+	assert_int_equal(codec_decode_alloc(CODEC_ZSTD, frame, flen, 1u << 20,
+					    &out, &out_len),
+			 -EBADMSG);
+	/* 2^23 (level 19's window) decodes, even for a small output */
+	flen = zstd_raw_frame(data, sizeof(data), 23, frame);
+	assert_int_equal(codec_decode_alloc(CODEC_ZSTD, frame, flen, 4096, &out,
+					    &out_len),
+			 0);
+	assert_int_equal(out_len, sizeof(data));
+	assert_memory_equal(out, data, sizeof(data));
+	free(out);
+	/* a window no larger than the output's maximum decodes */
+	flen = zstd_raw_frame(data, sizeof(data), 25, frame);
+	assert_int_equal(codec_decode_alloc(CODEC_ZSTD, frame, flen, 32u << 20,
+					    &out, &out_len),
+			 0);
+	assert_int_equal(out_len, sizeof(data));
+	free(out);
 }
 
 static void test_codec_zstd_roundtrip(void **state)
@@ -857,9 +1033,12 @@ int main(void)
 		cmocka_unit_test(test_codec_trailing_bytes),
 		cmocka_unit_test(test_codec_wrong_size),
 		cmocka_unit_test(test_codec_corrupt_streams),
+		cmocka_unit_test(test_codec_garbage_bodies),
 		cmocka_unit_test(test_codec_blosc_nbytes_lie),
+		cmocka_unit_test(test_codec_blosc_header_hostile),
 		cmocka_unit_test(test_codec_alloc_limits),
 		cmocka_unit_test(test_codec_zstd_no_content_size),
+		cmocka_unit_test(test_codec_zstd_window_capped),
 		cmocka_unit_test(test_codec_zstd_roundtrip),
 		cmocka_unit_test(test_codec_zstd_frame_size_bad),
 		cmocka_unit_test(test_codec_crc32c_values),

@@ -43,6 +43,10 @@
 int http_status_to_errno(CURLcode cc, long status, bool overflow,
 			 bool deadline_passed, const char *url,
 			 const char *detail);
+int http_parse_crange(const char *v, uint64_t *start, uint64_t *end,
+		      int64_t *total);
+void http_trace_redact(bool header, const char *line, size_t len, char *out,
+		       size_t outsz);
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -75,6 +79,8 @@ enum srv_route_id {
 	ROUTE_HEAD,
 	ROUTE_BUSY_LONG,
 	ROUTE_BUSY_HUGE,
+	ROUTE_COOKIE,
+	ROUTE_RANGE_BAD,
 	ROUTE_UNKNOWN,
 	ROUTE_COUNT,
 };
@@ -101,7 +107,12 @@ static const char *const route_paths[ROUTE_UNKNOWN] = {
 	[ROUTE_HEAD] = "/head",
 	[ROUTE_BUSY_LONG] = "/busy-long",
 	[ROUTE_BUSY_HUGE] = "/busy-huge",
+	[ROUTE_COOKIE] = "/cookie",
+	[ROUTE_RANGE_BAD] = "/range-bad",
 };
+
+/* The session cookie /cookie sets: it must never reach the log. */
+#define SRV_COOKIE_SECRET "s3cr3t-session-4242"
 
 struct srv_reply {
 	char *buf;
@@ -245,6 +256,53 @@ static void route_range(struct srv *s, const char *head, struct srv_reply *rp)
 		rp->buf[strlen(h) + (i - a)] = resource_byte(i);
 }
 
+/*
+ * /range-bad?KIND: a 206 that is not the range asked for (bytes=a-b):
+ * start (shifted by one), none (no Content-Range), len (one byte short of
+ * its Content-Range), end (ends before b, not at the end of the resource)
+ * and the good ones: star (total "*"), eof (short, ends at the total).
+ */
+static void route_range_bad(const char *path, const char *head,
+			    struct srv_reply *rp)
+{
+	const char *kind = strchr(path, '?');
+	unsigned long long a = 0, b = 0, cs, ce, n;
+	char v[128] = "", cr[128], h[512], total[32];
+
+	kind = kind ? kind + 1 : "";
+	if (!header_value(head, "Range", v, sizeof(v)) ||
+	    sscanf(v, "bytes=%llu-%llu", &a, &b) != 2 || a >= b) {
+		reply_full(rp, 416, "Range Not Satisfiable", "", "");
+		return;
+	}
+	cs = a;
+	ce = b;
+	n = b - a + 1;
+	snprintf(total, sizeof(total), "%d", SRV_RESOURCE_LEN);
+	if (strcmp(kind, "start") == 0) {
+		cs = a + 1;
+		ce = b + 1;
+	} else if (strcmp(kind, "len") == 0) {
+		n--;
+	} else if (strcmp(kind, "end") == 0) {
+		ce = b - 1;
+		n--;
+	} else if (strcmp(kind, "eof") == 0) {
+		ce = b - 1;
+		n--;
+		snprintf(total, sizeof(total), "%llu", b);
+	} else if (strcmp(kind, "star") == 0) {
+		snprintf(total, sizeof(total), "*");
+	}
+	snprintf(cr, sizeof(cr), "Content-Range: bytes %llu-%llu/%s\r\n", cs,
+		 ce, total);
+	snprintf(h, sizeof(h),
+		 "HTTP/1.1 206 Partial Content\r\n%sContent-Length: %llu\r\n"
+		 "\r\n",
+		 strcmp(kind, "none") == 0 ? "" : cr, n);
+	reply_sized(rp, h, (size_t)n);
+}
+
 /* Choose the canned answer of a request. */
 static void srv_route(struct srv *s, const char *method, const char *path,
 		      const char *head, struct srv_reply *rp)
@@ -377,6 +435,15 @@ static void srv_route(struct srv *s, const char *method, const char *path,
 		/* come back in an hour */
 		reply_full(rp, 429, "Too Many Requests",
 			   "Retry-After: 3600\r\n", "");
+		break;
+	case ROUTE_COOKIE:
+		reply_full(rp, 200, "OK",
+			   "Set-Cookie: sessionid=" SRV_COOKIE_SECRET
+			   "; Path=/; HttpOnly\r\n",
+			   "{}");
+		break;
+	case ROUTE_RANGE_BAD:
+		route_range_bad(path, head, rp);
 		break;
 	case ROUTE_BUSY_HUGE:
 		/* come back in more seconds than a long holds milliseconds */
@@ -1423,6 +1490,149 @@ static void test_http_bug_slot_wait_stall(void **state)
 	}
 }
 
+/* ---- defect 6: no secret in the trace ------------------------------------ */
+
+static void test_http_trace_redact(void **state)
+{
+	static const struct {
+		bool header;
+		const char *in, *out;
+	} cases[] = {
+		{true, "Set-Cookie: sessionid=abc; Path=/",
+		 "Set-Cookie: <redacted>"},
+		{true, "cookie: sessionid=abc", "cookie: <redacted>"},
+		{true, "Authorization: Bearer xyz",
+		 "Authorization: <redacted>"},
+		{true, "Proxy-Authorization: Basic dXNlcjpwdw==",
+		 "Proxy-Authorization: <redacted>"},
+		{true, "Content-Type: application/json",
+		 "Content-Type: application/json"},
+		{true, "Cookies-Are-Fine: 1", "Cookies-Are-Fine: 1"},
+		{true, "HTTP/1.1 200 OK", "HTTP/1.1 200 OK"},
+		{false,
+		 "Added cookie sessionid=\"abc\" for domain 127.0.0.1, path "
+		 "/, expire 0",
+		 "Added cookie <redacted>"},
+		{false, "Replaced cookie sessionid=\"def\" for domain x",
+		 "Replaced cookie <redacted>"},
+		{false, "Connected to 127.0.0.1 (127.0.0.1) port 80",
+		 "Connected to 127.0.0.1 (127.0.0.1) port 80"},
+	};
+	char out[512];
+
+	(void)state;
+	/* the value goes, the name stays */
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		http_trace_redact(cases[i].header, cases[i].in,
+				  strlen(cases[i].in), out, sizeof(out));
+		assert_string_equal(out, cases[i].out);
+	}
+}
+
+static void test_http_trace_no_cookie(void **state)
+{
+	struct env *e = *state;
+	struct http_config cfg = {.max_conns = 1, .verbose = true};
+	struct http_client *c = NULL;
+	struct http_req r;
+	char *log;
+
+	/* -o trace=http: curl's own trace goes to the log */
+	assert_int_equal(log_set_trace("http", NULL, NULL), 0);
+	assert_int_equal(http_client_new(&cfg, &c), 0);
+	for (int i = 0; i < 2; i++) {
+		/* the first answer sets the session cookie, the second
+		 * request sends it back */
+		memset(&r, 0, sizeof(r));
+		r.url = url_of(e, "/cookie");
+		r.max_body = 1024;
+		assert_int_equal(http_fetch(c, &r, 1, http_now_ms() + 5000), 0);
+		http_req_release(&r);
+	}
+	http_client_free(c);
+	assert_int_equal(log_set_trace("", NULL, NULL), 0);
+	log = log_read();
+	/* the trace is there, the secret is not */
+	assert_non_null(strstr(log, "curl: < Set-Cookie: <redacted>"));
+	assert_non_null(strstr(log, "curl: > Cookie: <redacted>"));
+	assert_non_null(strstr(log, "cookie <redacted>"));
+	assert_non_null(strstr(log, "curl: > GET /cookie HTTP/1.1"));
+	if (strstr(log, SRV_COOKIE_SECRET))
+		fail_msg("the session cookie is in the log");
+	free(log);
+}
+
+/* ---- defect 8: a 206 is the range asked for ----------------------------- */
+
+static void test_http_parse_crange(void **state)
+{
+	uint64_t a = 7, b = 7;
+	int64_t t = 7;
+
+	(void)state;
+	assert_int_equal(http_parse_crange("bytes 0-99/1000", &a, &b, &t), 0);
+	assert_true(a == 0 && b == 99 && t == 1000);
+	assert_int_equal(http_parse_crange("bytes 5-5/*", &a, &b, &t), 0);
+	assert_true(a == 5 && b == 5 && t == -1);
+	/* malformed: nothing written */
+	a = b = 7;
+	t = 7;
+	assert_int_equal(http_parse_crange("bytes 9-1/10", &a, &b, &t),
+			 -EINVAL);
+	assert_int_equal(http_parse_crange("bytes 0-10/10", &a, &b, &t),
+			 -EINVAL);
+	assert_int_equal(http_parse_crange("bytes */1000", &a, &b, &t),
+			 -EINVAL);
+	assert_int_equal(http_parse_crange("items 0-1/2", &a, &b, &t), -EINVAL);
+	assert_int_equal(http_parse_crange("bytes 0-1/2x", &a, &b, &t),
+			 -EINVAL);
+	assert_int_equal(
+		http_parse_crange("bytes 0-99999999999999999999/*", &a, &b, &t),
+		-EINVAL);
+	assert_int_equal(http_parse_crange("bytes -1-2/3", &a, &b, &t),
+			 -EINVAL);
+	assert_true(a == 7 && b == 7 && t == 7);
+}
+
+static void test_http_partial_checked(void **state)
+{
+	static const struct {
+		const char *kind;
+		int rc;
+	} cases[] = {
+		{"start", -EBADMSG}, {"none", -EBADMSG}, {"len", -EBADMSG},
+		{"end", -EBADMSG},   {"star", 0},	 {"eof", 0},
+	};
+	struct env *e = *state;
+
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct http_req r = {0};
+		char path[64];
+		char *log;
+		int rc;
+
+		snprintf(path, sizeof(path), "/range-bad?%s", cases[i].kind);
+		r.url = url_of(e, path);
+		r.range_off = 100;
+		r.range_len = 50;
+		r.max_body = 50;
+		rc = http_fetch(e->c, &r, 1, http_now_ms() + 5000);
+		http_req_release(&r);
+		if (rc != cases[i].rc)
+			fail_msg("%s: %d, expected %d", cases[i].kind, rc,
+				 cases[i].rc);
+		if (rc == 0)
+			continue;
+		/* a clear line that names the URL, and no retry */
+		log = log_read();
+		assert_non_null(strstr(log, path));
+		assert_true(strstr(log, "206 of bytes") ||
+			    strstr(log, "206 without a valid Content-Range"));
+		assert_int_equal(r.attempts, 1);
+		free(log);
+	}
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1497,6 +1707,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_http_bug_head_body_cap,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_http_bug_slot_wait_stall,
+						setup, teardown),
+		cmocka_unit_test(test_http_trace_redact),
+		cmocka_unit_test_setup_teardown(test_http_trace_no_cookie,
+						setup, teardown),
+		cmocka_unit_test(test_http_parse_crange),
+		cmocka_unit_test_setup_teardown(test_http_partial_checked,
 						setup, teardown),
 	};
 

@@ -416,6 +416,7 @@ struct fake {
 	int fail_rc;	       /* ... with this transport error, or */
 	const char *fail_body; /* ... answer this body */
 	const char *fail_ctype;
+	const char *fail_location; /* with fail_rc -EPROTO: a 302 there */
 	char last_url[4096];
 };
 
@@ -898,9 +899,14 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 		r->body = NULL;
 		r->rc = 0;
 		r->status = 200;
+		r->location[0] = '\0';
 		if (f->fail_on && strstr(u, f->fail_on)) {
 			if (f->fail_rc) {
 				r->rc = f->fail_rc;
+				r->status = f->fail_rc == -EPROTO ? 302 : 0;
+				snprintf(r->location, sizeof(r->location), "%s",
+					 f->fail_location ? f->fail_location
+							  : "");
 			} else {
 				r->body = strdup(f->fail_body);
 				snprintf(r->content_type,
@@ -915,8 +921,13 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 				r->rc = f->engine ? -EIO : -ENOENT;
 		} else if (strstr(u, "/mapr/api/")) {
 			r->body = mapr(f, u);
-			if (!r->body)
-				r->rc = -EPROTO; /* a 302 */
+			if (!r->body) {
+				/* IDR: 302 to the engine's API page */
+				r->rc = -EPROTO;
+				r->status = 302;
+				snprintf(r->location, sizeof(r->location),
+					 "http://fake/searchengine/apidocs/");
+			}
 		} else if (strstr(u, "/webclient/api/annotations/")) {
 			r->body = webclient(u);
 		} else {
@@ -940,7 +951,8 @@ static struct fixture *fixture_new(enum search_backend b, bool engine,
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	struct api_transport tr = {.fetch = fake_fetch, .ctx = &fx->fake};
-	struct search_config sc = {.backend = b, .retry_ms = 50};
+	struct search_config sc = {
+		.backend = b, .retry_ms = 50, .retry_max_ms = 200};
 
 	fx->fake.engine = engine;
 	fx->fake.mapr = maprs;
@@ -1053,30 +1065,143 @@ static void test_search_detect(void **state)
 static void test_search_detect_retry(void **state)
 {
 	struct fixture *fx = *state;
-	unsigned mask = 0;
+	unsigned mask = 0, before;
 
+	(void)state;
+	search_free(fx->s);
+	struct search_config sc = {
+		.backend = SEARCH_AUTO, .retry_ms = 200, .retry_max_ms = 800};
+
+	assert_int_equal(search_new(fx->api, &sc, &fx->s), 0);
 	/* the network fails: an error, and no conclusion */
 	fx->fake.fail_on = "/searchengine/";
 	fx->fake.fail_rc = -ETIMEDOUT;
 	assert_int_equal(search_detect(fx->s, UINT64_MAX, &mask), -ETIMEDOUT);
 	assert_int_equal(search_backend_of(fx->s), SEARCH_AUTO);
-	/* within retry_ms: not asked again */
-	unsigned before = fx->fake.requests;
-
+	/* within the backoff (200 ms): not asked again */
+	before = fx->fake.requests;
 	assert_int_equal(search_detect(fx->s, UINT64_MAX, &mask), -EAGAIN);
 	assert_int_equal(fx->fake.requests, before);
-	/* a broken engine (HTTP 200 {"Error"}) is not "no engine" either */
-	usleep(60 * 1000);
+	/* after it, asked again at the next use; a broken engine (HTTP 200
+	 * {"Error"}) is not "no engine" either */
+	usleep(250 * 1000);
 	fx->fake.fail_rc = 0;
 	fx->fake.fail_body = "{\"Error\": \"Something went wrong\"}";
 	assert_int_equal(search_detect(fx->s, UINT64_MAX, &mask), -EIO);
 	assert_int_equal(search_backend_of(fx->s), SEARCH_AUTO);
-	/* after retry_ms it is asked again, and recovers */
-	usleep(60 * 1000);
+	assert_int_equal(fx->fake.requests, before + 1);
+	/* a second failure in a row: the backoff doubled (400 ms) */
+	usleep(250 * 1000);
+	assert_int_equal(search_detect(fx->s, UINT64_MAX, &mask), -EAGAIN);
+	assert_int_equal(fx->fake.requests, before + 1);
+	/* after it, the healthy server is asked and decides */
+	usleep(250 * 1000);
 	fx->fake.fail_on = NULL;
 	assert_int_equal(search_detect(fx->s, UINT64_MAX, &mask), 0);
 	assert_int_equal(search_backend_of(fx->s), SEARCH_ENGINE);
 	assert_int_not_equal(mask, 0);
+}
+
+/* Detect through one fault, then with the fault gone. */
+static void detect_through(struct fixture *fx, const char *on, int rc,
+			   const char *body, const char *ctype,
+			   const char *location, enum search_backend healthy)
+{
+	unsigned mask = 0;
+	int got;
+
+	fx->fake.fail_on = on;
+	fx->fake.fail_rc = rc;
+	fx->fake.fail_body = body;
+	fx->fake.fail_ctype = ctype;
+	fx->fake.fail_location = location;
+	got = search_detect(fx->s, UINT64_MAX, &mask);
+	/* a failure, never a conclusion */
+	assert_true(got < 0 && got != -ENOENT);
+	assert_int_equal(search_backend_of(fx->s), SEARCH_AUTO);
+	assert_int_equal(mask, 0);
+	usleep(80 * 1000); /* the backoff of one failure: 50 ms */
+	fx->fake.fail_on = NULL;
+	assert_int_equal(search_detect(fx->s, UINT64_MAX, &mask), 0);
+	assert_int_equal(search_backend_of(fx->s), healthy);
+}
+
+static void test_search_detect_faults(void **state)
+{
+	static const struct {
+		const char *on;
+		int rc;
+		const char *body, *ctype, *location;
+	} faults[] = {
+		/* 5xx, 429, resets (-EIO), stalls, a dead server */
+		{"/searchengine/", -EIO, NULL, NULL, NULL},
+		{"/searchengine/", -ETIMEDOUT, NULL, NULL, NULL},
+		{"/searchengine/", -ECONNREFUSED, NULL, NULL, NULL},
+		/* a truncated body */
+		{"/searchengine/", -EBADMSG, NULL, NULL, NULL},
+		/* a proxy's error page, malformed JSON */
+		{"/searchengine/", 0, "<html>502</html>", "text/html", NULL},
+		{"/searchengine/", 0, "{\"data\": [", NULL, NULL},
+		/* a redirect from the engine: a loop, a captive portal */
+		{"/searchengine/", -EPROTO, NULL, NULL,
+		 "http://fake/searchengine/api/v1/resources/image/keys/"},
+		{"/searchengine/", -EPROTO, NULL, NULL,
+		 "http://portal.example/login"},
+	};
+	struct fixture *fx;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+		fx = fixture_new(SEARCH_AUTO, true, false);
+		detect_through(fx, faults[i].on, faults[i].rc, faults[i].body,
+			       faults[i].ctype, faults[i].location,
+			       SEARCH_ENGINE);
+		teardown((void **)&fx);
+	}
+	/* no engine (404), mapr's config, then mapr's URL redirected
+	 * elsewhere than IDR's page: a failure; with IDR's own 302 to
+	 * /searchengine/apidocs/, "no mapr": none */
+	fx = fixture_new(SEARCH_AUTO, false, false);
+	detect_through(fx, "/count/", -EPROTO, NULL, NULL,
+		       "http://portal.example/login", SEARCH_NONE);
+	teardown((void **)&fx);
+	fx = fixture_new(SEARCH_AUTO, false, false);
+	detect_through(fx, "/mapr/api/config/", -EPROTO, NULL, NULL,
+		       "http://fake/searchengine/apidocs/", SEARCH_NONE);
+	teardown((void **)&fx);
+	fx = fixture_new(SEARCH_AUTO, false, true);
+	detect_through(fx, "/mapr/api/config/", -EIO, NULL, NULL, NULL,
+		       SEARCH_MAPR);
+	teardown((void **)&fx);
+}
+
+/* After detection a 404 from the backend is a failure, not "no term". */
+static void test_search_404_is_a_fault(void **state)
+{
+	struct fixture *fx = *state;
+	struct search_term term = {0};
+	struct search_term *terms = NULL;
+	struct api_hit *hits = NULL;
+	unsigned mask = 0;
+	size_t n = 0;
+
+	assert_int_equal(search_detect(fx->s, UINT64_MAX, &mask), 0);
+	fx->fake.fail_on = "/searchengine/";
+	fx->fake.fail_rc = -ENOENT;
+	assert_int_equal(search_term_find(fx->s, menu_of("by-gene"), "CDC20",
+					  UINT64_MAX, &term),
+			 -EIO);
+	assert_int_equal(
+		search_terms(fx->s, menu_of("by-gene"), UINT64_MAX, &terms, &n),
+		-EIO);
+	assert_int_equal(search_images(fx->s, menu_of("by-gene"), "CDC20",
+				       UINT64_MAX, &hits, &n),
+			 -EIO);
+	fx->fake.fail_on = NULL;
+	/* a term no image has: that answer is ENOENT */
+	assert_int_equal(search_term_find(fx->s, menu_of("by-gene"),
+					  "NOSUCHGENE", UINT64_MAX, &term),
+			 -ENOENT);
 }
 
 static void test_search_engine_terms(void **state)
@@ -1386,6 +1511,9 @@ int main(void)
 		cmocka_unit_test(test_search_json_mapr),
 		cmocka_unit_test(test_search_backend_words),
 		cmocka_unit_test(test_search_detect),
+		cmocka_unit_test(test_search_detect_faults),
+		cmocka_unit_test_setup_teardown(test_search_404_is_a_fault,
+						setup_engine, teardown),
 		cmocka_unit_test_setup_teardown(test_search_detect_retry,
 						setup_engine, teardown),
 		cmocka_unit_test_setup_teardown(test_search_engine_terms,

@@ -17,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <tiffio.h>
 
+#include "idrfs/log.h"
 #include "idrfs/tiff.h"
 
 #include "testutil.h"
@@ -1228,6 +1230,262 @@ static void test_tiff_bad_meta(void **state)
 	tiff_file_free(NULL);
 }
 
+/* ---- any geometry: issue 9 ------------------------------------------ */
+
+/* A geometry, in the order x, y, c, z, t, bytes per sample, samples. */
+static struct tiff_geom geom(uint32_t x, uint32_t y, uint32_t c, uint32_t z,
+			     uint32_t t, unsigned bps, unsigned samples)
+{
+	return (struct tiff_geom){.x = x,
+				  .y = y,
+				  .c = c,
+				  .z = z,
+				  .t = t,
+				  .bps = bps,
+				  .samples = samples};
+}
+
+/*
+ * Issue 9, defect 1: Pixels of SizeZ = SizeT = 2^30 and SizeC = 16 made
+ * the plane count wrap to 0 (2^64) and the layout divide by it (SIGFPE on
+ * ls of the dataset). Now -EFBIG, and the out-param untouched.
+ */
+static void test_tiff_plane_count_wraps(void **state)
+{
+	struct tiff_geom g = geom(512, 512, 16, 1u << 30, 1u << 30, 1, 1);
+	struct tiff_layout l = {.size = 42};
+
+	(void)state;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	assert_int_equal(l.size, 42);
+	/* products just under and over 2^64 */
+	g.c = 15;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	g.c = 17;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	g.z = g.t = UINT32_MAX;
+	g.c = UINT32_MAX;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* 2^32 planes: a 32-bit product would wrap to 0 */
+	g = geom(1, 1, 1, 1u << 16, 1u << 16, 1, 1);
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* TIFF_MAX_PLANES exactly is fine, one more is not */
+	g.z = TIFF_MAX_PLANES;
+	g.t = 1;
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	assert_int_equal(l.planes, TIFF_MAX_PLANES);
+	g.z++;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* RGB files do not count C as planes, but C still costs head */
+	g = geom(1, 1, UINT32_MAX, 1, 1, 1, 3);
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	g.c = TIFF_MAX_CHANNELS;
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	g.c++;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+}
+
+/* Plane sizes around 2^32 and 2^64 bytes, strips around 4 GiB. */
+static void test_tiff_plane_size_limits(void **state)
+{
+	struct tiff_geom g = geom(65536, 65535, 1, 1, 1, 1, 1);
+	struct tiff_layout l;
+
+	(void)state;
+	/* one plane just under 4 GiB: classic, one IFD */
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	assert_false(l.single_ifd);
+	assert_true(l.size <= TIFF_CLASSIC_MAX);
+	assert_int_equal(l.size, l.d0 + 65536ull * 65535);
+	/* just over: plane 0's last strips would start past 4 GiB, where
+	 * IFD0's 32-bit StripOffsets cannot point */
+	g.y = 65537;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* x * y * bps * samples past 2^64 */
+	g = geom(UINT32_MAX, UINT32_MAX, 1, 1, 1, 4, 3);
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* a strip of 64 rows of exactly 4 GiB does not fit its LONG count;
+	 * one byte less does */
+	g = geom(1u << 26, 64, 1, 1, 1, 1, 1);
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	g.x--;
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	assert_true(l.single_ifd);
+	assert_int_equal(l.strips, 1);
+	/* a tall image: y near 2^32 does not wrap the strip count (it
+	 * did, in 32 bits, to 0 strips); its 2^26 strips need 512 MiB of
+	 * arrays in the head, so plane 0 cannot start low enough */
+	g = geom(1, UINT32_MAX, 1, 1, 1, 1, 1);
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	g.y = 1u << 31;
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	assert_int_equal(l.strips, 1u << 25);
+	assert_false(l.single_ifd);
+	assert_true(l.d0 > 8ull << 25);
+	assert_int_equal(l.size, l.d0 + (1ull << 31));
+	/* three such planes: past 4 GiB, plane 0's strips still start
+	 * below it */
+	g.z = 3;
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	assert_true(l.single_ifd);
+	assert_int_equal(l.size, l.d0 + (3ull << 31));
+}
+
+/*
+ * Every geometry of sizes drawn from edge values, in every sample size:
+ * a success is exactly right (checked in 128 bits), a refusal is -EFBIG
+ * and only for a file that cannot be.
+ */
+static void test_tiff_geometry_sweep(void **state)
+{
+	static const uint32_t v[] = {1,
+				     2,
+				     63,
+				     64,
+				     65,
+				     65536,
+				     TIFF_MAX_CHANNELS + 1,
+				     1u << 24,
+				     (1u << 24) + 1,
+				     0x7fffffffu,
+				     UINT32_MAX};
+	static const unsigned bps[] = {1, 2, 4};
+	const size_t nv = ARRAY_LEN(v);
+	size_t ok = 0, big = 0;
+
+	(void)state;
+	for (size_t i = 0; i < nv * nv * nv * nv * nv; i++) {
+		size_t k = i;
+		struct tiff_geom g = {0};
+
+		g.x = v[k % nv];
+		k /= nv;
+		g.y = v[k % nv];
+		k /= nv;
+		g.c = v[k % nv];
+		k /= nv;
+		g.z = v[k % nv];
+		k /= nv;
+		g.t = v[k % nv];
+		for (size_t b = 0; b < 6; b++) {
+			struct tiff_layout l = {.size = 7};
+			unsigned __int128 planes, plane, strip;
+			uint64_t rps;
+			int rc;
+
+			g.bps = bps[b % 3];
+			g.samples = b < 3 ? 1 : 3;
+			planes = (unsigned __int128)g.z * g.t *
+				 (g.samples == 3 ? 1 : g.c);
+			plane = (unsigned __int128)g.x * g.y * g.bps *
+				g.samples;
+			rps = g.y < 64 ? g.y : 64;
+			strip = (unsigned __int128)g.x * g.bps * g.samples *
+				rps;
+			rc = tiff_layout_compute(&g, &l);
+			if (rc == 0) {
+				ok++;
+				assert_true(l.planes == planes);
+				assert_true(l.plane_size == plane);
+				assert_int_equal(l.rows_per_strip, rps);
+				assert_int_equal(l.strips,
+						 (g.y + rps - 1) / rps);
+				assert_true(l.d0 % TIFF_HEAD_ALIGN == 0);
+				assert_true((unsigned __int128)l.d0 +
+						    planes * plane <=
+					    l.size);
+				assert_true(l.size <= TIFF_MAX_BYTES);
+				assert_true(strip <= TIFF_CLASSIC_MAX);
+				assert_true(l.single_ifd ||
+					    l.size <= TIFF_CLASSIC_MAX);
+				assert_true(!l.single_ifd ||
+					    l.d0 + (l.strips - 1) * strip <=
+						    TIFF_CLASSIC_MAX);
+				continue;
+			}
+			big++;
+			assert_int_equal(rc, -EFBIG);
+			assert_int_equal(l.size, 7);
+			/* refused only for a file that cannot be: the head
+			 * is under 64 KiB + 8 bytes a strip + 2 KiB a channel
+			 */
+			assert_true(planes > TIFF_MAX_PLANES ||
+				    g.c > TIFF_MAX_CHANNELS ||
+				    strip > TIFF_CLASSIC_MAX ||
+				    planes * plane + 65536 + 8ull * g.y / rps +
+						    2048ull * g.c >
+					    TIFF_CLASSIC_MAX);
+		}
+	}
+	/* both outcomes were exercised */
+	assert_true(ok > 1000);
+	assert_true(big > 1000);
+}
+
+/* Zero sizes and unknown sample sizes: -EINVAL, whatever the rest. */
+static void test_tiff_geometry_invalid(void **state)
+{
+	static const unsigned bad_bps[] = {0, 3, 8, UINT32_MAX};
+	static const unsigned bad_samples[] = {0, 2, 4, UINT32_MAX};
+	struct tiff_layout l = {.size = 9};
+
+	(void)state;
+	for (unsigned d = 0; d < 5; d++) {
+		struct tiff_geom g = geom(UINT32_MAX, UINT32_MAX, UINT32_MAX,
+					  UINT32_MAX, UINT32_MAX, 4, 3);
+		uint32_t *dim[5] = {&g.x, &g.y, &g.c, &g.z, &g.t};
+
+		*dim[d] = 0;
+		assert_int_equal(tiff_layout_compute(&g, &l), -EINVAL);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(bad_bps); i++) {
+		struct tiff_geom g = geom(1, 1, 1, 1, 1, bad_bps[i], 1);
+
+		assert_int_equal(tiff_layout_compute(&g, &l), -EINVAL);
+		g.bps = 1;
+		g.samples = bad_samples[i];
+		assert_int_equal(tiff_layout_compute(&g, &l), -EINVAL);
+	}
+	assert_int_equal(l.size, 9);
+}
+
+/* The file of a refused geometry: -EFBIG, logged with image and URL. */
+static void test_tiff_file_refused_logged(void **state)
+{
+	char path[] = "/tmp/idrfs-test-tiff-XXXXXX";
+	struct tiff_meta m = meta_u16(512, 512, 16, 1u << 30, 1u << 30);
+	struct tiff_file *f = (struct tiff_file *)&m;
+	char buf[4096] = {0};
+	FILE *fp;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(log_open(LOG_SINK_FILE, path), 0);
+	m.g.bps = 1;
+	m.source_type = "uint8";
+	m.image_id = 987654;
+	m.source = "http://127.0.0.1:1/zarr/987654.zarr/0";
+	/* -EFBIG, out untouched */
+	assert_int_equal(tiff_file_new(&m, &f), -EFBIG);
+	assert_ptr_equal(f, (struct tiff_file *)&m);
+	/* the layout alone logs nothing; its callers log for it */
+	tiff_geom_log(&m.g, 42, NULL, -EFBIG);
+	log_close();
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	assert_true(fread(buf, 1, sizeof(buf) - 1, fp) > 0);
+	fclose(fp);
+	unlink(path);
+	assert_non_null(strstr(buf, "image 987654 (\"http://127.0.0.1:1/"
+				    "zarr/987654.zarr/0\"): 512x512, C=16 "
+				    "Z=1073741824 T=1073741824"));
+	assert_non_null(strstr(buf, "too large"));
+	assert_non_null(strstr(buf, "image 42: 512x512"));
+}
+
 /* ---- unknown sizes, one plane ----------------------------------------- */
 
 static void test_tiff_unknown_sizes(void **state)
@@ -1351,6 +1609,11 @@ int main(void)
 		cmocka_unit_test(test_tiff_head_overflow),
 		cmocka_unit_test(test_tiff_bad_meta),
 		cmocka_unit_test(test_tiff_unknown_sizes),
+		cmocka_unit_test(test_tiff_plane_count_wraps),
+		cmocka_unit_test(test_tiff_plane_size_limits),
+		cmocka_unit_test(test_tiff_geometry_sweep),
+		cmocka_unit_test(test_tiff_geometry_invalid),
+		cmocka_unit_test(test_tiff_file_refused_logged),
 		cmocka_unit_test(test_tiff_concurrent_reads),
 	};
 

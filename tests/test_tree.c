@@ -20,6 +20,7 @@
 
 #include "idrfs/api.h"
 #include "idrfs/cache.h"
+#include "idrfs/http.h"
 #include "idrfs/log.h"
 #include "idrfs/search.h"
 #include "idrfs/tiff.h"
@@ -42,6 +43,13 @@ struct fake {
 	const char *fail_ctype;
 	unsigned se_requests; /* of the search engine */
 	unsigned kv_requests; /* of /webclient/api/annotations/ */
+	/* hostile answers */
+	const char *const *ds_names; /* more datasets of project 11 (22..) */
+	size_t nds;
+	const char *const *img_names; /* names of dataset 21's images */
+	bool reverse;		      /* send listings backwards */
+	unsigned kv_flood;	      /* image 1000: that many more pairs */
+	const char *orig_json;	      /* original_file_paths of 1003 */
 };
 
 static char *json_printf(const char *fmt, ...)
@@ -56,17 +64,18 @@ static char *json_printf(const char *fmt, ...)
 	return s;
 }
 
-static char *image_json(int64_t id, const char *name, bool zarr)
+/* quoted: name is a JSON string already */
+static char *image_json(int64_t id, const char *name, bool zarr, bool quoted)
 {
 	return json_printf(
-		"{\"@id\": %" PRId64 ", \"Name\": \"%s\", "
+		"{\"@id\": %" PRId64 ", \"Name\": %s%s%s, "
 		"\"omero:details\": {%s}, "
 		"\"Pixels\": {\"SizeX\": 64, \"SizeY\": 48, \"SizeZ\": 3, "
 		"\"SizeC\": 2, \"SizeT\": 1, \"Type\": {\"value\": "
 		"\"uint16\"}, "
 		"\"PhysicalSizeX\": {\"Value\": 0.5, \"Unit\": "
 		"\"MICROMETER\"}}%s}",
-		id, name,
+		id, quoted ? "" : "\"", name, quoted ? "" : "\"",
 		zarr ? "\"externalInfo\": {\"Lsid\": "
 		       "\"s3://h/b/x.zarr?anonymous=true\"}"
 		     : "",
@@ -95,6 +104,19 @@ static char *page(char **items, size_t n, size_t total, size_t offset)
 		 "\"maxLimit\": 1000, \"totalCount\": %zu}}",
 		 offset, total);
 	return s;
+}
+
+/* A page, backwards when the fake says so (servers shuffle). */
+static char *page_order(const struct fake *f, char **items, size_t n,
+			size_t total, size_t offset)
+{
+	for (size_t i = 0; f->reverse && i < n / 2; i++) {
+		char *x = items[i];
+
+		items[i] = items[n - 1 - i];
+		items[n - 1 - i] = x;
+	}
+	return page(items, n, total, offset);
 }
 
 /* ---- the search engine and annotations of the fake ---- */
@@ -136,7 +158,7 @@ static const char *vkv_value(const struct vkv *e)
 
 struct jb {
 	char *p;
-	size_t len;
+	size_t len, cap;
 };
 
 static void jb_add(struct jb *b, const char *fmt, ...)
@@ -149,7 +171,12 @@ static void jb_add(struct jb *b, const char *fmt, ...)
 		s = NULL;
 	va_end(ap);
 	assert_non_null(s);
-	b->p = realloc(b->p, b->len + strlen(s) + 1);
+	/* doubling: the flood answers are large */
+	while (b->len + strlen(s) + 1 > b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 256;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
 	memcpy(b->p + b->len, s, strlen(s) + 1);
 	b->len += strlen(s);
 	free(s);
@@ -359,6 +386,15 @@ static char *view_answer(struct fake *f, const char *url)
 				if (nv)
 					jb_add(&b, "]}");
 			}
+			for (unsigned q = 0; id == 1000 && q < f->kv_flood; q++)
+				jb_add(&b,
+				       "%s{\"class\": \"MapAnnotationI\", "
+				       "\"ns\": \"x\", \"link\": {\"parent\": "
+				       "{\"class\": \"ImageI\", \"id\": "
+				       "1000}}, "
+				       "\"values\": [[\"flood key %05u\", "
+				       "\"v%u\"]]}",
+				       b.p[b.len - 1] == '[' ? "" : ", ", q, q);
 		}
 		jb_add(&b, "]}");
 		free(project);
@@ -382,24 +418,36 @@ static char *answer(struct fake *f, const char *url)
 		items[n++] = json_printf("{\"@id\": 13, \"Name\": \"same\"}");
 		return page(items, n, n, 0);
 	}
-	if (strstr(url, "/api/v0/m/projects/11/datasets/"))
-		return json_printf("{\"data\": [{\"@id\": 21, \"Name\": "
-				   "\"ds\"}], \"meta\": {\"offset\": 0, "
-				   "\"limit\": 1000, \"maxLimit\": 1000, "
-				   "\"totalCount\": 1}}");
+	if (strstr(url, "/api/v0/m/projects/11/datasets/")) {
+		items[n++] = json_printf("{\"@id\": 21, \"Name\": \"ds\"}");
+		for (size_t i = 0; i < f->nds; i++) {
+			struct jb b = {0};
+
+			jb_add(&b, "{\"@id\": %zu, \"Name\": ", 22 + i);
+			jb_str(&b, f->ds_names[i]);
+			jb_add(&b, "}");
+			items[n++] = b.p;
+		}
+		return page_order(f, items, n, n, 0);
+	}
 	if (strstr(url, "/api/v0/m/datasets/21/images/")) {
 		size_t total = f->dataset_images;
 
 		for (size_t i = (size_t)off; i < total && n < 1000; i++) {
 			char name[32];
+			struct jb b = {0};
 
 			snprintf(name, sizeof(name), "%s%05zu",
 				 f->dup_names && i < 3 ? "dup" : "img",
 				 f->dup_names && i < 3 ? (size_t)0 : i);
+			if (f->img_names)
+				jb_str(&b, f->img_names[i]);
 			items[n++] =
-				image_json(1000 + (int64_t)i, name, i != 1);
+				image_json(1000 + (int64_t)i, b.p ? b.p : name,
+					   i != 1, b.p != NULL);
+			free(b.p);
 		}
-		return page(items, n, total, (size_t)off);
+		return page_order(f, items, n, total, (size_t)off);
 	}
 	if (strstr(url, "/api/v0/m/screens/?"))
 		return json_printf("{\"data\": [{\"@id\": 31, \"Name\": "
@@ -430,21 +478,9 @@ static char *answer(struct fake *f, const char *url)
 			"{\"repo\": [], \"fileset\": {\"id\": 9}, \"client\": "
 			"[\"uod/idr/filesets/s/run/a.ome\", "
 			"\"uod/idr/filesets/s/run/data/b.tif\"]}");
-	if (strstr(url, "/webgateway/original_file_paths/1003/")) {
-		/* one file 3 000 levels deep, one path of 5 000 bytes (50
-		 * levels), one file a person can use */
-		struct jb b = {0};
-
-		jb_add(&b, "{\"client\": [\"uod/idr/filesets/s/ok.tif\", "
-			   "\"uod/idr/filesets/s/");
-		for (int i = 0; i < 3000; i++)
-			jb_add(&b, "a/");
-		jb_add(&b, "deep.tif\", \"uod/idr/filesets/s/");
-		for (int i = 0; i < 5000; i++)
-			jb_add(&b, i % 100 == 99 ? "/" : "x");
-		jb_add(&b, "long.tif\"]}");
-		return b.p;
-	}
+	if (f->orig_json &&
+	    strstr(url, "/webgateway/original_file_paths/1003/"))
+		return strdup(f->orig_json);
 	if (strstr(url, "/webgateway/original_file_paths/1001/"))
 		return json_printf("{\"client\": [\"uod/idr/filesets/s/../"
 				   "../etc/passwd\"]}");
@@ -456,8 +492,8 @@ static char *answer(struct fake *f, const char *url)
 		return json_printf("{\"data\": {\"@id\": 52, \"Row\": 7, "
 				   "\"Column\": 11}}");
 	if (strstr(url, "/api/v0/m/wells/51/")) {
-		char *a = image_json(7001, "w1", true);
-		char *b = image_json(7002, "w2", false);
+		char *a = image_json(7001, "w1", true, false);
+		char *b = image_json(7002, "w2", false, false);
 		char *s = json_printf(
 			"{\"data\": {\"@id\": 51, \"Row\": 0, \"Column\": 0, "
 			"\"WellSamples\": [{\"Image\": %s}, {\"Image\": %s}]}}",
@@ -965,12 +1001,12 @@ static void test_tree_originals(void **state)
 	assert_int_equal(a.size, strlen("http://root/s/run/data/b.tif"));
 	/* subdirectories come with their parent: no request */
 	assert_int_equal(fx->fake.requests, before + 3);
-	/* a path that climbs out of the fileset is refused */
+	/* a path that climbs out of the fileset is left out */
 	assert_int_equal(walk(fx->tree,
 			      "originals/projects/idr0001_experimentA/ds/"
 			      "img00001/x",
 			      &a),
-			 -EBADMSG);
+			 -ENOENT);
 	/* no fileset: empty */
 	assert_int_equal(walk(fx->tree,
 			      "originals/projects/idr0001_experimentA/ds/"
@@ -1005,6 +1041,34 @@ static void test_tree_errors(void **state)
 	assert_int_equal(
 		tree_read(fx->tree, TREE_ROOT_INO, 0, 0, 1, name, UINT64_MAX),
 		-EISDIR);
+}
+
+/* A log file the tests read back. */
+static char log_path[64];
+
+static void log_capture(void)
+{
+	snprintf(log_path, sizeof(log_path), "/tmp/test_tree.%d.log",
+		 (int)getpid());
+	unlink(log_path);
+	assert_int_equal(log_open(LOG_SINK_FILE, log_path), 0);
+}
+
+/* Stop capturing; the log's text (free it). */
+static char *log_release(void)
+{
+	FILE *f;
+	char *s = calloc(1, 1 << 20);
+	size_t n;
+
+	log_close();
+	f = fopen(log_path, "r");
+	assert_non_null(f);
+	n = fread(s, 1, (1 << 20) - 1, f);
+	s[n] = '\0';
+	fclose(f);
+	unlink(log_path);
+	return s;
 }
 
 /* ---- the ontology views ---- */
@@ -1497,28 +1561,50 @@ static void test_tree_view_xattrs(void **state)
 			 -ENOENT);
 }
 
+/*
+ * Detection fails with rc (no conclusion): the root lists without menus,
+ * a menu is EIO, never ENOENT (which the kernel would keep for a
+ * minute), a name that is no menu is ENOENT; healthy again, the next use
+ * after the backoff (50 ms) asks, and the menus are there.
+ */
+static void detect_fails_then_recovers(struct fixture *fx, int rc)
+{
+	struct tree_attr a;
+	char *names;
+
+	fx->fake.fail_on = "/searchengine/";
+	fx->fake.fail_on_rc = rc;
+	names = names_of(fx->tree, "");
+	assert_string_equal(names, "README.txt|originals|projects|screens");
+	free(names);
+	assert_int_equal(walk(fx->tree, "by-gene", &a), -EIO);
+	assert_int_equal(walk(fx->tree, "by-nothing", &a), -ENOENT);
+	fx->fake.fail_on = NULL;
+	usleep(80 * 1000);
+	assert_int_equal(walk(fx->tree, "by-gene", &a), 0);
+	assert_true(a.is_dir);
+	names = names_of(fx->tree, "");
+	assert_string_equal(names, "README.txt|by-gene|by-organism|"
+				   "by-phenotype|originals|projects|screens");
+	free(names);
+}
+
+static void test_tree_view_detect_fault(void **state)
+{
+	/* a 302 from the search engine (a redirect loop, a captive
+	 * portal) is a failure, not "no engine" */
+	detect_fails_then_recovers(*state, -EPROTO);
+}
+
 static void test_tree_view_errors(void **state)
 {
 	struct fixture *fx = *state;
 	struct tree_attr a;
 	struct tree_dir *d = NULL;
-	char *names;
+	char *names, *log;
 
-	/* detection fails: the root lists without menus, and detection
-	 * is tried again later */
-	fx->fake.fail_on = "/searchengine/";
-	fx->fake.fail_on_rc = -ETIMEDOUT;
-	names = names_of(fx->tree, "");
-	assert_string_equal(names, "README.txt|originals|projects|screens");
-	free(names);
-	/* a failure, not "no such file": the kernel would remember that */
-	assert_int_equal(walk(fx->tree, "by-gene", &a), -EIO);
-	usleep(60 * 1000);
-	fx->fake.fail_on = NULL;
-	names = names_of(fx->tree, "");
-	assert_string_equal(names, "README.txt|by-gene|by-organism|"
-				   "by-phenotype|originals|projects|screens");
-	free(names);
+	/* detection fails: tried again later */
+	detect_fails_then_recovers(fx, -ETIMEDOUT);
 	names = names_of(fx->tree, "by-gene");
 	free(names);
 	/* a term whose search fails: the error, for that directory */
@@ -1546,13 +1632,22 @@ static void test_tree_view_errors(void **state)
 	names = names_of(fx->tree, "by-gene/ABC1");
 	assert_string_equal(names, "idr0001_experimentA|images.tsv");
 	free(names);
-	/* images.tsv whose key/values fail: EIO, then built when they
-	 * come back */
+	/* images.tsv whose key/values fail: EIO, logged with its path
+	 * (not an inode number), then built when they come back (the
+	 * project is listed before: its study annotation is one too) */
+	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds", &a),
+			 0);
 	fx->fake.fail_on = "/webclient/api/annotations/";
 	fx->fake.fail_on_rc = -EIO;
+	log_capture();
 	assert_int_equal(walk(fx->tree,
 			      "projects/idr0001_experimentA/ds/images.tsv", &a),
 			 -EIO);
+	log = log_release();
+	assert_non_null(strstr(log, "cannot build "
+				    "'projects/idr0001_experimentA/ds/"
+				    "images.tsv': Input/output error"));
+	free(log);
 	fx->fake.fail_on = NULL;
 	assert_int_equal(walk(fx->tree,
 			      "projects/idr0001_experimentA/ds/images.tsv", &a),
@@ -1766,28 +1861,25 @@ static void test_tree_dir_xattrs(void **state)
 	free(v);
 }
 
-static void test_tree_orig_deep(void **state)
+static void test_tree_orig_mirror(void **state)
 {
 	struct fixture *fx = *state;
 	struct tree_attr a;
 	struct tree_dir *d = NULL;
 
-	/* paths too deep or too long are left out (a log line), the rest
-	 * is listed; nothing recurses per level */
+	/* the mirror lists the dataset's images by stem, and nothing else
+	 * (no images.tsv), at no request beyond the dataset's listing */
 	assert_int_equal(walk(fx->tree,
-			      "originals/projects/idr0001_experimentA/ds/"
-			      "img00003",
+			      "projects/idr0001_experimentA/ds/img00000.tif",
 			      &a),
 			 0);
-	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
-	assert_int_equal(d->n, 1);
-	assert_string_equal(d->ents[0].name, "ok.tif");
-	tree_dir_free(d);
-	/* the mirror lists the dataset's images by stem, and nothing else */
+	unsigned before = fx->fake.requests;
+
 	assert_int_equal(
 		walk(fx->tree, "originals/projects/idr0001_experimentA/ds", &a),
 		0);
 	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
+	assert_int_equal(fx->fake.requests, before);
 	assert_int_equal(d->n, 5);
 	for (size_t i = 0; i < d->n; i++)
 		assert_true(d->ents[i].attr.is_dir);
@@ -1920,9 +2012,433 @@ static void test_tree_stats(void **state)
 	tree_free(t);
 }
 
+/* ---- hostile answers (issue 9) ---- */
+
+static void jb_json_path(struct jb *b, const char *prefix, const char *seg,
+			 size_t times, const char *last)
+{
+	jb_add(b, "\"uod/idr/filesets/s/%s", prefix);
+	for (size_t i = 0; i < times; i++)
+		jb_add(b, "%s/", seg);
+	jb_add(b, "%s\"", last);
+}
+
+static void test_tree_originals_deep(void **state)
+{
+	struct fixture *fx = *state;
+	struct tree_attr a;
+	struct tree_dir *d = NULL;
+	struct jb b = {0};
+	char *log, path[4096], seg[201];
+	uint64_t t0;
+
+	/* one path of 60 000 nested directories (it crashed the daemon),
+	 * one of 3 200 bytes, one file of the top directory, and one at
+	 * the depth cap */
+	memset(seg, 'b', 200);
+	seg[200] = '\0';
+	jb_add(&b, "{\"client\": [");
+	jb_json_path(&b, "x/", "a", 60000, "f");
+	jb_add(&b, ", ");
+	jb_json_path(&b, "y/", seg, 16, "f");
+	jb_add(&b, ", \"uod/idr/filesets/s/g\", ");
+	jb_json_path(&b, "ok/", "d", TREE_ORIG_DEPTH_MAX - 2, "h");
+	jb_add(&b, "]}");
+	fx->fake.orig_json = b.p;
+	log_capture();
+	assert_int_equal(walk(fx->tree,
+			      "originals/projects/idr0001_experimentA/ds/"
+			      "img00003",
+			      &a),
+			 0);
+	t0 = http_now_ms();
+	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
+	/* no recursion (it overflowed the stack), no quadratic work */
+	assert_true(http_now_ms() - t0 < 5000);
+	assert_int_equal(d->n, 2);
+	assert_string_equal(d->ents[0].name, "g");
+	assert_string_equal(d->ents[1].name, "ok");
+	tree_dir_free(d);
+	/* the deepest path allowed is there, file and all */
+	snprintf(path, sizeof(path),
+		 "originals/projects/idr0001_experimentA/ds/img00003/ok");
+	for (unsigned i = 0; i < TREE_ORIG_DEPTH_MAX - 2; i++)
+		snprintf(path + strlen(path), sizeof(path) - strlen(path),
+			 "/d");
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/h");
+	assert_int_equal(walk(fx->tree, path, &a), 0);
+	assert_false(a.is_dir);
+	/* the two left out are logged with the URL of the first */
+	log = log_release();
+	assert_non_null(strstr(log, "2 original file path(s) left out"));
+	assert_non_null(
+		strstr(log, "the first is \"uod/idr/filesets/s/x/a/a/a"));
+	free(log);
+	free(b.p);
+	fx->fake.orig_json = NULL;
+}
+
+struct poller {
+	struct tree *t;
+	volatile bool stop;
+	uint64_t worst; /* ms, the longest getattr */
+};
+
+static void *poll_getattr(void *arg)
+{
+	struct poller *p = arg;
+
+	while (!p->stop) {
+		struct tree_attr a;
+		uint64_t t0 = http_now_ms();
+
+		tree_getattr(p->t, TREE_ROOT_INO, &a);
+		if (http_now_ms() - t0 > p->worst)
+			p->worst = http_now_ms() - t0;
+		usleep(1000);
+	}
+	return NULL;
+}
+
+static void test_tree_originals_wide(void **state)
+{
+	struct fixture *fx = *state;
+	struct poller p = {.t = fx->tree};
+	struct tree_attr a;
+	struct tree_dir *d = NULL;
+	struct jb b = {0};
+	uint64_t t0, took;
+	pthread_t th;
+
+	/* 20 000 subdirectories of one file each: the duplicate checks
+	 * were quadratic, with the tree lock held, stalling every
+	 * operation */
+	jb_add(&b, "{\"client\": [\"uod/idr/filesets/s/top\"");
+	for (unsigned i = 0; i < 20000; i++)
+		jb_add(&b, ", \"uod/idr/filesets/s/d/s%05u/f\"", i);
+	jb_add(&b, "]}");
+	fx->fake.orig_json = b.p;
+	t0 = http_now_ms();
+	pthread_create(&th, NULL, poll_getattr, &p);
+	assert_int_equal(walk(fx->tree,
+			      "originals/projects/idr0001_experimentA/ds/"
+			      "img00003/d",
+			      &a),
+			 0);
+	p.stop = true;
+	pthread_join(th, NULL);
+	took = http_now_ms() - t0;
+	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
+	assert_int_equal(d->n, 20000);
+	assert_string_equal(d->ents[19999].name, "s19999");
+	assert_true(d->ents[19999].attr.is_dir);
+	tree_dir_free(d);
+	assert_int_equal(walk(fx->tree,
+			      "originals/projects/idr0001_experimentA/ds/"
+			      "img00003/d/s12345/f",
+			      &a),
+			 0);
+	/* the lock was never held long: no getattr waited a second, or
+	 * (on a loaded machine) half of the listing's time; it waited
+	 * 10 s of the listing's 10 */
+	assert_true(p.worst < 1000 || p.worst < took / 2);
+	free(b.p);
+	fx->fake.orig_json = NULL;
+}
+
+static void test_tree_names_total(void **state)
+{
+	static const char *const ds[] = {
+		"images.tsv", "study.txt", "images.tsv [22]",
+		"x",	      "x",	   "x [25]",
+	};
+	static const char *const img[] = {"a", "b", "a", "a [1000]"};
+	struct fixture *fx = *state;
+	char *names;
+
+	/* a dataset named images.tsv, another named like the first's
+	 * suffixed name, and two "x" beside an "x [25]": every name is
+	 * taken once, the generated files keep theirs */
+	fx->fake.ds_names = ds;
+	fx->fake.nds = sizeof(ds) / sizeof(ds[0]);
+	fx->fake.img_names = img;
+	fx->fake.dataset_images = 4;
+	names = names_of(fx->tree, "projects/idr0001_experimentA");
+	assert_string_equal(names, "ds|images.tsv|images.tsv (22)|"
+				   "images.tsv [22]|study.txt|study.txt (23)|"
+				   "x (25)|x (26)|x [25]");
+	free(names);
+	/* the issue's "a", "a", "a [5]": no two of a name */
+	names = names_of(fx->tree, "projects/idr0001_experimentA/ds");
+	assert_string_equal(names, "a (1000).tif|a (1002).tif|a [1000].tif|"
+				   "b.rendered.tif|images.tsv");
+	free(names);
+	/* images.tsv is the generated file, not the dataset */
+	struct tree_attr a;
+	struct tree_dir *d = NULL;
+
+	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA", &a), 0);
+	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
+	assert_string_equal(d->ents[1].name, "images.tsv");
+	assert_false(d->ents[1].attr.is_dir);
+	assert_true(d->ents[1].attr.lazy);
+	assert_string_equal(d->ents[2].name, "images.tsv (22)");
+	assert_true(d->ents[2].attr.is_dir);
+	tree_dir_free(d);
+}
+
+/* Whether s is valid UTF-8 (no sequence cut short). */
+static bool utf8_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		size_t n = *p < 0x80		 ? 1
+			   : (*p & 0xe0) == 0xc0 ? 2
+			   : (*p & 0xf0) == 0xe0 ? 3
+			   : (*p & 0xf8) == 0xf0 ? 4
+						 : 0;
+
+		if (n == 0)
+			return false;
+		for (size_t i = 1; i < n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+		}
+		p += n;
+	}
+	return true;
+}
+
+static char *hostile_listing(const char *const *names, size_t n, bool reverse)
+{
+	struct fixture *fx;
+	char *got;
+
+	assert_int_equal(setup((void **)&fx), 0);
+	fx->fake.img_names = names;
+	fx->fake.dataset_images = n;
+	fx->fake.reverse = reverse;
+	got = names_of(fx->tree, "projects/idr0001_experimentA/ds");
+	teardown((void **)&fx);
+	return got;
+}
+
+static void test_tree_names_hostile(void **state)
+{
+	char x300[301], y300[301], e300[301];
+	const char *names[] = {
+		"ctl\001x",
+		"ctl\002x",
+		"a/b",
+		"a_b",
+		".",
+		"..",
+		"_.",
+		"/",
+		x300,
+		y300,
+		e300,
+		"",
+		"unnamed",
+		"\177",
+		"\x1b[2J",
+		/* what "a/b" (id 1002) becomes when suffixed */
+		"a_b [1002]",
+	};
+	size_t n = sizeof(names) / sizeof(names[0]), count = 1;
+	char *got, *again, *copy, *save = NULL;
+	const char *prev = "";
+
+	(void)state;
+	memset(x300, 'x', 300);
+	x300[300] = '\0';
+	memcpy(y300, x300, sizeof(y300));
+	y300[299] = 'y'; /* differs past the cut */
+	for (size_t i = 0; i < 300; i += 2)
+		memcpy(e300 + i, "\xc3\xa9", 2);
+	e300[300] = '\0';
+	/* control characters, '/', dot names, 300 bytes (also of 2-byte
+	 * characters), empty names and what they all become when made
+	 * safe: every entry safe and unique */
+	got = hostile_listing(names, n, false);
+	for (const char *c = got; *c; c++)
+		count += *c == '|';
+	assert_int_equal(count, n + 1); /* each image, and images.tsv */
+	copy = strdup(got);
+
+	for (char *e = strtok_r(copy, "|", &save); e;
+	     e = strtok_r(NULL, "|", &save)) {
+		assert_true(strlen(e) <= TREE_NAME_MAX);
+		assert_true(utf8_ok(e));
+		assert_null(strchr(e, '/'));
+		assert_true(strcmp(e, ".") != 0 && strcmp(e, "..") != 0);
+		for (const char *c = e; *c; c++)
+			assert_true((unsigned char)*c >= 0x20 && *c != 0x7f);
+		/* the listing is sorted: unique if each follows the last */
+		assert_true(strcmp(prev, e) < 0);
+		prev = e;
+	}
+	free(copy);
+	/* the same names whatever order the server sends them in */
+	again = hostile_listing(names, n, true);
+	assert_string_equal(got, again);
+	free(again);
+	free(got);
+}
+
+static void test_tree_listing_404(void **state)
+{
+	struct fixture *fx = *state;
+	struct tree_attr a;
+	struct tree_dir *d = NULL;
+
+	/* a 404 for the listing of a directory its parent lists is a
+	 * fault: EIO, not a "no such file" the kernel would keep */
+	assert_int_equal(walk(fx->tree, "projects/idr0001_experimentA/ds", &a),
+			 0);
+	fx->fake.fail_on = "/datasets/21/images/";
+	fx->fake.fail_on_rc = -ENOENT;
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/img00000.tif",
+			      &a),
+			 -EIO);
+	/* and nothing is left behind: healthy, it lists */
+	fx->fake.fail_on = NULL;
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/img00000.tif",
+			      &a),
+			 0);
+	(void)d;
+}
+
+static void test_tree_view_study_404(void **state)
+{
+	struct fixture *fx = *state;
+	struct tree_attr a;
+	struct tree_dir *d = NULL;
+	char *names;
+
+	/* a term's study whose dataset cannot be listed: EIO, not an
+	 * empty directory kept for the TTL */
+	assert_int_equal(walk(fx->tree, "by-gene/ABC1/idr0001_experimentA", &a),
+			 0);
+	fx->fake.fail_on = "/datasets/21/images/";
+	fx->fake.fail_on_rc = -ENOENT;
+	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), -EIO);
+	fx->fake.fail_on = NULL;
+	names = names_of(fx->tree, "by-gene/ABC1/idr0001_experimentA");
+	assert_string_equal(names, "img00000.tif|img00001.rendered.tif");
+	free(names);
+}
+
+static void test_tree_xattr_flood(void **state)
+{
+	struct fixture *fx = *state;
+	struct tree_attr a;
+	char *v = NULL;
+	size_t len = 0, n = 0;
+	uint64_t t0;
+
+	/* 5 000 key/value pairs: listxattr was quadratic with the lock
+	 * held, and listed more than the kernel takes */
+	fx->fake.kv_flood = 5000;
+	assert_int_equal(walk(fx->tree,
+			      "projects/idr0001_experimentA/ds/img00000.tif",
+			      &a),
+			 0);
+	log_capture();
+	assert_int_equal(tree_listxattr(fx->tree, a.ino, UINT64_MAX, &v, &len),
+			 0);
+	free(v);
+	/* the pairs are fetched: what is left is the tree's own work */
+	t0 = http_now_ms();
+	assert_int_equal(tree_listxattr(fx->tree, a.ino, UINT64_MAX, &v, &len),
+			 0);
+	assert_true(http_now_ms() - t0 < 500);
+	/* within XATTR_LIST_MAX, unique, at most TREE_KV_MAX pairs */
+	assert_true(len <= 65536);
+	for (size_t o = 0; o < len; o += strlen(v + o) + 1) {
+		n++;
+		for (size_t p = o + strlen(v + o) + 1; p < len;
+		     p += strlen(v + p) + 1)
+			assert_string_not_equal(v + o, v + p);
+	}
+	/* the pairs, and the 6 attributes of every image */
+	assert_true(n > 100 && n <= TREE_KV_MAX + 6);
+	free(v);
+	/* the first pairs read back */
+	assert_int_equal(tree_getxattr(fx->tree, a.ino,
+				       "user.idr.kv.flood_key_00000",
+				       UINT64_MAX, &v, &len),
+			 0);
+	assert_memory_equal(v, "v0", 2);
+	free(v);
+	char *log = log_release();
+
+	assert_non_null(strstr(log, "/ds/img00000.tif': 5004 key/value pairs; "
+				    "only the first 1024 are shown"));
+	free(log);
+}
+
+struct looker {
+	struct tree *t;
+	uint64_t ino;
+	int rc;
+};
+
+static void *look_up(void *arg)
+{
+	struct looker *l = arg;
+	struct tree_attr a;
+
+	l->rc = tree_lookup(l->t, l->ino, "scr", UINT64_MAX, &a);
+	return NULL;
+}
+
+static void test_tree_wait_deadline(void **state)
+{
+	struct fixture *fx = *state;
+	struct looker l = {.t = fx->tree};
+	struct tree_attr a;
+	pthread_t th;
+	uint64_t t0;
+	int rc;
+
+	/* a thread waiting for another's listing gives up at its own
+	 * deadline with ETIMEDOUT; the listing goes on */
+	assert_int_equal(walk(fx->tree, "screens", &a), 0);
+	l.ino = a.ino;
+	fx->fake.delay_ms = 500;
+	pthread_create(&th, NULL, look_up, &l);
+	usleep(100 * 1000);
+	t0 = http_now_ms();
+	rc = tree_lookup(fx->tree, a.ino, "scr", t0 + 100, &a);
+	assert_int_equal(rc, -ETIMEDOUT);
+	assert_true(http_now_ms() - t0 < 300);
+	pthread_join(th, NULL);
+	assert_int_equal(l.rc, 0);
+	fx->fake.delay_ms = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_tree_originals_deep, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_originals_wide, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_names_total, setup,
+						teardown),
+		cmocka_unit_test(test_tree_names_hostile),
+		cmocka_unit_test_setup_teardown(test_tree_view_detect_fault,
+						setup_view, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_listing_404, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_view_study_404,
+						setup_view, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_xattr_flood, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_tree_wait_deadline, setup,
+						teardown),
 		cmocka_unit_test(test_tree_sanitize),
 		cmocka_unit_test(test_tree_well_names),
 		cmocka_unit_test_setup_teardown(test_tree_root, setup,
@@ -1967,12 +2483,14 @@ int main(void)
 						setup_view, teardown),
 		cmocka_unit_test_setup_teardown(test_tree_view_errors,
 						setup_view, teardown),
+		cmocka_unit_test_setup_teardown(test_tree_view_inodes_stable,
+						setup_view, teardown),
 		cmocka_unit_test(test_tree_names_rules),
 		cmocka_unit_test_setup_teardown(test_tree_times, setup_view,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tree_dir_xattrs,
 						setup_view, teardown),
-		cmocka_unit_test_setup_teardown(test_tree_orig_deep, setup,
+		cmocka_unit_test_setup_teardown(test_tree_orig_mirror, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tree_gen_cached, setup,
 						teardown),
@@ -1980,8 +2498,6 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tree_stats, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_tree_view_inodes_stable,
-						setup_view, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,12 +19,32 @@
 #include "idrfs/http.h"
 #include "idrfs/zarr.h"
 
-/** Page size asked for; the server clamps it (IDR: 1000). */
+/** Page size asked for; the server clamps it (IDR: 1000). A page holding
+ * more items than were asked for is a bad answer (-EBADMSG). */
 #define API_PAGE_LIMIT 1000
 /** Cap on one JSON response body. */
 #define API_MAX_BODY (64u << 20)
+/**
+ * Cap on the body of one page of images or containers: 1000 images of
+ * fake-idr (IDR's shape: owner, group, permissions, Pixels) are 4.5 MB,
+ * about 4.5 KB an image; 16 MiB leaves room for long names, Lsids and
+ * descriptions. Pages of wells carry each well's fields, which the limit
+ * does not bound, and keep API_MAX_BODY.
+ */
+#define API_PAGE_MAX_BODY (16u << 20)
 /** Cap on the number of objects in one listing. */
 #define API_MAX_ITEMS 10000000u
+/** Caps on original_file_paths: files of one fileset (each one HEAD;
+ * more fail the listing with -EFBIG), and the levels (directories and the
+ * file) and bytes of one path below the fileset's common directory (a
+ * path over them is left out, logged: room for the mount point and the
+ * image's own path within PATH_MAX, 4096). */
+#define API_ORIG_MAX_FILES 65536u
+#define API_ORIG_DEPTH_MAX 64u
+#define API_ORIG_PATH_MAX  3072u
+/** A busy imgData's backOff is taken within these bounds (ms). */
+#define API_BUSY_MIN_MS 100
+#define API_BUSY_MAX_MS 10000
 
 enum api_pixel_type {
 	API_PT_UNKNOWN = 0,
@@ -317,11 +337,36 @@ int api_json_histogram(const char *body, size_t len, const char *what,
 
 /**
  * Send requests through the API's transport; they count in
- * api_requests(). For modules that build their own URLs (search).
- * @return as http_fetch()
+ * api_requests(). For modules that build their own URLs (search). Each
+ * request's accept (http.h), if set, runs once on its answer after the
+ * api's own checks (not an HTML page; the parse budget), whether the
+ * transport runs it or not: give JSON answers an accept that is the
+ * caller's parse, so that only what it takes is ever kept.
+ * @return as http_fetch(), or the first error an accept gave
  */
 int api_fetch(struct api *a, struct http_req *reqs, size_t n,
 	      uint64_t deadline);
+
+/**
+ * Accepts (http_accept_fn) for Zarr metadata, for transports used outside
+ * api_fetch(): the answer is not an HTML page and @p out (a struct
+ * zarr_multiscale, or a struct zarr_array) is what api_json_multiscales(),
+ * api_json_zarray() or api_json_zarr3_array() made of it.
+ */
+int api_accept_multiscales(const struct http_req *r, void *out);
+int api_accept_zarray(const struct http_req *r, void *out);
+int api_accept_zarr3_array(const struct http_req *r, void *out);
+
+/**
+ * Check a URL the archive gave for data (an ExternalInfo Lsid, mapped)
+ * before anything is asked there: http(s) only, no user information. The
+ * first time data is on a host other than the API's, that is logged
+ * (once per host).
+ * @param[in] what for the log lines, e.g. "image 12"
+ * @return 0 or -EINVAL (logged)
+ * @note Thread-safe.
+ */
+int api_check_data_url(struct api *a, const char *what, const char *url);
 
 /**
  * Check that an answer is not an HTML page where JSON was expected (IDR
@@ -491,14 +536,52 @@ int api_json_mapr_containers(const char *body, size_t len, const char *what,
 int api_json_mapr_images(const char *body, size_t len, const char *what,
 			 struct api_hit **out, size_t *n);
 
+/*
+ * Accepts (http.h) of the answers above, for api_fetch(): each runs the
+ * parser of its name on the answer (with the request's URL for the log)
+ * and, on success only, writes what it made into its argument.
+ */
+
+/** A list an accept made: v is the parser's array of n items (free it as
+ * the parser's output); list names the list for mapr containers. */
+struct api_answer_list {
+	void *v;
+	size_t n;
+	const char *list; /* api_accept_mapr_containers(): an input */
+};
+
+/** mapr's screens and projects of a value, from one answer. */
+struct api_mapr_studies {
+	struct api_container *screens;
+	size_t nscreens;
+	struct api_container *projects;
+	size_t nprojects;
+};
+
+/** Any JSON document (a probe whose content is not used); arg unused. */
+int api_accept_json(const struct http_req *r, void *unused);
+int api_accept_se_keys(const struct http_req *r, void *list);
+int api_accept_se_values(const struct http_req *r, void *list);
+/** @p page is a struct api_se_page. */
+int api_accept_se_page(const struct http_req *r, void *page);
+int api_accept_map_annotations(const struct http_req *r, void *list);
+int api_accept_mapr_config(const struct http_req *r, void *list);
+int api_accept_mapr_maps(const struct http_req *r, void *list);
+int api_accept_mapr_containers(const struct http_req *r, void *list);
+/** @p studies is a struct api_mapr_studies. */
+int api_accept_mapr_studies(const struct http_req *r, void *studies);
+int api_accept_mapr_images(const struct http_req *r, void *list);
+
 /* ---- Zarr metadata (api_json_zarr.c) ---- */
 
 /**
  * Parse a Zarr v2 .zarray.
+ * @param[in] what the document's URL, for the log line
  * @param[out] out written only on success; passes zarr_array_check()
- * @return 0, -EBADMSG (not JSON, missing/mistyped field), -EINVAL
- *         (valid but unsupported: order F, filters, an unknown codec or
- *         dtype), -EFBIG (absurd shape or chunks)
+ * @return 0, or -EBADMSG for every refusal (not JSON, a missing or
+ *         mistyped field, order F, filters, an unknown codec or dtype,
+ *         sizes outside zarr.h's caps), logged with @p what and the field
+ * @note Pure function of (body, len): no I/O, no state.
  */
 int api_json_zarray(const char *body, size_t len, const char *what,
 		    struct zarr_array *out);
@@ -509,7 +592,9 @@ int api_json_zarray(const char *body, size_t len, const char *what,
  * scales.
  * @param[out] out written only on success; release with
  *             zarr_multiscale_release()
- * @return 0, -EBADMSG, -EINVAL (no multiscales, bad axes)
+ * @return 0, -EBADMSG (also: no multiscales, bad axes, more than
+ *         ZARR_MAX_LEVELS levels, a path of other than [A-Za-z0-9._-]
+ *         names), -ENOMEM
  */
 int api_json_multiscales(const char *body, size_t len, const char *what,
 			 struct zarr_multiscale *out);

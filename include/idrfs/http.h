@@ -5,7 +5,8 @@
  * deadline per operation, bounded retries with jittered backoff for 5xx,
  * 429, resets and timeouts only, and response bodies read into buffers with
  * a hard cap. Every failure is mapped to an errno in one place and logged
- * with its URL.
+ * with its URL. curl's own trace (verbose) reaches the log with the values
+ * of cookies and credentials replaced by "<redacted>".
  *
  * Limits: GET and HEAD only; no request body; redirects are not followed
  * (a 3xx is an error: IDR answers 302 to HTML where it switched JSON off);
@@ -20,6 +21,15 @@
 #include <stdint.h>
 
 struct http_client;
+struct http_req;
+
+/**
+ * Check and map a 2xx answer before anyone keeps it: the caller's real
+ * parse, writing its result into @p arg (see struct http_req).
+ * @return 0 (accepted), or -errno (refused: the body is not kept, not
+ *         stored, and the request fails with that errno)
+ */
+typedef int (*http_accept_fn)(const struct http_req *r, void *arg);
 
 struct http_config {
 	unsigned max_conns;   /* per host, >= 1 */
@@ -31,27 +41,42 @@ struct http_config {
 /**
  * One request of a batch. The caller fills the inputs; http_fetch() fills
  * the outputs.
+ *
+ * accept: a transport that keeps answers (fetch.h) runs it on every body
+ * it would store or hand back, fresh or from its cache, and keeps only
+ * what it accepted; http_fetch() itself does not run it. Whoever receives
+ * the request back runs it, once, with http_req_accept() if the transport
+ * did not (accepted tells). On success accept has written its result
+ * into accept_arg, so the body is parsed once; it may be run more than
+ * once on different candidates (a fresh body refused, then an old copy),
+ * so it must write accept_arg only on success.
  * @note body is heap memory owned by the request after http_fetch(); free
  *       it with http_req_release().
  */
 struct http_req {
 	/* inputs */
-	const char *url;    /* borrowed for the call */
-	uint64_t range_off; /* with range_len > 0: bytes=off-(off+len-1) */
-	uint64_t range_len; /* 0: no Range header */
-	size_t max_body;    /* hard cap on the body; larger is -EFBIG */
-	bool head;	    /* HEAD instead of GET */
-	bool nocache;	    /* not an API answer to keep (pixel data, a
-			     * session): see fetch.h */
-	bool refresh;	    /* skip a cached answer, but store the new one */
+	const char *url;       /* borrowed for the call */
+	uint64_t range_off;    /* with range_len > 0: bytes=off-(off+len-1) */
+	uint64_t range_len;    /* 0: no Range header */
+	size_t max_body;       /* hard cap on the body; larger is -EFBIG */
+	bool head;	       /* HEAD instead of GET */
+	bool nocache;	       /* not an API answer to keep (pixel data, a
+				* session): see fetch.h */
+	bool refresh;	       /* skip a cached answer, but store the new one */
+	bool keep_404;	       /* a 404 is the real answer, to keep (fetch.h) */
+	http_accept_fn accept; /* NULL: nothing checks the body, and nothing
+				* keeps it */
+	void *accept_arg;      /* handed to accept */
 	/* outputs */
 	int rc;	     /* 0 or -errno */
 	long status; /* HTTP status, 0 if none was received */
 	char *body;  /* NUL-terminated, len bytes before the NUL */
 	size_t len;
 	char content_type[64];
+	char location[256];	/* a redirect's Location (cut), "" if none */
 	int64_t content_length; /* from the header, -1 if absent */
 	unsigned attempts;
+	bool accepted; /* accept ran on body and took it */
 };
 
 /** Current CLOCK_MONOTONIC time in milliseconds (deadlines use it). */
@@ -84,7 +109,8 @@ void http_client_free(struct http_client *c);
  * @return 0 if every request succeeded, else the first failing request's
  *         rc: -ENOENT (404, 410), -EACCES (401, 403), -ETIMEDOUT (deadline,
  *         408, 504), -EPROTO (3xx, other 4xx), -EIO (5xx, 429 after the
- *         retries), -EBADMSG (truncated body), -EFBIG (body over the cap),
+ *         retries), -EBADMSG (truncated body; a 206 whose Content-Range
+ *         or length is not the range asked), -EFBIG (body over the cap),
  *         -ECONNREFUSED, -EHOSTUNREACH, -ENOMEM
  * @note Never holds a lock while waiting for the network.
  */
@@ -93,6 +119,13 @@ int http_fetch(struct http_client *c, struct http_req *reqs, size_t n,
 
 /** Free the outputs of a request (body); keeps the inputs. */
 void http_req_release(struct http_req *r);
+
+/**
+ * Run a request's accept on its body if it succeeded, has one and no one
+ * ran it yet. A refusal becomes the request's rc and frees the body.
+ * @return r->rc afterwards
+ */
+int http_req_accept(struct http_req *r);
 
 /** Requests made and bytes received since the client was created. */
 void http_client_stats(struct http_client *c, uint64_t *requests,

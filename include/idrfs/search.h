@@ -7,8 +7,9 @@
  * has, lists the terms of a menu, looks a term up, and lists its images
  * with where they live. It knows nothing of names or inodes (tree does).
  *
- * Limits: detection happens on first use, never at mount, and a failed
- * one is retried after retry_ms; term spellings and labels come from one
+ * Limits: detection happens on first use, never at mount; a failed one
+ * decides nothing and is retried at the next use after a backoff
+ * (retry_ms doubling to retry_max_ms); term spellings and labels come from one
  * page of each term's images, and only for menus of at most probe_max
  * terms (larger menus keep the engine's lower-cased values); a term's
  * image list is capped at SEARCH_MAX_HITS. All requests go through the
@@ -28,8 +29,11 @@
 #define SEARCH_MAX_HITS 100000u
 /** Menus up to this many terms get their spellings and labels probed. */
 #define SEARCH_PROBE_MAX 256u
-/** Wait after a failed detection before trying again. */
-#define SEARCH_RETRY_MS 10000u
+/** Wait after a failed detection before trying again; it doubles with
+ * each failure in a row, up to SEARCH_RETRY_MAX_MS, and a success ends
+ * it. */
+#define SEARCH_RETRY_MS	    1000u
+#define SEARCH_RETRY_MAX_MS 30000u
 
 enum search_backend {
 	SEARCH_AUTO = 0, /* detect: search engine, else mapr, else none */
@@ -41,6 +45,7 @@ enum search_backend {
 struct search_config {
 	enum search_backend backend; /* AUTO, or the one to use */
 	unsigned retry_ms;	     /* SEARCH_RETRY_MS if 0 */
+	unsigned retry_max_ms;	     /* SEARCH_RETRY_MAX_MS if 0 */
 	unsigned probe_max;	     /* SEARCH_PROBE_MAX if 0 */
 };
 
@@ -71,12 +76,18 @@ const char *search_menu_key(unsigned menu);
 bool search_menu_labelled(unsigned menu);
 
 /**
- * Detect the backend (once; a failure is retried after retry_ms) and
- * tell which menus the remote's annotations have.
+ * Detect the backend (once) and tell which menus the remote's
+ * annotations have. Only a definite answer decides: the engine's keys; a
+ * 404 or 403 from the engine, then mapr's config, or IDR's 302 from mapr
+ * to /searchengine/apidocs/. A failure (5xx, 429, a reset, a timeout, a
+ * bad body, any other redirect) is retried at the next call once its
+ * backoff (retry_ms, doubling per failure in a row, to retry_max_ms) has
+ * passed.
  * @param[out] mask bit m set: menu m is present (0 with no backend)
- * @return 0; -EAGAIN (the last detection failed less than retry_ms ago:
- *         no request made); or the error of this detection (-ETIMEDOUT,
- *         -EIO, ...), logged
+ * @return 0; -EAGAIN (the last detection failed and its backoff has not
+ *         passed: no request made); or the error of this detection
+ *         (-ETIMEDOUT, -EIO, -EPROTO, -EBADMSG; -ENOENT when the backend
+ *         asked for with -o ontology= is not there), logged
  */
 int search_detect(struct search *s, uint64_t deadline, unsigned *mask);
 

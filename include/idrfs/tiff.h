@@ -13,8 +13,12 @@
  * rows callback. libtiff is not used to write; tests use it to re-read.
  *
  * Limits: uncompressed classic TIFF, strips of TIFF_STRIP_ROWS rows; at
- * most TIFF_MAX_PLANES planes; descriptions are cut (never the pixels) to
- * fit the reserved head.
+ * most TIFF_MAX_PLANES planes, TIFF_MAX_CHANNELS channels and
+ * TIFF_MAX_BYTES bytes; a strip under 4 GiB, and above 4 GiB plane 0's
+ * strips starting below 4 GiB (IFD0 holds them as 32-bit offsets);
+ * descriptions are cut (never the pixels) to fit the reserved head. Every
+ * size is the remote's (Pixels SizeX..SizeT): the layout checks each sum
+ * and product and refuses what does not fit, it never wraps.
  */
 #ifndef IDRFS_TIFF_H
 #define IDRFS_TIFF_H
@@ -28,6 +32,15 @@
 #define TIFF_HEAD_ALIGN	 4096u
 #define TIFF_MAX_PLANES	 (1u << 24)
 #define TIFF_CLASSIC_MAX 0xffffffffull
+/*
+ * The head reserves 2 KiB per channel and an open file keeps its ImageJ
+ * LUTs (768 bytes per channel) in memory: 16384 channels cost 32 MiB of
+ * head and 13 MiB of memory. Real multi-channel data has tens (IMC) to a
+ * few thousand (spectral bins) channels; more is a broken answer.
+ */
+#define TIFF_MAX_CHANNELS (1u << 14)
+/* Far above any image, far below where 64-bit offsets could wrap. */
+#define TIFF_MAX_BYTES (1ull << 62)
 
 struct tiff_geom {
 	uint32_t x, y, c, z, t;
@@ -48,13 +61,26 @@ struct tiff_layout {
 };
 
 /**
- * Compute the layout of a geometry.
+ * Compute the layout of a geometry (any values: they are the remote's).
  * @param[out] out written only on success
  * @return 0, -EINVAL (a zero size, bps not 1/2/4, samples not 1/3),
- *         -EFBIG (more than TIFF_MAX_PLANES planes or over 2^62 bytes)
- * @note Pure and thread-safe.
+ *         -EFBIG (the file cannot hold it: more than TIFF_MAX_PLANES
+ *         planes or TIFF_MAX_CHANNELS channels, over TIFF_MAX_BYTES, a
+ *         product that overflows 64 bits, a strip of 4 GiB or more, or
+ *         above 4 GiB a strip of plane 0 starting past 4 GiB)
+ * @note Pure and thread-safe; logs nothing (see tiff_geom_log()).
  */
 int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out);
+
+/**
+ * Log why an image's geometry has no file, naming the image (its id and,
+ * if known, the URL of its pixels) and the sizes: for callers of
+ * tiff_layout_compute(), which cannot know the image.
+ * @param[in] url NULL if none; borrowed for the call
+ * @param[in] rc what tiff_layout_compute() or tiff_file_new() returned
+ */
+void tiff_geom_log(const struct tiff_geom *g, int64_t image_id, const char *url,
+		   int rc);
 
 enum tiff_sample_format {
 	TIFF_SF_UINT = 1,
@@ -101,6 +127,7 @@ typedef int (*tiff_rows_fn)(void *ctx, uint64_t plane, uint32_t row0,
 
 /**
  * Build a file: its layout (tiff_layout_compute(&m->g)) and head bytes.
+ * A geometry the layout refuses is logged with m->image_id and m->source.
  * @param[out] out written only on success; free with tiff_file_free()
  * @return 0, -EINVAL/-EFBIG (geometry), -ENOMEM
  */

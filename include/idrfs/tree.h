@@ -19,7 +19,12 @@
  *
  * Limits: nodes live until tree_free() (memory grows with what was browsed,
  * not with the archive); a listing is fetched whole; an image's pixel
- * source is open while some file handle has it open.
+ * source is open while some file handle has it open. Under originals/,
+ * paths more than TREE_ORIG_DEPTH_MAX levels deep or longer than
+ * TREE_ORIG_PATH_MAX bytes are left out (by the api, logged with the
+ * URL). An image shows the first TREE_KV_MAX of its key/value pairs (as
+ * extended attributes and in images.tsv), and listxattr stops before
+ * XATTR_LIST_MAX (64 KiB), the most the kernel takes.
  * Thread-safe; no lock is held across a request (src/tree_int.h has the
  * lock discipline).
  */
@@ -37,6 +42,14 @@
 
 #define TREE_ROOT_INO 1u
 #define TREE_NAME_MAX 255u
+/** Levels and bytes of a path below an image's originals/ directory: the
+ * api's rule (api_original_files() leaves longer paths out). */
+#define TREE_ORIG_DEPTH_MAX API_ORIG_DEPTH_MAX
+#define TREE_ORIG_PATH_MAX  API_ORIG_PATH_MAX
+/** Key/value pairs of one image the tree keeps. */
+#define TREE_KV_MAX 1024u
+/** The most listxattr gives (the kernel's XATTR_LIST_MAX). */
+#define TREE_XATTR_LIST_MAX 65536u
 
 struct tree;
 struct tree_listing;

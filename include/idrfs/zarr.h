@@ -10,7 +10,9 @@
  * Limits: 2 to 5 dimensions; C order only; dtypes int8..uint64, float32,
  * float64 (and bool as uint8); at most ZARR_MAX_CODECS bytes-to-bytes
  * codecs; shards are decoded from a whole shard in memory. Every size is
- * bounds-checked against ZARR_MAX_CHUNK_BYTES before any allocation.
+ * the remote's and is checked against the caps below (with checked
+ * arithmetic) before anything is allocated from it; metadata outside them
+ * is refused as a bad answer (-EBADMSG), never decoded.
  */
 #ifndef IDRFS_ZARR_H
 #define IDRFS_ZARR_H
@@ -21,11 +23,37 @@
 
 #include "idrfs/codec.h"
 
-#define ZARR_MAX_DIMS	     5
-#define ZARR_MAX_CODECS	     4
-#define ZARR_MAX_LEVELS	     32
+/* NGFF images have at most 5 axes (t, c, z, y, x). */
+#define ZARR_MAX_DIMS 5
+/* A chain of bytes-to-bytes codecs: real data has one compressor. */
+#define ZARR_MAX_CODECS 4
+/* Pyramid levels: halving from 2^32 pixels reaches 1 in 32 steps. */
+#define ZARR_MAX_LEVELS 32
+/* One level's path: names of [A-Za-z0-9._-] (not "." or "..") and '/'. */
+#define ZARR_PATH_MAX 128
+/*
+ * One axis of the array or of a chunk: each maps to a 32-bit Pixels size
+ * (SizeX..SizeT), so a longer one matches no image.
+ */
+#define ZARR_MAX_EXTENT UINT32_MAX
+/*
+ * Decoded bytes of one stored chunk (a whole shard in v3), which is held
+ * in memory whole. IDR's OME-Zarr (bioformats2raw, ome-zarr-py) uses
+ * chunks of 1 to 64 MiB (1024x1024 planes up to 3-D blocks); 256 MiB
+ * leaves room for larger shards while a hostile .zarray cannot make one
+ * chunk cost more.
+ */
 #define ZARR_MAX_CHUNK_BYTES (256u << 20)
-#define ZARR_KEY_MAX	     512
+/*
+ * Whole-array bytes (8 PiB): above every image, and low enough that
+ * callers can add and multiply offsets within an array without overflow.
+ */
+#define ZARR_MAX_ARRAY_BYTES (UINT64_C(1) << 53)
+/* Chunks in the grid: 1-element chunks of a large array are no answer. */
+#define ZARR_MAX_GRID_CHUNKS (UINT64_C(1) << 40)
+/* Inner chunks per shard; the index is 16 bytes each (16 MiB at most). */
+#define ZARR_MAX_INNER_CHUNKS (UINT64_C(1) << 20)
+#define ZARR_KEY_MAX	      512
 
 enum zarr_kind {
 	ZARR_INT,
@@ -84,16 +112,24 @@ void zarr_multiscale_release(struct zarr_multiscale *m);
 
 /**
  * Check an array's metadata for what this module can decode and for sane
- * sizes (dimensions, chunk bytes <= ZARR_MAX_CHUNK_BYTES, inner chunks
- * dividing the shard).
- * @return 0, -EINVAL (unsupported), -EFBIG (absurd sizes)
+ * sizes (the caps above, inner chunks dividing the shard), with checked
+ * products throughout.
+ * @param[out] field, why which metadata field is wrong and how (static
+ *             strings, for the caller's log line, which knows the URL);
+ *             either may be NULL; written only on failure
+ * @return 0, or -EBADMSG (unsupported or absurd: the array is refused)
+ * @note Pure and thread-safe; logs nothing.
  */
-int zarr_array_check(const struct zarr_array *a);
+int zarr_array_check(const struct zarr_array *a, const char **field,
+		     const char **why);
 
-/** Bytes of one decoded chunk (product of chunks[] times dtype.size). */
+/**
+ * Bytes of one decoded chunk (product of chunks[] times dtype.size);
+ * UINT64_MAX if that overflows (never for a checked array).
+ */
 uint64_t zarr_chunk_bytes(const struct zarr_array *a);
 
-/** Number of chunks along dimension d. */
+/** Number of chunks along dimension d (0 past ndim or for no chunks). */
 uint64_t zarr_grid(const struct zarr_array *a, unsigned d);
 
 /**
