@@ -63,6 +63,7 @@ struct http_client {
 	uint64_t n_requests;
 	uint64_t n_bytes;
 	uint64_t n_errors;
+	uint64_t n_probes; /* 404s a keep_404 request expected */
 	unsigned inflight;
 	uint64_t lat_hist[HTTP_LAT_BUCKETS];
 
@@ -203,6 +204,16 @@ void http_client_stats(struct http_client *c, uint64_t *requests,
 	*bytes = c->n_bytes;
 	*errors = c->n_errors;
 	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t http_client_probes(struct http_client *c)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->n_probes;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 void http_req_release(struct http_req *r)
@@ -886,7 +897,12 @@ static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 			r->rc = -ENOMEM;
 	} else {
 		pthread_mutex_lock(&c->lock);
-		c->n_errors++;
+		/* a 404 the request asked to learn (the Zarr v3 probe of a
+		 * v2 image) is an answer, not a failure */
+		if (r->rc == -ENOENT && status == 404 && r->keep_404)
+			c->n_probes++;
+		else
+			c->n_errors++;
 		pthread_mutex_unlock(&c->lock);
 	}
 }

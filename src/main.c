@@ -53,10 +53,11 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 	unsigned inflight = 0;
 	struct fetch_counters fc = {0};
 	struct cache_counters cc = {0};
-	uint64_t p50, p90, p99;
+	uint64_t p50, p90, p99, probes;
 	int n;
 
 	http_client_stats(app->http, &req, &bytes, &errs);
+	probes = http_client_probes(app->http);
 	http_client_latency(app->http, &inflight, hist);
 	fetch_get_counters(app->fetch, &fc);
 	cache_counters(app->cache, &cc);
@@ -68,7 +69,8 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			buf, size,
 			"{\"requests\": %" PRIu64
 			", \"bytes_received\": %" PRIu64
-			", \"errors\": %" PRIu64 ", \"in_flight\": %u, "
+			", \"errors\": %" PRIu64 ", \"probes_404\": %" PRIu64
+			", \"in_flight\": %u, "
 			"\"latency_ms\": {\"p50\": %" PRIu64
 			", \"p90\": %" PRIu64 ", \"p99\": %" PRIu64
 			"}, \"metadata\": {\"hits\": %" PRIu64
@@ -79,10 +81,10 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			", \"skipped\": %" PRIu64 ", \"damaged\": %" PRIu64
 			", \"bytes_stored\": %" PRIu64 ", \"limit\": %" PRIu64
 			"}, \"offline\": %s}\n",
-			req, bytes, errs, inflight, p50, p90, p99, fc.meta_hits,
-			fc.meta_stale, fc.offline_misses, cc.hits, cc.seed_hits,
-			cc.misses, cc.puts, cc.evictions, cc.skipped,
-			cc.damaged, cc.bytes_stored, cc.limit,
+			req, bytes, errs, probes, inflight, p50, p90, p99,
+			fc.meta_hits, fc.meta_stale, fc.offline_misses, cc.hits,
+			cc.seed_hits, cc.misses, cc.puts, cc.evictions,
+			cc.skipped, cc.damaged, cc.bytes_stored, cc.limit,
 			app->o.offline ? "true" : "false");
 	else
 		n = snprintf(
@@ -90,7 +92,9 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			"remote            %s%s\n"
 			"requests          %" PRIu64 "\n"
 			"bytes received    %" PRIu64 "\n"
-			"errors            %" PRIu64 "\n"
+			"errors            %" PRIu64 " (failures)\n"
+			"expected 404s     %" PRIu64
+			" (probes: zarr.json of a Zarr v2 image)\n"
 			"in flight         %u\n"
 			"latency (ms)      p50 <%" PRIu64 "  p90 <%" PRIu64
 			"  p99 <%" PRIu64 "\n"
@@ -106,10 +110,10 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			" (not served, refetched)\n"
 			"cache size        %" PRIu64 " of %" PRIu64 " bytes\n",
 			app->o.url, app->o.offline ? " (offline)" : "", req,
-			bytes, errs, inflight, p50, p90, p99, fc.meta_hits,
-			fc.meta_stale, fc.offline_misses, cc.hits, cc.seed_hits,
-			cc.misses, cc.puts, cc.evictions, cc.skipped,
-			cc.damaged, cc.bytes_stored, cc.limit);
+			bytes, errs, probes, inflight, p50, p90, p99,
+			fc.meta_hits, fc.meta_stale, fc.offline_misses, cc.hits,
+			cc.seed_hits, cc.misses, cc.puts, cc.evictions,
+			cc.skipped, cc.damaged, cc.bytes_stored, cc.limit);
 	return n < 0 ? 0 : (size_t)n;
 }
 

@@ -840,6 +840,7 @@ static int place_plate(struct tree *t, const char *dir,
 		struct tree_listing *wl = NULL;
 		const struct tree_ent *e;
 		char wdir[PATH_MAX_LEN];
+		int k;
 
 		if (!wells[i])
 			continue;
@@ -848,8 +849,8 @@ static int place_plate(struct tree *t, const char *dir,
 			break;
 		e = tree_listing_by_ino(wl,
 					TREE_INO(TREE_K_IMAGE, w[i]->image));
-		snprintf(wdir, sizeof(wdir), "%s/%s", dir, wells[i]->name);
-		if (e)
+		k = snprintf(wdir, sizeof(wdir), "%s/%s", dir, wells[i]->name);
+		if (e && k > 0 && (size_t)k < sizeof(wdir))
 			rc = place_set(&p[w[i] - base], wdir, e);
 		tree_listing_put(wl);
 	}
@@ -901,8 +902,12 @@ static int place_study(struct tree *t, const struct arch_where *const *w,
 			i = j;
 			continue;
 		}
-		snprintf(dir, sizeof(dir), "%s/%s/%s",
-			 screen ? "screens" : "projects", sname, c->name);
+		if (snprintf(dir, sizeof(dir), "%s/%s/%s",
+			     screen ? "screens" : "projects", sname,
+			     c->name) >= (int)sizeof(dir)) {
+			i = j; /* no such path: left out */
+			continue;
+		}
 		rc = tree_listed(t, c->node, deadline, &cl);
 		if (rc == 0 && screen)
 			rc = place_plate(t, dir, cl, w + i, p, base, deadline);

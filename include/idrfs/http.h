@@ -127,9 +127,14 @@ void http_req_release(struct http_req *r);
  */
 int http_req_accept(struct http_req *r);
 
-/** Requests made and bytes received since the client was created. */
+/** Requests made and bytes received since the client was created;
+ * errors counts failures only (not the 404s of probes). */
 void http_client_stats(struct http_client *c, uint64_t *requests,
 		       uint64_t *bytes, uint64_t *errors);
+
+/** 404s answered to requests that expected them (keep_404: a probe such
+ * as the zarr.json of a Zarr v2 image), counted apart from errors. */
+uint64_t http_client_probes(struct http_client *c);
 
 #define HTTP_LAT_BUCKETS 24
 
