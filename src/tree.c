@@ -253,6 +253,13 @@ void tree_node_set_size(struct tree *t, struct node *n, uint64_t size)
 	pthread_mutex_unlock(&t->lock);
 }
 
+void tree_node_set_mtime(struct tree *t, struct node *n, int64_t mtime)
+{
+	pthread_mutex_lock(&t->lock);
+	n->mtime = mtime;
+	pthread_mutex_unlock(&t->lock);
+}
+
 void tree_node_get(struct tree *t, const struct node *n, uint64_t *size,
 		   int64_t *mtime)
 {

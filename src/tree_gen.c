@@ -459,7 +459,8 @@ int gen_add_file(struct tree *t, struct node *owner, const char *name,
 	rc = tree_build_add(b, kind, ino, strdup(name), 0, g);
 	if (rc == 0) {
 		tree_build_last(b)->sized = false;
-		/* its directory's date: stable, never the build time */
+		/* its directory's date: stable, never the build time (the
+		 * same as gen_file_node() gives) */
 		tree_build_last(b)->mtime = date > 0 ? date : TREE_EPOCH;
 	}
 	return rc;
@@ -471,13 +472,19 @@ int gen_file_node(struct tree *t, struct node *owner, const char *name,
 	enum tree_kind kind = gen_kind(name);
 	uint64_t ino = gen_ino(owner, name);
 	struct node *n = tree_node_find(t, ino);
+	int64_t date = arch_date(owner);
+	int rc;
 
 	if (n && n->data) {
 		*out = n;
 		return 0;
 	}
-	return tree_node_make(t, kind, ino, gen_new(t, owner, kind, ino, rows),
-			      owner, name, out);
+	rc = tree_node_make(t, kind, ino, gen_new(t, owner, kind, ino, rows),
+			    owner, name, out);
+	/* the time its directory's listing gives it, before that listing */
+	if (rc == 0)
+		tree_node_set_mtime(t, *out, date > 0 ? date : TREE_EPOCH);
+	return rc;
 }
 
 /* The key of a generated file in the metadata cache (no URL has it). */

@@ -324,6 +324,9 @@ int tree_node_make(struct tree *t, enum tree_kind kind, uint64_t ino,
 /** Set a node's size once it is known (generated files). */
 void tree_node_set_size(struct tree *t, struct node *n, uint64_t size);
 
+/** Set a node's mtime (one made before its directory is listed). */
+void tree_node_set_mtime(struct tree *t, struct node *n, int64_t mtime);
+
 /** A node's mtime and size, read under t->lock. */
 void tree_node_get(struct tree *t, const struct node *n, uint64_t *size,
 		   int64_t *mtime);

@@ -1777,12 +1777,14 @@ static void test_tree_times(void **state)
 	struct tree_config tc = {.remote_url = "x", .ttl_s = 60};
 	struct tree *t2 = NULL;
 	struct tree_attr a, b;
+	/* first: images.tsv found before its directory is listed (t2) has
+	 * the time the listing gives it (fx->tree) */
 	static const char *const paths[] = {
+		"projects/idr0001_experimentA/ds/images.tsv",
 		"projects/idr0001_experimentA",
 		"projects/idr0001_experimentA/ds",
 		"projects/idr0001_experimentA/ds/img00000.tif",
 		"projects/idr0001_experimentA/ds/img00003.tif",
-		"projects/idr0001_experimentA/ds/images.tsv",
 		"originals/projects/idr0001_experimentA/ds/img00000",
 	};
 
@@ -1919,6 +1921,9 @@ static void test_tree_gen_cached(void **state)
 	assert_int_equal(fx->fake.requests, before);
 	assert_int_equal(a.size, b.size);
 	assert_int_equal(a.ino, b.ino);
+	/* and its time, before its directory is listed */
+	assert_int_equal(a.mtime, b.mtime);
+	assert_int_equal(b.mtime, 1464220800);
 	tree_free(t2);
 	cache_close(c);
 	/* the cache directory: LMDB's files in the remote's subdirectory */
