@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idrfs/arith.h"
+
 #define TIFF_IFD0_ENTRIES     18u /* 14 base + 2 descriptions + 2 IJ tags */
 #define TIFF_TAIL_ENTRIES     14u
 #define TIFF_DESC_BASE	      16384u
@@ -38,6 +40,7 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 {
 	struct tiff_layout l = {0};
+	uint64_t pv[3];
 	uint64_t head;
 	uint64_t strip_arrays;
 
@@ -46,11 +49,16 @@ int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 	if ((g->bps != 1 && g->bps != 2 && g->bps != 4) ||
 	    (g->samples != 1 && g->samples != 3))
 		return -EINVAL;
-	l.planes = (uint64_t)g->z * g->t * (g->samples == 3 ? 1 : g->c);
-	if (l.planes > TIFF_MAX_PLANES)
+	pv[0] = g->z;
+	pv[1] = g->t;
+	pv[2] = g->samples == 3 ? 1 : g->c;
+	if (arith_prod_u64(pv, 3, &l.planes) < 0 || l.planes > TIFF_MAX_PLANES)
 		return -EFBIG;
-	l.plane_size = (uint64_t)g->x * g->y * g->bps * g->samples;
-	if (l.plane_size > (1ull << 62) / l.planes)
+	pv[0] = g->x;
+	pv[1] = g->y;
+	pv[2] = (uint64_t)g->bps * g->samples;
+	if (arith_prod_u64(pv, 3, &l.plane_size) < 0 ||
+	    l.plane_size > (1ull << 62) / l.planes)
 		return -EFBIG;
 	l.rows_per_strip = g->y < TIFF_STRIP_ROWS ? g->y : TIFF_STRIP_ROWS;
 	l.strips = (g->y + l.rows_per_strip - 1) / l.rows_per_strip;

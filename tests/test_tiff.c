@@ -147,6 +147,36 @@ static void test_tiff_bad_geometry(void **state)
 	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
 }
 
+/*
+ * fuzz_tiff found them: products of remote sizes that wrap 64 bits (the
+ * first is issue 9's SIGFPE on ls of a dataset).
+ */
+static void test_tiff_product_wraps(void **state)
+{
+	/* z * t * c = 2^64: the plane count wrapped to 0 and was divided by */
+	struct tiff_geom g = {.x = 16,
+			      .y = 16,
+			      .c = 16,
+			      .z = 1u << 30,
+			      .t = 1u << 30,
+			      .bps = 1,
+			      .samples = 1};
+	struct tiff_layout l = {.size = 42};
+
+	(void)state;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* x * y * bps = 2^64: the plane size wrapped to 0 */
+	g = (struct tiff_geom){.x = 1u << 31,
+			       .y = 1u << 31,
+			       .c = 1,
+			       .z = 1,
+			       .t = 1,
+			       .bps = 4,
+			       .samples = 1};
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	assert_int_equal(l.size, 42);
+}
+
 /* ---- the bytes: a deterministic pixel source -------------------------- */
 
 struct src {
@@ -1341,6 +1371,7 @@ int main(void)
 		cmocka_unit_test(test_tiff_rgb),
 		cmocka_unit_test(test_tiff_big),
 		cmocka_unit_test(test_tiff_bad_geometry),
+		cmocka_unit_test(test_tiff_product_wraps),
 		cmocka_unit_test(test_tiff_golden),
 		cmocka_unit_test(test_tiff_libtiff_reopen),
 		cmocka_unit_test(test_tiff_random_reads),
