@@ -54,6 +54,9 @@ int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 	pv[2] = g->samples == 3 ? 1 : g->c;
 	if (arith_prod_u64(pv, 3, &l.planes) < 0 || l.planes > TIFF_MAX_PLANES)
 		return -EFBIG;
+	/* cannot overflow: 2^32 * 4 * 3 */
+	if ((uint64_t)g->x * g->bps * g->samples > TIFF_MAX_ROW_BYTES)
+		return -EFBIG;
 	pv[0] = g->x;
 	pv[1] = g->y;
 	pv[2] = (uint64_t)g->bps * g->samples;

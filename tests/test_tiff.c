@@ -177,6 +177,45 @@ static void test_tiff_product_wraps(void **state)
 	assert_int_equal(l.size, 42);
 }
 
+/*
+ * fuzz_tiff found it: a read inside one row buffers whole rows, so SizeX
+ * 2^32-1 of float made a 1-byte read allocate (and fill) 16 GiB.
+ */
+static void test_tiff_row_cap(void **state)
+{
+	struct tiff_geom g = {.x = 0xffffffff,
+			      .y = 1,
+			      .c = 1,
+			      .z = 1,
+			      .t = 1,
+			      .bps = 4,
+			      .samples = 1};
+	struct tiff_meta m = {.g = g, .format = TIFF_SF_FLOAT};
+	struct tiff_layout l = {.size = 42};
+	struct tiff_file *f = NULL;
+
+	(void)state;
+	/* a row over TIFF_MAX_ROW_BYTES is refused before any read */
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	assert_int_equal(l.size, 42);
+	assert_int_equal(tiff_file_new(&m, &f), -EFBIG);
+	assert_null(f);
+	/* a row of exactly the cap is a file */
+	g.x = TIFF_MAX_ROW_BYTES / 4;
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	g.x++;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* RGB counts its three samples */
+	g = (struct tiff_geom){.x = TIFF_MAX_ROW_BYTES / 3 + 1,
+			       .y = 1,
+			       .c = 3,
+			       .z = 1,
+			       .t = 1,
+			       .bps = 1,
+			       .samples = 3};
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+}
+
 /* ---- the bytes: a deterministic pixel source -------------------------- */
 
 struct src {
@@ -1372,6 +1411,7 @@ int main(void)
 		cmocka_unit_test(test_tiff_big),
 		cmocka_unit_test(test_tiff_bad_geometry),
 		cmocka_unit_test(test_tiff_product_wraps),
+		cmocka_unit_test(test_tiff_row_cap),
 		cmocka_unit_test(test_tiff_golden),
 		cmocka_unit_test(test_tiff_libtiff_reopen),
 		cmocka_unit_test(test_tiff_random_reads),

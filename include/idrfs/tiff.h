@@ -13,8 +13,9 @@
  * rows callback. libtiff is not used to write; tests use it to re-read.
  *
  * Limits: uncompressed classic TIFF, strips of TIFF_STRIP_ROWS rows; at
- * most TIFF_MAX_PLANES planes; descriptions are cut (never the pixels) to
- * fit the reserved head.
+ * most TIFF_MAX_PLANES planes and rows of at most TIFF_MAX_ROW_BYTES (a
+ * read inside a row buffers whole rows); descriptions are cut (never the
+ * pixels) to fit the reserved head.
  */
 #ifndef IDRFS_TIFF_H
 #define IDRFS_TIFF_H
@@ -24,10 +25,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define TIFF_STRIP_ROWS	 64u
-#define TIFF_HEAD_ALIGN	 4096u
-#define TIFF_MAX_PLANES	 (1u << 24)
-#define TIFF_CLASSIC_MAX 0xffffffffull
+#define TIFF_STRIP_ROWS	   64u
+#define TIFF_HEAD_ALIGN	   4096u
+#define TIFF_MAX_PLANES	   (1u << 24)
+#define TIFF_MAX_ROW_BYTES (16u << 20)
+#define TIFF_CLASSIC_MAX   0xffffffffull
 
 struct tiff_geom {
 	uint32_t x, y, c, z, t;
@@ -51,7 +53,8 @@ struct tiff_layout {
  * Compute the layout of a geometry.
  * @param[out] out written only on success
  * @return 0, -EINVAL (a zero size, bps not 1/2/4, samples not 1/3),
- *         -EFBIG (more than TIFF_MAX_PLANES planes or over 2^62 bytes)
+ *         -EFBIG (more than TIFF_MAX_PLANES planes, a row over
+ *         TIFF_MAX_ROW_BYTES, or over 2^62 bytes)
  * @note Pure and thread-safe.
  */
 int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out);
