@@ -49,6 +49,8 @@ int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 	if ((g->bps != 1 && g->bps != 2 && g->bps != 4) ||
 	    (g->samples != 1 && g->samples != 3))
 		return -EINVAL;
+	if (g->c > TIFF_MAX_CHANNELS)
+		return -EFBIG;
 	pv[0] = g->z;
 	pv[1] = g->t;
 	pv[2] = g->samples == 3 ? 1 : g->c;

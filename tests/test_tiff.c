@@ -216,6 +216,39 @@ static void test_tiff_row_cap(void **state)
 	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
 }
 
+/*
+ * fuzz_tiff found it: SizeC 1000000 (1x1 pixels) made every open build
+ * 60 MB of OME-XML, 3 s under ASan, for a head the layout reserved as 2 GB.
+ */
+static void test_tiff_channel_cap(void **state)
+{
+	struct tiff_geom g = {.x = 1,
+			      .y = 1,
+			      .c = 1000000,
+			      .z = 1,
+			      .t = 1,
+			      .bps = 1,
+			      .samples = 1};
+	struct tiff_meta m = {.format = TIFF_SF_UINT};
+	struct tiff_layout l = {.size = 42};
+	struct tiff_file *f = NULL;
+
+	(void)state;
+	/* more than TIFF_MAX_CHANNELS is refused before any head is built */
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	assert_int_equal(l.size, 42);
+	m.g = g;
+	assert_int_equal(tiff_file_new(&m, &f), -EFBIG);
+	assert_null(f);
+	g.c = TIFF_MAX_CHANNELS + 1;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* the cap itself is a file, head and all */
+	g.c = TIFF_MAX_CHANNELS;
+	m.g = g;
+	assert_int_equal(tiff_file_new(&m, &f), 0);
+	tiff_file_free(f);
+}
+
 /* ---- the bytes: a deterministic pixel source -------------------------- */
 
 struct src {
@@ -1412,6 +1445,7 @@ int main(void)
 		cmocka_unit_test(test_tiff_bad_geometry),
 		cmocka_unit_test(test_tiff_product_wraps),
 		cmocka_unit_test(test_tiff_row_cap),
+		cmocka_unit_test(test_tiff_channel_cap),
 		cmocka_unit_test(test_tiff_golden),
 		cmocka_unit_test(test_tiff_libtiff_reopen),
 		cmocka_unit_test(test_tiff_random_reads),

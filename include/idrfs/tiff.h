@@ -13,9 +13,10 @@
  * rows callback. libtiff is not used to write; tests use it to re-read.
  *
  * Limits: uncompressed classic TIFF, strips of TIFF_STRIP_ROWS rows; at
- * most TIFF_MAX_PLANES planes and rows of at most TIFF_MAX_ROW_BYTES (a
- * read inside a row buffers whole rows); descriptions are cut (never the
- * pixels) to fit the reserved head.
+ * most TIFF_MAX_PLANES planes, TIFF_MAX_CHANNELS channels (the head is
+ * built per open file, a few hundred bytes each) and rows of at most
+ * TIFF_MAX_ROW_BYTES (a read inside a row buffers whole rows);
+ * descriptions are cut (never the pixels) to fit the reserved head.
  */
 #ifndef IDRFS_TIFF_H
 #define IDRFS_TIFF_H
@@ -29,6 +30,7 @@
 #define TIFF_HEAD_ALIGN	   4096u
 #define TIFF_MAX_PLANES	   (1u << 24)
 #define TIFF_MAX_ROW_BYTES (16u << 20)
+#define TIFF_MAX_CHANNELS  (1u << 13)
 #define TIFF_CLASSIC_MAX   0xffffffffull
 
 struct tiff_geom {
@@ -53,8 +55,9 @@ struct tiff_layout {
  * Compute the layout of a geometry.
  * @param[out] out written only on success
  * @return 0, -EINVAL (a zero size, bps not 1/2/4, samples not 1/3),
- *         -EFBIG (more than TIFF_MAX_PLANES planes, a row over
- *         TIFF_MAX_ROW_BYTES, or over 2^62 bytes)
+ *         -EFBIG (more than TIFF_MAX_PLANES planes or
+ *         TIFF_MAX_CHANNELS channels, a row over TIFF_MAX_ROW_BYTES, or
+ *         over 2^62 bytes)
  * @note Pure and thread-safe.
  */
 int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out);
