@@ -66,7 +66,8 @@ int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 	    l.plane_size > (1ull << 62) / l.planes)
 		return -EFBIG;
 	l.rows_per_strip = g->y < TIFF_STRIP_ROWS ? g->y : TIFF_STRIP_ROWS;
-	l.strips = (g->y + l.rows_per_strip - 1) / l.rows_per_strip;
+	/* in 64 bits: y + 63 wraps 32 */
+	l.strips = (uint32_t)arith_div_ceil_u64(g->y, l.rows_per_strip);
 	l.n0 = TIFF_IFD0_ENTRIES;
 	l.n1 = TIFF_TAIL_ENTRIES;
 	strip_arrays = l.strips > 1 ? 8ull * l.strips : 0;

@@ -249,6 +249,28 @@ static void test_tiff_channel_cap(void **state)
 	tiff_file_free(f);
 }
 
+/*
+ * fuzz_tiff found it: the strip count was rounded up in 32 bits, so a
+ * SizeY within 63 of 2^32 gave 0 strips (StripOffsets of count 0).
+ */
+static void test_tiff_strips_wrap(void **state)
+{
+	struct tiff_geom g = {.x = 1,
+			      .y = 0xfffffffb,
+			      .c = 1,
+			      .z = 1,
+			      .t = 1,
+			      .bps = 1,
+			      .samples = 1};
+	struct tiff_layout l;
+
+	(void)state;
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	assert_int_equal(l.rows_per_strip, TIFF_STRIP_ROWS);
+	assert_int_equal(l.strips, 67108864);
+	assert_int_equal(l.plane_size, 0xfffffffbull);
+}
+
 /* ---- the bytes: a deterministic pixel source -------------------------- */
 
 struct src {
@@ -1446,6 +1468,7 @@ int main(void)
 		cmocka_unit_test(test_tiff_product_wraps),
 		cmocka_unit_test(test_tiff_row_cap),
 		cmocka_unit_test(test_tiff_channel_cap),
+		cmocka_unit_test(test_tiff_strips_wrap),
 		cmocka_unit_test(test_tiff_golden),
 		cmocka_unit_test(test_tiff_libtiff_reopen),
 		cmocka_unit_test(test_tiff_random_reads),
