@@ -39,6 +39,8 @@ seeds() {
 }
 
 # One target, its log in out/<name>.log, its exit status in out/<name>.rc.
+# An input that takes 25 s is a hang (the slowest seen take milliseconds;
+# the margin is for a loaded CI machine).
 run_one() {
 	t=$1
 	name=$(basename "$t")
@@ -46,7 +48,7 @@ run_one() {
 	# shellcheck disable=SC2046
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
 		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-		"$t" -max_total_time="$time" -timeout=10 -rss_limit_mb=2048 \
+		"$t" -max_total_time="$time" -timeout=25 -rss_limit_mb=2048 \
 		-max_len=65536 -print_final_stats=1 \
 		-artifact_prefix="$out/out/$name-" \
 		"$out/corpus/$name" $(seeds "$name") \
