@@ -4,7 +4,7 @@
 # print one TAP line per target: "ok N - fuzz_x (E execs)" or "not ok".
 #
 # usage: run.sh SRCDIR OUTDIR TARGET...   (TARGET: path of a built target)
-# env:   FUZZ_TIME  seconds per target (default 60)
+# env:   FUZZ_TIME  seconds per target (default 60; 0: the seeds once)
 #        FUZZ_JOBS  targets run at once (default 2)
 #        PYTHON3    the interpreter for seed.py (default python3)
 #
@@ -18,6 +18,9 @@ out=$2
 shift 2
 time=${FUZZ_TIME:-60}
 jobs=${FUZZ_JOBS:-2}
+# libFuzzer's -max_total_time=0 is "no limit"
+bound=-max_total_time=$time
+[ "$time" -eq 0 ] && bound=-runs=0
 data=$src/tests/data
 
 rm -rf "$out/seed" "$out/out"
@@ -48,7 +51,7 @@ run_one() {
 	# shellcheck disable=SC2046
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
 		UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-		"$t" -max_total_time="$time" -timeout=25 -rss_limit_mb=2048 \
+		"$t" "$bound" -timeout=25 -rss_limit_mb=2048 \
 		-max_len=65536 -print_final_stats=1 \
 		-artifact_prefix="$out/out/$name-" \
 		"$out/corpus/$name" $(seeds "$name") \
