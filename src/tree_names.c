@@ -97,6 +97,9 @@ size_t tree_sanitize_name(const char *in, char *out, size_t max)
 		o += w;
 		s += n;
 	}
+	/* a cut can leave a dot name (".x" at max 1) */
+	if ((o == 1 || o == 2) && out[0] == '.' && out[o - 1] == '.')
+		out[0] = '_';
 	if (o == 0) {
 		const char *un = "unnamed";
 
