@@ -879,6 +879,8 @@ static int make_channels(struct pixsrc_image *im)
 	size_t n = im->px.size_c;
 	double shift = im->px.type == API_PT_INT8 ? 128 : 0;
 
+	if (n > TIFF_MAX_CHANNELS)
+		return -EFBIG; /* the layout refuses it too; allocate nothing */
 	im->chans = calloc(n, sizeof(*im->chans));
 	if (!im->chans)
 		return -ENOMEM;
