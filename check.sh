@@ -13,6 +13,12 @@ make -s -j"$(nproc)" || exit 1
 make -s -j2 check >make-check.out 2>&1
 rc=$?
 cat make-check.out
+# The bounded fuzz step: each libFuzzer target under ASan+UBSan for
+# FUZZ_TIME seconds, two at a time, seeded from tests/data; TAP lines
+# (tests/fuzz/README.md).
+make -s -j"$(nproc)" fuzz-check FUZZ_TIME="${FUZZ_TIME:-50}" \
+	>tests/fuzz.log 2>&1
+frc=$?
 # each test's own output (cmocka, TAP lines) for the record
 for f in tests/*.log; do
 	[ "$f" = tests/test-suite.log ] && continue
@@ -38,5 +44,9 @@ for f in tests/*.log; do
 	pass=$((pass + p))
 	fail=$((fail + n))
 done
+# a fuzz step that failed before any target ran (no clang) is a failure
+if [ "$frc" -ne 0 ] && ! grep -q '^not ok ' tests/fuzz.log; then
+	fail=$((fail + 1))
+fi
 echo "${pass} passed, ${fail} failed"
-[ "$rc" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
+[ "$rc" -eq 0 ] && [ "$frc" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]

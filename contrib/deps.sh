@@ -1,12 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # Install what idrfs needs to build, run and test on Debian 12.
+# (make fuzz: clang-14 with its libFuzzer runtime, which Debian ships in
+# libclang-rt-14-dev; libfuzzer-14-dev is only the standalone libFuzzer.a)
 set -e
 PKGS="build-essential autoconf automake pkg-config fuse3 libfuse3-dev
 libcurl4-openssl-dev libjansson-dev libcmocka-dev liblmdb-dev libtiff-dev
 libzstd-dev libblosc-dev zlib1g-dev python3 python3-numpy python3-zarr
 python3-numcodecs python3-tifffile curl attr groff-base ca-certificates
-imagej xvfb xauth httpdirfs rclone nginx rsync"
+imagej xvfb xauth httpdirfs rclone nginx clang-14 libclang-rt-14-dev rsync"
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=

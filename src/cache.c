@@ -182,25 +182,38 @@ static void remote_dir_name(const char *url, char *out, size_t outsz)
 
 /* ---- keys ------------------------------------------------------------- */
 
-void cache_key_chunk(struct cache_key *k, const char *source, int64_t image,
-		     uint32_t level, const uint64_t *idx, unsigned n)
+uint64_t cache_ident_add(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+
+	/* 64-bit FNV-1a, continued from h (CACHE_IDENT_INIT starts it) */
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+void cache_key_chunk(struct cache_key *k, const char *source, uint64_t ident,
+		     int64_t image, const uint64_t *idx, unsigned n)
 {
 	size_t sl = strlen(source);
 
-	/* "c" | source | NUL | image | level | n | idx[n], little-endian */
-	if (sl > 16)
-		sl = 16;
-	if (n > 5)
-		n = 5;
+	/* "k" | source | NUL | ident | image | n | idx[n], little-endian;
+	 * the version 1 keys began with "c" and never match these */
+	if (sl > CACHE_KEY_SOURCE_MAX)
+		sl = CACHE_KEY_SOURCE_MAX;
+	if (n > CACHE_KEY_DIMS)
+		n = CACHE_KEY_DIMS;
 	k->len = 0;
-	k->b[k->len++] = 'c';
+	k->b[k->len++] = CACHE_KEY_CHUNK_TAG;
 	memcpy(k->b + k->len, source, sl);
 	k->len += sl;
 	k->b[k->len++] = 0;
+	cache_put_u64(k->b + k->len, ident);
+	k->len += 8;
 	cache_put_u64(k->b + k->len, (uint64_t)image);
 	k->len += 8;
-	cache_put_u32(k->b + k->len, level);
-	k->len += 4;
 	k->b[k->len++] = (uint8_t)n;
 	for (unsigned i = 0; i < n; i++) {
 		cache_put_u64(k->b + k->len, idx[i]);
@@ -664,9 +677,9 @@ static int meta_decode(const MDB_val *val, const char *url, size_t ulen,
 }
 
 /*
- * An entry for a log line: the URL of metadata; the source, image, level
- * and chunk index of a chunk key made by cache_key_chunk(); else the key
- * in hex. @return @p out
+ * An entry for a log line: the URL of metadata; the source, image,
+ * identity and chunk index of a chunk key made by cache_key_chunk(); else
+ * the key in hex. @return @p out
  */
 static const char *lookup_name(const struct lookup *l, char *out, size_t n)
 {
@@ -678,21 +691,23 @@ static const char *lookup_name(const struct lookup *l, char *out, size_t n)
 
 	if (l->url)
 		return log_escape(l->url, out, n);
-	if (nul && end - nul >= 14)
-		nidx = nul[13];
-	if (k[0] != 'c' || !nul || end - nul != 14 + 8 * (ptrdiff_t)nidx) {
+	if (nul && end - nul >= 18)
+		nidx = nul[17];
+	if (k[0] != CACHE_KEY_CHUNK_TAG || !nul ||
+	    end - nul != 18 + 8 * (ptrdiff_t)nidx) {
 		for (const uint8_t *p = k; p < end && o + 3 <= n; p++)
 			o += (size_t)snprintf(out + o, n - o, "%02x", *p);
 		out[o < n ? o : n - 1] = '\0';
 		return out;
 	}
-	w = snprintf(out, n, "%.*s image %" PRId64 " level %" PRIu32 " chunk",
+	w = snprintf(out, n,
+		     "%.*s image %" PRId64 " array %016" PRIx64 " chunk",
 		     (int)(nul - k - 1), (const char *)k + 1,
-		     (int64_t)cache_get_u64(nul + 1), cache_get_u32(nul + 9));
+		     (int64_t)cache_get_u64(nul + 9), cache_get_u64(nul + 1));
 	o = w > 0 ? (size_t)w : 0;
 	for (unsigned i = 0; i < nidx && o < n; i++) {
 		w = snprintf(out + o, n - o, "%s%" PRIu64, i ? "," : " ",
-			     cache_get_u64(nul + 14 + 8 * i));
+			     cache_get_u64(nul + 18 + 8 * i));
 		o += w > 0 ? (size_t)w : 0;
 	}
 	return out;

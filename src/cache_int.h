@@ -34,6 +34,9 @@
 #define CACHE_RTXN_POOL	  16
 
 static_assert(CACHE_EKEY_MAX >= CACHE_KEY_MAX, "chunk keys fit");
+static_assert(1 + CACHE_KEY_SOURCE_MAX + 1 + 8 + 8 + 1 + 8 * CACHE_KEY_DIMS <=
+		      CACHE_KEY_MAX,
+	      "cache_key_chunk() fits a cache_key");
 static_assert(CACHE_URL_KEY_CUT + 1 + 12 <= CACHE_EKEY_MAX, "hashed URLs fit");
 /* LMDB's default largest key (MDB_MAXKEYSIZE) is 511 bytes */
 static_assert(8 + CACHE_IX_MAX <= 511, "lru keys fit in LMDB");
@@ -143,14 +146,7 @@ static inline uint64_t cache_get_u64(const uint8_t *p)
 
 static inline uint64_t cache_fnv1a64(const void *data, size_t len)
 {
-	const uint8_t *p = data;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return cache_ident_add(CACHE_IDENT_INIT, data, len);
 }
 
 /* ---- keys ------------------------------------------------------------- */

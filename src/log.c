@@ -211,12 +211,16 @@ char *log_escape(const char *in, char *out, size_t outsz)
 	if (outsz == 0)
 		return out;
 	while (*s) {
-		char tmp[8];
+		char tmp[12];
 		size_t tl;
 		size_t sl = utf8_seq_len(s);
 
-		if (sl == 1 &&
-		    (*s < 0x20 || *s == 0x7f || *s == '\\' || *s == '"')) {
+		if (sl == 2 && s[0] == 0xc2 && s[1] < 0xa0) {
+			/* a C1 control (U+0080..U+009F): terminals obey it */
+			tl = (size_t)snprintf(tmp, sizeof(tmp), "\\xc2\\x%02x",
+					      s[1]);
+		} else if (sl == 1 && (*s < 0x20 || *s == 0x7f || *s == '\\' ||
+				       *s == '"')) {
 			if (*s == '\\' || *s == '"')
 				tl = (size_t)snprintf(tmp, sizeof(tmp), "\\%c",
 						      *s);

@@ -5,16 +5,15 @@
  * A read of the virtual TIFF asks tiff for bytes; tiff asks us for whole
  * rows of one plane (rows_zarr / rows_render). We map the rows to chunks
  * (Zarr chunks, or bands of TIFF_STRIP_ROWS rendered rows), take each
- * from the memory LRU, else the persistent cache, else the network, in one
- * parallel batch per read, and convert samples to the file's type.
+ * from the memory LRU, else the persistent cache, else the network, and
+ * convert samples to the file's type.
  *
- * Chunk table. Entries are keyed by their cache key and refcounted while
- * a reader copies out of them. The first reader to miss creates the entry
- * in the loading state and fetches it without holding ps->lock; readers
- * that want the same chunk meanwhile wait on ps->cond, so N concurrent
- * readers cause one request. Idle entries sit on an LRU list and are
- * dropped when more than mem_budget bytes are idle. A failed load is not
- * kept: the next read tries again. Lock order: ps->lock only.
+ * Chunks are kept in the chunk table (pixsrc_chunks.c), which bounds
+ * all of them, loading or not, by one memory budget; this file names the
+ * chunks a read needs, loads the missing ones and copies out of them.
+ *
+ * Lock order: ps->pf_lock and the chunk table's lock are never held
+ * together.
  */
 #include "config.h"
 
@@ -24,6 +23,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +34,10 @@
 #include "idrfs/log.h"
 #include "idrfs/tiff.h"
 #include "idrfs/zarr.h"
+#include "pixsrc_int.h"
 
-#define PIXSRC_URL_MAX	  2048
 #define PIXSRC_META_MAX	  (4u << 20)
 #define PIXSRC_PNG_MAX	  (64u << 20)
-#define PIXSRC_HBUCKETS	  4096
 #define PIXSRC_ORIG_BLOCK (1u << 20)
 #define PIXSRC_PF_THREADS 16
 #define PIXSRC_PF_QUEUE	  256
@@ -57,43 +56,26 @@ struct pf_job {
 	uint32_t row0, nrows;
 };
 
-struct chunk {
-	struct cache_key key;
-	uint8_t *data;
-	size_t len;
-	unsigned refs;
-	bool loading;
-	int err;
-	struct chunk *hnext;
-	struct chunk *prev, *next; /* idle LRU, when refs == 0 */
-};
-
 struct pixsrc {
 	struct api *api;
 	struct api_transport tr;
-	struct cache *cache;
 	char *zarr_tmpl;
 	char *s3_scheme;
-	size_t budget;
 	atomic_bool have_session;
 	uint64_t prefetch_bytes;
 	uint64_t job_timeout_ms;
 
-	/* pf_lock protects the prefetch queue and pf_stop */
+	/* pf_lock protects the prefetch queue; pf_stop is set under it and
+	 * read by busy workers without it */
 	pthread_mutex_t pf_lock;
 	pthread_cond_t pf_cond;
 	struct pf_job *pf_q; /* ring of PIXSRC_PF_QUEUE jobs */
 	size_t pf_head, pf_len;
-	bool pf_stop;
+	atomic_bool pf_stop;
 	pthread_t pf_threads[PIXSRC_PF_THREADS];
-	size_t pf_nthreads;
+	size_t pf_nthreads; /* written before pixsrc_new() returns */
 
-	/* lock protects the chunk table, the LRU and idle_bytes */
-	pthread_mutex_t lock;
-	pthread_cond_t cond; /* a load finished */
-	struct chunk *buckets[PIXSRC_HBUCKETS];
-	struct chunk *lru_head, *lru_tail;
-	size_t idle_bytes;
+	struct pixsrc_chunks chunks; /* has its own lock */
 };
 
 struct pixsrc_image {
@@ -104,6 +86,7 @@ struct pixsrc_image {
 	char *url; /* Zarr array (level 0) or the remote base for renders */
 	struct zarr_array arr;
 	struct zarr_multiscale ms;
+	uint64_t ident; /* the array's identity in chunk keys (Zarr) */
 	struct api_imgdata idata;
 	bool have_idata;
 	struct tiff_channel *chans;
@@ -117,6 +100,7 @@ struct pixsrc_image {
 	atomic_uint_fast64_t seq_start; /* where that run of reads began */
 	atomic_uint_fast64_t seq_bytes; /* bytes read in that run */
 	atomic_uint_fast64_t pf_until;	/* file offset prefetched up to */
+	atomic_bool big_logged;		/* a too large chunk was logged */
 };
 
 /* ---- small helpers ---- */
@@ -158,195 +142,49 @@ static int fetch1(struct pixsrc *ps, const char *url, size_t max,
 	return http_req_accept(r);
 }
 
-/* ---- chunk table ---- */
+/* ---- loaders ---- */
 
-static size_t key_hash(const struct cache_key *k)
+/* The largest body accepted for a chunk of @p len decoded bytes: a
+ * stored chunk is at most a little larger than raw. */
+static size_t zarr_max_body(size_t len)
 {
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < k->len; i++)
-		h = (h ^ k->b[i]) * 1099511628211ull;
-	return (size_t)(h % PIXSRC_HBUCKETS);
-}
-
-static struct chunk *table_find(struct pixsrc *ps, const struct cache_key *k)
-{
-	struct chunk *c = ps->buckets[key_hash(k)];
-
-	while (c && (c->key.len != k->len || memcmp(c->key.b, k->b, k->len)))
-		c = c->hnext;
-	return c;
-}
-
-static void lru_unlink(struct pixsrc *ps, struct chunk *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else if (ps->lru_head == c)
-		ps->lru_head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else if (ps->lru_tail == c)
-		ps->lru_tail = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void table_remove(struct pixsrc *ps, struct chunk *c)
-{
-	struct chunk **pp = &ps->buckets[key_hash(&c->key)];
-
-	while (*pp && *pp != c)
-		pp = &(*pp)->hnext;
-	if (*pp)
-		*pp = c->hnext;
-}
-
-/* Drop a reference (ps->lock held); idle entries go on the LRU. */
-static void chunk_put_locked(struct pixsrc *ps, struct chunk *c)
-{
-	if (--c->refs > 0)
-		return;
-	if (c->err || !c->data) {
-		table_remove(ps, c);
-		free(c->data);
-		free(c);
-		return;
-	}
-	c->prev = ps->lru_tail;
-	c->next = NULL;
-	if (ps->lru_tail)
-		ps->lru_tail->next = c;
-	else
-		ps->lru_head = c;
-	ps->lru_tail = c;
-	ps->idle_bytes += c->len;
-	while (ps->idle_bytes > ps->budget && ps->lru_head) {
-		struct chunk *old = ps->lru_head;
-
-		lru_unlink(ps, old);
-		ps->idle_bytes -= old->len;
-		table_remove(ps, old);
-		free(old->data);
-		free(old);
-	}
+	return len + len / 8 + 65536;
 }
 
 /*
- * Take references to n chunks. Entries found are shared; entries created
- * here are marked loading and reported in mine[] for the caller to load.
+ * The most one load of a chunk of the array holds at once, its decoded
+ * bytes included: the body and the decoder's buffers (a stage per codec
+ * past the first, two at most alive; for a shard its inner chunk and
+ * its own stages), or, once the body is gone, the cache's copies. Chunks
+ * are at most ZARR_MAX_CHUNK_BYTES: nothing here overflows.
  */
-static int chunks_take(struct pixsrc *ps, const struct cache_key *keys,
-		       size_t n, struct chunk **out, bool *mine)
+static size_t zarr_load_cost(const struct zarr_array *a)
 {
-	int rc = 0;
+	size_t len = (size_t)zarr_chunk_bytes(a);
+	size_t stage = len + len / 2 + 65536;
+	size_t outer = a->ncodecs > (a->sharded ? 0u : 1u) ? stage : 0;
+	size_t load;
 
-	pthread_mutex_lock(&ps->lock);
-	for (size_t i = 0; i < n; i++) {
-		struct chunk *c = table_find(ps, &keys[i]);
+	if (a->ncodecs > (a->sharded ? 1u : 2u))
+		outer *= 2;
+	load = zarr_max_body(len) + outer;
+	if (a->sharded) {
+		size_t inner = a->dtype.size;
 
-		mine[i] = false;
-		if (!c) {
-			c = calloc(1, sizeof(*c));
-			if (!c) {
-				out[i] = NULL;
-				rc = -ENOMEM;
-				continue;
-			}
-			c->key = keys[i];
-			c->loading = true;
-			c->hnext = ps->buckets[key_hash(&keys[i])];
-			ps->buckets[key_hash(&keys[i])] = c;
-			mine[i] = true;
-		} else if (c->refs == 0 && !c->loading) {
-			lru_unlink(ps, c);
-			ps->idle_bytes -= c->len;
-		}
-		c->refs++;
-		out[i] = c;
+		for (unsigned d = 0; d < a->ndim; d++)
+			inner *= (size_t)a->inner[d];
+		/* the inner chunk, and its stages */
+		load += inner + (a->ninner_codecs > 1 ? 2 * inner + 65536 : 0);
 	}
-	pthread_mutex_unlock(&ps->lock);
-	return rc;
+	return len + (load > pixsrc_chunks_store_cost(len)
+			      ? load
+			      : pixsrc_chunks_store_cost(len));
 }
 
-static void chunks_release(struct pixsrc *ps, struct chunk **cs, size_t n)
+/* The errno a read reports for a failed load. */
+static int load_errno(int rc)
 {
-	pthread_mutex_lock(&ps->lock);
-	for (size_t i = 0; i < n; i++) {
-		if (cs[i])
-			chunk_put_locked(ps, cs[i]);
-	}
-	pthread_mutex_unlock(&ps->lock);
-}
-
-/* Publish the result of a load we own (ps->lock not held). */
-static void chunk_done(struct pixsrc *ps, struct chunk *c, uint8_t *data,
-		       size_t len, int err)
-{
-	pthread_mutex_lock(&ps->lock);
-	c->data = data;
-	c->len = len;
-	c->err = err;
-	c->loading = false;
-	pthread_cond_broadcast(&ps->cond);
-	pthread_mutex_unlock(&ps->lock);
-}
-
-/* Wait for loads other readers own. */
-static int chunks_wait(struct pixsrc *ps, struct chunk **cs, size_t n,
-		       uint64_t deadline)
-{
-	struct timespec ts = {
-		.tv_sec = (time_t)(deadline / 1000u),
-		.tv_nsec = (long)(deadline % 1000u) * 1000000L,
-	};
-	int rc = 0;
-
-	pthread_mutex_lock(&ps->lock);
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		while (cs[i]->loading && rc == 0) {
-			if (pthread_cond_timedwait(&ps->cond, &ps->lock, &ts) ==
-			    ETIMEDOUT)
-				rc = -ETIMEDOUT;
-		}
-		if (rc == 0 && cs[i]->err)
-			rc = cs[i]->err;
-	}
-	pthread_mutex_unlock(&ps->lock);
-	return rc;
-}
-
-/* ---- loaders ---- */
-
-struct load_item {
-	struct chunk *c;
-	char url[PIXSRC_URL_MAX];
-	uint64_t idx[ZARR_MAX_DIMS];
-};
-
-/* Try the persistent cache; true if the chunk was there. */
-static bool load_from_cache(struct pixsrc *ps, struct chunk *c, size_t len)
-{
-	uint8_t *buf;
-
-	if (!ps->cache)
-		return false;
-	buf = malloc(len ? len : 1);
-	if (!buf)
-		return false;
-	if (cache_get(ps->cache, &c->key, buf, len) == 0) {
-		chunk_done(ps, c, buf, len, 0);
-		return true;
-	}
-	free(buf);
-	return false;
-}
-
-/* elem: bytes per pixel value, for the cache's byte shuffle */
-static void store(struct pixsrc *ps, struct chunk *c, const uint8_t *data,
-		  size_t len, unsigned elem)
-{
-	if (ps->cache)
-		cache_put_elems(ps->cache, &c->key, data, len, elem);
+	return rc == -ENOMEM || rc == -ETIMEDOUT ? rc : -EIO;
 }
 
 static void load_zarr(struct pixsrc_image *im, struct load_item *items,
@@ -358,13 +196,13 @@ static void load_zarr(struct pixsrc_image *im, struct load_item *items,
 
 	if (!reqs) {
 		for (size_t i = 0; i < n; i++)
-			chunk_done(ps, items[i].c, NULL, 0, -ENOMEM);
+			pixsrc_chunks_done(&ps->chunks, items[i].c, NULL, 0,
+					   -ENOMEM, false);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		reqs[i].url = items[i].url;
-		/* a stored chunk is at most a little larger than raw */
-		reqs[i].max_body = len + len / 8 + 65536;
+		reqs[i].max_body = zarr_max_body(len);
 		reqs[i].nocache = true; /* the chunk cache keeps it, decoded */
 	}
 	ps->tr.fetch(ps->tr.ctx, reqs, n, deadline);
@@ -372,37 +210,41 @@ static void load_zarr(struct pixsrc_image *im, struct load_item *items,
 		uint8_t *buf = NULL;
 		int rc = reqs[i].rc;
 
-		if (rc == 0 || rc == -ENOENT) {
-			buf = malloc(len);
-			if (!buf)
-				rc = -ENOMEM;
+		if (rc == -ENOENT) {
+			/* an absent chunk holds the fill value: nothing to
+			 * store (fill costs nothing to make again), and the
+			 * 404 is believed for absent_ttl_ms */
+			http_req_release(&reqs[i]);
+			pixsrc_chunks_done(&ps->chunks, items[i].c, NULL, 0, 0,
+					   true);
+			continue;
 		}
 		if (rc == 0) {
-			rc = zarr_chunk_decode(&im->arr, reqs[i].body,
-					       reqs[i].len, buf);
-			if (rc < 0) {
-				char esc[PIXSRC_URL_MAX];
-
-				log_error(LOG_C_ZARR,
-					  "chunk \"%s\" does not decode (%s)",
-					  log_escape(items[i].url, esc,
-						     sizeof(esc)),
-					  strerror(-rc));
-			}
-		} else if (rc == -ENOENT) {
-			/* an absent chunk holds the fill value */
-			zarr_chunk_fill(&im->arr, buf);
-			rc = 0;
+			buf = malloc(len);
+			rc = buf ? zarr_chunk_decode(&im->arr, reqs[i].body,
+						     reqs[i].len, buf)
+				 : -ENOMEM;
 		}
-		if (rc == 0)
-			store(ps, items[i].c, buf, len, im->arr.dtype.size);
-		else {
+		if (rc < 0 && rc != -ENOMEM && reqs[i].rc == 0) {
+			char esc[PIXSRC_URL_MAX];
+
+			log_error(LOG_C_ZARR,
+				  "chunk \"%s\" (%zu bytes received) does not "
+				  "decode to a chunk of %zu bytes (%s)",
+				  log_escape(items[i].url, esc, sizeof(esc)),
+				  reqs[i].len, len, strerror(-rc));
+		}
+		http_req_release(&reqs[i]);
+		if (rc == 0) {
+			pixsrc_chunks_store(&ps->chunks, items[i].c, buf, len,
+					    im->arr.dtype.size);
+		} else {
 			free(buf);
 			buf = NULL;
-			rc = rc == -ENOMEM || rc == -ETIMEDOUT ? rc : -EIO;
+			rc = load_errno(rc);
 		}
-		chunk_done(ps, items[i].c, buf, rc == 0 ? len : 0, rc);
-		http_req_release(&reqs[i]);
+		pixsrc_chunks_done(&ps->chunks, items[i].c, buf, len, rc,
+				   false);
 	}
 	free(reqs);
 }
@@ -415,6 +257,15 @@ static uint32_t band_rows(const struct pixsrc_image *im, uint64_t band)
 	return (uint32_t)(left < TIFF_STRIP_ROWS ? left : TIFF_STRIP_ROWS);
 }
 
+/* The largest PNG accepted for a band of @p len RGB bytes: a PNG is at
+ * most a little larger than its samples, which may be RGBA or 16-bit. */
+static size_t render_max_body(size_t len)
+{
+	size_t cap = 3 * len + 65536;
+
+	return cap < PIXSRC_PNG_MAX ? cap : PIXSRC_PNG_MAX;
+}
+
 static void load_render(struct pixsrc_image *im, struct load_item *items,
 			size_t n, uint64_t deadline)
 {
@@ -424,13 +275,17 @@ static void load_render(struct pixsrc_image *im, struct load_item *items,
 
 	if (!reqs) {
 		for (size_t i = 0; i < n; i++)
-			chunk_done(ps, items[i].c, NULL, 0, -ENOMEM);
+			pixsrc_chunks_done(&ps->chunks, items[i].c, NULL, 0,
+					   -ENOMEM, false);
 		return;
 	}
 again:
 	for (size_t i = 0; i < n; i++) {
+		uint32_t h = band_rows(im, items[i].idx[2]);
+
 		reqs[i].url = items[i].url;
-		reqs[i].max_body = PIXSRC_PNG_MAX;
+		reqs[i].max_body =
+			render_max_body((size_t)im->px.size_x * h * 3);
 		reqs[i].nocache = true;
 	}
 	ps->tr.fetch(ps->tr.ctx, reqs, n, deadline);
@@ -470,94 +325,19 @@ again:
 					  reqs[i].content_type);
 			}
 		}
-		if (rc == 0)
-			store(ps, items[i].c, buf, len, 1);
-		else {
+		http_req_release(&reqs[i]);
+		if (rc == 0) {
+			pixsrc_chunks_store(&ps->chunks, items[i].c, buf, len,
+					    1);
+		} else {
 			free(buf);
 			buf = NULL;
-			rc = rc == -ENOMEM || rc == -ETIMEDOUT ? rc : -EIO;
+			rc = load_errno(rc);
 		}
-		chunk_done(ps, items[i].c, buf, rc == 0 ? len : 0, rc);
-		http_req_release(&reqs[i]);
+		pixsrc_chunks_done(&ps->chunks, items[i].c, buf, len, rc,
+				   false);
 	}
 	free(reqs);
-}
-
-/* How a kind of chunk is loaded from the network, and its raw length. */
-struct loader {
-	void (*load)(void *ctx, struct load_item *items, size_t n,
-		     uint64_t deadline);
-	size_t (*len)(void *ctx, const struct load_item *it);
-	void *ctx;
-};
-
-/*
- * Get n chunks (keys + load items prepared by the caller), loading the
- * ones nobody has, and wait for the rest. On success the caller holds a
- * reference to each in cs[].
- */
-static int chunks_get(struct pixsrc *ps, const struct loader *ld,
-		      struct load_item *items, const struct cache_key *keys,
-		      size_t n, struct chunk **cs, uint64_t deadline)
-{
-	bool *mine = calloc(n, sizeof(*mine));
-	struct load_item *todo = calloc(n, sizeof(*todo));
-	size_t ntodo = 0;
-	int rc;
-
-	if (!mine || !todo) {
-		free(mine);
-		free(todo);
-		return -ENOMEM;
-	}
-	rc = chunks_take(ps, keys, n, cs, mine);
-	for (size_t i = 0; i < n; i++) {
-		if (!mine[i])
-			continue;
-		if (load_from_cache(ps, cs[i], ld->len(ld->ctx, &items[i])))
-			continue;
-		todo[ntodo] = items[i];
-		todo[ntodo].c = cs[i];
-		ntodo++;
-	}
-	if (ntodo > 0)
-		ld->load(ld->ctx, todo, ntodo, deadline);
-	if (rc == 0)
-		rc = chunks_wait(ps, cs, n, deadline);
-	free(mine);
-	free(todo);
-	if (rc < 0) {
-		chunks_release(ps, cs, n);
-		memset(cs, 0, n * sizeof(*cs));
-	}
-	return rc;
-}
-
-static void load_zarr_cb(void *ctx, struct load_item *items, size_t n,
-			 uint64_t deadline)
-{
-	load_zarr(ctx, items, n, deadline);
-}
-
-static size_t len_zarr(void *ctx, const struct load_item *it)
-{
-	struct pixsrc_image *im = ctx;
-
-	(void)it;
-	return (size_t)zarr_chunk_bytes(&im->arr);
-}
-
-static void load_render_cb(void *ctx, struct load_item *items, size_t n,
-			   uint64_t deadline)
-{
-	load_render(ctx, items, n, deadline);
-}
-
-static size_t len_render(void *ctx, const struct load_item *it)
-{
-	struct pixsrc_image *im = ctx;
-
-	return (size_t)im->px.size_x * band_rows(im, it->idx[2]) * 3;
 }
 
 /* ---- sample conversion ---- */
@@ -653,10 +433,100 @@ static void convert(const struct pixsrc_image *im, const uint8_t *src,
 struct rd {
 	struct pixsrc_image *im;
 	uint64_t deadline;
+	bool pf; /* a prefetch job: yields when memory is short */
 };
 
+/* The chunks under some rows and columns of one plane of a Zarr array. */
+struct zrows {
+	struct pixsrc_image *im;
+	uint64_t v[5]; /* t, c, z of the plane (y, x per chunk) */
+	uint64_t cy0, cx0, gx;
+	uint32_t row0, nrows;
+	uint64_t stride[ZARR_MAX_DIMS];
+	size_t cost;
+	uint8_t *dst;
+};
+
+static int prep_zarr(void *ctx, size_t i, struct load_item *it,
+		     struct cache_key *k)
+{
+	struct zrows *z = ctx;
+	const struct pixsrc_image *im = z->im;
+	const struct zarr_array *a = &im->arr;
+	const int *ax = im->ms.axis;
+	uint64_t v[5];
+	size_t ul = strlen(im->url);
+
+	memcpy(v, z->v, sizeof(v));
+	v[ZARR_Y] = (z->cy0 + i / z->gx) * a->chunks[ax[ZARR_Y]];
+	v[ZARR_X] = (z->cx0 + i % z->gx) * a->chunks[ax[ZARR_X]];
+	memset(it->idx, 0, sizeof(it->idx));
+	for (unsigned d = 0; d < 5; d++) {
+		if (ax[d] >= 0)
+			it->idx[ax[d]] = v[d] / a->chunks[ax[d]];
+	}
+	cache_key_chunk(k, "zarr", im->ident, im->id, it->idx, a->ndim);
+	it->cost = z->cost;
+	/* im->url is shorter than PIXSRC_URL_MAX (open_zarr) */
+	memcpy(it->url, im->url, ul);
+	it->url[ul++] = '/';
+	return zarr_chunk_key(a, it->idx, it->url + ul, sizeof(it->url) - ul);
+}
+
+/* Copy the part of chunk i under the rows and columns into dst. */
+static int use_zarr(void *ctx, size_t i, const struct chunk *c)
+{
+	struct zrows *z = ctx;
+	const struct pixsrc_image *im = z->im;
+	const struct zarr_array *a = &im->arr;
+	const int *ax = im->ms.axis;
+	uint64_t chy = a->chunks[ax[ZARR_Y]], chx = a->chunks[ax[ZARR_X]];
+	uint64_t cy = z->cy0 + i / z->gx, cx = z->cx0 + i % z->gx;
+	uint64_t end = (uint64_t)z->row0 + z->nrows;
+	uint64_t y_lo = cy * chy > z->row0 ? cy * chy : z->row0;
+	uint64_t y_hi = (cy + 1) * chy < end ? (cy + 1) * chy : end;
+	uint64_t x0 = cx * chx;
+	uint64_t w = im->px.size_x - x0 < chx ? im->px.size_x - x0 : chx;
+	size_t row_bytes = (size_t)im->px.size_x * im->bps;
+	uint64_t base = 0;
+
+	for (unsigned k = 0; k < 3; k++) {
+		if (ax[k] >= 0)
+			base += (z->v[k] % a->chunks[ax[k]]) * z->stride[ax[k]];
+	}
+	for (uint64_t y = y_lo; y < y_hi; y++) {
+		uint64_t off = base + (y - cy * chy) * z->stride[ax[ZARR_Y]];
+		uint8_t *d = z->dst + (y - z->row0) * row_bytes + x0 * im->bps;
+
+		/* an absent chunk: the fill value, every sample */
+		if (c->absent)
+			convert(im, a->fill, 0, d, (size_t)w);
+		else
+			convert(im, c->data + off * a->dtype.size,
+				z->stride[ax[ZARR_X]], d, (size_t)w);
+	}
+	return 0;
+}
+
+static size_t len_zarr(void *ctx, const struct load_item *it)
+{
+	struct zrows *z = ctx;
+
+	(void)it;
+	return (size_t)zarr_chunk_bytes(&z->im->arr);
+}
+
+static void load_zarr_cb(void *ctx, struct load_item *items, size_t n,
+			 uint64_t deadline)
+{
+	struct zrows *z = ctx;
+
+	load_zarr(z->im, items, n, deadline);
+}
+
 /* The chunks under rows row0.. and columns col0.. of a plane, loaded (in
- * one batch) and converted into dst; dst NULL only loads (prefetch). */
+ * batches that fit the memory budget) and converted into dst; dst NULL
+ * only loads (prefetch). */
 static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 		     uint32_t col0, uint32_t ncols, uint8_t *dst)
 {
@@ -665,82 +535,106 @@ static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 	const struct zarr_array *a = &im->arr;
 	const int *ax = im->ms.axis;
 	uint64_t C = im->px.size_c, Z = im->px.size_z;
-	uint64_t v[5] = {plane / (C * Z), plane % C, (plane / C) % Z, 0, 0};
 	uint64_t chy = a->chunks[ax[ZARR_Y]], chx = a->chunks[ax[ZARR_X]];
-	uint64_t cy0 = row0 / chy, cy1 = (row0 + nrows - 1) / chy;
-	uint64_t cx0 = col0 / chx;
-	uint64_t gx = ncols ? (col0 + (uint64_t)ncols - 1) / chx - cx0 + 1 : 0;
-	size_t n = (size_t)((cy1 - cy0 + 1) * gx);
-	struct load_item *items = calloc(n, sizeof(*items));
-	struct cache_key *keys = calloc(n, sizeof(*keys));
-	struct chunk **cs = calloc(n, sizeof(*cs));
-	uint64_t stride[ZARR_MAX_DIMS];
-	size_t row_bytes = (size_t)im->px.size_x * im->bps;
-	int rc = -ENOMEM;
+	struct zrows z = {
+		.im = im,
+		.v = {plane / (C * Z), plane % C, (plane / C) % Z, 0, 0},
+		.cy0 = row0 / chy,
+		.cx0 = col0 / chx,
+		.row0 = row0,
+		.nrows = nrows,
+		.cost = zarr_load_cost(a),
+		.dst = dst,
+	};
+	struct loader ld = {
+		prep_zarr, len_zarr, load_zarr_cb,   dst ? use_zarr : NULL,
+		&z,	   im->url,  &im->big_logged};
+	uint64_t cy1 = (row0 + nrows - 1) / chy;
 
-	if (!items || !keys || !cs)
-		goto out;
-	stride[a->ndim - 1] = 1;
+	if (nrows == 0 || ncols == 0)
+		return 0;
+	/* at most 2^32 rows times 2^32 columns: no overflow */
+	z.gx = (col0 + (uint64_t)ncols - 1) / chx - z.cx0 + 1;
+	z.stride[a->ndim - 1] = 1;
 	for (unsigned d = a->ndim - 1; d > 0; d--)
-		stride[d - 1] = stride[d] * a->chunks[d];
-	for (size_t i = 0; i < n; i++) {
-		uint64_t cy = cy0 + i / gx, cx = cx0 + i % gx;
+		z.stride[d - 1] = z.stride[d] * a->chunks[d];
+	return pixsrc_chunks_each(&im->ps->chunks, &ld,
+				  (size_t)((cy1 - z.cy0 + 1) * z.gx), rd->pf,
+				  rd->deadline);
+}
 
-		v[ZARR_Y] = cy * chy;
-		v[ZARR_X] = cx * chx;
-		for (unsigned k = 0; k < 5; k++) {
-			if (ax[k] >= 0)
-				items[i].idx[ax[k]] = v[k] / a->chunks[ax[k]];
-		}
-		cache_key_chunk(&keys[i], "zarr", im->id, 0, items[i].idx,
-				a->ndim);
-		memcpy(items[i].url, im->url, strlen(im->url) + 1);
-		size_t ul = strlen(items[i].url);
+/* The bands under some rows of one rendered plane. */
+struct rrows {
+	struct pixsrc_image *im;
+	uint32_t z, t;
+	uint64_t b0;
+	uint32_t row0, nrows;
+	uint8_t *dst;
+};
 
-		items[i].url[ul++] = '/';
-		rc = zarr_chunk_key(a, items[i].idx, items[i].url + ul,
-				    sizeof(items[i].url) - ul);
-		if (rc < 0)
-			goto out;
-	}
-	struct loader ld = {load_zarr_cb, len_zarr, im};
+static size_t len_render(void *ctx, const struct load_item *it)
+{
+	struct rrows *r = ctx;
 
-	rc = chunks_get(im->ps, &ld, items, keys, n, cs, rd->deadline);
+	return (size_t)r->im->px.size_x * band_rows(r->im, it->idx[2]) * 3;
+}
+
+static int prep_render(void *ctx, size_t i, struct load_item *it,
+		       struct cache_key *k)
+{
+	struct rrows *r = ctx;
+	struct pixsrc_image *im = r->im;
+	uint64_t band = r->b0 + i;
+	size_t len;
+	int rc;
+
+	memset(it->idx, 0, sizeof(it->idx));
+	it->idx[0] = r->t;
+	it->idx[1] = r->z;
+	it->idx[2] = band;
+	rc = api_render_url(im->ps->api, &im->idata, r->z, r->t,
+			    (uint32_t)(band * TIFF_STRIP_ROWS),
+			    band_rows(im, band), it->url, sizeof(it->url));
 	if (rc < 0)
-		goto out;
-	for (size_t i = 0; dst && i < n; i++) {
-		uint64_t cy = cy0 + i / gx, cx = cx0 + i % gx;
-		uint64_t y_lo = cy * chy > row0 ? cy * chy : row0;
-		uint64_t y_hi = (cy + 1) * chy < (uint64_t)row0 + nrows
-					? (cy + 1) * chy
-					: (uint64_t)row0 + nrows;
-		uint64_t x0 = cx * chx;
-		uint64_t w =
-			im->px.size_x - x0 < chx ? im->px.size_x - x0 : chx;
-		uint64_t base = 0;
+		return rc;
+	/* the render URL holds the plane, region and channel settings:
+	 * other settings are other pixels */
+	cache_key_chunk(
+		k, "render",
+		cache_ident_add(CACHE_IDENT_INIT, it->url, strlen(it->url)),
+		im->id, it->idx, 3);
+	/* the PNG and its decoded samples (up to 8 bytes a pixel) while
+	 * it loads, then the cache's copies */
+	len = len_render(ctx, it);
+	it->cost = len + render_max_body(len) + 3 * len + TIFF_STRIP_ROWS;
+	if (it->cost < len + pixsrc_chunks_store_cost(len))
+		it->cost = len + pixsrc_chunks_store_cost(len);
+	return 0;
+}
 
-		for (unsigned k = 0; k < 3; k++) {
-			if (ax[k] >= 0)
-				base += (v[k] % a->chunks[ax[k]]) *
-					stride[ax[k]];
-		}
-		for (uint64_t y = y_lo; y < y_hi; y++) {
-			uint64_t off =
-				base + (y - cy * chy) * stride[ax[ZARR_Y]];
+static int use_render(void *ctx, size_t i, const struct chunk *c)
+{
+	struct rrows *r = ctx;
+	size_t row_bytes = (size_t)r->im->px.size_x * 3;
+	uint64_t y_lo = (r->b0 + i) * TIFF_STRIP_ROWS;
+	uint64_t y_hi = y_lo + band_rows(r->im, r->b0 + i);
+	uint64_t end = (uint64_t)r->row0 + r->nrows;
+	uint64_t from = y_lo > r->row0 ? y_lo : r->row0;
+	uint64_t to = y_hi < end ? y_hi : end;
 
-			convert(im, cs[i]->data + off * a->dtype.size,
-				stride[ax[ZARR_X]],
-				dst + (y - row0) * row_bytes + x0 * im->bps,
-				(size_t)w);
-		}
-	}
-	chunks_release(im->ps, cs, n);
-	rc = 0;
-out:
-	free(items);
-	free(keys);
-	free(cs);
-	return rc;
+	if (to > from)
+		memcpy(r->dst + (from - r->row0) * row_bytes,
+		       c->data + (from - y_lo) * row_bytes,
+		       (size_t)(to - from) * row_bytes);
+	return 0;
+}
+
+static void load_render_cb(void *ctx, struct load_item *items, size_t n,
+			   uint64_t deadline)
+{
+	struct rrows *r = ctx;
+
+	load_render(r->im, items, n, deadline);
 }
 
 /* Rendered bands are whole rows: the columns asked for do not matter. */
@@ -748,62 +642,31 @@ static int rows_render(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 		       uint32_t col0, uint32_t ncols, uint8_t *dst)
 {
 	struct rd *rd = ctx;
+	struct pixsrc_image *im = rd->im;
+	struct rrows r = {
+		.im = im,
+		.z = (uint32_t)(plane % im->px.size_z),
+		.t = (uint32_t)(plane / im->px.size_z),
+		.b0 = row0 / TIFF_STRIP_ROWS,
+		.row0 = row0,
+		.nrows = nrows,
+		.dst = dst,
+	};
+	struct loader ld = {prep_render,
+			    len_render,
+			    load_render_cb,
+			    dst ? use_render : NULL,
+			    &r,
+			    im->url,
+			    &im->big_logged};
+	uint64_t b1 = (row0 + nrows - 1) / TIFF_STRIP_ROWS;
 
 	(void)col0;
 	(void)ncols;
-	struct pixsrc_image *im = rd->im;
-	uint32_t z = (uint32_t)(plane % im->px.size_z);
-	uint32_t t = (uint32_t)(plane / im->px.size_z);
-	uint64_t b0 = row0 / TIFF_STRIP_ROWS;
-	uint64_t b1 = (row0 + nrows - 1) / TIFF_STRIP_ROWS;
-	size_t n = (size_t)(b1 - b0 + 1);
-	struct load_item *items = calloc(n, sizeof(*items));
-	struct cache_key *keys = calloc(n, sizeof(*keys));
-	struct chunk **cs = calloc(n, sizeof(*cs));
-	size_t row_bytes = (size_t)im->px.size_x * 3;
-	int rc = -ENOMEM;
-
-	if (!items || !keys || !cs)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t band = b0 + i;
-
-		items[i].idx[0] = t;
-		items[i].idx[1] = z;
-		items[i].idx[2] = band;
-		cache_key_chunk(&keys[i], "render", im->id, 0, items[i].idx, 3);
-		rc = api_render_url(im->ps->api, &im->idata, z, t,
-				    (uint32_t)(band * TIFF_STRIP_ROWS),
-				    band_rows(im, band), items[i].url,
-				    sizeof(items[i].url));
-		if (rc < 0)
-			goto out;
-	}
-	struct loader ld = {load_render_cb, len_render, im};
-
-	rc = chunks_get(im->ps, &ld, items, keys, n, cs, rd->deadline);
-	if (rc < 0)
-		goto out;
-	for (size_t i = 0; dst && i < n; i++) {
-		uint64_t y_lo = (b0 + i) * TIFF_STRIP_ROWS;
-		uint64_t y_hi = y_lo + band_rows(im, b0 + i);
-		uint64_t from = y_lo > row0 ? y_lo : row0;
-		uint64_t to = y_hi < (uint64_t)row0 + nrows
-				      ? y_hi
-				      : (uint64_t)row0 + nrows;
-
-		if (to > from)
-			memcpy(dst + (from - row0) * row_bytes,
-			       cs[i]->data + (from - y_lo) * row_bytes,
-			       (size_t)(to - from) * row_bytes);
-	}
-	chunks_release(im->ps, cs, n);
-	rc = 0;
-out:
-	free(items);
-	free(keys);
-	free(cs);
-	return rc;
+	if (nrows == 0)
+		return 0;
+	return pixsrc_chunks_each(&im->ps->chunks, &ld, (size_t)(b1 - r.b0 + 1),
+				  rd->pf, rd->deadline);
 }
 
 /* ---- opening ---- */
@@ -950,6 +813,64 @@ static int open_zarr(struct pixsrc *ps, struct pixsrc_image *im,
 	return check_shape(im, url[1]);
 }
 
+/* Append to a canonical string; a field that does not fit is cut (the
+ * buffer is sized for the largest array description). */
+static void canon_add(char *buf, size_t size, size_t *len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void canon_add(char *buf, size_t size, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*len >= size)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, size - *len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len += (size_t)n < size - *len ? (size_t)n : size - *len - 1;
+}
+
+/*
+ * The identity of a Zarr array in chunk keys: its URL and every field
+ * that decides a chunk's bytes (format, shape, chunks, dtype with byte
+ * order, codec chain, shard layout, fill value, key layout), as a
+ * canonical string (cache.h, key schema).
+ */
+static uint64_t zarr_ident(const struct pixsrc_image *im)
+{
+	const struct zarr_array *a = &im->arr;
+	char b[1024];
+	size_t n = 0;
+
+	canon_add(b, sizeof(b), &n, "zarr%d dtype %d/%u/%s sep %c%s crc %d",
+		  a->format, (int)a->dtype.kind, a->dtype.size,
+		  a->dtype.big_endian ? "be" : "le", a->separator,
+		  a->v3_default_keys ? " c/" : "", a->crc32c);
+	for (unsigned d = 0; d < a->ndim; d++)
+		canon_add(b, sizeof(b), &n, " %" PRIu64 ":%" PRIu64,
+			  a->shape[d], a->chunks[d]);
+	canon_add(b, sizeof(b), &n, " codecs");
+	for (size_t i = 0; i < a->ncodecs; i++)
+		canon_add(b, sizeof(b), &n, " %d", (int)a->codecs[i].id);
+	if (a->sharded) {
+		canon_add(b, sizeof(b), &n, " shard %d%d%d%d",
+			  a->inner_big_endian, a->inner_crc32c, a->index_crc32c,
+			  a->index_at_start);
+		for (unsigned d = 0; d < a->ndim; d++)
+			canon_add(b, sizeof(b), &n, " %" PRIu64, a->inner[d]);
+		for (size_t i = 0; i < a->ninner_codecs; i++)
+			canon_add(b, sizeof(b), &n, " %d",
+				  (int)a->inner_codecs[i].id);
+	}
+	canon_add(b, sizeof(b), &n, " fill");
+	for (unsigned i = 0; i < sizeof(a->fill); i++)
+		canon_add(b, sizeof(b), &n, "%02x", a->fill[i]);
+	return cache_ident_add(
+		cache_ident_add(CACHE_IDENT_INIT, im->url, strlen(im->url) + 1),
+		b, n);
+}
+
 /* Channel names, colours and windows for the TIFF descriptions. */
 static int make_channels(struct pixsrc_image *im)
 {
@@ -958,6 +879,8 @@ static int make_channels(struct pixsrc_image *im)
 	size_t n = im->px.size_c;
 	double shift = im->px.type == API_PT_INT8 ? 128 : 0;
 
+	if (n > TIFF_MAX_CHANNELS)
+		return -EFBIG; /* the layout refuses it too; allocate nothing */
 	im->chans = calloc(n, sizeof(*im->chans));
 	if (!im->chans)
 		return -ENOMEM;
@@ -1001,6 +924,7 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 	atomic_init(&im->seq_start, 0);
 	atomic_init(&im->seq_bytes, 0);
 	atomic_init(&im->pf_until, 0);
+	atomic_init(&im->big_logged, false);
 	im->id = img->id;
 	im->px = img->px;
 	im->kind = pixsrc_kind_of(ps, img);
@@ -1026,6 +950,8 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 	}
 	if (im->kind == PIXSRC_ZARR) {
 		rc = open_zarr(ps, im, img, deadline);
+		if (rc == 0)
+			im->ident = zarr_ident(im);
 	} else {
 		char url[PIXSRC_URL_MAX];
 
@@ -1113,7 +1039,7 @@ static void pf_enqueue(struct pixsrc *ps, struct pixsrc_image *im,
 		       uint64_t plane, uint32_t row0, uint32_t nrows)
 {
 	pthread_mutex_lock(&ps->pf_lock);
-	if (!ps->pf_stop && ps->pf_len < PIXSRC_PF_QUEUE) {
+	if (!atomic_load(&ps->pf_stop) && ps->pf_len < PIXSRC_PF_QUEUE) {
 		struct pf_job *j =
 			&ps->pf_q[(ps->pf_head + ps->pf_len) % PIXSRC_PF_QUEUE];
 
@@ -1133,7 +1059,9 @@ static void *pf_worker(void *arg)
 		struct pf_job j;
 
 		pthread_mutex_lock(&ps->pf_lock);
-		while (ps->pf_len == 0 && !ps->pf_stop)
+		/* an idle worker waits for work, not for an operation: no
+		 * deadline (pixsrc_free() wakes it) */
+		while (ps->pf_len == 0 && !atomic_load(&ps->pf_stop))
 			pthread_cond_wait(&ps->pf_cond, &ps->pf_lock);
 		if (ps->pf_len == 0) {
 			pthread_mutex_unlock(&ps->pf_lock);
@@ -1145,9 +1073,12 @@ static void *pf_worker(void *arg)
 		pthread_mutex_unlock(&ps->pf_lock);
 
 		struct rd rd = {.im = j.im,
-				.deadline = http_now_ms() + ps->job_timeout_ms};
+				.deadline = http_now_ms() + ps->job_timeout_ms,
+				.pf = true};
 
-		if (!ps->pf_stop)
+		/* a job that finds no room (-EAGAIN) is dropped: the reader
+		 * loads those chunks itself if it gets there */
+		if (!atomic_load(&ps->pf_stop))
 			(j.im->kind == PIXSRC_ZARR ? rows_zarr : rows_render)(
 				&rd, j.plane, j.row0, j.nrows, 0,
 				j.im->px.size_x, NULL);
@@ -1274,6 +1205,11 @@ struct orig {
 	struct pixsrc *ps;
 	const char *url;
 	uint64_t size;
+	uint64_t ident; /* URL, size (and ETag, when known) */
+	uint64_t b0;	/* the first block read */
+	uint64_t off;	/* what is read: off.. len bytes, into out */
+	size_t len;
+	uint8_t *out;
 };
 
 static size_t orig_block_len(const struct orig *o, uint64_t b)
@@ -1289,6 +1225,52 @@ static size_t len_orig(void *ctx, const struct load_item *it)
 	return orig_block_len(ctx, it->idx[0]);
 }
 
+/*
+ * The identity of an original file's blocks: its URL, its size and its
+ * ETag (NULL: unknown), so a file that changed is not served from old
+ * blocks.
+ */
+static uint64_t orig_ident(const char *url, uint64_t size, const char *etag)
+{
+	uint8_t sz[8];
+	uint64_t h = CACHE_IDENT_INIT;
+
+	for (unsigned i = 0; i < 8; i++)
+		sz[i] = (uint8_t)(size >> (8 * i));
+	h = cache_ident_add(h, url, strlen(url) + 1);
+	h = cache_ident_add(h, sz, sizeof(sz));
+	return etag ? cache_ident_add(h, etag, strlen(etag) + 1) : h;
+}
+
+static int prep_orig(void *ctx, size_t i, struct load_item *it,
+		     struct cache_key *k)
+{
+	struct orig *o = ctx;
+	uint64_t b = o->b0 + i;
+	size_t len = orig_block_len(o, b);
+
+	memset(it->idx, 0, sizeof(it->idx));
+	it->idx[0] = b;
+	it->url[0] = '\0';
+	cache_key_chunk(k, "orig", o->ident, 0, &b, 1);
+	/* the body becomes the block; then the cache's copies */
+	it->cost = len + pixsrc_chunks_store_cost(len);
+	return 0;
+}
+
+static int use_orig(void *ctx, size_t i, const struct chunk *c)
+{
+	struct orig *o = ctx;
+	uint64_t bstart = (o->b0 + i) * PIXSRC_ORIG_BLOCK;
+	uint64_t end = o->off + o->len;
+	uint64_t from = o->off > bstart ? o->off : bstart;
+	uint64_t to = bstart + c->len < end ? bstart + c->len : end;
+
+	memcpy(o->out + (from - o->off), c->data + (from - bstart),
+	       (size_t)(to - from));
+	return 0;
+}
+
 /* Whole blocks by Range requests: the unit of caching is the block. */
 static void load_orig(void *ctx, struct load_item *items, size_t n,
 		      uint64_t deadline)
@@ -1299,7 +1281,8 @@ static void load_orig(void *ctx, struct load_item *items, size_t n,
 
 	if (!reqs) {
 		for (size_t i = 0; i < n; i++)
-			chunk_done(ps, items[i].c, NULL, 0, -ENOMEM);
+			pixsrc_chunks_done(&ps->chunks, items[i].c, NULL, 0,
+					   -ENOMEM, false);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -1327,12 +1310,14 @@ static void load_orig(void *ctx, struct load_item *items, size_t n,
 			/* the body buffer becomes the chunk */
 			buf = (uint8_t *)reqs[i].body;
 			reqs[i].body = NULL;
-			store(ps, items[i].c, buf, len, 1);
+			pixsrc_chunks_store(&ps->chunks, items[i].c, buf, len,
+					    1);
 		} else {
-			rc = rc == -ENOMEM || rc == -ETIMEDOUT ? rc : -EIO;
+			rc = load_errno(rc);
 		}
-		chunk_done(ps, items[i].c, buf, rc == 0 ? len : 0, rc);
 		http_req_release(&reqs[i]);
+		pixsrc_chunks_done(&ps->chunks, items[i].c, buf, len, rc,
+				   false);
 	}
 	free(reqs);
 }
@@ -1341,56 +1326,24 @@ ssize_t pixsrc_orig_read(struct pixsrc *ps, const char *url, uint64_t size,
 			 uint64_t off, size_t len, uint8_t *out,
 			 uint64_t deadline)
 {
-	struct orig o = {.ps = ps, .url = url, .size = size};
-	struct loader ld = {load_orig, len_orig, &o};
-	uint64_t b0, b1, h = 1469598103934665603ull;
-	struct load_item *items = NULL;
-	struct cache_key *keys = NULL;
-	struct chunk **cs = NULL;
-	size_t n;
-	ssize_t rc = -ENOMEM;
+	struct orig o = {.ps = ps, .url = url, .size = size, .out = out};
+	struct loader ld = {prep_orig, len_orig, load_orig, use_orig,
+			    &o,	       url,	 NULL};
+	int rc;
 
 	if (off >= size || len == 0)
 		return 0;
 	if (len > size - off)
 		len = (size_t)(size - off);
-	/* the URL names the file: its hash keys the blocks */
-	for (const char *p = url; *p; p++)
-		h = (h ^ (uint8_t)*p) * 1099511628211ull;
-	b0 = off / PIXSRC_ORIG_BLOCK;
-	b1 = (off + len - 1) / PIXSRC_ORIG_BLOCK;
-	n = (size_t)(b1 - b0 + 1);
-	items = calloc(n, sizeof(*items));
-	keys = calloc(n, sizeof(*keys));
-	cs = calloc(n, sizeof(*cs));
-	if (!items || !keys || !cs)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t k[2] = {h, b0 + i};
-
-		items[i].idx[0] = b0 + i;
-		cache_key_chunk(&keys[i], "orig", 0, 0, k, 2);
-	}
-	rc = chunks_get(ps, &ld, items, keys, n, cs, deadline);
-	if (rc < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t bstart = (b0 + i) * PIXSRC_ORIG_BLOCK;
-		uint64_t from = off > bstart ? off : bstart;
-		uint64_t to = bstart + cs[i]->len < off + len
-				      ? bstart + cs[i]->len
-				      : off + len;
-
-		memcpy(out + (from - off), cs[i]->data + (from - bstart),
-		       (size_t)(to - from));
-	}
-	chunks_release(ps, cs, n);
-	rc = (ssize_t)len;
-out:
-	free(items);
-	free(keys);
-	free(cs);
-	return rc;
+	o.ident = orig_ident(url, size, NULL);
+	o.b0 = off / PIXSRC_ORIG_BLOCK;
+	o.off = off;
+	o.len = len;
+	rc = pixsrc_chunks_each(
+		&ps->chunks, &ld,
+		(size_t)((off + len - 1) / PIXSRC_ORIG_BLOCK - o.b0 + 1), false,
+		deadline);
+	return rc < 0 ? rc : (ssize_t)len;
 }
 
 /* ---- lifecycle ---- */
@@ -1398,31 +1351,24 @@ out:
 int pixsrc_new(const struct pixsrc_config *cfg, struct pixsrc **out)
 {
 	struct pixsrc *ps = calloc(1, sizeof(*ps));
-	pthread_condattr_t ca;
 
 	if (!ps)
 		return -ENOMEM;
-	ps->api = cfg->api;
-	ps->tr = cfg->tr;
-	ps->cache = cfg->cache;
-	ps->budget = cfg->mem_budget;
-	ps->s3_scheme = strdup(cfg->s3_scheme ? cfg->s3_scheme : "https");
-	ps->zarr_tmpl = cfg->zarr_url ? strdup(cfg->zarr_url) : NULL;
-	if (!ps->s3_scheme || (cfg->zarr_url && !ps->zarr_tmpl)) {
-		pixsrc_free(ps);
-		return -ENOMEM;
-	}
-	pthread_mutex_init(&ps->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ps->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	/* the locks first: pixsrc_free() of a half-made one needs them */
+	pixsrc_chunks_init(&ps->chunks, cfg->cache, cfg->mem_budget,
+			   cfg->absent_ttl_ms);
 	pthread_mutex_init(&ps->pf_lock, NULL);
 	pthread_cond_init(&ps->pf_cond, NULL);
+	atomic_init(&ps->pf_stop, false);
+	atomic_init(&ps->have_session, false);
+	ps->api = cfg->api;
+	ps->tr = cfg->tr;
+	ps->s3_scheme = strdup(cfg->s3_scheme ? cfg->s3_scheme : "https");
+	ps->zarr_tmpl = cfg->zarr_url ? strdup(cfg->zarr_url) : NULL;
 	ps->prefetch_bytes = cfg->prefetch_bytes;
 	ps->job_timeout_ms = cfg->job_timeout_ms ? cfg->job_timeout_ms : 30000;
 	ps->pf_q = calloc(PIXSRC_PF_QUEUE, sizeof(*ps->pf_q));
-	if (!ps->pf_q) {
+	if (!ps->s3_scheme || (cfg->zarr_url && !ps->zarr_tmpl) || !ps->pf_q) {
 		pixsrc_free(ps);
 		return -ENOMEM;
 	}
@@ -1441,9 +1387,10 @@ void pixsrc_free(struct pixsrc *ps)
 {
 	if (!ps)
 		return;
-	/* stop the prefetchers: queued jobs are dropped (their images put) */
+	/* stop the prefetchers: queued jobs are dropped (their images put);
+	 * a job under way ends by its deadline (job_timeout_ms) */
 	pthread_mutex_lock(&ps->pf_lock);
-	ps->pf_stop = true;
+	atomic_store(&ps->pf_stop, true);
 	while (ps->pf_len > 0) {
 		pixsrc_image_free(ps->pf_q[ps->pf_head].im);
 		ps->pf_head = (ps->pf_head + 1) % PIXSRC_PF_QUEUE;
@@ -1456,20 +1403,13 @@ void pixsrc_free(struct pixsrc *ps)
 	free(ps->pf_q);
 	pthread_mutex_destroy(&ps->pf_lock);
 	pthread_cond_destroy(&ps->pf_cond);
-	for (size_t i = 0; i < PIXSRC_HBUCKETS; i++) {
-		struct chunk *c = ps->buckets[i];
-
-		while (c) {
-			struct chunk *next = c->hnext;
-
-			free(c->data);
-			free(c);
-			c = next;
-		}
-	}
-	pthread_mutex_destroy(&ps->lock);
-	pthread_cond_destroy(&ps->cond);
+	pixsrc_chunks_release(&ps->chunks);
 	free(ps->s3_scheme);
 	free(ps->zarr_tmpl);
 	free(ps);
+}
+
+void pixsrc_mem_stats(struct pixsrc *ps, struct pixsrc_mem *out)
+{
+	pixsrc_chunks_stats(&ps->chunks, out);
 }

@@ -74,6 +74,8 @@ int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 	if (rc < 0 || l.planes > TIFF_MAX_PLANES)
 		return -EFBIG;
 	rc = arith_prod_u64(row_of, 3, &row);
+	if (rc == 0 && row > TIFF_MAX_ROW_BYTES)
+		rc = -EFBIG;
 	if (rc == 0)
 		rc = arith_mul_u64(row, g->y, &l.plane_size);
 	if (rc == 0)

@@ -132,9 +132,9 @@ size_t tree_sanitize_name(const char *in, char *out, size_t max)
 		memcpy(out, un, o);
 	}
 	out[o] = '\0';
-	/* a cut never leaves "." or ".." ("..x" cut to two bytes) */
+	/* a cut never leaves "." or ".." ("..x" cut to two bytes is "_.") */
 	if (strcmp(out, ".") == 0 || strcmp(out, "..") == 0)
-		memset(out, '_', o);
+		out[0] = '_';
 	return o;
 }
 

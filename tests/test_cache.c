@@ -36,7 +36,10 @@
 /* src/cache.c, non-static under IDRFS_UNITTEST. */
 int cache_check(struct cache *c, uint64_t *entries, uint64_t *bytes);
 
-#define REMOTE	     "https://idr.example.org/"
+#define REMOTE "https://idr.example.org/"
+/* identities of two arrays (cache_ident_add() of their descriptions) */
+#define ARRAY_A	     0x1234567890abcdefull
+#define ARRAY_B	     0x1234567890abcdeeull
 #define KILL_ROUNDS  12
 #define CHURN_KEYS   48u
 #define CHURN_MAXLEN (40u << 10)
@@ -142,7 +145,7 @@ static void noise(uint8_t *p, size_t n, uint64_t seed)
 
 static void key_of(struct cache_key *k, uint64_t i)
 {
-	cache_key_chunk(k, "zarr", 77, 0, &i, 1);
+	cache_key_chunk(k, "zarr", ARRAY_A, 77, &i, 1);
 }
 
 static size_t len_of(uint64_t i, size_t maxlen)
@@ -579,7 +582,7 @@ static void test_cache_roundtrip(void **state)
 
 	/* the environment sits in a directory named for the remote */
 	assert_non_null(strstr(cache_path(f->c), "/idr.example.org"));
-	cache_key_chunk(&k, "zarr", 2001, 0, idx, 3);
+	cache_key_chunk(&k, "zarr", ARRAY_A, 2001, idx, 3);
 	/* a key never stored is a miss */
 	assert_int_equal(cache_get(f->c, &k, out, sizeof(out)), -ENOENT);
 	/* what goes in comes out, byte for byte */
@@ -593,18 +596,83 @@ static void test_cache_roundtrip(void **state)
 	/* keys differ by every field */
 	struct cache_key k2;
 
-	cache_key_chunk(&k2, "zarr", 2001, 1, idx, 3);
+	cache_key_chunk(&k2, "zarr", ARRAY_B, 2001, idx, 3);
 	assert_int_equal(cache_get(f->c, &k2, out, sizeof(out)), -ENOENT);
-	cache_key_chunk(&k2, "render", 2001, 0, idx, 3);
+	cache_key_chunk(&k2, "zarr", ARRAY_A, 2002, idx, 3);
+	assert_int_equal(cache_get(f->c, &k2, out, sizeof(out)), -ENOENT);
+	cache_key_chunk(&k2, "render", ARRAY_A, 2001, idx, 3);
 	assert_int_equal(cache_get(f->c, &k2, out, sizeof(out)), -ENOENT);
 	idx[2] = 4;
-	cache_key_chunk(&k2, "zarr", 2001, 0, idx, 3);
+	cache_key_chunk(&k2, "zarr", ARRAY_A, 2001, idx, 3);
 	assert_int_equal(cache_get(f->c, &k2, out, sizeof(out)), -ENOENT);
+	idx[2] = 3;
 	/* a second put of the key replaces the value, counted once */
 	fill(in, sizeof(in), 2);
 	assert_int_equal(cache_put(f->c, &k, in, sizeof(in)), 0);
 	assert_int_equal(cache_get(f->c, &k, out, sizeof(out)), 0);
 	assert_memory_equal(in, out, sizeof(in));
+	assert_consistent(f->c, f->limit);
+}
+
+/* A chunk key as version 1 wrote it: "c" source NUL image level n idx. */
+static void old_key(struct cache_key *k, int64_t image, const uint64_t *idx,
+		    unsigned n)
+{
+	k->len = 0;
+	k->b[k->len++] = 'c';
+	memcpy(k->b + k->len, "zarr", 5);
+	k->len += 5;
+	for (int i = 0; i < 8; i++)
+		k->b[k->len++] = (uint8_t)((uint64_t)image >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		k->b[k->len++] = 0;
+	k->b[k->len++] = (uint8_t)n;
+	for (unsigned j = 0; j < n; j++) {
+		for (int i = 0; i < 8; i++)
+			k->b[k->len++] = (uint8_t)(idx[j] >> (8 * i));
+	}
+}
+
+static void test_cache_key_identity(void **state)
+{
+	struct fx *f = *state;
+	const char *a = "zarr2 dtype 1/1/le 4:1 64:32 96:32 fill00";
+	const char *b = "zarr2 dtype 1/1/le 4:1 64:16 96:64 fill00";
+	uint64_t idx[3] = {0, 1, 2};
+	uint64_t ha = cache_ident_add(CACHE_IDENT_INIT, a, strlen(a));
+	uint64_t hb = cache_ident_add(CACHE_IDENT_INIT, b, strlen(b));
+	struct cache_key ko, ka, kb;
+	static uint8_t in[100000], out[100000];
+
+	/* arrays that differ in one field have different identities; the
+	 * hash goes on where it stopped (fields added one at a time) */
+	assert_true(ha != hb);
+	assert_int_equal(
+		cache_ident_add(cache_ident_add(CACHE_IDENT_INIT, a, 10),
+				a + 10, strlen(a) - 10),
+		ha);
+	/* the same chunk of two arrays: two entries */
+	cache_key_chunk(&ka, "zarr", ha, 2001, idx, 3);
+	cache_key_chunk(&kb, "zarr", hb, 2001, idx, 3);
+	noise(in, sizeof(in), 3);
+	assert_int_equal(cache_put(f->c, &ka, in, sizeof(in)), 0);
+	assert_int_equal(cache_get(f->c, &kb, out, sizeof(out)), -ENOENT);
+	/* an entry of the old format (no identity) never answers a new key
+	 * for the same image and chunk ... */
+	old_key(&ko, 2001, idx, 3);
+	noise(in, sizeof(in), 4);
+	assert_int_equal(cache_put(f->c, &ko, in, sizeof(in)), 0);
+	assert_int_equal(cache_get(f->c, &kb, out, sizeof(out)), -ENOENT);
+	assert_int_equal(cache_get(f->c, &ka, out, sizeof(out)), 0);
+	noise(in, sizeof(in), 3);
+	assert_memory_equal(in, out, sizeof(in));
+	/* ... and leaves by LRU like any other: a third entry passes the
+	 * 256 KiB limit, and the old one is the least recently used */
+	assert_int_equal(cache_flush(f->c), 0);
+	noise(in, sizeof(in), 5);
+	assert_int_equal(cache_put(f->c, &kb, in, sizeof(in)), 0);
+	assert_int_equal(cache_get(f->c, &ko, out, sizeof(out)), -ENOENT);
+	assert_int_equal(cache_get(f->c, &ka, out, sizeof(out)), 0);
 	assert_consistent(f->c, f->limit);
 }
 
@@ -619,7 +687,7 @@ static void test_cache_damage(void **state)
 
 	fill(in, sizeof(in), 2);
 	noise(in + 1024, 2048, 5);
-	cache_key_chunk(&k, "zarr", 5, 0, idx, 1);
+	cache_key_chunk(&k, "zarr", ARRAY_A, 5, idx, 1);
 	for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
 		assert_int_equal(cache_put(f->c, &k, in, sizeof(in)), 0);
 		/* a damaged checksum, zstd frame, version, raw length or
@@ -659,9 +727,9 @@ static void test_cache_shuffled(void **state)
 		px[i] = (uint16_t)(((i % 256) + (i / 256)) * 64 +
 				   ((x >> 16) & 0x7Fu));
 	}
-	cache_key_chunk(&ka, "zarr", 9, 0, ia, 1);
-	cache_key_chunk(&kb, "zarr", 9, 0, ib, 1);
-	cache_key_chunk(&kc, "zarr", 9, 0, ic, 1);
+	cache_key_chunk(&ka, "zarr", ARRAY_A, 9, ia, 1);
+	cache_key_chunk(&kb, "zarr", ARRAY_A, 9, ib, 1);
+	cache_key_chunk(&kc, "zarr", ARRAY_A, 9, ic, 1);
 	cache_counters(f->c, &c0);
 	assert_int_equal(cache_put(f->c, &ka, px, sizeof(px)), 0);
 	cache_counters(f->c, &c1);
@@ -1619,6 +1687,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_cache_roundtrip, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_cache_key_identity,
+						setup_tiny, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_damage, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_cache_shuffled, setup,

@@ -62,6 +62,27 @@ static void test_log_escape(void **state)
 	assert_string_equal(out, "(null)");
 }
 
+/* fuzz_name found it: input "\xc2\x9bc1" (a C1 CSI, then "c1") */
+static void test_log_escape_c1(void **state)
+{
+	char out[64];
+
+	(void)state;
+	/* a C1 control (U+0080..U+009F) is a terminal escape: escaped */
+	log_escape("\xc2\x9b"
+		   "c1",
+		   out, sizeof(out));
+	assert_string_equal(out, "\\xc2\\x9bc1");
+	log_escape("a\xc2\x80\xc2\x9f", out, sizeof(out));
+	assert_string_equal(out, "a\\xc2\\x80\\xc2\\x9f");
+	/* U+00A0 and up are printable and pass */
+	log_escape("\xc2\xa0", out, sizeof(out));
+	assert_string_equal(out, "\xc2\xa0");
+	/* an escape is never cut in the middle */
+	log_escape("\xc2\x9b", out, 8);
+	assert_string_equal(out, "");
+}
+
 static void test_log_file(void **state)
 {
 	char path[] = "/tmp/idrfs-test-log-XXXXXX";
@@ -92,6 +113,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_trace),
 		cmocka_unit_test(test_log_escape),
+		cmocka_unit_test(test_log_escape_c1),
 		cmocka_unit_test(test_log_file),
 	};
 

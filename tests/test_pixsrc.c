@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of pixsrc with a fake transport: bit-exact rows through the
  * TIFF, one request for concurrent misses of one chunk, read-ahead only
- * for sequential readers, and failures that are not cached. */
+ * for sequential readers, failures that are not cached, a memory budget
+ * that hostile chunk shapes cannot break, waits bounded by the deadline,
+ * and chunk keys that carry the array's identity. */
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,10 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "idrfs/cache.h"
+#include "idrfs/http.h"
+#include "idrfs/log.h"
 #include "idrfs/pixsrc.h"
 #include "idrfs/tiff.h"
 
@@ -24,12 +31,29 @@
 #define H 64
 #define Z 4
 
+/* A v2 .zarray of uint8 in "/"-separated chunk keys. */
+#define ZARRAY(shape, chunks, compressor, fill)                                \
+	"{\"zarr_format\": 2, \"shape\": [" shape "], \"chunks\": [" chunks    \
+	"], \"dtype\": \"|u1\", \"compressor\": " compressor                   \
+	", \"fill_value\": " fill ", \"order\": \"C\", \"filters\": null, "    \
+	"\"dimension_separator\": \"/\"}"
+#define ZARRAY_DEFAULT ZARRAY("4, 64, 96", "1, 32, 32", "null", "0")
+
 struct fake {
 	pthread_mutex_t lock;
 	unsigned chunk_requests;
 	unsigned per_chunk[Z][2][3];
+	unsigned orig_requests;
 	unsigned delay_ms;
-	int fail; /* chunk answers fail with this */
+	int fail;	    /* chunk answers fail with this */
+	bool absent;	    /* every chunk answers 404 */
+	int body_delta;	    /* bytes added to (or cut from) chunk bodies */
+	bool garbage;	    /* chunk bodies are noise */
+	unsigned gen;	    /* added to every pixel value (another source) */
+	unsigned ch_y;	    /* chunk shape of the served array (default */
+	unsigned ch_x;	    /* 32 x 32) */
+	const char *zarray; /* NULL: ZARRAY_DEFAULT */
+	size_t chunk_len;   /* > 0: any chunk is this many bytes of 7 */
 };
 
 static uint8_t truth(unsigned z, unsigned y, unsigned x)
@@ -42,6 +66,42 @@ static char *dup_str(const char *s)
 	return strdup(s);
 }
 
+/* A chunk body of the served array, as the fake's settings make it. */
+static void chunk_body(struct fake *f, struct http_req *r, unsigned z,
+		       unsigned cy, unsigned cx)
+{
+	unsigned chy = f->ch_y ? f->ch_y : 32, chx = f->ch_x ? f->ch_x : 32;
+	size_t len = (size_t)chy * chx;
+	uint8_t *b;
+
+	if ((int)len + f->body_delta <= 0)
+		len = 1;
+	else
+		len = (size_t)((int)len + f->body_delta);
+	b = malloc(len);
+	for (size_t i = 0; i < len; i++) {
+		unsigned y = cy * chy + (unsigned)(i / chx);
+		unsigned x = cx * chx + (unsigned)(i % chx);
+
+		b[i] = f->garbage ? (uint8_t)(i * 2654435761u >> 13)
+				  : (uint8_t)(truth(z, y, x) + f->gen);
+	}
+	r->body = (char *)b;
+	r->len = len;
+}
+
+/* Range reads of an original file: byte i is (i / 7 + gen). */
+static void orig_body(struct fake *f, struct http_req *r)
+{
+	uint8_t *b = malloc(r->range_len);
+
+	for (uint64_t i = 0; i < r->range_len; i++)
+		b[i] = (uint8_t)((r->range_off + i) / 7 + f->gen);
+	r->body = (char *)b;
+	r->len = (size_t)r->range_len;
+	f->orig_requests++;
+}
+
 static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 		      uint64_t deadline)
 {
@@ -50,6 +110,7 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 	(void)deadline;
 	for (size_t i = 0; i < n; i++) {
 		const char *u = reqs[i].url;
+		const char *c0 = strstr(u, "/0/");
 		unsigned z, cy, cx;
 
 		reqs[i].rc = 0;
@@ -68,6 +129,11 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 				"255, "
 				"\"start\": 0, \"end\": 255}, \"active\": "
 				"true}]}");
+		} else if (strstr(u, "/orig/")) {
+			pthread_mutex_lock(&f->lock);
+			orig_body(f, &reqs[i]);
+			pthread_mutex_unlock(&f->lock);
+			continue;
 		} else if (strstr(u, "/.zattrs")) {
 			reqs[i].body = dup_str(
 				"{\"multiscales\": [{\"version\": \"0.4\", "
@@ -80,34 +146,27 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 		} else if (strstr(u, "/zarr.json")) {
 			reqs[i].rc = -ENOENT;
 		} else if (strstr(u, "/0/.zarray")) {
-			reqs[i].body = dup_str(
-				"{\"zarr_format\": 2, \"shape\": [4, 64, 96], "
-				"\"chunks\": [1, 32, 32], \"dtype\": \"|u1\", "
-				"\"compressor\": null, \"fill_value\": 0, "
-				"\"order\": \"C\", \"filters\": null, "
-				"\"dimension_separator\": \"/\"}");
-		} else if (sscanf(strstr(u, "/0/") ? strstr(u, "/0/") : "",
-				  "/0/%u/%u/%u", &z, &cy, &cx) == 3 &&
-			   z < Z && cy < 2 && cx < 3) {
+			reqs[i].body =
+				dup_str(f->zarray ? f->zarray : ZARRAY_DEFAULT);
+		} else if (c0 && sscanf(c0, "/0/%u/%u/%u", &z, &cy, &cx) == 3) {
 			pthread_mutex_lock(&f->lock);
 			f->chunk_requests++;
-			f->per_chunk[z][cy][cx]++;
+			if (z < Z && cy < 2 && cx < 3)
+				f->per_chunk[z][cy][cx]++;
 			pthread_mutex_unlock(&f->lock);
 			if (f->delay_ms)
 				usleep(f->delay_ms * 1000);
 			if (f->fail) {
 				reqs[i].rc = f->fail;
-				continue;
+			} else if (f->absent) {
+				reqs[i].rc = -ENOENT;
+			} else if (f->chunk_len) {
+				reqs[i].body = malloc(f->chunk_len);
+				memset(reqs[i].body, 7, f->chunk_len);
+				reqs[i].len = f->chunk_len;
+			} else {
+				chunk_body(f, &reqs[i], z, cy, cx);
 			}
-			uint8_t *b = malloc(32 * 32);
-
-			for (unsigned y = 0; y < 32; y++) {
-				for (unsigned x = 0; x < 32; x++)
-					b[y * 32 + x] = truth(z, cy * 32 + y,
-							      cx * 32 + x);
-			}
-			reqs[i].body = (char *)b;
-			reqs[i].len = 32 * 32;
 			continue;
 		} else {
 			reqs[i].rc = -ENOENT;
@@ -124,16 +183,63 @@ struct fx {
 	struct pixsrc *ps;
 	struct pixsrc_image *im;
 	uint64_t d0;
+	/* what remake() builds from */
+	struct pixsrc_config pc;
+	struct api_image img;
+	struct cache *cache;
+	char dir[64]; /* the cache's directory, or "" */
 };
+
+/* (Re)make the pixel source and open the image: a new daemon. */
+static void remake(struct fx *f)
+{
+	struct tiff_geom g = {.x = f->img.px.size_x,
+			      .y = f->img.px.size_y,
+			      .c = 1,
+			      .z = f->img.px.size_z,
+			      .t = 1,
+			      .bps = 1,
+			      .samples = 1};
+	struct tiff_layout l;
+
+	pixsrc_image_free(f->im);
+	pixsrc_free(f->ps);
+	f->im = NULL;
+	assert_int_equal(pixsrc_new(&f->pc, &f->ps), 0);
+	assert_int_equal(pixsrc_open(f->ps, &f->img, UINT64_MAX / 2, &f->im),
+			 0);
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	assert_int_equal(pixsrc_size(f->im), l.size);
+	f->d0 = l.d0;
+}
+
+/* A persistent cache under f->dir for the next remake(). */
+static void use_cache(struct fx *f)
+{
+	struct cache_config cc = {.remote = "http://fake/",
+				  .max_bytes = 64u << 20};
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/idrfs-test-pixsrc-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	cc.dir = f->dir;
+	assert_int_equal(cache_open(&cc, &f->cache), 0);
+	f->pc.cache = f->cache;
+}
 
 static int setup_pf(void **state, uint64_t prefetch)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	struct api_transport tr = {.fetch = fake_fetch};
-	struct pixsrc_config pc = {.mem_budget = 1 << 20,
-				   .prefetch_bytes = prefetch,
-				   .job_timeout_ms = 5000};
-	struct api_image img = {
+
+	pthread_mutex_init(&f->fake.lock, NULL);
+	tr.ctx = &f->fake;
+	assert_int_equal(api_new("http://fake", &tr, &f->api), 0);
+	f->pc = (struct pixsrc_config){.api = f->api,
+				       .tr = tr,
+				       .mem_budget = 1 << 20,
+				       .prefetch_bytes = prefetch,
+				       .job_timeout_ms = 5000};
+	f->img = (struct api_image){
 		.id = 1,
 		.name = (char *)"x",
 		.has_pixels = true,
@@ -145,20 +251,7 @@ static int setup_pf(void **state, uint64_t prefetch)
 		       .type = API_PT_UINT8},
 		.zarr_lsid = (char *)"s3://h/b/x.zarr?anonymous=true",
 	};
-	struct tiff_geom g = {
-		.x = W, .y = H, .c = 1, .z = Z, .t = 1, .bps = 1, .samples = 1};
-	struct tiff_layout l;
-
-	pthread_mutex_init(&f->fake.lock, NULL);
-	tr.ctx = &f->fake;
-	pc.tr = tr;
-	assert_int_equal(api_new("http://fake", &tr, &f->api), 0);
-	pc.api = f->api;
-	assert_int_equal(pixsrc_new(&pc, &f->ps), 0);
-	assert_int_equal(pixsrc_open(f->ps, &img, UINT64_MAX / 2, &f->im), 0);
-	assert_int_equal(tiff_layout_compute(&g, &l), 0);
-	assert_int_equal(pixsrc_size(f->im), l.size);
-	f->d0 = l.d0;
+	remake(f);
 	*state = f;
 	return 0;
 }
@@ -180,6 +273,13 @@ static int teardown(void **state)
 	pixsrc_image_free(f->im);
 	pixsrc_free(f->ps);
 	api_free(f->api);
+	cache_close(f->cache);
+	if (f->dir[0]) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+		assert_int_equal(system(cmd), 0);
+	}
 	pthread_mutex_destroy(&f->fake.lock);
 	free(f);
 	return 0;
@@ -346,6 +446,483 @@ static void test_pixsrc_tile_reader(void **state)
 	assert_int_equal(f->fake.per_chunk[1][1][1], 1);
 }
 
+/* ---- memory budget ---- */
+
+/* 1 x 16384 x 8192 uint8 in chunks of 16384 x 16 (256 KiB): one row
+ * needs all 512 chunks of the plane. */
+#define TALL_X	    8192
+#define TALL_Y	    16384
+#define TALL_ZARRAY ZARRAY("1, 16384, 8192", "1, 16384, 16", "null", "5")
+
+/* The peak resident size of this process (VmHWM), in bytes; 0 if the
+ * kernel does not say. */
+static size_t peak_rss(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long kb = 0;
+
+	while (fp && fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "VmHWM: %lu kB", &kb) == 1)
+			break;
+	}
+	if (fp)
+		fclose(fp);
+	return (size_t)kb * 1024;
+}
+
+/* Start the peak over from the resident size now (Linux clear_refs 5),
+ * so earlier tests' peaks do not hide this one's. */
+static void reset_peak(void)
+{
+	FILE *fp = fopen("/proc/self/clear_refs", "w");
+
+	if (fp) {
+		fputs("5", fp);
+		fclose(fp);
+	}
+}
+
+/* Under a sanitizer or valgrind (own allocator, quarantine, shadow
+ * memory) the resident size says nothing about ours. */
+static bool rss_meaningful(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	return false;
+#else
+	const char *p = getenv("LD_PRELOAD");
+
+	return !(p && strstr(p, "vgpreload"));
+#endif
+}
+
+static void tall(struct fx *f, size_t chunk_len)
+{
+	f->fake.zarray = TALL_ZARRAY;
+	f->fake.absent = chunk_len == 0;
+	f->fake.chunk_len = chunk_len;
+	f->img.px.size_x = TALL_X;
+	f->img.px.size_y = TALL_Y;
+	f->img.px.size_z = 1;
+	f->pc.mem_budget = 16u << 20;
+	remake(f);
+}
+
+/* One 128 KiB read of the tall array: 16 whole rows, all 512 chunks. */
+static void read_tall(struct fx *f, uint8_t want)
+{
+	size_t len = 128u << 10;
+	uint8_t *buf = malloc(len);
+	struct pixsrc_mem m;
+	size_t rss0;
+
+	assert_non_null(buf);
+	memset(buf, 0, len);
+	reset_peak();
+	rss0 = peak_rss();
+	assert_int_equal(pixsrc_read(f->im, f->d0, len, buf, UINT64_MAX / 2),
+			 (ssize_t)len);
+	for (size_t i = 0; i < len; i += 4099)
+		assert_int_equal(buf[i], want);
+	assert_int_equal(f->fake.chunk_requests, 512);
+	/* never more chunk bytes in memory than the budget (counted: every
+	 * load's body, decoded chunk and cache copies, reserved first) ... */
+	pixsrc_mem_stats(f->ps, &m);
+	assert_true(m.peak <= m.budget);
+	assert_true(m.held <= m.budget);
+	/* ... and measured: the process grew by less than the budget plus a
+	 * little (the old code grew by 128 MiB of chunks, and as much of
+	 * bodies when the server had them) */
+	print_message("peak held %" PRIu64 " of %" PRIu64
+		      " bytes; peak RSS grew by %zu KiB\n",
+		      m.peak, m.budget, (peak_rss() - rss0) >> 10);
+	if (rss_meaningful())
+		assert_true(peak_rss() - rss0 < m.budget + (8u << 20));
+	free(buf);
+}
+
+static void test_pixsrc_tall_chunks_absent(void **state)
+{
+	struct fx *f = *state;
+	struct pixsrc_mem m;
+
+	/* the server has none of them (404: the fill value, 5) */
+	tall(f, 0);
+	read_tall(f, 5);
+	/* absent chunks hold nothing but their entries */
+	pixsrc_mem_stats(f->ps, &m);
+	assert_true(m.held < 512 * 1024);
+}
+
+static void test_pixsrc_tall_chunks_data(void **state)
+{
+	struct fx *f = *state;
+	struct pixsrc_mem m;
+
+	/* the server has them all (bytes of 7): read in batches that fit */
+	tall(f, 256u << 10);
+	read_tall(f, 7);
+	pixsrc_mem_stats(f->ps, &m);
+	assert_int_equal(m.too_big, 0);
+	assert_int_equal(m.timeouts, 0);
+}
+
+/* The log of the daemon, to a file a test reads back. */
+static void log_to(const char *path)
+{
+	unlink(path);
+	assert_int_equal(log_open(LOG_SINK_FILE, path), 0);
+}
+
+static bool log_has(const char *path, const char *a, const char *b)
+{
+	FILE *fp = fopen(path, "r");
+	char line[4096];
+	bool found = false;
+
+	while (fp && !found && fgets(line, sizeof(line), fp))
+		found = strstr(line, a) && strstr(line, b);
+	if (fp)
+		fclose(fp);
+	return found;
+}
+
+/* Read @p len bytes at @p off, all of them. */
+static void read_ok(struct fx *f, uint64_t off, uint8_t *buf, size_t len)
+{
+	assert_int_equal(pixsrc_read(f->im, off, len, buf, UINT64_MAX / 2),
+			 (ssize_t)len);
+}
+
+/* Read the first 16 bytes of pixels twice: both answer @p rc. */
+static void read_twice(struct fx *f, ssize_t rc)
+{
+	uint8_t buf[16];
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pixsrc_read(f->im, f->d0, sizeof(buf), buf,
+					     UINT64_MAX / 2),
+				 rc);
+}
+
+static void test_pixsrc_chunk_over_budget(void **state)
+{
+	struct fx *f = *state;
+	const char *logf = "test_pixsrc_over_budget.log";
+	struct pixsrc_mem m;
+
+	/* one chunk of 1 MiB where the whole budget is 1 MiB: loading it
+	 * would break the bound, so the read fails at once, asks nothing,
+	 * and says why (the array, the sizes) */
+	f->fake.zarray = ZARRAY("1, 1024, 1024", "1, 1024, 1024", "null", "0");
+	f->img.px.size_x = 1024;
+	f->img.px.size_y = 1024;
+	f->img.px.size_z = 1;
+	remake(f);
+	log_to(logf);
+	read_twice(f, -EFBIG);
+	log_close();
+	assert_int_equal(f->fake.chunk_requests, 0);
+	pixsrc_mem_stats(f->ps, &m);
+	assert_int_equal(m.too_big, 2);
+	assert_int_equal(m.held, 0);
+	assert_true(log_has(logf, "x.zarr/0\"", "memory budget of 1048576"));
+	unlink(logf);
+}
+
+struct reader2 {
+	struct fx *f;
+	uint64_t off;
+	uint64_t timeout_ms;
+	uint8_t buf[16];
+	ssize_t n;
+	uint64_t took_ms;
+};
+
+static void *read_at(void *arg)
+{
+	struct reader2 *r = arg;
+	uint64_t t0 = http_now_ms();
+
+	r->n = pixsrc_read(r->f->im, r->off, sizeof(r->buf), r->buf,
+			   t0 + r->timeout_ms);
+	r->took_ms = http_now_ms() - t0;
+	return NULL;
+}
+
+/* Offset of 16 bytes at row y, column x of plane z of the 96 x 64 image. */
+static uint64_t at(const struct fx *f, unsigned z, unsigned y, unsigned x)
+{
+	return f->d0 + ((uint64_t)z * H + y) * W + x;
+}
+
+/* A reads, and 50 ms later (A's chunk on its way) B reads; both done. */
+static void a_then_b(struct reader2 *a, struct reader2 *b)
+{
+	pthread_t ta, tb;
+
+	pthread_create(&ta, NULL, read_at, a);
+	usleep(50000);
+	pthread_create(&tb, NULL, read_at, b);
+	pthread_join(tb, NULL);
+	pthread_join(ta, NULL);
+}
+
+static void test_pixsrc_budget_wait(void **state)
+{
+	struct fx *f = *state;
+	struct reader2 a = {.f = f, .timeout_ms = 10000};
+	struct reader2 b = {.f = f, .timeout_ms = 10000};
+	struct pixsrc_mem m;
+
+	/* room for one chunk's load (about 68 KiB) at a time */
+	f->pc.mem_budget = 100u << 10;
+	remake(f);
+	f->fake.delay_ms = 300;
+	/* A holds the room while its chunk comes slowly; B, wanting another
+	 * chunk, waits for it, then reads right */
+	a.off = at(f, 0, 2, 3);
+	b.off = at(f, 0, 2, 40);
+	a_then_b(&a, &b);
+	assert_int_equal(a.n, 16);
+	assert_int_equal(b.n, 16);
+	for (unsigned k = 0; k < 16; k++) {
+		assert_int_equal(a.buf[k], truth(0, 2, 3 + k));
+		assert_int_equal(b.buf[k], truth(0, 2, 40 + k));
+	}
+	pixsrc_mem_stats(f->ps, &m);
+	assert_true(m.waits >= 1);
+	assert_true(m.peak <= m.budget);
+	assert_true(b.took_ms >= 400);
+	/* B's deadline comes first: it gives up when it passes, with
+	 * -ETIMEDOUT, and A is not disturbed */
+	a.off = at(f, 1, 2, 3);
+	b.off = at(f, 1, 2, 40);
+	b.timeout_ms = 100;
+	f->fake.delay_ms = 500;
+	a_then_b(&a, &b);
+	assert_int_equal(b.n, -ETIMEDOUT);
+	assert_true(b.took_ms >= 90 && b.took_ms < 400);
+	assert_int_equal(a.n, 16);
+	pixsrc_mem_stats(f->ps, &m);
+	assert_int_equal(m.timeouts, 1);
+	/* B asked for nothing: 2 chunks for A, 1 for B the first time */
+	assert_int_equal(f->fake.chunk_requests, 3);
+}
+
+static void test_pixsrc_inflight_deadline(void **state)
+{
+	struct fx *f = *state;
+	struct reader2 a = {.f = f, .timeout_ms = 10000};
+	struct reader2 b = {.f = f, .timeout_ms = 100};
+
+	/* B wants the chunk A is loading (slowly): it waits for A's load
+	 * no longer than its own deadline */
+	f->fake.delay_ms = 600;
+	a.off = b.off = at(f, 0, 5, 5);
+	a_then_b(&a, &b);
+	assert_int_equal(b.n, -ETIMEDOUT);
+	assert_true(b.took_ms >= 90 && b.took_ms < 400);
+	assert_int_equal(a.n, 16);
+	assert_int_equal(f->fake.chunk_requests, 1);
+}
+
+static int setup_prefetch_tight(void **state)
+{
+	struct fx *f;
+
+	setup_pf(state, 1 << 20);
+	f = *state;
+	/* room for two chunk loads: prefetch may take one */
+	f->pc.mem_budget = 150u << 10;
+	remake(f);
+	return 0;
+}
+
+static void test_pixsrc_prefetch_budget(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[4096];
+	struct pixsrc_mem m;
+	uint64_t off = 0;
+
+	/* a sequential reader with read-ahead on, in a tight budget: every
+	 * read is right, and prefetch never pushes memory past the budget */
+	while (off + sizeof(buf) <= f->d0 + (uint64_t)W * H * Z) {
+		assert_int_equal(pixsrc_read(f->im, off, sizeof(buf), buf,
+					     http_now_ms() + 10000),
+				 (ssize_t)sizeof(buf));
+		for (unsigned k = 0; off >= f->d0 && k < sizeof(buf); k += 97) {
+			uint64_t p = off + k - f->d0;
+
+			assert_int_equal(buf[k], truth((unsigned)(p / (W * H)),
+						       (unsigned)(p / W % H),
+						       (unsigned)(p % W)));
+		}
+		off += sizeof(buf);
+	}
+	settle(f);
+	pixsrc_mem_stats(f->ps, &m);
+	assert_true(m.peak <= m.budget);
+	assert_int_equal(m.timeouts, 0);
+}
+
+/* ---- what is cached ---- */
+
+static void test_pixsrc_absent_not_cached(void **state)
+{
+	struct fx *f = *state;
+	struct cache_counters cn;
+	uint8_t buf[64];
+
+	use_cache(f);
+	remake(f);
+	/* a chunk the server does not have (yet): the fill value ... */
+	f->fake.absent = true;
+	read_ok(f, f->d0, buf, sizeof(buf));
+	assert_int_equal(buf[10], 0);
+	/* ... is not stored as pixels: after a remount the chunk, there
+	 * now, is asked for and read */
+	cache_counters(f->cache, &cn);
+	assert_int_equal(cn.puts, 0);
+	f->fake.absent = false;
+	remake(f);
+	read_ok(f, f->d0, buf, sizeof(buf));
+	assert_int_equal(buf[10], truth(0, 0, 10));
+	assert_int_equal(f->fake.per_chunk[0][0][0], 2);
+	/* in memory, a 404 is believed for absent_ttl_ms only */
+	f->pc.absent_ttl_ms = 1;
+	remake(f);
+	f->fake.absent = true;
+	read_ok(f, at(f, 3, 0, 0), buf, sizeof(buf));
+	assert_int_equal(buf[10], 0);
+	f->fake.absent = false;
+	usleep(5000);
+	read_ok(f, at(f, 3, 0, 0), buf, sizeof(buf));
+	assert_int_equal(buf[10], truth(3, 0, 10));
+	assert_int_equal(f->fake.per_chunk[3][0][0], 2);
+}
+
+static void test_pixsrc_bad_chunk_not_cached(void **state)
+{
+	struct fx *f = *state;
+	const char *logf = "test_pixsrc_bad_chunk.log";
+	const int deltas[] = {-1, 1, -1000};
+	struct cache_counters cn;
+	uint8_t buf[16]; /* under one chunk */
+	unsigned asked = 0;
+
+	use_cache(f);
+	remake(f);
+	log_to(logf);
+	/* a body one byte short, one byte long, cut to 24 bytes: EIO for the
+	 * read, a log line naming the chunk, nothing cached, and the next
+	 * read asks again */
+	for (size_t i = 0; i < sizeof(deltas) / sizeof(deltas[0]); i++) {
+		f->fake.body_delta = deltas[i];
+		for (int k = 0; k < 2; k++) {
+			assert_int_equal(pixsrc_read(f->im, f->d0, sizeof(buf),
+						     buf, UINT64_MAX / 2),
+					 -EIO);
+			assert_int_equal(f->fake.per_chunk[0][0][0], ++asked);
+		}
+	}
+	/* a transfer that failed (truncated: the transport's -EBADMSG) */
+	f->fake.body_delta = 0;
+	f->fake.fail = -EBADMSG;
+	assert_int_equal(
+		pixsrc_read(f->im, f->d0, sizeof(buf), buf, UINT64_MAX / 2),
+		-EIO);
+	f->fake.fail = 0;
+	log_close();
+	assert_true(log_has(logf, "chunk \"https://h/b/x.zarr/0/0/0/0\"",
+			    "does not decode"));
+	cache_counters(f->cache, &cn);
+	assert_int_equal(cn.puts, 0);
+	/* garbage where a zlib stream should be: the same */
+	f->fake.zarray = ZARRAY("4, 64, 96", "1, 32, 32",
+				"{\"id\": \"zlib\", \"level\": 1}", "0");
+	f->fake.garbage = true;
+	remake(f);
+	asked = f->fake.chunk_requests;
+	read_twice(f, -EIO);
+	assert_int_equal(f->fake.chunk_requests, asked + 2);
+	cache_counters(f->cache, &cn);
+	assert_int_equal(cn.puts, 0);
+	/* once the server answers right, the chunk reads right */
+	f->fake.garbage = false;
+	f->fake.zarray = NULL;
+	remake(f);
+	read_ok(f, f->d0, buf, sizeof(buf));
+	assert_int_equal(buf[10], truth(0, 0, 10));
+	unlink(logf);
+}
+
+static void test_pixsrc_key_identity(void **state)
+{
+	struct fx *f = *state;
+	uint8_t buf[64];
+
+	use_cache(f);
+	remake(f);
+	read_ok(f, f->d0, buf, sizeof(buf));
+	assert_int_equal(buf[10], truth(0, 0, 10));
+	/* a remount with another zarr_url, whose array has other pixels in
+	 * chunks of the same shape: they are fetched, not taken from the
+	 * cache of the first */
+	f->pc.zarr_url = "http://other/y.zarr";
+	f->fake.gen = 100;
+	remake(f);
+	read_ok(f, f->d0, buf, sizeof(buf));
+	assert_int_equal(buf[10], (uint8_t)(truth(0, 0, 10) + 100));
+	/* the first array, re-chunked (16 x 64: the same bytes per chunk,
+	 * other pixels in each): fetched again too */
+	f->pc.zarr_url = NULL;
+	f->fake.gen = 50;
+	f->fake.ch_y = 16;
+	f->fake.ch_x = 64;
+	f->fake.zarray = ZARRAY("4, 64, 96", "1, 16, 64", "null", "0");
+	remake(f);
+	read_ok(f, at(f, 0, 20, 0), buf, sizeof(buf));
+	assert_int_equal(buf[10], (uint8_t)(truth(0, 20, 10) + 50));
+	/* 2 chunks under each of the first reads, 1 under the last */
+	assert_int_equal(f->fake.chunk_requests, 5);
+}
+
+static void test_pixsrc_orig_key_size(void **state)
+{
+	struct fx *f = *state;
+	const char *url = "http://fake/orig/a.tif";
+	uint8_t buf[4096];
+
+	f->pc.mem_budget = 8u << 20;
+	use_cache(f);
+	remake(f);
+	assert_int_equal(pixsrc_orig_read(f->ps, url, 2u << 20, 100,
+					  sizeof(buf), buf, UINT64_MAX / 2),
+			 (ssize_t)sizeof(buf));
+	assert_int_equal(buf[0], (uint8_t)(100 / 7));
+	/* read again: from memory */
+	assert_int_equal(pixsrc_orig_read(f->ps, url, 2u << 20, 100,
+					  sizeof(buf), buf, UINT64_MAX / 2),
+			 (ssize_t)sizeof(buf));
+	assert_int_equal(f->fake.orig_requests, 1);
+	/* the file changed (now 3 MiB): its first block is fetched again,
+	 * in this mount and after a remount */
+	f->fake.gen = 9;
+	assert_int_equal(pixsrc_orig_read(f->ps, url, 3u << 20, 100,
+					  sizeof(buf), buf, UINT64_MAX / 2),
+			 (ssize_t)sizeof(buf));
+	assert_int_equal(buf[0], (uint8_t)(100 / 7 + 9));
+	assert_int_equal(f->fake.orig_requests, 2);
+	remake(f);
+	assert_int_equal(pixsrc_orig_read(f->ps, url, 3u << 20, 100,
+					  sizeof(buf), buf, UINT64_MAX / 2),
+			 (ssize_t)sizeof(buf));
+	assert_int_equal(buf[0], (uint8_t)(100 / 7 + 9));
+	assert_int_equal(f->fake.orig_requests, 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -361,6 +938,26 @@ int main(void)
 						setup_prefetch, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_tile_reader,
 						setup_prefetch, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_tall_chunks_absent,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_tall_chunks_data,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_chunk_over_budget,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_budget_wait, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_inflight_deadline,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_prefetch_budget,
+						setup_prefetch_tight, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_absent_not_cached,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_pixsrc_bad_chunk_not_cached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_key_identity, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_orig_key_size,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

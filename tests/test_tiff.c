@@ -149,6 +149,108 @@ static void test_tiff_bad_geometry(void **state)
 	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
 }
 
+/*
+ * fuzz_tiff found them: products of remote sizes that wrap 64 bits (the
+ * first is issue 9's SIGFPE on ls of a dataset).
+ */
+static void test_tiff_product_wraps(void **state)
+{
+	/* z * t * c = 2^64: the plane count wrapped to 0 and was divided by */
+	struct tiff_geom g = {.x = 16,
+			      .y = 16,
+			      .c = 16,
+			      .z = 1u << 30,
+			      .t = 1u << 30,
+			      .bps = 1,
+			      .samples = 1};
+	struct tiff_layout l = {.size = 42};
+
+	(void)state;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* x * y * bps = 2^64: the plane size wrapped to 0 */
+	g = (struct tiff_geom){.x = 1u << 31,
+			       .y = 1u << 31,
+			       .c = 1,
+			       .z = 1,
+			       .t = 1,
+			       .bps = 4,
+			       .samples = 1};
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	assert_int_equal(l.size, 42);
+}
+
+/*
+ * fuzz_tiff found it: a read inside one row buffers whole rows, so SizeX
+ * 2^32-1 of float made a 1-byte read allocate (and fill) 16 GiB.
+ */
+static void test_tiff_row_cap(void **state)
+{
+	struct tiff_geom g = {.x = 0xffffffff,
+			      .y = 1,
+			      .c = 1,
+			      .z = 1,
+			      .t = 1,
+			      .bps = 4,
+			      .samples = 1};
+	struct tiff_meta m = {.g = g, .format = TIFF_SF_FLOAT};
+	struct tiff_layout l = {.size = 42};
+	struct tiff_file *f = NULL;
+
+	(void)state;
+	/* a row over TIFF_MAX_ROW_BYTES is refused before any read */
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	assert_int_equal(l.size, 42);
+	assert_int_equal(tiff_file_new(&m, &f), -EFBIG);
+	assert_null(f);
+	/* a row of exactly the cap is a file */
+	g.x = TIFF_MAX_ROW_BYTES / 4;
+	assert_int_equal(tiff_layout_compute(&g, &l), 0);
+	g.x++;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* RGB counts its three samples */
+	g = (struct tiff_geom){.x = TIFF_MAX_ROW_BYTES / 3 + 1,
+			       .y = 1,
+			       .c = 3,
+			       .z = 1,
+			       .t = 1,
+			       .bps = 1,
+			       .samples = 3};
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+}
+
+/*
+ * fuzz_tiff found it: SizeC 1000000 (1x1 pixels) made every open build
+ * 60 MB of OME-XML, 3 s under ASan, for a head the layout reserved as 2 GB.
+ */
+static void test_tiff_channel_cap(void **state)
+{
+	struct tiff_geom g = {.x = 1,
+			      .y = 1,
+			      .c = 1000000,
+			      .z = 1,
+			      .t = 1,
+			      .bps = 1,
+			      .samples = 1};
+	struct tiff_meta m = {.format = TIFF_SF_UINT};
+	struct tiff_layout l = {.size = 42};
+	struct tiff_file *f = NULL;
+
+	(void)state;
+	/* more than TIFF_MAX_CHANNELS is refused before any head is built */
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	assert_int_equal(l.size, 42);
+	m.g = g;
+	assert_int_equal(tiff_file_new(&m, &f), -EFBIG);
+	assert_null(f);
+	g.c = TIFF_MAX_CHANNELS + 1;
+	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
+	/* the cap itself is a file, head and all */
+	g.c = TIFF_MAX_CHANNELS;
+	m.g = g;
+	assert_int_equal(tiff_file_new(&m, &f), 0);
+	tiff_file_free(f);
+}
+
 /* ---- the bytes: a deterministic pixel source -------------------------- */
 
 struct src {
@@ -1304,13 +1406,12 @@ static void test_tiff_plane_size_limits(void **state)
 	/* x * y * bps * samples past 2^64 */
 	g = geom(UINT32_MAX, UINT32_MAX, 1, 1, 1, 4, 3);
 	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
-	/* a strip of 64 rows of exactly 4 GiB does not fit its LONG count;
-	 * one byte less does */
-	g = geom(1u << 26, 64, 1, 1, 1, 1, 1);
+	/* a row over TIFF_MAX_ROW_BYTES (a read inside a row buffers whole
+	 * rows) is refused; one at the cap is not */
+	g = geom(TIFF_MAX_ROW_BYTES + 1, 64, 1, 1, 1, 1, 1);
 	assert_int_equal(tiff_layout_compute(&g, &l), -EFBIG);
 	g.x--;
 	assert_int_equal(tiff_layout_compute(&g, &l), 0);
-	assert_true(l.single_ifd);
 	assert_int_equal(l.strips, 1);
 	/* a tall image: y near 2^32 does not wrap the strip count (it
 	 * did, in 32 bits, to 0 strips); its 2^26 strips need 512 MiB of
@@ -1396,6 +1497,7 @@ static void test_tiff_geometry_sweep(void **state)
 					    l.size);
 				assert_true(l.size <= TIFF_MAX_BYTES);
 				assert_true(strip <= TIFF_CLASSIC_MAX);
+				assert_true(strip / rps <= TIFF_MAX_ROW_BYTES);
 				assert_true(l.single_ifd ||
 					    l.size <= TIFF_CLASSIC_MAX);
 				assert_true(!l.single_ifd ||
@@ -1411,6 +1513,7 @@ static void test_tiff_geometry_sweep(void **state)
 			 */
 			assert_true(planes > TIFF_MAX_PLANES ||
 				    g.c > TIFF_MAX_CHANNELS ||
+				    strip / rps > TIFF_MAX_ROW_BYTES ||
 				    strip > TIFF_CLASSIC_MAX ||
 				    planes * plane + 65536 + 8ull * g.y / rps +
 						    2048ull * g.c >
@@ -1599,6 +1702,9 @@ int main(void)
 		cmocka_unit_test(test_tiff_rgb),
 		cmocka_unit_test(test_tiff_big),
 		cmocka_unit_test(test_tiff_bad_geometry),
+		cmocka_unit_test(test_tiff_product_wraps),
+		cmocka_unit_test(test_tiff_row_cap),
+		cmocka_unit_test(test_tiff_channel_cap),
 		cmocka_unit_test(test_tiff_golden),
 		cmocka_unit_test(test_tiff_libtiff_reopen),
 		cmocka_unit_test(test_tiff_random_reads),

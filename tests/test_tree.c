@@ -666,6 +666,22 @@ static void test_tree_sanitize(void **state)
 			 TREE_NAME_MAX);
 }
 
+/* fuzz_name found it: ".hidden" cut to 1 byte was "." */
+static void test_tree_sanitize_cut_dots(void **state)
+{
+	char out[TREE_NAME_MAX + 1];
+
+	(void)state;
+	/* a cut never leaves "." or ".." */
+	assert_int_equal(tree_sanitize_name(".hidden", out, 1), 1);
+	assert_string_equal(out, "_");
+	assert_int_equal(tree_sanitize_name("..x", out, 2), 2);
+	assert_string_equal(out, "_.");
+	/* dot names longer than the cut are kept as they are */
+	tree_sanitize_name(".x", out, 2);
+	assert_string_equal(out, ".x");
+}
+
 static void test_tree_well_names(void **state)
 {
 	char out[32];
@@ -2445,6 +2461,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tree_wait_deadline, setup,
 						teardown),
 		cmocka_unit_test(test_tree_sanitize),
+		cmocka_unit_test(test_tree_sanitize_cut_dots),
 		cmocka_unit_test(test_tree_well_names),
 		cmocka_unit_test_setup_teardown(test_tree_root, setup,
 						teardown),

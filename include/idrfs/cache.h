@@ -13,10 +13,23 @@
  *   u32 CRC-32C of the raw bytes
  *   u64 raw length
  *   zstd frame of the raw bytes
- * Chunk keys are opaque byte strings built by cache_key_chunk(). A
- * metadata entry is keyed by its URL; its raw bytes are the fetch time
- * (i64 LE, seconds), the URL's length (u32 LE), the URL, then the body, so
- * the checksum covers all of them and a hashed long URL is verified.
+ * Chunk keys (format 2) are built by cache_key_chunk():
+ *   u8  'k'
+ *   the source tag ("zarr", "render", "orig"; at most 16 bytes), NUL
+ *   u64 identity of what the chunk belongs to (LE), see cache_ident_add()
+ *   i64 image id (LE; 0 for an original file)
+ *   u8  n, then n u64 chunk coordinates (LE), n <= 5
+ * The identity is a 64-bit FNV-1a hash of a canonical string of every
+ * field that decides a chunk's bytes, so a remount with another source or
+ * a re-chunked array never meets the old chunks: for a Zarr array its URL,
+ * format, shape, chunks, dtype with byte order, codec chain (and shard
+ * layout), fill value and key separator; for a rendered band its render
+ * URL (plane, region, channel settings); for an original file's block its
+ * URL, size and ETag. Format 1 keys began with 'c' and held no identity:
+ * they never match a format 2 key and leave by LRU eviction like any
+ * other entry. A metadata entry is keyed by its URL; its raw bytes are the
+ * fetch time (i64 LE, seconds), the URL's length (u32 LE), the URL, then the
+ * body, so the checksum covers all of them and a hashed long URL is verified.
  *
  * Size limit: the sum of stored values never exceeds max_bytes. A put
  * that would pass it evicts least-recently-used entries (chunks and
@@ -45,9 +58,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CACHE_KEY_MAX	   128
-#define CACHE_VERSION	   1
-#define CACHE_DEFAULT_SIZE (10ull << 30)
+#define CACHE_KEY_MAX	     128
+#define CACHE_VERSION	     1
+#define CACHE_DEFAULT_SIZE   (10ull << 30)
+#define CACHE_IDENT_INIT     0xcbf29ce484222325ull
+#define CACHE_KEY_CHUNK_TAG  'k'
+#define CACHE_KEY_SOURCE_MAX 16
+#define CACHE_KEY_DIMS	     5
 
 struct cache;
 
@@ -85,11 +102,20 @@ void cache_close(struct cache *c);
 const char *cache_path(const struct cache *c);
 
 /**
- * Key of a pixel chunk: source tag (e.g. "zarr", "render"), image id,
- * level and up to 5 chunk coordinates.
+ * Fold @p len bytes into an identity hash (64-bit FNV-1a): start from
+ * CACHE_IDENT_INIT and add the fields of a canonical string in a fixed
+ * order, NUL between them.
+ * @return the new hash
  */
-void cache_key_chunk(struct cache_key *k, const char *source, int64_t image,
-		     uint32_t level, const uint64_t *idx, unsigned n);
+uint64_t cache_ident_add(uint64_t h, const void *data, size_t len);
+
+/**
+ * Key of a pixel chunk (format 2 above): source tag (cut to
+ * CACHE_KEY_SOURCE_MAX bytes), identity, image id and up to
+ * CACHE_KEY_DIMS chunk coordinates (more are ignored).
+ */
+void cache_key_chunk(struct cache_key *k, const char *source, uint64_t ident,
+		     int64_t image, const uint64_t *idx, unsigned n);
 
 /**
  * Read an entry into @p dst, which must be exactly its raw length: from

@@ -9,9 +9,28 @@
  * A reader that reads on where it stopped gets the next prefetch_bytes of
  * the file fetched ahead by two worker threads; random readers do not.
  *
+ * Memory: one budget, mem_budget, bounds every byte of chunks in memory:
+ * decoded chunks in use and idle, and, while a chunk loads, the most its
+ * load can hold at once (the fetched body, the decoder's buffers, the
+ * cache's compressed copy). A read takes its chunks in batches that fit,
+ * uses them and lets them go before the next batch (idle chunks are
+ * dropped, least recently used first, to make room); with no room it
+ * waits, until its deadline, for other reads to let go. A chunk whose
+ * load needs more than the whole budget is refused (-EFBIG, logged with
+ * the array's URL and the sizes): loading it would break the bound, and
+ * one such chunk at a time under an exclusive budget would still need
+ * more memory than the user allowed. Prefetch uses at most half the
+ * budget and never waits: without room its job is dropped.
+ *
+ * A chunk the remote does not have (404: the fill value) is never stored
+ * in the persistent cache: it is kept in memory as a marker for
+ * absent_ttl_ms, then asked for again. A chunk that does not decode, or
+ * decodes to the wrong size, fails the read with -EIO (logged with the
+ * chunk's URL) and is not kept anywhere.
+ *
  * Limits: level 0 only; one request per missing chunk (identical misses
- * of concurrent readers share one request); the memory LRU holds at most
- * mem_budget bytes of decoded chunks that no reader is using.
+ * of concurrent readers share one request); at most PIXSRC_BATCH_MAX
+ * chunks per batch of a read.
  */
 #ifndef IDRFS_PIXSRC_H
 #define IDRFS_PIXSRC_H
@@ -34,13 +53,35 @@ struct pixsrc_config {
 	struct cache *cache;	 /* borrowed; NULL: no persistent cache */
 	const char *zarr_url;	 /* template with {id}, or NULL (copied) */
 	const char *s3_scheme;	 /* "https" (default) or "http" (copied) */
-	size_t mem_budget;	 /* bytes of decoded chunks kept */
+	size_t mem_budget;	 /* bytes of chunks in memory, all counted
+				  * (above); 0: PIXSRC_DEFAULT_BUDGET */
 	uint64_t prefetch_bytes; /* read ahead of sequential readers; 0 off */
 	uint64_t job_timeout_ms; /* deadline of a prefetch job */
+	uint64_t absent_ttl_ms;	 /* how long a 404 chunk is taken as fill
+				  * before it is asked again; 0: 60 s */
+};
+
+#define PIXSRC_DEFAULT_BUDGET (256u << 20)
+#define PIXSRC_BATCH_MAX      128
+
+/** Memory of the chunk table (bytes and events since pixsrc_new()). */
+struct pixsrc_mem {
+	uint64_t budget;
+	uint64_t held;	    /* now: chunks in use, loading and idle */
+	uint64_t idle;	    /* the part of held no read uses */
+	uint64_t peak;	    /* most held at once: never above budget */
+	uint64_t waits;	    /* times a read waited for room */
+	uint64_t timeouts;  /* reads that gave up waiting (-ETIMEDOUT) */
+	uint64_t too_big;   /* reads refused a chunk larger than the
+			     * budget (-EFBIG) */
+	uint64_t pf_yields; /* prefetch jobs dropped for want of room */
 };
 
 struct pixsrc;
 struct pixsrc_image;
+
+/** Counters of @p ps's memory. @note Thread-safe. */
+void pixsrc_mem_stats(struct pixsrc *ps, struct pixsrc_mem *out);
 
 int pixsrc_new(const struct pixsrc_config *cfg, struct pixsrc **out);
 void pixsrc_free(struct pixsrc *ps);
@@ -75,18 +116,23 @@ const char *pixsrc_source_url(const struct pixsrc_image *im);
 /**
  * Read the image's TIFF bytes.
  * @return bytes read (short only at end of file), -EIO (a chunk failed;
- *         logged with its URL), -ETIMEDOUT, -ENOMEM
- * @note Thread-safe.
+ *         logged with its URL), -ETIMEDOUT (the deadline passed, also
+ *         while waiting for another reader's load of a chunk or for room
+ *         in the memory budget), -EFBIG (one chunk needs more memory than
+ *         the whole budget; logged), -ENOMEM
+ * @note Thread-safe. Every wait is bounded by @p deadline.
  */
 ssize_t pixsrc_read(struct pixsrc_image *im, uint64_t off, size_t len,
 		    uint8_t *out, uint64_t deadline);
 
 /**
  * Read an original file on the download root: 1 MiB blocks, each fetched
- * once with a Range request, shared and cached like pixel chunks.
+ * once with a Range request, shared and cached like pixel chunks. Blocks
+ * are keyed by the URL and @p size: a file that changed size is fetched
+ * again.
  * @param[in] size the file's size (from its HEAD)
  * @return bytes read (short only at end of file), -EIO, -ETIMEDOUT,
- *         -ENOMEM
+ *         -EFBIG (a block is larger than the memory budget), -ENOMEM
  */
 ssize_t pixsrc_orig_read(struct pixsrc *ps, const char *url, uint64_t size,
 			 uint64_t off, size_t len, uint8_t *out,

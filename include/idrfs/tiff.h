@@ -13,7 +13,8 @@
  * rows callback. libtiff is not used to write; tests use it to re-read.
  *
  * Limits: uncompressed classic TIFF, strips of TIFF_STRIP_ROWS rows; at
- * most TIFF_MAX_PLANES planes, TIFF_MAX_CHANNELS channels and
+ * most TIFF_MAX_PLANES planes, TIFF_MAX_CHANNELS channels, rows of at
+ * most TIFF_MAX_ROW_BYTES (a read inside a row buffers whole rows) and
  * TIFF_MAX_BYTES bytes; a strip under 4 GiB, and above 4 GiB plane 0's
  * strips starting below 4 GiB (IFD0 holds them as 32-bit offsets);
  * descriptions are cut (never the pixels) to fit the reserved head. Every
@@ -28,10 +29,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define TIFF_STRIP_ROWS	 64u
-#define TIFF_HEAD_ALIGN	 4096u
-#define TIFF_MAX_PLANES	 (1u << 24)
-#define TIFF_CLASSIC_MAX 0xffffffffull
+#define TIFF_STRIP_ROWS 64u
+#define TIFF_HEAD_ALIGN 4096u
+#define TIFF_MAX_PLANES (1u << 24)
+/* A read inside a row buffers whole rows: 16 MiB is 2^22 float pixels. */
+#define TIFF_MAX_ROW_BYTES (16u << 20)
+#define TIFF_CLASSIC_MAX   0xffffffffull
 /*
  * The head reserves 2 KiB per channel and an open file keeps its ImageJ
  * LUTs (768 bytes per channel) in memory: 16384 channels cost 32 MiB of
@@ -65,7 +68,8 @@ struct tiff_layout {
  * @param[out] out written only on success
  * @return 0, -EINVAL (a zero size, bps not 1/2/4, samples not 1/3),
  *         -EFBIG (the file cannot hold it: more than TIFF_MAX_PLANES
- *         planes or TIFF_MAX_CHANNELS channels, over TIFF_MAX_BYTES, a
+ *         planes or TIFF_MAX_CHANNELS channels, a row over
+ *         TIFF_MAX_ROW_BYTES, over TIFF_MAX_BYTES, a
  *         product that overflows 64 bits, a strip of 4 GiB or more, or
  *         above 4 GiB a strip of plane 0 starting past 4 GiB)
  * @note Pure and thread-safe; logs nothing (see tiff_geom_log()).

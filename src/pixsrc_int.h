@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pixsrc_int: what pixsrc.c (sources, loaders, the read path, prefetch)
+ * and pixsrc_chunks.c (the chunk table and its memory budget) share: the
+ * table, its entries, and how a read describes its chunks to it.
+ * Private to the pixsrc module.
+ */
+#ifndef IDRFS_PIXSRC_INT_H
+#define IDRFS_PIXSRC_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idrfs/cache.h"
+#include "idrfs/pixsrc.h"
+#include "idrfs/zarr.h"
+
+#define PIXSRC_URL_MAX	  2048
+#define PIXSRC_HBUCKETS	  4096
+#define PIXSRC_ABSENT_TTL (60u * 1000u)
+
+struct chunk {
+	struct cache_key key;
+	uint8_t *data; /* len decoded bytes; NULL while loading, if absent */
+	size_t len;
+	size_t cost;	  /* this entry's part of held */
+	uint64_t expires; /* absent: believed until then (ms) */
+	unsigned refs;
+	bool loading;
+	bool absent; /* the remote has no such chunk: the fill value */
+	int err;
+	struct chunk *hnext;
+	struct chunk *prev, *next; /* idle LRU, when refs == 0 */
+};
+
+/*
+ * The chunk table: every chunk in memory (in use, loading, idle), keyed
+ * by its cache key, and the budget they all count against.
+ */
+struct pixsrc_chunks {
+	struct cache *cache; /* borrowed; NULL: no persistent cache */
+	size_t budget;
+	uint64_t absent_ttl_ms;
+
+	/* lock protects the table, the LRU, held, idle_bytes and peak; no
+	 * other lock is taken with it held */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a load finished */
+	pthread_cond_t room; /* bytes were given back, or went idle */
+	struct chunk *buckets[PIXSRC_HBUCKETS];
+	struct chunk *lru_head, *lru_tail;
+	size_t held;	   /* the cost of every entry: <= budget */
+	size_t idle_bytes; /* the part of held on the LRU */
+	size_t peak;	   /* the most held was */
+	atomic_uint_fast64_t waits, timeouts, too_big, pf_yields;
+};
+
+/* What a batch needs of an item: its key, and for a load its URL. */
+struct load_item {
+	struct chunk *c;
+	size_t cost; /* reserved while it loads, the entry included */
+	char url[PIXSRC_URL_MAX];
+	uint64_t idx[ZARR_MAX_DIMS];
+};
+
+/*
+ * The chunks of one read (or prefetch job), and what to do with them:
+ * prep() names chunk i (key; URL and coordinates for load(); cost),
+ * len() is its decoded size, load() fetches items that are in neither
+ * memory nor the persistent cache, and use() copies chunk i out (NULL:
+ * prefetch, only load).
+ */
+struct loader {
+	int (*prep)(void *ctx, size_t i, struct load_item *it,
+		    struct cache_key *k);
+	size_t (*len)(void *ctx, const struct load_item *it);
+	void (*load)(void *ctx, struct load_item *items, size_t n,
+		     uint64_t deadline);
+	int (*use)(void *ctx, size_t i, const struct chunk *c);
+	void *ctx;
+	const char *what;    /* the array's or file's URL, for log lines */
+	atomic_bool *logged; /* a refusal was logged, or NULL (always log) */
+};
+
+/** Set up an empty table (budget 0: PIXSRC_DEFAULT_BUDGET). */
+void pixsrc_chunks_init(struct pixsrc_chunks *t, struct cache *cache,
+			size_t budget, uint64_t absent_ttl_ms);
+
+/** Free every entry and the locks. No read may be in progress. */
+void pixsrc_chunks_release(struct pixsrc_chunks *t);
+
+/**
+ * Go through chunks 0..n-1 of a read in batches that fit the budget:
+ * take, load what is missing (the persistent cache, else ld->load()),
+ * wait for loads of others, use, let go. With @p pf (prefetch) only half
+ * the budget is used and nothing waits.
+ * @return 0, -EFBIG (a chunk's load is larger than the budget; logged),
+ *         -ETIMEDOUT (logged when it was the wait for room), -EAGAIN (pf:
+ *         no room), -ENOMEM, or the error of a load (-EIO) or of use()
+ */
+int pixsrc_chunks_each(struct pixsrc_chunks *t, const struct loader *ld,
+		       size_t n, bool pf, uint64_t deadline);
+
+/**
+ * Publish the result of a load (of an entry ld->load() was given): @p data
+ * (len bytes, taken over), @p absent (the fill value) or @p err. What the
+ * load reserved beyond what the entry keeps goes back to the budget.
+ */
+void pixsrc_chunks_done(struct pixsrc_chunks *t, struct chunk *c, uint8_t *data,
+			size_t len, int err, bool absent);
+
+/** Store a loaded chunk in the persistent cache (elem: bytes per sample,
+ * for its byte shuffle); a failure only costs the cache copy. */
+void pixsrc_chunks_store(struct pixsrc_chunks *t, struct chunk *c,
+			 const uint8_t *data, size_t len, unsigned elem);
+
+/** What storing @p len bytes holds at once in the cache: a shuffled copy
+ * and the zstd frame (at most len + len / 256 + 64 bytes). */
+static inline size_t pixsrc_chunks_store_cost(size_t len)
+{
+	return 2 * len + len / 128 + 65536;
+}
+
+/** Counters, for pixsrc_mem_stats(). */
+void pixsrc_chunks_stats(struct pixsrc_chunks *t, struct pixsrc_mem *out);
+
+#endif
