@@ -863,10 +863,6 @@ int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out)
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
 	if (!t->originals_root || !t->remote_url || !t->buckets)
 		goto fail;
-	rc = gen_readme_make(t, t->remote_url);
-	if (rc < 0)
-		goto fail;
-	rc = -ENOMEM;
 	root = node_get(t, TREE_K_ROOT, TREE_ROOT_INO);
 	if (!root)
 		goto fail;
@@ -897,7 +893,7 @@ void tree_free(struct tree *t)
 		}
 	}
 	free(t->buckets);
-	free(t->readme);
+	free(atomic_load(&t->readme));
 	free(t->originals_root);
 	free(t->remote_url);
 	pthread_mutex_destroy(&t->lock);

@@ -124,8 +124,12 @@ static void sb_cell(struct sbuf *b, const char *s)
 
 /* ---- README.txt ---- */
 
-int gen_readme_make(struct tree *t, const char *url)
+/* README.txt, made at its first use (lock-free: a thread that loses the
+ * race frees its copy). NULL only if out of memory. */
+static const struct gen_text *readme(struct tree *t)
 {
+	struct gen_text *r = atomic_load(&t->readme), *none = NULL;
+	const char *url = t->remote_url;
 	static const char fmt[] =
 		"idrfs: %s, mounted read-only\n"
 		"\n"
@@ -234,16 +238,23 @@ int gen_readme_make(struct tree *t, const char *url)
 		"doi:10.1038/nmeth.4326, and the publication of each study.\n"
 		"\n"
 		"Unmount with: fusermount3 -u <mountpoint>\n";
-	int n = snprintf(NULL, 0, fmt, url);
+	int n;
 
+	if (r)
+		return r;
+	n = snprintf(NULL, 0, fmt, url);
 	if (n < 0)
-		return -EINVAL;
-	t->readme = malloc((size_t)n + 1);
-	if (!t->readme)
-		return -ENOMEM;
-	snprintf(t->readme, (size_t)n + 1, fmt, url);
-	t->readme_len = (size_t)n;
-	return 0;
+		return NULL;
+	r = malloc(sizeof(*r) + (size_t)n + 1);
+	if (!r)
+		return NULL;
+	snprintf(r->text, (size_t)n + 1, fmt, url);
+	r->len = (size_t)n;
+	if (!atomic_compare_exchange_strong(&t->readme, &none, r)) {
+		free(r);
+		r = none;
+	}
+	return r;
 }
 
 static ssize_t copy_out(const char *text, size_t tl, uint64_t off, size_t len,
@@ -261,10 +272,12 @@ static ssize_t readme_read(struct tree *t, struct node *n, void *fh,
 			   uint64_t off, size_t len, char *buf,
 			   uint64_t deadline)
 {
+	const struct gen_text *r = readme(t);
+
 	(void)n;
 	(void)fh;
 	(void)deadline;
-	return copy_out(t->readme, t->readme_len, off, len, buf);
+	return r ? copy_out(r->text, r->len, off, len, buf) : -ENOMEM;
 }
 
 const struct tree_ops tree_readme_ops = {
@@ -274,11 +287,13 @@ const struct tree_ops tree_readme_ops = {
 
 int gen_add_root_files(struct tree *t, struct tree_build *b)
 {
-	int rc = tree_build_add(b, TREE_K_README, TREE_README_INO,
-				strdup("README.txt"), 0, NULL);
+	const struct gen_text *r = readme(t);
+	int rc = r ? tree_build_add(b, TREE_K_README, TREE_README_INO,
+				    strdup("README.txt"), 0, NULL)
+		   : -ENOMEM;
 
 	if (rc == 0)
-		tree_build_last(b)->size = t->readme_len;
+		tree_build_last(b)->size = r->len;
 	if (rc == 0 && t->stats)
 		rc = tree_build_add(b, TREE_K_STATSDIR, TREE_STATSDIR_INO,
 				    strdup(".idrfs"), 0, NULL);

@@ -279,8 +279,7 @@ struct tree {
 	uint64_t build_ms;
 	size_t (*stats)(void *ctx, bool json, char *buf, size_t size);
 	void *stats_ctx;
-	char *readme; /* tree_gen.c */
-	size_t readme_len;
+	_Atomic(struct gen_text *) readme; /* tree_gen.c: made on first use */
 
 	/* t->lock (tree.c): the table, node core fields, the job queue */
 	pthread_mutex_t lock;
@@ -566,7 +565,12 @@ int gen_file_node(struct tree *t, struct node *owner, const char *name,
 
 /** The root's fixed files (README.txt, .idrfs). */
 int gen_add_root_files(struct tree *t, struct tree_build *b);
-int gen_readme_make(struct tree *t, const char *url);
+
+/** A text made once (README.txt): its length, then its bytes. */
+struct gen_text {
+	size_t len;
+	char text[];
+};
 
 /* ---- originals/ (tree_orig.c), for tree_views.c ---- */
 
