@@ -129,6 +129,8 @@ cleanup() {
 		tail -n 40 "$WORK/idrfs.log"
 		echo "--- idrfs stderr"
 		tail -n 20 "$WORK/idrfs.err" 2>/dev/null
+		echo "--- fake server stderr"
+		tail -n 20 "$WORK/fake.err" 2>/dev/null
 	fi
 	rm -rf "$WORK"
 }
