@@ -22,7 +22,7 @@ static void check_array(const struct zarr_array *a)
 	char key[ZARR_KEY_MAX];
 
 	/* api.h: what the parsers return passes zarr_array_check() */
-	FUZZ_CHECK(zarr_array_check(a) == 0);
+	FUZZ_CHECK(zarr_array_check(a, NULL, NULL) == 0);
 	FUZZ_CHECK(zarr_chunk_bytes(a) <= ZARR_MAX_CHUNK_BYTES);
 	for (unsigned d = 0; d < a->ndim; d++) {
 		uint64_t g = zarr_grid(a, d);
