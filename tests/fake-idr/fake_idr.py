@@ -34,6 +34,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
 import archive      # noqa: E402
+import faults       # noqa: E402
 import filefmt      # noqa: E402
 import omeroapi     # noqa: E402
 import searchapi    # noqa: E402
@@ -77,6 +78,7 @@ class State:
         self.mapr = searchapi.Mapr(self.arch)
         self.stores = zarrstore.StoreManager(self.arch, data_dir,
                                              args.chunk_cache_mb << 20)
+        self.faults = faults.Faults(self.stores.get)
         self.lock = threading.Lock()
         self.proxy = OrderedDict()  # the front proxy's cache
         self.proxy_bytes = 0
@@ -101,7 +103,7 @@ class State:
     def reset_stats(self):
         with self.lock:
             self.stats = {"total": 0, "bytes": 0, "endpoints": {}, "paths": {},
-                          "status": {}, "injected": {"fail": 0, "truncate": 0}}
+                          "status": {}, "injected": {"fail": 0, "truncate": 0, "fault": 0}}
 
     def next_request(self):
         with self.lock:
@@ -158,6 +160,13 @@ def pattern_of(st, path):
     if path.startswith("/" + PUB_ROOT + "/") or path.startswith("/searchengine/"):
         return path
     return "/".join("{id}" if s.isdigit() else s for s in path.split("/"))
+
+
+def pattern_or_path(st, path):
+    try:
+        return pattern_of(st, path)
+    except Exception:
+        return path
 
 
 def parse_range(header, size):
@@ -628,6 +637,9 @@ def control(st, path, q):
             n = len(st.sessions)
             st.sessions.clear()
         return dj({"ok": True, "expired": n})
+    if path == "/__fake/fault":
+        status, answer = st.faults.control(q)
+        return dj(answer, status)
     if path == "/__fake/config":
         try:
             if "latency_ms" in q:
@@ -689,16 +701,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
         counter = st.next_request()
         if st.latency_ms > 0:
             time.sleep(st.latency_ms / 1000.0)
+        memo = []
+
+        def real():
+            if not memo:
+                try:
+                    memo.append(proxied(st, method, path, qall, self.headers, parsed.query))
+                except Exception:
+                    sys.stderr.write("fake-idr: error on %s\n%s" % (self.path, traceback.format_exc()))
+                    memo.append(Resp(500, b"fake-idr internal error\n", TEXT))
+            return memo[0]
+        try:
+            faulted = st.faults.serve(self, method, path, parsed.query, real)
+        except Exception:
+            sys.stderr.write("fake-idr: fault layer error on %s\n%s" % (self.path, traceback.format_exc()))
+            faulted = None
+        if faulted is not None:
+            st.record(pattern_or_path(st, path), path, faulted[0], faulted[1], "fault")
+            return
         injected = None
         if st.fail_rate > 0 and _u64(st.args.seed, counter, 1) < st.fail_rate:
             resp = Resp(503, b"fake-idr: injected failure (503 Service Unavailable)\n", TEXT)
             injected = "fail"
         else:
-            try:
-                resp = proxied(st, method, path, qall, self.headers, parsed.query)
-            except Exception:
-                sys.stderr.write("fake-idr: error on %s\n%s" % (self.path, traceback.format_exc()))
-                resp = Resp(500, b"fake-idr internal error\n", TEXT)
+            resp = real()
         truncate = (injected is None and st.truncate_rate > 0 and method != "HEAD"
                     and _u64(st.args.seed, counter, 2) < st.truncate_rate)
         if truncate:
@@ -707,11 +733,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             sent = self.send(resp, method == "HEAD", truncate)
         finally:
-            try:
-                pat = pattern_of(st, path)
-            except Exception:
-                pat = path
-            st.record(pat, path, resp.status, sent, injected)
+            st.record(pattern_or_path(st, path), path, resp.status, sent, injected)
 
     def send(self, resp, head=False, truncate=False):
         body = resp.body
