@@ -220,7 +220,10 @@ def page_html(title, text):
 # by the request URI without "_=<digits>" (idr-api.md, front proxy). The
 # JSON APIs are kept here too: the archive never changes, and a listing
 # page then costs what a stored object costs, not a Python rendering.
-PROXY_CACHED = ("/api/", "/webclient/api/")
+# The search engine is not behind IDR's cache, but its answers are kept
+# the same way: a client can tell only by the time (a page of 1000 hits
+# costs 0.25 s of Python, and `ls by-gene` asks 21 of them).
+PROXY_CACHED = ("/api/", "/webclient/api/", "/searchengine/api/")
 PROXY_CACHE_BYTES = 512 << 20
 
 
