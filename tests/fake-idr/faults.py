@@ -145,6 +145,7 @@ class Faults:
         self.rules = []
         self.next_id = 1
         self.memo = {}          # (rule id, entry parts) -> [lock, padding] (huge)
+        self.rewritten = {}     # (rule id, path, query) -> JSON rewritten or None
 
     # ------------------------------------------------------------ control
 
@@ -156,6 +157,7 @@ class Faults:
                 hits = {str(r.id): r.hits for r in self.rules}
                 self.rules = []
                 self.memo = {}
+                self.rewritten = {}
                 return 200, {"ok": True, "cleared": n, "hits": hits}
             if "kind" not in q:
                 return 200, {"ok": True, "rules": [r.describe() for r in self.rules],
@@ -261,17 +263,33 @@ class Faults:
         if k == "garbage":
             if not body:
                 return None
-            rnd = random.Random(path)
-            return _like(resp, bytes(rnd.getrandbits(8) for _ in range(len(body))))
+            return _like(resp, random.Random(path).randbytes(len(body)))
         if k == "chunk_size":
             out = self._chunk_half(path, body)
             return _like(resp, out) if out is not None else None
+        key = (rule.id, path, query)
+        with self.lock:
+            if key in self.rewritten:
+                out = self.rewritten[key]
+                return _like(resp, out) if out is not None else None
+        out = self._rewrite_json(rule, body)
+        with self.lock:
+            if len(self.rewritten) >= 64:
+                self.rewritten.clear()
+            self.rewritten[key] = out
+        return _like(resp, out) if out is not None else None
+
+    def _rewrite_json(self, rule, body):
+        """The rewritten JSON body, or None where the kind does not apply.
+        The caller keeps it per URL: a search page of 1000 hits takes
+        Python 0.5 s to rewrite, and a client asks for it again."""
+        k = rule.kind
         doc = as_json(body)
         if doc is None:
             return None
         if k == "badjson":
             mid = len(body) // 2
-            return _like(resp, body[:mid] + b'",}]{:' + body[mid:])
+            return body[:mid] + b'",}]{:' + body[mid:]
         if k == "string":
             new = map_scalars(doc, lambda v: str(v).lower() if isinstance(v, bool)
                               else str(v) if isinstance(v, (int, float)) else v)
@@ -280,8 +298,7 @@ class Faults:
         elif k == "nested":
             new = map_scalars(doc, lambda v: [[v]])
         elif k == "huge":
-            hit = self._huge(rule, doc)
-            return _like(resp, hit) if hit is not None else None
+            return self._huge(rule, doc)
         elif k == "names":
             new = copy.deepcopy(doc)
             if not hostile_names(new, rule.every, rule.hostile):
@@ -294,7 +311,7 @@ class Faults:
             raise AssertionError(k)
         if new == doc:
             return None
-        return _like(resp, dumps(new))
+        return dumps(new)
 
     def _huge(self, rule, doc):
         """doc with items padding entries after its longest list's last.
