@@ -1,0 +1,18 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The fault matrix (tests/fault_matrix.py): every fault the fake server can
+# inject, and the server gone, against ls, stat, reads, tifffile,
+# images.tsv, study.txt and by-gene, each on a fresh mount with timeout=3.
+# Every cell must answer within the deadline, keep the daemon alive and
+# serve the right data once the fault is gone, also after a remount.
+. "$(dirname "$0")/lib.sh"
+need_fuse
+
+timeout 900 "$PYTHON3" "$top_srcdir/tests/fault_matrix.py" \
+	--idrfs "$IDRFS" --work "$WORK" --timeout 3 ${FAULTS_ONLY:+--only "$FAULTS_ONLY"}
+rc=$?
+# a matrix killed by its bound may leave mounts under $WORK: never rm into them
+while read -r _ m _; do
+	case $m in "$WORK"/*) fusermount3 -uz "$m" 2>/dev/null ;; esac
+done </proc/mounts
+exit $rc
