@@ -219,8 +219,9 @@ class Fake:
 
 
 class Mount:
-    def __init__(self, args, url, d):
+    def __init__(self, args, url, d, timeout=None):
         self.args = args
+        self.timeout = timeout or args.timeout
         self.url = url
         self.dir = d
         self.mnt = os.path.join(d, "mnt")
@@ -235,7 +236,7 @@ class Mount:
             os.mkfifo(fifo)
         fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
         opts = "notify_pipe=%s,log_file=%s,cache_dir=%s,timeout=%d,s3_scheme=http" % (
-            fifo, self.log, self.cache, self.args.timeout)
+            fifo, self.log, self.cache, self.timeout)
         with open(os.path.join(self.dir, "idrfs.err"), "ab") as err:
             self.proc = subprocess.Popen([self.args.idrfs, "-f", "-o", opts, self.url, self.mnt],
                                          stderr=err, stdout=subprocess.DEVNULL)
@@ -451,6 +452,10 @@ def run_row(args, fake, base, ri, row):
             fake.fetch(path)
     marks = {c.col: c.m.log_size() for c in live}
 
+    pending = [len(live)]
+    pending_lock = threading.Lock()
+    first_done = threading.Event()
+
     def during(c):
         r = op(c.m.mnt, c.kind, c.path, hard)
         c.during = r
@@ -458,6 +463,18 @@ def run_row(args, fake, base, ri, row):
         c.symbol = sym
         if why:
             c.fail(why, c.m.log_lines(marks[c.col]))
+        with pending_lock:
+            pending[0] -= 1
+            if pending[0] <= 0:
+                first_done.set()
+        # a user who met a failure tries again while the others wait: the
+        # failure the fault ends on is as fresh as can be (a daemon that
+        # remembers it, rather than asking again, is then caught)
+        while not r["ok"] and c.symbol != "X" and not first_done.wait(0.5):
+            r = op(c.m.mnt, c.kind, c.path, hard)
+            sym, why = judge_fault(c.col, kind, base[c.col], r, T)
+            if sym == "X":
+                c.fail("on a second try: " + why, c.m.log_lines(marks[c.col]))
         # the daemon is alive and serves what needs no server
         r = op(c.m.mnt, "cat", "README.txt", T + MARGIN + 3)
         if not c.m.alive():
@@ -523,13 +540,15 @@ def baseline(args, fake, d):
     sys.path.insert(0, os.path.join(HERE, "fake-idr"))
     import archive
     import numpy as np
-    m = Mount(args, fake.url, d)
+    # a long deadline: the truth, not the timing (the fake server's first
+    # search pages are slow, and it keeps them for the cells)
+    m = Mount(args, fake.url, d, timeout=60)
     if not m.mount():
         raise RuntimeError("baseline mount failed")
     try:
         base = {}
         for name, kind, path, _ in OPS:
-            r = op(m.mnt, kind, path, args.timeout + 30)
+            r = op(m.mnt, kind, path, 90)
             if not r["ok"] or r.get("unsafe"):
                 raise RuntimeError("baseline %s failed: %s %s" % (name, describe(r), r))
             base[name] = r
