@@ -82,6 +82,8 @@ HUGE_PRIME = ["/api/v0/m/projects/102/datasets/", "/api/v0/m/datasets/1003/image
 
 # row: (name, fault kind or "gone", query of /__fake/fault, columns)
 ROWS = [
+    # the instrument itself: a rule that matches nothing, every cell "ok"
+    ("no fault", "503", {"pattern": "^/no/such/path$"}, OP_NAMES),
     ("500", "500", {"pattern": ALL}, OP_NAMES),
     ("502", "502", {"pattern": ALL}, OP_NAMES),
     ("503", "503", {"pattern": ALL}, OP_NAMES),
