@@ -34,6 +34,7 @@ sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
 import archive      # noqa: E402
+import faults       # noqa: E402
 import filefmt      # noqa: E402
 import omeroapi     # noqa: E402
 import searchapi    # noqa: E402
@@ -77,6 +78,7 @@ class State:
         self.mapr = searchapi.Mapr(self.arch)
         self.stores = zarrstore.StoreManager(self.arch, data_dir,
                                              args.chunk_cache_mb << 20)
+        self.faults = faults.Faults(self.stores.get)
         self.lock = threading.Lock()
         self.proxy = OrderedDict()  # the front proxy's cache
         self.proxy_bytes = 0
@@ -101,7 +103,7 @@ class State:
     def reset_stats(self):
         with self.lock:
             self.stats = {"total": 0, "bytes": 0, "endpoints": {}, "paths": {},
-                          "status": {}, "injected": {"fail": 0, "truncate": 0}}
+                          "status": {}, "injected": {"fail": 0, "truncate": 0, "fault": 0}}
 
     def next_request(self):
         with self.lock:
@@ -160,6 +162,13 @@ def pattern_of(st, path):
     return "/".join("{id}" if s.isdigit() else s for s in path.split("/"))
 
 
+def pattern_or_path(st, path):
+    try:
+        return pattern_of(st, path)
+    except Exception:
+        return path
+
+
 def parse_range(header, size):
     """None (no/ignored range), 'bad' (416) or (start, end) inclusive."""
     if not header or not header.startswith("bytes=") or "," in header:
@@ -211,7 +220,10 @@ def page_html(title, text):
 # by the request URI without "_=<digits>" (idr-api.md, front proxy). The
 # JSON APIs are kept here too: the archive never changes, and a listing
 # page then costs what a stored object costs, not a Python rendering.
-PROXY_CACHED = ("/api/", "/webclient/api/")
+# The search engine is not behind IDR's cache, but its answers are kept
+# the same way: a client can tell only by the time (a page of 1000 hits
+# costs 0.25 s of Python, and `ls by-gene` asks 21 of them).
+PROXY_CACHED = ("/api/", "/webclient/api/", "/searchengine/api/")
 PROXY_CACHE_BYTES = 512 << 20
 
 
@@ -628,6 +640,9 @@ def control(st, path, q):
             n = len(st.sessions)
             st.sessions.clear()
         return dj({"ok": True, "expired": n})
+    if path == "/__fake/fault":
+        status, answer = st.faults.control(q)
+        return dj(answer, status)
     if path == "/__fake/config":
         try:
             if "latency_ms" in q:
@@ -689,16 +704,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
         counter = st.next_request()
         if st.latency_ms > 0:
             time.sleep(st.latency_ms / 1000.0)
+        memo = []
+
+        def real():
+            if not memo:
+                try:
+                    memo.append(proxied(st, method, path, qall, self.headers, parsed.query))
+                except Exception:
+                    sys.stderr.write("fake-idr: error on %s\n%s" % (self.path, traceback.format_exc()))
+                    memo.append(Resp(500, b"fake-idr internal error\n", TEXT))
+            return memo[0]
+        try:
+            faulted = st.faults.serve(self, method, path, parsed.query, real)
+        except Exception:
+            sys.stderr.write("fake-idr: fault layer error on %s\n%s" % (self.path, traceback.format_exc()))
+            faulted = None
+        if faulted is not None:
+            st.record(pattern_or_path(st, path), path, faulted[0], faulted[1], "fault")
+            return
         injected = None
         if st.fail_rate > 0 and _u64(st.args.seed, counter, 1) < st.fail_rate:
             resp = Resp(503, b"fake-idr: injected failure (503 Service Unavailable)\n", TEXT)
             injected = "fail"
         else:
-            try:
-                resp = proxied(st, method, path, qall, self.headers, parsed.query)
-            except Exception:
-                sys.stderr.write("fake-idr: error on %s\n%s" % (self.path, traceback.format_exc()))
-                resp = Resp(500, b"fake-idr internal error\n", TEXT)
+            resp = real()
         truncate = (injected is None and st.truncate_rate > 0 and method != "HEAD"
                     and _u64(st.args.seed, counter, 2) < st.truncate_rate)
         if truncate:
@@ -707,11 +736,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             sent = self.send(resp, method == "HEAD", truncate)
         finally:
-            try:
-                pat = pattern_of(st, path)
-            except Exception:
-                pat = path
-            st.record(pat, path, resp.status, sent, injected)
+            st.record(pattern_or_path(st, path), path, resp.status, sent, injected)
 
     def send(self, resp, head=False, truncate=False):
         body = resp.body

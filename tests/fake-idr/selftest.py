@@ -894,6 +894,180 @@ def test_misc(srv):
     check("keep-alive", n == 5)
 
 
+def raw_get(srv, path, timeout=10, conn=None):
+    """(status, headers, body, error name) of one GET on a new connection
+    (or conn); error is the exception a client meets, body what it read."""
+    c = conn or http.client.HTTPConnection(srv.host, srv.port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        try:
+            return r.status, hdrs, r.read(), None
+        except (http.client.IncompleteRead, OSError) as e:
+            return r.status, hdrs, getattr(e, "partial", b""), type(e).__name__
+    except (http.client.HTTPException, OSError) as e:
+        return None, {}, b"", type(e).__name__
+    finally:
+        if conn is None:
+            c.close()
+
+
+def fault(srv, kind, path_re, **opt):
+    q = "&".join("%s=%s" % (k, urllib.parse.quote(str(v), safe=""))
+                 for k, v in dict(opt, kind=kind, pattern=path_re).items())
+    st, d, h = srv.get_json("/__fake/fault?clear=1")
+    st, d, h = srv.get_json("/__fake/fault?" + q)
+    return st == 200 and d["ok"]
+
+
+def test_fault_layer(srv, arch):
+    section("fault injection layer (/__fake/fault)")
+    P = "/api/v0/m/projects/"
+    K = "/searchengine/api/v1/resources/image/keys/"
+    Z = "/idr/zarr/v0.4/idr0802A/2004.zarr/0/.zarray"
+    C = "/idr/zarr/v0.4/idr0802A/2004.zarr/0/0/0/0/0/0"
+    real = {p: srv.request(p)[2] for p in (P, K, Z, C, "/api/v0/m/datasets/1003/images/")}
+    srv.get_json("/__fake/reset")
+    for code in (500, 502, 503, 404):
+        fault(srv, str(code), "^/api/")
+        st, h, b, e = raw_get(srv, P)
+        check("fault %d" % code, st == code and b"nginx" in b, repr((st, b[:60])))
+    fault(srv, "404", "^/idr/zarr/")
+    st, h, b, e = raw_get(srv, C)
+    check("fault 404 on a Zarr key is S3's NoSuchKey", st == 404 and b"<Code>NoSuchKey" in b)
+    fault(srv, "429", "^/api/", retry_after=7)
+    st, h, b, e = raw_get(srv, P)
+    check("fault 429 with Retry-After", st == 429 and h.get("retry-after") == "7")
+    fault(srv, "reset", "^/api/")
+    st, h, b, e = raw_get(srv, P)
+    check("fault reset: no status, a reset", st is None and e in ("ConnectionResetError",
+                                                                    "RemoteDisconnected"), repr(e))
+    fault(srv, "reset_body", "^/api/")
+    st, h, b, e = raw_get(srv, P)
+    check("fault reset_body: 200, then a reset mid-body", st == 200 and e is not None
+          and int(h["content-length"]) == len(real[P]), repr((st, e)))
+    fault(srv, "stall", "^/api/", secs=1)
+    t0 = time.time()
+    st, h, b, e = raw_get(srv, P, timeout=0.4)
+    check("fault stall: the client times out", st is None and e in ("timeout", "TimeoutError"),
+          repr(e))
+    st, h, b, e = raw_get(srv, P, timeout=5)
+    dt = time.time() - t0
+    check("fault stall: bounded by secs, then closed", st is None and 1.0 <= dt < 4, "%.2f %r" % (dt, e))
+    fault(srv, "trickle", "^/searchengine/", rate=2000)
+    t0 = time.time()
+    st, h, b, e = raw_get(srv, K)
+    dt = time.time() - t0
+    check("fault trickle: the whole body, slowly", st == 200 and b == real[K]
+          and dt >= 0.8 * len(b) / 2000, "%.2f s for %d bytes" % (dt, len(b)))
+    fault(srv, "cut", "^/api/")
+    c = http.client.HTTPConnection(srv.host, srv.port, timeout=10)
+    st, h, b, e = raw_get(srv, P, conn=c)
+    st2, h2, b2, e2 = raw_get(srv, P, conn=c)
+    c.close()
+    check("fault cut: half the body, its own Content-Length, connection kept",
+          st == 200 and b == real[P][:len(real[P]) // 2] and int(h["content-length"]) == len(b)
+          and e is None and b2 == b, repr((len(b), e, e2)))
+    fault(srv, "short", "^/api/")
+    st, h, b, e = raw_get(srv, P)
+    check("fault short: Content-Length larger than the body", st == 200 and e == "IncompleteRead"
+          and b == real[P] and int(h["content-length"]) > len(b), repr((e, h.get("content-length"))))
+    fault(srv, "empty", "^/api/")
+    st, h, b, e = raw_get(srv, P)
+    check("fault empty: 200, no body", st == 200 and b == b"" and h["content-length"] == "0")
+    fault(srv, "html", "^/api/")
+    st, h, b, e = raw_get(srv, P)
+    check("fault html: 200 text/html", st == 200 and h["content-type"].startswith("text/html")
+          and b.startswith(b"<!DOCTYPE html>"))
+    fault(srv, "badjson", "^/api/")
+    st, h, b, e = raw_get(srv, P)
+    try:
+        json.loads(b)
+        bad = False
+    except ValueError:
+        bad = True
+    check("fault badjson: the body no longer parses", st == 200 and bad and len(b) > len(real[P]))
+    fault(srv, "string", "^/api/")
+    d = json.loads(raw_get(srv, P)[2])
+    check("fault string: ints as strings", d["data"][0]["@id"] == "101"
+          and d["meta"]["totalCount"] == "2", repr(d["meta"]))
+    fault(srv, "null", "^/api/")
+    d = json.loads(raw_get(srv, P)[2])
+    check("fault null: every scalar null", d["data"][0]["@id"] is None and d["data"][0]["Name"] is None
+          and len(d["data"]) == 2)
+    fault(srv, "nested", "^/api/")
+    d = json.loads(raw_get(srv, P)[2])
+    check("fault nested: [[v]] for every scalar", d["data"][0]["@id"] == [[101]]
+          and d["meta"]["limit"] == [[200]])
+    L = "/api/v0/m/datasets/1003/images/"
+    fault(srv, "huge", "^/api/", items=1000)
+    d = json.loads(raw_get(srv, L)[2])
+    ids = [i["@id"] for i in d["data"]]
+    check("fault huge: the page padded, ids unique, totalCount as before",
+          len(ids) == 1008 and len(set(ids)) == 1008 and d["meta"]["totalCount"] == 8
+          and d["data"][:8] == json.loads(real[L])["data"], repr(len(ids)))
+    fault(srv, "names", "^/api/")
+    st, h, b, e = raw_get(srv, L)
+    names = [i["Name"] for i in json.loads(b)["data"]]
+    orig = [i["Name"] for i in json.loads(real[L])["data"]]
+    import faults
+    check("fault names: every other name hostile, NUL escaped", b"\\u0000" in b
+          and names[1::2] == orig[1::2] and names[0::2] == faults.HOSTILE[:4], repr(names))
+    fault(srv, "names", "^/api/", nul=0, every=1)
+    b = raw_get(srv, L)[2]
+    check("fault names nul=0: no NUL, every name hostile", b"\\u0000" not in b
+          and [i["Name"] for i in json.loads(b)["data"]] == faults.HOSTILE[1:] + faults.HOSTILE[1:2])
+    fault(srv, "zarr_huge", r"\.zarray$")
+    z = json.loads(raw_get(srv, Z)[2])
+    check("fault zarr_huge", z["shape"] == [10 ** 12] * 5 and z["chunks"] == [10 ** 12] * 5)
+    fault(srv, "zarr_negative", r"\.zarray$")
+    z = json.loads(raw_get(srv, Z)[2])
+    check("fault zarr_negative", all(v < 0 for v in z["shape"] + z["chunks"]))
+    fault(srv, "zarr_codec", r"\.zarray$")
+    z = json.loads(raw_get(srv, Z)[2])
+    check("fault zarr_codec", z["compressor"]["id"] == faults.UNKNOWN_CODEC
+          and z["shape"] == json.loads(real[Z])["shape"])
+    fault(srv, "garbage", "[0-9]$")
+    b = raw_get(srv, C)[2]
+    check("fault garbage: as many other bytes", len(b) == len(real[C]) and b != real[C])
+    fault(srv, "chunk_size", "[0-9]$")
+    b = raw_get(srv, C)[2]
+    blosc = numcodecs.Blosc()
+    check("fault chunk_size: half the decoded bytes",
+          len(blosc.decode(b)) * 2 == len(blosc.decode(real[C])))
+    fault(srv, "redirect", "^/api/")
+    st, h, b, e = raw_get(srv, P + "?limit=1")
+    check("fault redirect: 302 to the same URL", st == 302
+          and h["location"] == srv.base + P[1:] + "?limit=1", repr(h.get("location")))
+    # rewrites touch only 2xx answers; count; glob; the control endpoints
+    fault(srv, "garbage", "^/idr/")
+    st, h, b, e = raw_get(srv, "/idr/zarr/v0.4/idr0802A/2109.zarr/0/0/0/0/0/2")
+    check("rewriting faults pass a 404 through", st == 404 and b"NoSuchKey" in b)
+    fault(srv, "503", ".", count=1)
+    st1 = raw_get(srv, P)[0]
+    st2 = raw_get(srv, P)[0]
+    st, d, h = srv.get_json("/__fake/stats")
+    check("count=1 fires once; control endpoints are never faulted",
+          (st1, st2, st) == (503, 200, 200), repr((st1, st2, st)))
+    srv.get_json("/__fake/fault?clear=1")
+    st, d, h = srv.get_json("/__fake/fault?kind=500&glob=/api/v0/m/pro*")
+    st1 = raw_get(srv, P)[0]
+    st2 = raw_get(srv, "/api/v0/m/screens/")[0]
+    check("glob patterns", st == 200 and (st1, st2) == (500, 200), repr((st1, st2)))
+    st, d, h = srv.get_json("/__fake/fault")
+    check("the rules are listed with their hits", d["rules"][0]["hits"] == 1 and "stall" in d["kinds"])
+    st, d, h = srv.get_json("/__fake/fault?kind=nosuch&pattern=.")
+    check("an unknown kind is refused", st == 400 and not d["ok"])
+    st, d, h = srv.get_json("/__fake/fault?kind=503")
+    check("a rule needs a pattern", st == 400)
+    st, d, h = srv.get_json("/__fake/fault?clear=1")
+    check("clear answers the hits", st == 200 and d["cleared"] == 1 and list(d["hits"].values()) == [1])
+    st, d, h = srv.get_json("/__fake/stats")
+    check("faulted requests are counted as injected", d["injected"]["fault"] >= 30, repr(d["injected"]))
+    check("and the server answers normally again", raw_get(srv, P)[2] == real[P])
+
+
 def test_faults():
     section("latency / failure / truncation knobs")
     srv = Server("--fail-rate", "0.3", "--truncate-rate", "0.3", "--latency-ms", "20", "--seed", "7")
@@ -960,6 +1134,7 @@ def main():
         test_originals(srv, arch)
         test_zarr(srv, arch, full)
         test_misc(srv)
+        test_fault_layer(srv, arch)
         left = srv.stop()
         servers.remove(srv)
         check("SIGTERM exits cleanly", srv.proc.returncode == 0, repr(srv.proc.returncode))
