@@ -147,6 +147,9 @@ static int app_start(void *arg, struct tree **tree)
 	struct tree_config tc = {
 		.remote_url = app->o.url,
 		.ttl_s = app->o.ttl,
+		/* a build may outlast one operation, not ten: a request
+		 * stalled on a dead server cannot hold it for 5 minutes */
+		.build_timeout_s = 10 * app->o.timeout,
 	};
 	int rc;
 

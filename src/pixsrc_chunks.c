@@ -7,8 +7,11 @@
  * copies out of them. The first reader to miss creates the entry in the
  * loading state and loads it without holding t->lock; readers that want
  * the same chunk meanwhile wait on t->cond (until their deadline), so N
- * concurrent readers cause one request. A failed load leaves the table at
- * once: the next read tries again.
+ * concurrent readers cause one request. A failed load stays in the table
+ * for PIXSRC_FAIL_HOLD_MS, then leaves it: a read in that window fails at
+ * once with the same error (the kernel retries a failed read-ahead page
+ * by page at once, and each retry would otherwise cost a whole deadline),
+ * the next one after it asks again.
  *
  * Memory. An entry's cost is, while it loads, the most its load can hold
  * at once (body, decoder buffers, the cache's copies: reserved before the
@@ -111,12 +114,14 @@ static void evict_locked(struct pixsrc_chunks *t, size_t need)
 }
 
 /* Drop a reference (t->lock held): an idle entry goes on the LRU, where
- * it is room for others; a failed one is freed. */
+ * it is room for others (a failure too, while it is held); one whose
+ * failure hold is over is freed. */
 static void chunk_put_locked(struct pixsrc_chunks *t, struct chunk *c)
 {
 	if (--c->refs > 0)
 		return;
-	if (c->err || (!c->data && !c->absent))
+	if ((c->err && http_now_ms() >= c->expires) ||
+	    (!c->err && !c->data && !c->absent))
 		entry_free_locked(t, c);
 	else
 		lru_push(t, c);
@@ -160,8 +165,10 @@ static ssize_t batch_take(struct pixsrc_chunks *t,
 		size_t busy = t->held - t->idle_bytes;
 		size_t need = items[i].cost;
 
-		if (c && c->absent && c->refs == 0 && now >= c->expires) {
-			/* a 404 is believed for absent_ttl_ms only */
+		if (c && (c->absent || c->err) && !c->loading && c->refs == 0 &&
+		    now >= c->expires) {
+			/* a 404 is believed for absent_ttl_ms only, a
+			 * failure for PIXSRC_FAIL_HOLD_MS */
 			lru_unlink(t, c);
 			entry_free_locked(t, c);
 			c = NULL;
@@ -242,7 +249,7 @@ void pixsrc_chunks_done(struct pixsrc_chunks *t, struct chunk *c, uint8_t *data,
 	if (absent)
 		c->expires = http_now_ms() + t->absent_ttl_ms;
 	if (err)
-		table_remove(t, c); /* the next reader asks again */
+		c->expires = http_now_ms() + PIXSRC_FAIL_HOLD_MS;
 	if (cost < c->cost) {
 		t->held -= c->cost - cost;
 		c->cost = cost;

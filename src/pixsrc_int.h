@@ -27,7 +27,7 @@ struct chunk {
 	uint8_t *data; /* len decoded bytes; NULL while loading, if absent */
 	size_t len;
 	size_t cost;	  /* this entry's part of held */
-	uint64_t expires; /* absent: believed until then (ms) */
+	uint64_t expires; /* absent, err: believed until then (ms) */
 	unsigned refs;
 	bool loading;
 	bool absent; /* the remote has no such chunk: the fill value */

@@ -63,6 +63,10 @@ struct pixsrc_config {
 
 #define PIXSRC_DEFAULT_BUDGET (256u << 20)
 #define PIXSRC_BATCH_MAX      128
+/** How long a failed chunk load is the answer before the chunk is asked
+ * for again (the kernel retries a failed read-ahead at once, page by
+ * page: each retry fails at once instead of costing a deadline). */
+#define PIXSRC_FAIL_HOLD_MS 1000u
 
 /** Memory of the chunk table (bytes and events since pixsrc_new()). */
 struct pixsrc_mem {
