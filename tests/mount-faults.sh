@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The fault matrix (tests/fault_matrix.py): every fault the fake server can
 # inject, and the server gone, against ls, stat, reads, tifffile,
-# images.tsv, study.txt and by-gene, each on a fresh mount with timeout=3.
+# images.tsv, study.txt and by-gene (also as the first thing a fresh mount
+# does), each on a fresh mount with timeout=3.
 # Every cell must answer within the deadline, keep the daemon alive and
 # serve the right data once the fault is gone, also after a remount.
 . "$(dirname "$0")/lib.sh"
