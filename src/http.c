@@ -69,6 +69,7 @@ struct http_client {
 
 	unsigned max_conns;
 	unsigned max_retries;
+	unsigned stall_s;
 	char *user_agent;
 	bool verbose;
 };
@@ -148,6 +149,7 @@ int http_client_new(const struct http_config *cfg, struct http_client **out)
 		return -ENOMEM;
 	c->max_conns = cfg->max_conns ? cfg->max_conns : 1;
 	c->max_retries = cfg->max_retries;
+	c->stall_s = cfg->stall_s;
 	c->verbose = cfg->verbose;
 	c->user_agent = strdup(cfg->user_agent ? cfg->user_agent : "idrfs");
 	if (!c->user_agent) {
@@ -637,6 +639,12 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 			 (long)(left < HTTP_CONNECT_TIMEOUT_MS
 					? left
 					: HTTP_CONNECT_TIMEOUT_MS));
+	if (x->c->stall_s) {
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT,
+				 (long)HTTP_STALL_BPS);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+				 (long)x->c->stall_s);
+	}
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);

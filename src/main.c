@@ -125,6 +125,9 @@ static int app_start(void *arg, struct tree **tree)
 		.max_retries = IDRFS_MAX_RETRIES,
 		.user_agent = PACKAGE_NAME "/" PACKAGE_VERSION,
 		.verbose = log_enabled(LOG_LEVEL_DEBUG, LOG_C_HTTP),
+		/* background builds outlive one operation's deadline: a
+		 * connection silent for that long is dropped and retried */
+		.stall_s = app->o.timeout,
 	};
 	struct api_transport tr = {.fetch = fetch_do};
 	struct cache_config cc = {

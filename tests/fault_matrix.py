@@ -59,7 +59,9 @@ OPS = [
     ("tif-64k", "head", D + "/type-uint16.tif", [("ls", D)]),
     ("plane", "plane", D + "/type-int32.tif", [("ls", D)]),
     ("images.tsv", "cat", D + "/images.tsv", [("ls", D)]),
-    ("study.txt", "cat", P + "/study.txt", [("ls", P)]),
+    # (listing the project builds its study.txt at the lookup: walk to
+    # its parent only, so that the build meets the fault)
+    ("study.txt", "cat", P + "/study.txt", [("ls", "projects")]),
     ("ls-by-gene", "ls", "by-gene", [("ls", "")]),
     # the same from a fresh mount: its lookup meets the fault in the
     # search-backend detection (a failure there is EIO, not "no by-gene")
@@ -72,6 +74,9 @@ OP_NAMES = [o[0] for o in OPS]
 # because the other cells took long
 LATE = ["ls-root"]
 READS = ["tif-64k", "plane"]
+# generated files: a build past the deadline goes on in the background and
+# the operation says EAGAIN (issue 10), a failure like EIO
+GENERATED = ["images.tsv", "study.txt"]
 
 ALL = "."
 ZMETA = r"/(\.zarray|\.zattrs|\.zgroup|zarr\.json)$"
@@ -365,6 +370,8 @@ def judge_fault(name, kind, base, r, timeout):
                          "or dropped, the rest listed)" % r["errno"])
         if r["errno"] in ("EIO", "ETIMEDOUT"):
             return "F", None
+        if r["errno"] == "EAGAIN" and name in GENERATED:
+            return "F", None  # built in the background: try again
         return "X", "%s during the fault (EIO or ETIMEDOUT is the promise)" % r["errno"]
     if r["value"] == base["value"]:
         return "ok", None
@@ -518,14 +525,21 @@ def run_row(args, fake, base, ri, row):
         start = c.m.log_size()
         end = time.monotonic() + grace
         tries = 0
+
+        def right(r):
+            # a chunk's 404 is Zarr's "fill value": an answer, which the
+            # mount that saw it may keep (the kernel's page cache does),
+            # but which is never stored: a remount asks again
+            return right_after(c.col, kind, base[c.col], c.during, r) or (
+                kind == "404" and grace > 0 and c.during["ok"] and
+                r["ok"] and r["value"] == c.during["value"])
         while True:
             r = op(c.m.mnt, c.kind, c.path, hard)
             tries += 1
-            if right_after(c.col, kind, base[c.col], c.during, r) or \
-                    (tries >= 2 and time.monotonic() > end):
+            if right(r) or (tries >= 2 and time.monotonic() > end):
                 break
             time.sleep(0.75)
-        if right_after(c.col, kind, base[c.col], c.during, r):
+        if right(r):
             return
         what = describe(r) if not r["ok"] else (
             "unsafe names %s" % r["unsafe"][:3] if r.get("unsafe")

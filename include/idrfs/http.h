@@ -35,8 +35,15 @@ struct http_config {
 	unsigned max_conns;   /* per host, >= 1 */
 	unsigned max_retries; /* retries after the first attempt */
 	const char *user_agent;
-	bool verbose; /* route curl's own trace to the log */
+	bool verbose;	  /* route curl's own trace to the log */
+	unsigned stall_s; /* a transfer slower than HTTP_STALL_BPS for this
+			   * long is dropped and retried (a stalled or
+			   * trickling connection cannot hold a long
+			   * deadline); 0: never */
 };
+
+/** Bytes per second under which a transfer counts as stalled. */
+#define HTTP_STALL_BPS 100
 
 /**
  * One request of a batch. The caller fills the inputs; http_fetch() fills
