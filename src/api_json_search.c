@@ -329,6 +329,11 @@ int api_json_se_page(const char *body, size_t len, const char *what,
 		rc = api_json_bad(what, "results.results", "is not a list");
 		goto out;
 	}
+	if (json_array_size(list) > API_SE_PAGE_MAX) {
+		rc = api_json_bad(what, "results.results",
+				  "holds more hits than a page may");
+		goto out;
+	}
 	size = json_object_get(res, "size");
 	if (size && !api_json_as_int(size, &p.size)) {
 		rc = api_json_bad(what, "results.size", "is not an integer");

@@ -184,11 +184,22 @@ static bool from_cache(struct fetch *f, struct http_req *r, int64_t now,
 
 /* A request came back from the network: check, keep, or fall back. */
 static void settle(struct fetch *f, struct http_req *r, int64_t now,
-		   char **stale, size_t stale_len)
+		   uint64_t deadline, char **stale, size_t stale_len)
 {
 	char esc[512];
 	int net_rc;
 
+	if (r->rc == 0 && r->accept && !r->accepted &&
+	    http_now_ms() >= deadline) {
+		/* parsing is work too: none starts past the deadline (a batch
+		 * of 13 MB answers took seconds more after it) */
+		log_error(LOG_C_HTTP,
+			  "\"%s\": the deadline passed before the answer could "
+			  "be read",
+			  log_escape(r->url, esc, sizeof(esc)));
+		http_req_release(r);
+		r->rc = -ETIMEDOUT;
+	}
 	if (r->rc == 0 && r->accept && http_req_accept(r) < 0)
 		atomic_fetch_add(&f->refused, 1);
 	if (r->rc == 0 && cacheable(f, r))
@@ -260,7 +271,8 @@ int fetch_do(void *ctx, struct http_req *reqs, size_t n, uint64_t deadline)
 			size_t i = todo[k];
 
 			reqs[i] = sub[k];
-			settle(f, &reqs[i], now, &stale[i], stale_len[i]);
+			settle(f, &reqs[i], now, deadline, &stale[i],
+			       stale_len[i]);
 		}
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -42,6 +42,9 @@
 #define API_ORIG_MAX_FILES 65536u
 #define API_ORIG_DEPTH_MAX 64u
 #define API_ORIG_PATH_MAX  3072u
+/** Hits on one page of the search engine: 1000, an administrator may set
+ * up to 10 000 (idr-searchengine.md); more is a broken answer. */
+#define API_SE_PAGE_MAX 10000u
 /** A busy imgData's backOff is taken within these bounds (ms). */
 #define API_BUSY_MIN_MS 100
 #define API_BUSY_MAX_MS 10000
