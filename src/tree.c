@@ -570,18 +570,8 @@ int tree_listed(struct tree *t, struct node *dir, uint64_t deadline,
 		return -ENOTDIR;
 	pthread_mutex_lock(&t->lock);
 	for (;;) {
-		uint64_t now = http_now_ms();
-
-		if (fresh(t, dir, now))
+		if (fresh(t, dir, http_now_ms()))
 			goto hit;
-		if (!dir->list && !dir->loading && now < dir->fail_until) {
-			/* the other FUSE operations of one command (lookup,
-			 * opendir, readdir) fail at once, not a deadline each
-			 */
-			rc = dir->fail_rc;
-			pthread_mutex_unlock(&t->lock);
-			return rc == -ENOENT ? -EIO : rc;
-		}
 		if (!dir->loading)
 			break;
 		if (tree_wait(&t->cond, &t->lock, deadline) < 0) {
@@ -619,8 +609,6 @@ int tree_listed(struct tree *t, struct node *dir, uint64_t deadline,
 	} else {
 		log_warn(LOG_C_TREE, "cannot list '%s': %s",
 			 log_path(dir, esc, sizeof(esc)), strerror(-rc));
-		dir->fail_rc = rc;
-		dir->fail_until = http_now_ms() + TREE_FAIL_HOLD_MS;
 	}
 	dir->loading = false;
 	pthread_cond_broadcast(&t->cond);

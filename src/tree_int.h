@@ -259,10 +259,8 @@ struct node {
 	int64_t mtime;
 	bool sized; /* size known: readdirplus may hand attributes out */
 	struct tree_listing *list;
-	uint64_t listed_at;  /* http_now_ms(); 0: never listed */
-	uint64_t fail_until; /* a failed listing is the answer until then */
-	int fail_rc;
-	uint64_t ttl_ms; /* of that listing */
+	uint64_t listed_at; /* http_now_ms(); 0: never listed */
+	uint64_t ttl_ms;    /* of that listing */
 	bool loading;
 };
 

@@ -40,10 +40,8 @@
 #include "idrfs/cache.h"
 #include "idrfs/pixsrc.h"
 
-/** How long a failed listing is the answer before it is asked again. */
-#define TREE_FAIL_HOLD_MS 1000u
-#define TREE_ROOT_INO	  1u
-#define TREE_NAME_MAX	  255u
+#define TREE_ROOT_INO 1u
+#define TREE_NAME_MAX 255u
 /** Levels and bytes of a path below an image's originals/ directory: the
  * api's rule (api_original_files() leaves longer paths out). */
 #define TREE_ORIG_DEPTH_MAX API_ORIG_DEPTH_MAX
