@@ -33,7 +33,7 @@
  * each failure in a row, up to SEARCH_RETRY_MAX_MS, and a success ends
  * it. */
 #define SEARCH_RETRY_MS	    1000u
-#define SEARCH_RETRY_MAX_MS 30000u
+#define SEARCH_RETRY_MAX_MS 4000u
 
 enum search_backend {
 	SEARCH_AUTO = 0, /* detect: search engine, else mapr, else none */
