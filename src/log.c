@@ -171,8 +171,8 @@ void log_msg(enum log_level level, unsigned component, const char *fmt, ...)
 	pthread_mutex_unlock(&g_log.lock);
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
-static size_t utf8_seq_len(const unsigned char *s)
+/* See log.h. */
+size_t log_utf8_len(const unsigned char *s)
 {
 	size_t n;
 	uint32_t cp;
@@ -213,7 +213,7 @@ char *log_escape(const char *in, char *out, size_t outsz)
 	while (*s) {
 		char tmp[12];
 		size_t tl;
-		size_t sl = utf8_seq_len(s);
+		size_t sl = log_utf8_len(s);
 
 		if (sl == 2 && s[0] == 0xc2 && s[1] < 0xa0) {
 			/* a C1 control (U+0080..U+009F): terminals obey it */

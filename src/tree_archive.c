@@ -60,41 +60,14 @@ static const char *node_path(struct tree *t, const struct node *n, char *buf,
  */
 static size_t utf8_len(const unsigned char *s, bool *bad)
 {
-	size_t n;
-	uint32_t cp;
+	size_t n = log_utf8_len(s);
 
-	*bad = false;
-	if (s[0] < 0x80) {
-		*bad = s[0] < 0x20 || s[0] == 0x7f || s[0] == '/';
-		return 1;
-	}
-	if ((s[0] & 0xe0) == 0xc0) {
-		n = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		n = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		n = 4;
-		cp = s[0] & 0x07;
-	} else {
+	if (n == 0) {
 		*bad = true;
 		return 1;
 	}
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*bad = true;
-			return 1;
-		}
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) ||
-	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff)) {
-		*bad = true;
-		return 1;
-	}
-	*bad = cp >= 0x80 && cp < 0xa0;
+	*bad = n == 1 ? s[0] < 0x20 || s[0] == 0x7f || s[0] == '/'
+		      : n == 2 && s[0] == 0xc2 && s[1] < 0xa0;
 	return n;
 }
 

@@ -87,6 +87,15 @@ void log_fragment(enum log_level level, unsigned component, const char *fmt,
  */
 char *log_escape(const char *in, char *out, size_t outsz);
 
+/**
+ * Length of the valid UTF-8 sequence at @p s (NUL-terminated): 1 to 4, or
+ * 0 if it is not one (a stray byte, an overlong form, a surrogate, past
+ * U+10FFFF). The one UTF-8 rule of idrfs: the log's escaping and the
+ * tree's names both use it.
+ * @note Pure and thread-safe.
+ */
+size_t log_utf8_len(const unsigned char *s);
+
 /* Arguments are evaluated only when the line will be written. */
 #define LOG_AT(lvl, comp, ...)                                                 \
 	do {                                                                   \
