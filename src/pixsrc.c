@@ -937,11 +937,20 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 		rc = -EINVAL;
 		goto fail;
 	}
+	/*
+	 * The channel colours and windows go into the file's header. Only
+	 * the server saying there is no imgData (404, 403) makes them the
+	 * defaults; a failure to ask (5xx, reset, a bad body, the deadline)
+	 * fails this open, so that no header built without them reaches the
+	 * kernel's page cache, which keeps it for the mount's life, and the
+	 * next open asks again.
+	 */
 	rc = api_get_imgdata(ps->api, img->id, deadline, &im->idata);
 	if (rc == 0) {
 		im->have_idata = true;
-	} else if (im->kind == PIXSRC_RENDERED) {
-		goto fail; /* rendering needs the channel windows */
+	} else if (im->kind == PIXSRC_RENDERED ||
+		   (rc != -ENOENT && rc != -EACCES)) {
+		goto fail; /* logged with the URL (api, http) */
 	} else {
 		log_warn(LOG_C_ZARR,
 			 "image %" PRId64

@@ -81,6 +81,7 @@ GENERATED = ["images.tsv", "study.txt"]
 ALL = "."
 ZMETA = r"/(\.zarray|\.zattrs|\.zgroup|zarr\.json)$"
 CHUNK = r"^/idr/zarr/.*[0-9]$"
+IMGDATA = r"^/webgateway/imgData/"
 PAGED = (r"^/api/v0/m/(?:[a-z]+/\d+/)?(?:projects|datasets|images|screens|plates|wells)/$"
          r"|^/searchengine/api/v1/resources/[^/]+/search/$")
 LISTINGS = ["ls-project", "ls-dataset", "stat", "ls-by-gene", "by-gene-cold"]
@@ -125,6 +126,10 @@ ROWS = [
     ("zarr meta HTML", "html", {"pattern": ZMETA}, READS),
     ("zarr meta empty", "empty", {"pattern": ZMETA}, READS),
     ("zarr meta cut", "cut", {"pattern": ZMETA}, READS),
+    # the channel colours of the file's header: a header built without
+    # them must not be what the mount keeps
+    ("imgData 503", "503", {"pattern": IMGDATA}, READS),
+    ("imgData bad JSON", "badjson", {"pattern": IMGDATA}, READS),
     ("chunk garbage", "garbage", {"pattern": CHUNK}, READS),
     ("chunk half size", "chunk_size", {"pattern": CHUNK}, READS),
     ("chunk 404", "404", {"pattern": CHUNK}, READS),

@@ -46,6 +46,7 @@ struct fake {
 	unsigned orig_requests;
 	unsigned delay_ms;
 	int fail;	    /* chunk answers fail with this */
+	int idata_fail;	    /* imgData answers fail with this */
 	bool absent;	    /* every chunk answers 404 */
 	int body_delta;	    /* bytes added to (or cut from) chunk bodies */
 	bool garbage;	    /* chunk bodies are noise */
@@ -116,7 +117,9 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 		reqs[i].rc = 0;
 		reqs[i].content_type[0] = '\0';
 		reqs[i].body = NULL;
-		if (strstr(u, "/imgData/")) {
+		if (strstr(u, "/imgData/") && f->idata_fail) {
+			reqs[i].rc = f->idata_fail;
+		} else if (strstr(u, "/imgData/")) {
 			reqs[i].body = dup_str(
 				"{\"id\": 1, \"meta\": {\"imageName\": \"x\", "
 				"\"pixelsType\": \"uint8\"}, \"size\": "
@@ -371,6 +374,43 @@ static void test_pixsrc_failure_not_cached(void **state)
 		(ssize_t)sizeof(buf));
 	assert_int_equal(f->fake.per_chunk[0][0][0], 2);
 	assert_int_equal(buf[10], truth(0, 0, 10));
+}
+
+/* A transient imgData failure fails the open (its header would carry
+ * default colours into the page cache); the server saying there is no
+ * imgData gives the defaults. */
+static void test_pixsrc_imgdata_failure(void **state)
+{
+	struct fx *f = *state;
+	struct pixsrc_image *im = NULL;
+	size_t n = (size_t)f->d0; /* the header: all before pixels */
+	uint8_t *with = malloc(n), *dflt = malloc(n);
+
+	assert_int_equal(pixsrc_read(f->im, 0, n, with, UINT64_MAX / 2),
+			 (ssize_t)n);
+	f->fake.idata_fail = -EIO;
+	assert_int_equal(pixsrc_open(f->ps, &f->img, UINT64_MAX / 2, &im),
+			 -EIO);
+	assert_null(im);
+	f->fake.idata_fail = -EPROTO;
+	assert_int_equal(pixsrc_open(f->ps, &f->img, UINT64_MAX / 2, &im),
+			 -EPROTO);
+	f->fake.idata_fail = -ENOENT;
+	assert_int_equal(pixsrc_open(f->ps, &f->img, UINT64_MAX / 2, &im), 0);
+	assert_int_equal(pixsrc_read(im, 0, n, dflt, UINT64_MAX / 2),
+			 (ssize_t)n);
+	pixsrc_image_free(im);
+	im = NULL;
+	/* the defaults are another header: white, not DAPI's blue */
+	assert_memory_not_equal(with, dflt, n);
+	f->fake.idata_fail = 0;
+	assert_int_equal(pixsrc_open(f->ps, &f->img, UINT64_MAX / 2, &im), 0);
+	assert_int_equal(pixsrc_read(im, 0, n, dflt, UINT64_MAX / 2),
+			 (ssize_t)n);
+	assert_memory_equal(with, dflt, n);
+	pixsrc_image_free(im);
+	free(with);
+	free(dflt);
 }
 
 static unsigned settle(struct fx *f)
@@ -941,6 +981,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_coalesce, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_imgdata_failure,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_failure_not_cached,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_prefetch_sequential,
