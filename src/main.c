@@ -182,7 +182,9 @@ static int app_start(void *arg, struct tree **tree)
 	if (rc < 0)
 		goto fail;
 	/* the by-* menus: the backend is detected on first use, not now */
-	struct search_config sc = {.backend = SEARCH_AUTO};
+	struct search_config sc = {.backend = SEARCH_AUTO,
+				   .cache = app->cache,
+				   .ttl_s = app->o.ttl};
 
 	rc = search_backend_parse(app->o.ontology, &sc.backend);
 	if (rc == 0)

@@ -43,7 +43,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "idrfs/cache.h"
 #include "idrfs/http.h"
 #include "idrfs/log.h"
 
@@ -76,6 +78,8 @@ struct search {
 	enum search_backend want;
 	unsigned retry_ms;
 	unsigned probe_max;
+	struct cache *cache; /* spellings kept (NULL: none) */
+	unsigned ttl_s;
 
 	/* lock protects the fields below; never held across a request */
 	pthread_mutex_t lock;
@@ -102,6 +106,8 @@ int search_new(struct api *api, const struct search_config *cfg,
 	if (s->retry_max_ms < s->retry_ms)
 		s->retry_max_ms = s->retry_ms;
 	s->probe_max = cfg->probe_max ? cfg->probe_max : SEARCH_PROBE_MAX;
+	s->cache = cfg->cache;
+	s->ttl_s = cfg->ttl_s;
 	s->backend = SEARCH_AUTO;
 	pthread_mutex_init(&s->lock, NULL);
 	*out = s;
@@ -673,6 +679,77 @@ static int spell_and_label(struct search *s, unsigned menu, const char *value,
 	return rc;
 }
 
+/*
+ * A term's spelling and label, kept in the metadata cache once found (a
+ * derived answer: from pages that were checked). A menu's probes parse a
+ * page of up to 1000 images per term; kept, a listing cut by its deadline
+ * goes on where it stopped at the next try, and a remount parses nothing.
+ * Value: 'S' spelling NUL, or '-' NUL; then 'L' label NUL, or '-' NUL.
+ */
+#define SPELL_KEY_VERSION "1"
+
+static int spell_key(unsigned menu, const char *value, char *key)
+{
+	return url_printf(key, "idrfs:spell:" SPELL_KEY_VERSION ":%s:%s",
+			  menus[menu].key, value);
+}
+
+static int spell_memo_get(struct search *s, unsigned menu, const char *value,
+			  char **spelling, char **label)
+{
+	char key[SEARCH_URL], *body = NULL;
+	size_t len = 0;
+	int64_t at = 0, now = (int64_t)time(NULL);
+	int rc;
+
+	if (!s->cache || spell_key(menu, value, key) < 0 ||
+	    cache_meta_get(s->cache, key, &body, &len, &at) < 0)
+		return -ENOENT;
+	rc = -ENOENT;
+	if (now >= at && (uint64_t)(now - at) < s->ttl_s) {
+		const char *sp = body, *lb = memchr(body, '\0', len);
+
+		lb = lb ? lb + 1 : NULL;
+		if (lb && lb < body + len && (*sp == 'S' || *sp == '-') &&
+		    (*lb == 'L' || *lb == '-')) {
+			*spelling = *sp == 'S' ? strdup(sp + 1) : NULL;
+			*label = *lb == 'L' ? strdup(lb + 1) : NULL;
+			rc = (*sp == 'S' && !*spelling) ||
+					     (*lb == 'L' && !*label)
+				     ? -ENOMEM
+				     : 0;
+			if (rc < 0) {
+				free(*spelling);
+				free(*label);
+				*spelling = *label = NULL;
+			}
+		}
+	}
+	free(body);
+	return rc;
+}
+
+static void spell_memo_put(struct search *s, unsigned menu, const char *value,
+			   const char *spelling, const char *label)
+{
+	char key[SEARCH_URL];
+	size_t ls = spelling ? strlen(spelling) : 0;
+	size_t ll = label ? strlen(label) : 0;
+	char *v;
+
+	if (!s->cache || spell_key(menu, value, key) < 0)
+		return;
+	v = malloc(ls + ll + 4);
+	if (!v)
+		return; /* a memo, not an answer */
+	v[0] = spelling ? 'S' : '-';
+	memcpy(v + 1, spelling ? spelling : "", ls + 1);
+	v[ls + 2] = label ? 'L' : '-';
+	memcpy(v + ls + 3, label ? label : "", ll + 1);
+	cache_meta_put(s->cache, key, v, ls + ll + 4, (int64_t)time(NULL));
+	free(v);
+}
+
 /* ---- search engine ---- */
 
 static int se_value_cmp(const void *a, const void *b)
@@ -722,33 +799,52 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 		vals[i].value = NULL;
 		nt++;
 	}
-	/* small menus: spell and label every term from its images */
-	for (size_t b = 0; rc == 0 && nt <= s->probe_max && b < nt;
-	     b += PROBE_BATCH) {
-		size_t nb = nt - b < PROBE_BATCH ? nt - b : PROBE_BATCH;
+	/* small menus: spell and label every term from its images (those
+	 * not kept from before), 8 pages at a time; what a batch got is
+	 * kept even when the rest of it failed */
+	for (size_t b = 0; rc == 0 && nt <= s->probe_max && b < nt;) {
+		size_t nb = 0, idx[PROBE_BATCH];
 		struct http_req reqs[PROBE_BATCH];
 		struct api_se_page pages[PROBE_BATCH];
 		char urls[PROBE_BATCH][SEARCH_URL];
 
 		memset(reqs, 0, sizeof(reqs));
 		memset(pages, 0, sizeof(pages));
-		for (size_t i = 0; rc == 0 && i < nb; i++) {
-			rc = search_url(s, menus[menu].key, terms[b + i].value,
-					-1, urls[i]);
-			reqs[i].url = urls[i];
-			reqs[i].max_body = API_MAX_BODY;
-			reqs[i].accept = api_accept_se_page;
-			reqs[i].accept_arg = &pages[i];
+		for (; rc == 0 && b < nt && nb < PROBE_BATCH; b++) {
+			struct search_term *t = &terms[b];
+			char *sp = NULL;
+
+			if (spell_memo_get(s, menu, t->value, &sp, &t->label) ==
+			    0) {
+				if (sp) {
+					free(t->value);
+					t->value = sp;
+				}
+				continue;
+			}
+			rc = search_url(s, menus[menu].key, t->value, -1,
+					urls[nb]);
+			reqs[nb].url = urls[nb];
+			reqs[nb].max_body = API_MAX_BODY;
+			reqs[nb].accept = api_accept_se_page;
+			reqs[nb].accept_arg = &pages[nb];
+			idx[nb++] = b;
 		}
-		if (rc == 0)
-			rc = api_fetch(s->api, reqs, nb, deadline);
+		int frc = rc == 0 && nb > 0
+				  ? api_fetch(s->api, reqs, nb, deadline)
+				  : 0;
+
 		for (size_t i = 0; rc == 0 && i < nb; i++) {
-			struct search_term *t = &terms[b + i];
+			struct search_term *t = &terms[idx[i]];
 			char *sp = NULL;
 			size_t nm = 0;
 
+			if (reqs[i].rc < 0 || !reqs[i].accepted)
+				continue;
 			rc = spell_and_label(s, menu, t->value, &pages[i],
 					     deadline, &sp, &t->label, &nm);
+			if (rc == 0)
+				spell_memo_put(s, menu, t->value, sp, t->label);
 			if (rc == 0 && sp) {
 				free(t->value);
 				t->value = sp;
@@ -756,6 +852,8 @@ static int engine_terms(struct search *s, unsigned menu, uint64_t deadline,
 			}
 			free(sp);
 		}
+		if (rc == 0)
+			rc = frc;
 		for (size_t i = 0; i < nb; i++) {
 			api_se_page_release(&pages[i]);
 			http_req_release(&reqs[i]);

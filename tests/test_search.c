@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "idrfs/api.h"
+#include "idrfs/cache.h"
 #include "idrfs/http.h"
 #include "idrfs/search.h"
 
@@ -1248,6 +1249,76 @@ static void test_search_engine_terms(void **state)
 	search_terms_free(t, n);
 }
 
+/* Spellings and labels found are kept in the metadata cache: a listing
+ * cut short goes on where it stopped, and a new daemon probes nothing. */
+static void test_search_spellings_kept(void **state)
+{
+	struct fixture *fx = *state;
+	char dir[] = "/tmp/idrfs-test-search-XXXXXX", cmd[64];
+	struct cache_config cc = {.remote = "http://fake/",
+				  .max_bytes = 16u << 20};
+	struct search_config sc = {.backend = SEARCH_ENGINE, .ttl_s = 3600};
+	struct cache *c = NULL;
+	struct search *s1 = NULL, *s2 = NULL;
+	struct search_term *t = NULL;
+	const struct search_term *x;
+	unsigned mask, menu = menu_of("by-phenotype");
+	size_t n = 0;
+
+	assert_non_null(mkdtemp(dir));
+	cc.dir = dir;
+	assert_int_equal(cache_open(&cc, &c), 0);
+	sc.cache = c;
+	assert_int_equal(search_new(fx->api, &sc, &s1), 0);
+	assert_int_equal(search_detect(s1, UINT64_MAX, &mask), 0);
+	/* one term's page fails: the listing fails, the other is kept */
+	fx->fake.fail_on = "value=cmpo_0000300";
+	fx->fake.fail_rc = -EIO;
+	assert_int_equal(search_terms(s1, menu, UINT64_MAX, &t, &n), -EIO);
+	fx->fake.fail_on = NULL;
+	fx->fake.requests = 0;
+	assert_int_equal(search_terms(s1, menu, UINT64_MAX, &t, &n), 0);
+	/* the list, and the page of the term that failed with the grouped
+	 * annotations its label's tie needs; CMPO_0000294's was kept */
+	assert_int_equal(fx->fake.requests, 1 + 1 + 1);
+	x = term_named(t, n, "CMPO_0000294");
+	assert_non_null(x);
+	assert_string_equal(x->label,
+			    "increased actin localised to the nucleus");
+	x = term_named(t, n, "CMPO_0000300");
+	assert_non_null(x);
+	assert_string_equal(x->label, "more multinucleate cells");
+	search_terms_free(t, n);
+
+	/* a new daemon on the same cache: the list only */
+	assert_int_equal(search_new(fx->api, &sc, &s2), 0);
+	assert_int_equal(search_detect(s2, UINT64_MAX, &mask), 0);
+	fx->fake.requests = 0;
+	assert_int_equal(search_terms(s2, menu, UINT64_MAX, &t, &n), 0);
+	assert_int_equal(fx->fake.requests, 1);
+	assert_int_equal(n, 2);
+	x = term_named(t, n, "CMPO_0000294");
+	assert_non_null(x);
+	assert_string_equal(x->label,
+			    "increased actin localised to the nucleus");
+	search_terms_free(t, n);
+	/* kept for the TTL only */
+	search_free(s2);
+	sc.ttl_s = 0;
+	assert_int_equal(search_new(fx->api, &sc, &s2), 0);
+	assert_int_equal(search_detect(s2, UINT64_MAX, &mask), 0);
+	fx->fake.requests = 0;
+	assert_int_equal(search_terms(s2, menu, UINT64_MAX, &t, &n), 0);
+	assert_int_equal(fx->fake.requests, 1 + 2 + 1);
+	search_terms_free(t, n);
+
+	search_free(s1);
+	search_free(s2);
+	cache_close(c);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_search_engine_terms_large(void **state)
 {
 	struct fixture *fx = *state;
@@ -1517,6 +1588,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_search_detect_retry,
 						setup_engine, teardown),
 		cmocka_unit_test_setup_teardown(test_search_engine_terms,
+						setup_engine, teardown),
+		cmocka_unit_test_setup_teardown(test_search_spellings_kept,
 						setup_engine, teardown),
 		cmocka_unit_test_setup_teardown(test_search_engine_terms_large,
 						setup_engine, teardown),

@@ -24,6 +24,8 @@
 
 #include "idrfs/api.h"
 
+struct cache;
+
 #define SEARCH_NMENUS 8
 /** Images of one term at most (a bigger term is -EFBIG). */
 #define SEARCH_MAX_HITS 100000u
@@ -47,6 +49,8 @@ struct search_config {
 	unsigned retry_ms;	     /* SEARCH_RETRY_MS if 0 */
 	unsigned retry_max_ms;	     /* SEARCH_RETRY_MAX_MS if 0 */
 	unsigned probe_max;	     /* SEARCH_PROBE_MAX if 0 */
+	struct cache *cache;	     /* keeps terms' spellings; NULL: none */
+	unsigned ttl_s;		     /* how long they are kept */
 };
 
 struct search;
