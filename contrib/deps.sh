@@ -8,7 +8,8 @@ PKGS="build-essential autoconf automake pkg-config fuse3 libfuse3-dev
 libcurl4-openssl-dev libjansson-dev libcmocka-dev liblmdb-dev libtiff-dev
 libzstd-dev libblosc-dev zlib1g-dev python3 python3-numpy python3-zarr
 python3-numcodecs python3-tifffile curl attr groff-base ca-certificates
-imagej xvfb xauth httpdirfs rclone nginx clang-14 libclang-rt-14-dev rsync"
+imagej xvfb xauth httpdirfs rclone nginx clang-14 libclang-rt-14-dev rsync
+squid libsystemd-dev libtiff-tools libxml2-utils"
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 missing=
