@@ -42,10 +42,13 @@ check "a listing made before the hang is still served" \
 umount_idrfs "$M2"
 stop_fake
 
-# 3. A flaky server (503s): retries make every listing succeed.
-start_fake --fail-rate 0.3 --seed 7 || exit 1
+# 3. A flaky server (503s): retries make every listing succeed. (At 20%,
+# a request fails all of its 5 attempts once in 3 000; the listing's ~12
+# requests, sent in parallel, meet the seeded failures in any order. At
+# 30% that was 1 in 400 per request, and a suite in 30 saw it.)
+start_fake --fail-rate 0.2 --seed 7 || exit 1
 M3="$WORK/flaky"
-check "mount a server failing 30% of requests" mount_idrfs "$FAKE_URL" "$M3"
+check "mount a server failing 20% of requests" mount_idrfs "$FAKE_URL" "$M3"
 n=$(ls "$M3/projects/idr0801-synth-listing_experimentA/big dataset" 2>&1 | grep -c "\.tif$")
 check "flaky server: all 10 000 images listed ($n)" test "$n" -eq 10000
 check "flaky server: retries are logged at debug level only" \
