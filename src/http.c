@@ -221,8 +221,11 @@ int http_proxy_check(const char *list, const char **bad, size_t *badlen)
 		bool url = n > 7 && strncasecmp(e, "http://", 7) == 0 &&
 			   strcspn(e + 7, "/?#;") > 0;
 
-		if ((!url && !proxy_is_direct(e, n)) ||
-		    memchr(e, ' ', n) != NULL || count == HTTP_PROXY_MAX) {
+		/* no blank, quote or backslash: .idrfs/stats.json shows it */
+		bool odd = strcspn(e, " \t\"\\") < n;
+
+		if ((!url && !proxy_is_direct(e, n)) || odd ||
+		    count == HTTP_PROXY_MAX) {
 			*bad = e;
 			*badlen = n;
 			return -EINVAL;

@@ -1745,6 +1745,7 @@ static void test_http_proxy_check(void **state)
 		{"https://a:3128", "https://a:3128"},
 		{"http://", "http://"},
 		{"http://a b:3128", "http://a b:3128"},
+		{"http://a\"b:3128", "http://a\"b:3128"},
 		{"DIRECT;DIRECT;DIRECT;DIRECT;DIRECT;DIRECT;DIRECT;DIRECT;"
 		 "http://ninth",
 		 "http://ninth"},
