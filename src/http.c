@@ -16,6 +16,8 @@
  * Per-host cap. Each transfer holds a slot of its host while it runs; a
  * call that cannot get a slot runs the transfers it already has, or waits
  * on slot_cond (never on the network) when it has none.
+ *
+ * Proxies: see the note before http_proxy_check().
  */
 #include "config.h"
 
@@ -28,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -45,6 +48,12 @@
 struct http_host_slot {
 	char host[HTTP_HOST_LEN];
 	unsigned inflight;
+};
+
+struct http_proxy {
+	char *url;	     /* NULL: DIRECT */
+	uint64_t retry_at;   /* skipped before this http_now_ms() */
+	uint64_t backoff_ms; /* the next backoff if it fails */
 };
 
 struct http_client {
@@ -66,6 +75,13 @@ struct http_client {
 	uint64_t n_probes; /* 404s a keep_404 request expected */
 	unsigned inflight;
 	uint64_t lat_hist[HTTP_LAT_BUCKETS];
+	/* the proxy list; retry_at and backoff_ms of each entry are
+	 * protected by lock, the rest never changes */
+	struct http_proxy proxies[HTTP_PROXY_MAX];
+	size_t nproxies; /* 0: no list, curl's defaults */
+	uint64_t n_failovers;
+	uint64_t proxy_backoff_ms, proxy_backoff_max_ms;
+	uint64_t start_at; /* no request starts before (startup jitter) */
 
 	unsigned max_conns;
 	unsigned max_retries;
@@ -93,6 +109,9 @@ struct xfer {
 	bool have_crange;
 	uint64_t cr_start, cr_end;
 	int64_t cr_total;
+	int proxy;	  /* entry of c->proxies used, -1: none */
+	unsigned hops;	  /* failovers of this request */
+	bool proxy_error; /* the answer is the proxy's own (X-Squid-Error) */
 	char range[64];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -140,6 +159,208 @@ static void share_unlock_cb(CURL *h, curl_lock_data data, void *userp)
 	pthread_mutex_unlock(&c->share_lock[data]);
 }
 
+/*
+ * Proxies, in CVMFS's model. -o proxy= is an ordered list: "URL;URL;DIRECT".
+ * Every attempt goes through the first entry that is not backing off.
+ *
+ * A proxy has failed when curl could not connect to it (refused, its name
+ * unknown, or the connect timed out before any byte), when it refused a
+ * CONNECT tunnel (https through it), or when it answered with an error page
+ * of its own. Squid marks each page it makes itself, whatever the status,
+ * with an X-Squid-Error header (ERR_CONNECT_FAIL, ERR_ACCESS_DENIED, ...);
+ * an error of the origin that it passes on carries none. That header is
+ * the one reliable sign: a 502, 503 or 504 alone may be the archive's own
+ * (IDR's nginx answers 504 when OMERO.web is slow), and other caches
+ * (Varnish, nginx) mark nothing, so with them only a failed connection
+ * counts. A failed proxy is skipped for its backoff, 30 s doubling on each
+ * failure in a row up to 10 minutes (HTTP_PROXY_BACKOFF_MS, reset by one
+ * good answer), and the request moves on to the next entry at once,
+ * without spending a retry; a request moves on at most once per entry, then
+ * the ordinary retry policy decides. When every entry is backing off, the
+ * one whose backoff ends first is tried: a list is never "all down" for
+ * longer than it takes a proxy to come back. DIRECT means no proxy.
+ *
+ * The list replaces curl's defaults: with it, the http_proxy, https_proxy,
+ * all_proxy and no_proxy variables are ignored (CURLOPT_PROXY and
+ * CURLOPT_NOPROXY are set on every attempt). Without it, curl's defaults
+ * apply as before.
+ *
+ * An https:// URL goes through an HTTP proxy as a CONNECT tunnel, which no
+ * proxy can cache; the shared cache tier needs http:// URLs (man page,
+ * CLUSTER).
+ */
+static bool proxy_is_direct(const char *s, size_t n)
+{
+	return n == 6 && strncasecmp(s, "DIRECT", 6) == 0;
+}
+
+/* One entry "  http://head:3128  " of a list: trimmed start and length. */
+static const char *proxy_entry(const char *p, size_t *len, const char **next)
+{
+	size_t n = strcspn(p, ";");
+
+	*next = p[n] == ';' ? p + n + 1 : NULL;
+	while (n > 0 && (*p == ' ' || *p == '\t')) {
+		p++;
+		n--;
+	}
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	*len = n;
+	return p;
+}
+
+int http_proxy_check(const char *list, const char **bad, size_t *badlen)
+{
+	const char *next = list;
+	size_t count = 0;
+
+	while (next) {
+		size_t n;
+		const char *e = proxy_entry(next, &n, &next);
+		bool url = n > 7 && strncasecmp(e, "http://", 7) == 0 &&
+			   strcspn(e + 7, "/?#;") > 0;
+
+		/* no blank, quote or backslash: .idrfs/stats.json shows it */
+		bool odd = strcspn(e, " \t\"\\") < n;
+
+		if ((!url && !proxy_is_direct(e, n)) || odd ||
+		    count == HTTP_PROXY_MAX) {
+			*bad = e;
+			*badlen = n;
+			return -EINVAL;
+		}
+		count++;
+	}
+	return 0;
+}
+
+static int proxy_list_init(struct http_client *c, const char *list)
+{
+	const char *bad = NULL, *next = list;
+	size_t badlen = 0;
+
+	if (http_proxy_check(list, &bad, &badlen) < 0) {
+		log_error(LOG_C_HTTP,
+			  "proxy entry '%.*s' is not DIRECT or an "
+			  "http:// URL",
+			  (int)badlen, bad);
+		return -EINVAL;
+	}
+	while (next) {
+		size_t n;
+		const char *e = proxy_entry(next, &n, &next);
+		struct http_proxy *p = &c->proxies[c->nproxies++];
+
+		p->backoff_ms = c->proxy_backoff_ms;
+		if (proxy_is_direct(e, n))
+			continue;
+		p->url = strndup(e, n);
+		if (!p->url)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The entry to use now: the first not backing off, else the one whose
+ * backoff ends first. -1 without a list. */
+static int proxy_pick(struct http_client *c)
+{
+	uint64_t now = http_now_ms();
+	int best = -1;
+
+	if (c->nproxies == 0)
+		return -1;
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->nproxies; i++) {
+		if (c->proxies[i].retry_at <= now) {
+			best = (int)i;
+			break;
+		}
+		if (best < 0 ||
+		    c->proxies[i].retry_at < c->proxies[best].retry_at)
+			best = (int)i;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return best;
+}
+
+/* "http://user:secret@head:3128" -> "http://head:3128" (for logs and
+ * .idrfs/stats, which anyone who can read the mount reads). */
+static void proxy_display(const char *url, char *buf, size_t size)
+{
+	const char *host = url + 7;
+	size_t hl = strcspn(host, "/?#");
+	const char *at = memchr(host, '@', hl);
+
+	snprintf(buf, size, "http://%s", at ? at + 1 : host);
+}
+
+/* A request through entry idx ended: a failed proxy backs off (from now,
+ * doubling), an answer makes it the proxy to use again. */
+static void proxy_settle(struct http_client *c, int idx, bool failed,
+			 const char *why)
+{
+	struct http_proxy *p;
+	uint64_t now = http_now_ms();
+	uint64_t wait = 0;
+	bool was_up = false;
+
+	if (idx < 0)
+		return;
+	p = &c->proxies[idx];
+	pthread_mutex_lock(&c->lock);
+	if (failed) {
+		was_up = p->retry_at <= now;
+		wait = p->backoff_ms;
+		p->retry_at = now + wait;
+		p->backoff_ms = p->backoff_ms > c->proxy_backoff_max_ms / 2
+					? c->proxy_backoff_max_ms
+					: p->backoff_ms * 2;
+		c->n_failovers++;
+	} else {
+		/* it answered: up again, even if picked while backing off */
+		p->retry_at = 0;
+		p->backoff_ms = c->proxy_backoff_ms;
+	}
+	pthread_mutex_unlock(&c->lock);
+	/* one line when a proxy goes down, not one per request */
+	if (failed && was_up) {
+		char shown[HTTP_URL_LOG];
+
+		proxy_display(p->url, shown, sizeof(shown));
+		log_warn(LOG_C_HTTP,
+			 "proxy %s failed (%s); the next entry is used for "
+			 "%" PRIu64 " s",
+			 shown, why, wait / 1000u);
+	}
+}
+
+/* @unittest test_http */
+#ifdef IDRFS_UNITTEST
+uint64_t http_client_start_at(struct http_client *c);
+uint64_t http_client_start_at(struct http_client *c)
+{
+	return c->start_at;
+}
+#endif
+
+void http_client_proxy(struct http_client *c, char *buf, size_t size,
+		       uint64_t *failovers)
+{
+	int idx = proxy_pick(c);
+
+	if (idx < 0)
+		snprintf(buf, size, "%s", "");
+	else if (!c->proxies[idx].url)
+		snprintf(buf, size, "DIRECT");
+	else
+		proxy_display(c->proxies[idx].url, buf, size);
+	pthread_mutex_lock(&c->lock);
+	*failovers = c->n_failovers;
+	pthread_mutex_unlock(&c->lock);
+}
+
 int http_client_new(const struct http_config *cfg, struct http_client **out)
 {
 	struct http_client *c = calloc(1, sizeof(*c));
@@ -164,10 +385,36 @@ int http_client_new(const struct http_config *cfg, struct http_client **out)
 	pthread_cond_init(&c->slot_cond, &ca);
 	pthread_condattr_destroy(&ca);
 
+	c->proxy_backoff_ms = cfg->proxy_backoff_ms ? cfg->proxy_backoff_ms
+						    : HTTP_PROXY_BACKOFF_MS;
+	c->proxy_backoff_max_ms = cfg->proxy_backoff_max_ms
+					  ? cfg->proxy_backoff_max_ms
+					  : HTTP_PROXY_BACKOFF_MAX_MS;
+	if (c->proxy_backoff_max_ms < c->proxy_backoff_ms)
+		c->proxy_backoff_max_ms = c->proxy_backoff_ms;
+	c->start_at = http_now_ms();
+	if (cfg->startup_jitter_ms) {
+		struct timespec ts;
+		unsigned seed;
+
+		/* differs between the nodes of a cluster started at once */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		seed = (unsigned)ts.tv_nsec ^ (unsigned)getpid() ^
+		       (unsigned)(uintptr_t)c;
+		c->start_at += (uint64_t)rand_r(&seed) % cfg->startup_jitter_ms;
+	}
 	c->share = curl_share_init();
 	if (!c->share) {
 		http_client_free(c);
 		return -ENOMEM;
+	}
+	if (cfg->proxy) {
+		int rc = proxy_list_init(c, cfg->proxy);
+
+		if (rc < 0) {
+			http_client_free(c);
+			return rc;
+		}
 	}
 	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock_cb);
 	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock_cb);
@@ -194,6 +441,8 @@ void http_client_free(struct http_client *c)
 		pthread_mutex_destroy(&c->share_lock[i]);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->slot_cond);
+	for (size_t i = 0; i < c->nproxies; i++)
+		free(c->proxies[i].url);
 	free(c->user_agent);
 	free(c);
 }
@@ -508,6 +757,8 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *userp)
 		x->have_crange =
 			http_parse_crange(tmp, &x->cr_start, &x->cr_end,
 					  &x->cr_total) == 0;
+	} else if (header_is(data, n, "X-Squid-Error", &v, &vl)) {
+		x->proxy_error = true;
 	} else if (header_is(data, n, "Retry-After", &v, &vl) &&
 		   vl < sizeof(tmp)) {
 		memcpy(tmp, v, vl);
@@ -627,6 +878,7 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 	x->overflow = false;
 	x->retry_after_ms = -1;
 	x->have_crange = false;
+	x->proxy_error = false;
 	x->errbuf[0] = '\0';
 	r->content_type[0] = '\0';
 	r->location[0] = '\0';
@@ -634,6 +886,14 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 	r->attempts++;
 
 	curl_easy_setopt(e, CURLOPT_URL, r->url);
+	x->proxy = proxy_pick(x->c);
+	if (x->proxy >= 0) {
+		const char *purl = x->c->proxies[x->proxy].url;
+
+		/* "" is no proxy, and overrides the environment */
+		curl_easy_setopt(e, CURLOPT_PROXY, purl ? purl : "");
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+	}
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)left);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)(left < HTTP_CONNECT_TIMEOUT_MS
@@ -826,6 +1086,34 @@ static int check_partial(const struct xfer *x)
 	return -EBADMSG;
 }
 
+/*
+ * Did the proxy of this attempt fail (see the proxy note)? Only a failure
+ * of the proxy itself: curl talks to nobody else when one is set.
+ */
+static const char *proxy_failure(const struct xfer *x, CURLcode cc, long status,
+				 uint64_t deadline)
+{
+	long connect_code = 0;
+	curl_off_t connect_us = 0;
+
+	if (x->proxy < 0 || !x->c->proxies[x->proxy].url)
+		return NULL;
+	curl_easy_getinfo(x->easy, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+	curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+	if (cc == CURLE_COULDNT_CONNECT)
+		return "cannot connect";
+	if (cc == CURLE_COULDNT_RESOLVE_PROXY)
+		return "unknown host";
+	if (cc == CURLE_OPERATION_TIMEDOUT && connect_us == 0 &&
+	    http_now_ms() < deadline)
+		return "connect timed out";
+	if (connect_code >= 300)
+		return "tunnel refused";
+	if (cc == CURLE_OK && status >= 400 && x->proxy_error)
+		return "an error page of its own";
+	return NULL;
+}
+
 /* A transfer ended: retry it later, or settle its result. */
 static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 		      uint64_t deadline, unsigned *seed)
@@ -836,6 +1124,8 @@ static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 	uint64_t now;
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	const char *pfail = proxy_failure(x, cc, status, deadline);
+
 	curl_multi_remove_handle(multi, x->easy);
 	easy_put(c, x->easy);
 	x->easy = NULL;
@@ -855,7 +1145,16 @@ static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 	c->lat_hist[b]++;
 	pthread_mutex_unlock(&c->lock);
 
+	proxy_settle(c, x->proxy, pfail != NULL, pfail);
 	now = http_now_ms();
+	if (pfail && x->hops + 1 < c->nproxies && now < deadline) {
+		/* on to the next entry now; not a retry of the request */
+		x->hops++;
+		r->attempts--;
+		x->st = XFER_WAIT;
+		x->ready_at = now;
+		return;
+	}
 	if (cc == CURLE_WRITE_ERROR && x->overflow)
 		cc = CURLE_FILESIZE_EXCEEDED;
 	if (!x->overflow && is_transient(cc, status) &&
@@ -963,6 +1262,8 @@ int http_fetch(struct http_client *c, struct http_req *reqs, size_t n,
 		xs[i].req = &reqs[i];
 		xs[i].st = XFER_WAIT;
 		xs[i].slot = -1;
+		xs[i].proxy = -1;
+		xs[i].ready_at = c->start_at; /* startup jitter */
 	}
 
 	while (left > 0) {

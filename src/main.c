@@ -53,12 +53,14 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 	unsigned inflight = 0;
 	struct fetch_counters fc = {0};
 	struct cache_counters cc = {0};
-	uint64_t p50, p90, p99, probes;
+	uint64_t p50, p90, p99, probes, failovers = 0;
+	char proxy[256];
 	int n;
 
 	http_client_stats(app->http, &req, &bytes, &errs);
 	probes = http_client_probes(app->http);
 	http_client_latency(app->http, &inflight, hist);
+	http_client_proxy(app->http, proxy, sizeof(proxy), &failovers);
 	fetch_get_counters(app->fetch, &fc);
 	cache_counters(app->cache, &cc);
 	p50 = http_percentile(hist, 50);
@@ -80,16 +82,20 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			", \"puts\": %" PRIu64 ", \"evictions\": %" PRIu64
 			", \"skipped\": %" PRIu64 ", \"damaged\": %" PRIu64
 			", \"bytes_stored\": %" PRIu64 ", \"limit\": %" PRIu64
-			"}, \"offline\": %s}\n",
+			"}, \"proxy\": %s%s%s, \"proxy_failovers\": %" PRIu64
+			", \"offline\": %s}\n",
 			req, bytes, errs, probes, inflight, p50, p90, p99,
 			fc.meta_hits, fc.meta_stale, fc.offline_misses, cc.hits,
 			cc.seed_hits, cc.misses, cc.puts, cc.evictions,
 			cc.skipped, cc.damaged, cc.bytes_stored, cc.limit,
+			proxy[0] ? "\"" : "", proxy[0] ? proxy : "null",
+			proxy[0] ? "\"" : "", failovers,
 			app->o.offline ? "true" : "false");
 	else
 		n = snprintf(
 			buf, size,
 			"remote            %s%s\n"
+			"proxy             %s (%" PRIu64 " failovers)\n"
 			"requests          %" PRIu64 "\n"
 			"bytes received    %" PRIu64 "\n"
 			"errors            %" PRIu64 " (failures)\n"
@@ -109,10 +115,11 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			"cache damaged     %" PRIu64
 			" (not served, refetched)\n"
 			"cache size        %" PRIu64 " of %" PRIu64 " bytes\n",
-			app->o.url, app->o.offline ? " (offline)" : "", req,
-			bytes, errs, probes, inflight, p50, p90, p99,
-			fc.meta_hits, fc.meta_stale, fc.offline_misses, cc.hits,
-			cc.seed_hits, cc.misses, cc.puts, cc.evictions,
+			app->o.url, app->o.offline ? " (offline)" : "",
+			proxy[0] ? proxy : "none (curl's http_proxy variables)",
+			failovers, req, bytes, errs, probes, inflight, p50, p90,
+			p99, fc.meta_hits, fc.meta_stale, fc.offline_misses,
+			cc.hits, cc.seed_hits, cc.misses, cc.puts, cc.evictions,
 			cc.skipped, cc.damaged, cc.bytes_stored, cc.limit);
 	return n < 0 ? 0 : (size_t)n;
 }
@@ -128,6 +135,8 @@ static int app_start(void *arg, struct tree **tree)
 		/* background builds outlive one operation's deadline: a
 		 * connection silent for that long is dropped and retried */
 		.stall_s = app->o.timeout,
+		.proxy = app->o.proxy,
+		.startup_jitter_ms = app->o.startup_jitter * 1000u,
 	};
 	struct api_transport tr = {.fetch = fetch_do};
 	struct cache_config cc = {
@@ -315,6 +324,14 @@ int main(int argc, char *argv[])
 			"http, api, tree, fuse, cache, tiff, zarr, search, "
 			"all)\n",
 			(int)badlen, bad);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (app.o.proxy && http_proxy_check(app.o.proxy, &bad, &badlen) < 0) {
+		fprintf(stderr,
+			"idrfs: proxy entry '%.*s' is not DIRECT or an http:// "
+			"URL (entries are separated by ';', at most %d)\n",
+			(int)badlen, bad, HTTP_PROXY_MAX);
 		rc = -EINVAL;
 		goto out;
 	}

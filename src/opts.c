@@ -54,6 +54,8 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("s3_scheme=%s", s3_scheme),
 	IDRFS_OPT("originals_root=%s", originals_root),
 	IDRFS_OPT("ontology=%s", ontology),
+	IDRFS_OPT("proxy=%s", proxy),
+	IDRFS_OPT("startup_jitter=%u", startup_jitter),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -294,6 +296,13 @@ static int check(struct opts *o)
 			o->readahead);
 		return -EINVAL;
 	}
+	if (o->startup_jitter >= o->timeout) {
+		fprintf(stderr,
+			"idrfs: startup_jitter=%u must be below timeout=%u "
+			"(the first request waits up to it)\n",
+			o->startup_jitter, o->timeout);
+		return -EINVAL;
+	}
 	if (o->max_conns < 1 || o->max_conns > 256) {
 		fprintf(stderr,
 			"idrfs: max_conns=%u is out of range (1..256)\n",
@@ -478,6 +487,7 @@ void opts_release(struct opts *o)
 	free(o->s3_scheme);
 	free(o->originals_root);
 	free(o->ontology);
+	free(o->proxy);
 	free(o->cache_size_str);
 	memset(o, 0, sizeof(*o));
 }
@@ -542,6 +552,15 @@ void opts_print_help(FILE *out, const char *prog)
 		"    -o ontology=BACKEND     by-* menus from: auto (detect), "
 		"searchengine,\n"
 		"                            mapr, or none (default auto)\n"
+		"    -o proxy=URL[;URL...]   HTTP proxies in order of use, "
+		"with "
+		"failover; DIRECT:\n"
+		"                            no proxy (default: the http_proxy "
+		"variables)\n"
+		"    -o startup_jitter=SECONDS  the first request waits a "
+		"random "
+		"time below it\n"
+		"                            (default 0)\n"
 		"\n"
 		"Accepted and ignored (fstab): auto, noauto, user, nouser, "
 		"users, _netdev,\n"

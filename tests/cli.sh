@@ -5,7 +5,7 @@
 
 help=$("$IDRFS" --help 2>&1)
 check "--help exits 0" test $? -eq 0
-for o in cache_dir= timeout= max_conns= ttl= log_file= trace= notify_pipe= \
+for o in cache_dir= timeout= max_conns= ttl= log_file= trace= notify_pipe= proxy= \
 	"default 30" "default 8" "default 86400" "FUSE options"; do
 	check "--help mentions '$o'" grep -q -- "$o" <<<"$help"
 done
@@ -36,6 +36,10 @@ expect_fail "bad trace word" "unknown trace component 'nope'" -f -o trace=nope "
 expect_fail "bad trace word in a list" "unknown option(s): \`-o nope'" -f -o trace=http,nope "$WORK/m"
 expect_fail "a trace list keeps its commas, later options still count" \
 	"unknown option(s): \`-o bogus'" -f -o trace=http,api,-fuse,bogus "$WORK/m"
+expect_fail "a bad proxy entry is named" "proxy entry 'head:3128' is not DIRECT" \
+	-f -o "proxy=http://a:3128;head:3128" "$WORK/m"
+expect_fail "startup_jitter not below timeout" "startup_jitter=30 must be below timeout=30" \
+	-f -o startup_jitter=30 "$WORK/m"
 expect_fail "three positionals" "unexpected argument" -f http://a/ "$WORK/m" extra
 expect_fail "unwritable log file" "cannot open log file" -f -o log_file=/nonexistent/x/log "$WORK/m"
 finish

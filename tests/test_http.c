@@ -47,6 +47,7 @@ int http_parse_crange(const char *v, uint64_t *start, uint64_t *end,
 		      int64_t *total);
 void http_trace_redact(bool header, const char *line, size_t len, char *out,
 		       size_t outsz);
+uint64_t http_client_start_at(struct http_client *c);
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -144,6 +145,10 @@ struct srv {
 	char user_agent[128];	     /* User-Agent: of the last /ok */
 	bool range_accept_encoding;  /* /range asked for compression */
 	bool ok_accept_encoding;     /* /ok asked for compression */
+	/* as a proxy: requests with an absolute URL ("GET http://...") */
+	unsigned proxied;
+	bool squid_down;      /* answer them with squid's own 503 */
+	bool proxied_nocache; /* one had Pragma or Cache-Control */
 	struct srv_conn conns[SRV_MAX_CONNS];
 };
 
@@ -522,7 +527,30 @@ static void srv_process(struct srv *s, struct srv_conn *k)
 		path[0] = '\0';
 	}
 	memset(&k->reply, 0, sizeof(k->reply));
-	srv_route(s, method, path, k->in, &k->reply);
+	if (strncmp(path, "http://", 7) == 0) {
+		/* a proxy's request: serve the origin's path ourselves */
+		const char *rest = path + 7 + strcspn(path + 7, "/");
+		char h[64];
+		bool down;
+
+		memmove(path, rest, strlen(rest) + 1);
+		pthread_mutex_lock(&s->lock);
+		s->proxied++;
+		down = s->squid_down;
+		if (header_value(k->in, "Pragma", h, sizeof(h)) ||
+		    header_value(k->in, "Cache-Control", h, sizeof(h)))
+			s->proxied_nocache = true;
+		pthread_mutex_unlock(&s->lock);
+		if (down)
+			reply_full(&k->reply, 503, "Service Unavailable",
+				   "Server: squid\r\nX-Squid-Error: "
+				   "ERR_CONNECT_FAIL 111\r\n",
+				   "<html>squid: the origin is down</html>");
+		else
+			srv_route(s, method, path, k->in, &k->reply);
+	} else {
+		srv_route(s, method, path, k->in, &k->reply);
+	}
 	memmove(k->in, k->in + used, k->inlen - used);
 	k->inlen -= used;
 	k->busy = true;
@@ -644,7 +672,15 @@ static void *srv_main(void *arg)
 	return NULL;
 }
 
+static int srv_start_port(int port, struct srv **out);
+
 static int srv_start(struct srv **out)
+{
+	return srv_start_port(0, out);
+}
+
+/* A server on a given loopback port (0: any). */
+static int srv_start_port(int port, struct srv **out)
 {
 	struct srv *s = calloc(1, sizeof(*s));
 	struct sockaddr_in sa;
@@ -663,7 +699,7 @@ static int srv_start(struct srv **out)
 	memset(&sa, 0, sizeof(sa));
 	sa.sin_family = AF_INET;
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sa.sin_port = 0;
+	sa.sin_port = htons((uint16_t)port);
 	if (bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(s->lfd, 64) < 0 ||
 	    getsockname(s->lfd, (struct sockaddr *)&sa, &sl) < 0)
@@ -1633,6 +1669,315 @@ static void test_http_partial_checked(void **state)
 	}
 }
 
+/* ---- proxies ------------------------------------------------------------ */
+
+#define ORIGIN "http://origin.test"
+
+/* A loopback port nobody listens on (bound, then closed: refused). */
+static int dead_port(void)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int port;
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static unsigned srv_proxied(struct srv *s)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->proxied;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* A client with a proxy list; backoff_ms 0 is the default. */
+static struct http_client *proxy_client(const char *list, unsigned backoff_ms)
+{
+	struct http_config cfg = {
+		.max_conns = TEST_MAX_CONNS,
+		.max_retries = TEST_MAX_RETRIES,
+		.proxy = list,
+		.proxy_backoff_ms = backoff_ms,
+	};
+	struct http_client *c = NULL;
+
+	assert_int_equal(http_client_new(&cfg, &c), 0);
+	return c;
+}
+
+static int proxy_get(struct http_client *c, const char *url, struct http_req *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->url = url;
+	r->max_body = 1 << 20;
+	return http_fetch(c, r, 1, http_now_ms() + 10000);
+}
+
+static void test_http_proxy_check(void **state)
+{
+	static const char *const good[] = {
+		"http://head:3128",
+		"http://head:3128;DIRECT",
+		"http://a:3128; http://b:3128 ;direct",
+		"DIRECT",
+		"http://user:pw@head:3128/",
+	};
+	static const struct {
+		const char *list;
+		const char *bad; /* the entry named */
+	} bad[] = {
+		{"", ""},
+		{"head:3128", "head:3128"},
+		{"http://a:3128;;DIRECT", ""},
+		{"http://a:3128;socks5://b:1080", "socks5://b:1080"},
+		{"https://a:3128", "https://a:3128"},
+		{"http://", "http://"},
+		{"http://a b:3128", "http://a b:3128"},
+		{"http://a\"b:3128", "http://a\"b:3128"},
+		{"DIRECT;DIRECT;DIRECT;DIRECT;DIRECT;DIRECT;DIRECT;DIRECT;"
+		 "http://ninth",
+		 "http://ninth"},
+	};
+	const char *b;
+	size_t bl;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(good); i++) {
+		if (http_proxy_check(good[i], &b, &bl) != 0)
+			fail_msg("'%s' refused", good[i]);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		b = NULL;
+		if (http_proxy_check(bad[i].list, &b, &bl) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i].list);
+		/* the message names the entry at fault */
+		assert_non_null(b);
+		assert_int_equal(bl, strlen(bad[i].bad));
+		assert_memory_equal(b, bad[i].bad, bl);
+	}
+}
+
+static void test_http_proxy_failover(void **state)
+{
+	struct env *e = *state;
+	struct http_client *c;
+	struct http_req r;
+	char list[128], now[128];
+	uint64_t fo = 0;
+
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d;http://127.0.0.1:%d",
+		 dead_port(), e->srv->port);
+	c = proxy_client(list, 0);
+	/* the first proxy refuses: the second answers, and the request
+	 * spent no retry on the dead one */
+	assert_int_equal(proxy_get(c, ORIGIN "/ok", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"data\": [1, 2, 3]}");
+	assert_int_equal(r.attempts, 1);
+	http_req_release(&r);
+	assert_int_equal(srv_proxied(e->srv), 1);
+	http_client_proxy(c, now, sizeof(now), &fo);
+	assert_int_equal(fo, 1);
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d", e->srv->port);
+	assert_string_equal(now, list);
+	/* the dead proxy backs off: the next request goes straight to the
+	 * second, with no new failover */
+	assert_int_equal(proxy_get(c, ORIGIN "/ok", &r), 0);
+	http_req_release(&r);
+	assert_int_equal(srv_proxied(e->srv), 2);
+	http_client_proxy(c, now, sizeof(now), &fo);
+	assert_int_equal(fo, 1);
+	/* nothing asks the proxy not to cache */
+	assert_false(e->srv->proxied_nocache);
+	http_client_free(c);
+}
+
+static void test_http_proxy_all_dead(void **state)
+{
+	struct env *e = *state;
+	struct http_client *c;
+	struct http_req r;
+	char list[128], now[128];
+	uint64_t fo = 0;
+	uint64_t deadline;
+	int rc;
+
+	/* both proxies dead, DIRECT listed: the origin itself answers */
+	snprintf(list, sizeof(list),
+		 "http://127.0.0.1:%d;http://127.0.0.1:%d;"
+		 "DIRECT",
+		 dead_port(), dead_port());
+	c = proxy_client(list, 0);
+	assert_int_equal(proxy_get(c, url_of(e, "/ok"), &r), 0);
+	assert_int_equal(r.status, 200);
+	http_req_release(&r);
+	assert_int_equal(srv_proxied(e->srv), 0);
+	assert_int_equal(srv_hits(e->srv, ROUTE_OK), 1);
+	http_client_proxy(c, now, sizeof(now), &fo);
+	assert_int_equal(fo, 2);
+	assert_string_equal(now, "DIRECT");
+	http_client_free(c);
+
+	/* both dead, no DIRECT: the request fails with the proxies' error,
+	 * before its deadline */
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d;http://127.0.0.1:%d",
+		 dead_port(), dead_port());
+	c = proxy_client(list, 0);
+	memset(&r, 0, sizeof(r));
+	r.url = url_of(e, "/ok");
+	r.max_body = 1 << 20;
+	deadline = http_now_ms() + 10000;
+	rc = http_fetch(c, &r, 1, deadline);
+	assert_int_equal(rc, -ECONNREFUSED);
+	assert_true(http_now_ms() < deadline);
+	assert_int_equal(srv_hits(e->srv, ROUTE_OK), 1);
+	http_req_release(&r);
+	/* and again while both back off: still an error, no hang */
+	assert_int_equal(proxy_get(c, url_of(e, "/ok"), &r), -ECONNREFUSED);
+	http_req_release(&r);
+	http_client_free(c);
+}
+
+static void test_http_proxy_error_page(void **state)
+{
+	struct env *e = *state;
+	struct srv *sq = NULL;
+	struct http_client *c;
+	struct http_req r;
+	char list[128], now[128];
+	uint64_t fo = 0;
+
+	/* a squid that cannot reach the origin answers 503 with
+	 * X-Squid-Error: the request moves on to the next proxy */
+	assert_int_equal(srv_start(&sq), 0);
+	sq->squid_down = true;
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d;http://127.0.0.1:%d",
+		 sq->port, e->srv->port);
+	c = proxy_client(list, 0);
+	assert_int_equal(proxy_get(c, ORIGIN "/ok", &r), 0);
+	http_req_release(&r);
+	assert_int_equal(srv_proxied(sq), 1);
+	assert_int_equal(srv_proxied(e->srv), 1);
+	http_client_proxy(c, now, sizeof(now), &fo);
+	assert_int_equal(fo, 1);
+	http_client_free(c);
+	srv_stop(sq);
+
+	/* the origin's own 504 through a proxy is not the proxy's failure:
+	 * retried there, never moved on */
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d;DIRECT",
+		 e->srv->port);
+	c = proxy_client(list, 0);
+	assert_int_equal(proxy_get(c, ORIGIN "/gateway-timeout", &r),
+			 -ETIMEDOUT);
+	http_req_release(&r);
+	assert_int_equal(srv_hits(e->srv, ROUTE_GATEWAY_TIMEOUT),
+			 1 + TEST_MAX_RETRIES);
+	http_client_proxy(c, now, sizeof(now), &fo);
+	assert_int_equal(fo, 0);
+	http_client_free(c);
+}
+
+static void test_http_proxy_backoff(void **state)
+{
+	struct env *e = *state;
+	struct srv *back = NULL;
+	struct http_client *slow, *fast;
+	struct http_req r;
+	char list[128];
+	int port = dead_port();
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = 400 * 1000000L};
+
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d;http://127.0.0.1:%d",
+		 port, e->srv->port);
+	/* both clients see the first proxy dead and use the second */
+	slow = proxy_client(list, 60000);
+	fast = proxy_client(list, 50);
+	assert_int_equal(proxy_get(slow, ORIGIN "/ok", &r), 0);
+	http_req_release(&r);
+	assert_int_equal(proxy_get(fast, ORIGIN "/ok", &r), 0);
+	http_req_release(&r);
+	assert_int_equal(srv_proxied(e->srv), 2);
+	/* the first proxy comes back */
+	assert_int_equal(srv_start_port(port, &back), 0);
+	nanosleep(&ts, NULL);
+	/* within its 60 s backoff, a client does not try it ... */
+	assert_int_equal(proxy_get(slow, ORIGIN "/ok", &r), 0);
+	http_req_release(&r);
+	assert_int_equal(srv_proxied(back), 0);
+	assert_int_equal(srv_proxied(e->srv), 3);
+	/* ... after its 50 ms backoff, a client uses it again */
+	assert_int_equal(proxy_get(fast, ORIGIN "/ok", &r), 0);
+	http_req_release(&r);
+	assert_int_equal(srv_proxied(back), 1);
+	assert_int_equal(srv_proxied(e->srv), 3);
+	http_client_free(slow);
+	http_client_free(fast);
+	srv_stop(back);
+}
+
+static void test_http_proxy_overrides_env(void **state)
+{
+	struct env *e = *state;
+	struct http_client *c;
+	struct http_req r;
+	char dead[64];
+
+	/* the environment names a dead proxy; -o proxy=DIRECT wins */
+	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", dead_port());
+	setenv("http_proxy", dead, 1);
+	setenv("no_proxy", "", 1);
+	c = proxy_client("DIRECT", 0);
+	assert_int_equal(proxy_get(c, url_of(e, "/ok"), &r), 0);
+	http_req_release(&r);
+	http_client_free(c);
+	/* and a listed proxy is used even where no_proxy would skip it */
+	setenv("no_proxy", "origin.test", 1);
+	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", e->srv->port);
+	c = proxy_client(dead, 0);
+	assert_int_equal(proxy_get(c, ORIGIN "/ok", &r), 0);
+	http_req_release(&r);
+	assert_int_equal(srv_proxied(e->srv), 1);
+	http_client_free(c);
+	unsetenv("http_proxy");
+	unsetenv("no_proxy");
+}
+
+static void test_http_startup_jitter(void **state)
+{
+	struct env *e = *state;
+	struct http_config cfg = {.max_conns = 2, .startup_jitter_ms = 200};
+	struct http_client *c = NULL;
+	struct http_req r;
+	uint64_t made = http_now_ms();
+	uint64_t start;
+
+	assert_int_equal(http_client_new(&cfg, &c), 0);
+	start = http_client_start_at(c);
+	/* the first request waits a random time below the jitter ... */
+	assert_true(start >= made && start < http_now_ms() + 200);
+	memset(&r, 0, sizeof(r));
+	r.url = url_of(e, "/ok");
+	r.max_body = 1 << 20;
+	assert_int_equal(http_fetch(c, &r, 1, http_now_ms() + 10000), 0);
+	/* ... and is not sent before it */
+	assert_true(http_now_ms() >= start);
+	http_req_release(&r);
+	http_client_free(c);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -1714,6 +2059,19 @@ int main(void)
 		cmocka_unit_test(test_http_parse_crange),
 		cmocka_unit_test_setup_teardown(test_http_partial_checked,
 						setup, teardown),
+		cmocka_unit_test(test_http_proxy_check),
+		cmocka_unit_test_setup_teardown(test_http_proxy_failover, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_http_proxy_all_dead, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_http_proxy_error_page,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_proxy_backoff, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_http_proxy_overrides_env,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_http_startup_jitter, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -77,6 +77,8 @@ static void test_opts_all(void **state)
 		"log_file=/l,trace=http,api,-fuse,notify_pipe=/p",
 		"-o",
 		"_netdev,noauto,user,nofail",
+		"-o",
+		"proxy=http://head:3128;DIRECT,startup_jitter=4",
 		"http://127.0.0.1:8080/",
 		"/mnt/x"};
 	struct opts o = {0};
@@ -96,6 +98,9 @@ static void test_opts_all(void **state)
 	/* a trace list keeps its commas */
 	assert_string_equal(o.trace, "http,api,-fuse");
 	assert_string_equal(o.notify_pipe, "/p");
+	/* a proxy list keeps its ';' */
+	assert_string_equal(o.proxy, "http://head:3128;DIRECT");
+	assert_int_equal(o.startup_jitter, 4);
 	assert_true(o.foreground);
 	for (int i = 0; i < o.fuse_argc; i++) {
 		assert_null(strstr(o.fuse_argv[i], "_netdev"));
@@ -150,6 +155,7 @@ static void test_opts_errors(void **state)
 	const char *const zero[] = {"idrfs", "-o", "timeout=0", "/m"};
 	const char *const conns[] = {"idrfs", "-o", "max_conns=1000", "/m"};
 	const char *const nonnum[] = {"idrfs", "-o", "ttl=abc", "/m"};
+	const char *const jitter[] = {"idrfs", "-o", "startup_jitter=30", "/m"};
 	struct opts o = {0};
 
 	(void)state;
@@ -165,6 +171,9 @@ static void test_opts_errors(void **state)
 	assert_int_equal(PARSE(&o, conns), -EINVAL);
 	opts_release(&o);
 	assert_int_equal(PARSE(&o, nonnum), -EINVAL);
+	opts_release(&o);
+	/* a jitter as long as the deadline would fail the first request */
+	assert_int_equal(PARSE(&o, jitter), -EINVAL);
 	opts_release(&o);
 }
 

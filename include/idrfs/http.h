@@ -8,10 +8,16 @@
  * with its URL. curl's own trace (verbose) reaches the log with the values
  * of cookies and credentials replaced by "<redacted>".
  *
+ * Proxies (-o proxy=URL;URL;DIRECT, CVMFS's model): requests go through the
+ * first entry that is not backing off. A proxy that cannot be reached, or
+ * that answers with an error page of its own, backs off and the request
+ * moves to the next entry at once, without spending a retry. The design
+ * note before http_proxy_check() in http.c has the details.
+ *
  * Limits: GET and HEAD only; no request body; redirects are not followed
  * (a 3xx is an error: IDR answers 302 to HTML where it switched JSON off);
  * at most HTTP_MAX_HOSTS distinct hosts are capped separately, the rest
- * share one slot pool.
+ * share one slot pool; at most HTTP_PROXY_MAX proxy entries.
  */
 #ifndef IDRFS_HTTP_H
 #define IDRFS_HTTP_H
@@ -35,12 +41,30 @@ struct http_config {
 	unsigned max_conns;   /* per host, >= 1 */
 	unsigned max_retries; /* retries after the first attempt */
 	const char *user_agent;
-	bool verbose;	  /* route curl's own trace to the log */
-	unsigned stall_s; /* a transfer slower than HTTP_STALL_BPS for this
-			   * long is dropped and retried (a stalled or
-			   * trickling connection cannot hold a long
-			   * deadline); 0: never */
+	bool verbose;	   /* route curl's own trace to the log */
+	unsigned stall_s;  /* a transfer slower than HTTP_STALL_BPS for this
+			    * long is dropped and retried (a stalled or
+			    * trickling connection cannot hold a long
+			    * deadline); 0: never */
+	const char *proxy; /* NULL: curl's defaults (the http_proxy,
+			    * https_proxy, all_proxy and no_proxy
+			    * variables); else a list checked by
+			    * http_proxy_check(), which replaces them;
+			    * copied */
+	unsigned proxy_backoff_ms;     /* a failed proxy's first backoff;
+					* 0: HTTP_PROXY_BACKOFF_MS */
+	unsigned proxy_backoff_max_ms; /* the backoff doubles up to this;
+					* 0: HTTP_PROXY_BACKOFF_MAX_MS */
+	unsigned startup_jitter_ms;    /* the first request waits a random
+					* time below this (0: none) */
 };
+
+/** Entries of a proxy list, DIRECT included. */
+#define HTTP_PROXY_MAX 8
+/** Backoff of a failed proxy: 30 s, doubling on each failure in a row up
+ * to 10 minutes; one answer through it resets it. */
+#define HTTP_PROXY_BACKOFF_MS	  30000u
+#define HTTP_PROXY_BACKOFF_MAX_MS 600000u
 
 /** Bytes per second under which a transfer counts as stalled. */
 #define HTTP_STALL_BPS 100
@@ -85,6 +109,15 @@ struct http_req {
 	unsigned attempts;
 	bool accepted; /* accept ran on body and took it */
 };
+
+/**
+ * Check a proxy list: entries separated by ';', each "DIRECT" (no proxy)
+ * or an http:// URL of a proxy, at most HTTP_PROXY_MAX of them.
+ * @param[out] bad,badlen the first entry at fault (inside @p list), on
+ *             failure only
+ * @return 0, or -EINVAL
+ */
+int http_proxy_check(const char *list, const char **bad, size_t *badlen);
 
 /** Current CLOCK_MONOTONIC time in milliseconds (deadlines use it). */
 uint64_t http_now_ms(void);
@@ -142,6 +175,16 @@ void http_client_stats(struct http_client *c, uint64_t *requests,
 /** 404s answered to requests that expected them (keep_404: a probe such
  * as the zarr.json of a Zarr v2 image), counted apart from errors. */
 uint64_t http_client_probes(struct http_client *c);
+
+/**
+ * The proxy requests go through now (the first entry not backing off),
+ * and how many times a request was sent on to the next entry since the
+ * client was created.
+ * @param[out] buf the proxy's URL without credentials, "DIRECT", or ""
+ *             when no list was given (curl's defaults apply)
+ */
+void http_client_proxy(struct http_client *c, char *buf, size_t size,
+		       uint64_t *failovers);
 
 #define HTTP_LAT_BUCKETS 24
 

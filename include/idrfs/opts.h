@@ -43,6 +43,10 @@ struct opts {
 	char *s3_scheme;      /* https (default) or http */
 	char *originals_root; /* download root of original files */
 	char *ontology;	      /* auto, searchengine, mapr or none */
+
+	char *proxy;		 /* NULL or a list for http_proxy_check() */
+	unsigned startup_jitter; /* seconds, below timeout */
+
 	bool foreground;
 	bool debug;
 	bool help;

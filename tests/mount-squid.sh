@@ -1,0 +1,158 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The shared cache tier for real: Debian's squid, run with the caching
+# rules of contrib/squid/squid.conf, in front of the fake archive. Three
+# mounts with their own cache directories read one image at once through
+# it; the archive serves each chunk and each listing page once. Then squid
+# stops and a mount goes on DIRECT.
+. "$(dirname "$0")/lib.sh"
+need_fuse
+
+SQUID=$(command -v squid || echo /usr/sbin/squid)
+if [ ! -x "$SQUID" ]; then
+	echo "ok 1 # skip squid is not installed"
+	echo "1..1"
+	exit 77
+fi
+
+start_fake || exit 1
+
+SQ="$WORK/squid"
+SQUID_PID=
+# squid names its shared memory after the service: one of our own, so
+# that no other squid (the system's, another test) is touched
+SQNAME="idrfstest$$"
+mkdir -p "$SQ"
+SQPORT=$("$PYTHON3" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+stop_squid() {
+	if [ -n "$SQUID_PID" ]; then
+		kill "$SQUID_PID" 2>/dev/null
+		wait "$SQUID_PID" 2>/dev/null
+		SQUID_PID=
+	fi
+	rm -f /dev/shm/"$SQNAME"-*
+}
+trap 'stop_squid; cleanup' EXIT
+
+# The site section of the recipe, for a test; the rest of it as shipped.
+{
+	cat <<EOF
+http_port 127.0.0.1:$SQPORT
+acl localnet src 127.0.0.1/32
+acl idr_archive dst 127.0.0.1
+cache_mem 64 MB
+cache_dir ufs $SQ/cache 512 4 16
+visible_hostname idrfs-test
+pid_filename $SQ/squid.pid
+cache_log $SQ/cache.log
+access_log stdio:$SQ/access.log squid
+cache_store_log none
+coredump_dir $SQ
+shutdown_lifetime 0 seconds
+EOF
+	sed '/^# ---- site begins/,/^# ---- site ends/d' "$top_srcdir/contrib/squid/squid.conf"
+} >"$SQ/squid.conf"
+# run as root, squid drops to its user (Debian: proxy), who needs its
+# files and a way through $WORK
+if [ "$(id -u)" = 0 ]; then
+	chown -R proxy: "$SQ" 2>/dev/null
+	chmod o+x "$WORK"
+fi
+check "squid accepts the recipe" "$SQUID" -k parse -n "$SQNAME" -f "$SQ/squid.conf" 2>"$SQ/parse.out"
+timeout 60 "$SQUID" -N -z -n "$SQNAME" -f "$SQ/squid.conf" >"$SQ/z.out" 2>&1
+"$SQUID" -N -n "$SQNAME" -f "$SQ/squid.conf" >"$SQ/squid.out" 2>&1 &
+SQUID_PID=$!
+up=0
+for _ in $(seq 1 100); do
+	code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$SQPORT/")
+	[ "$code" != 000 ] && up=1 && break
+	kill -0 "$SQUID_PID" 2>/dev/null || break
+	sleep 0.1
+done
+check "squid runs on 127.0.0.1:$SQPORT" test $up = 1
+if [ $up != 1 ]; then
+	tail -n 20 "$SQ/cache.log"
+	finish
+	exit 1
+fi
+
+P="projects/idr0802-synth-pixels_experimentB"
+T="$P/large/large 1 GiB.tif"
+# 16 MiB of it: 2 MiB chunks (1024 x 1024 uint16), several of them
+LEN=$((16 << 20))
+BASE="s3_scheme=http,prefetch=0"
+
+# The reference: a direct mount, no proxy. It ends before the counting
+# starts (the kernel's read-ahead would go on past the 16 MiB).
+U="$P/pixel types/type-uint16.tif"
+check "direct mount" mount_idrfs "$FAKE_URL" "$WORK/d" "$BASE,cache_dir=$WORK/cd"
+head -c $LEN "$WORK/d/$T" >"$WORK/ref.bin"
+cp "$WORK/d/$U" "$WORK/ref-u.tif"
+check "direct read of $LEN bytes" test "$(stat -c %s "$WORK/ref.bin")" -eq $LEN
+umount_idrfs "$WORK/d"
+DPID=${IDRFS_PIDS# }
+DPID=${DPID%% *}
+wait "$DPID" 2>/dev/null
+
+fake_reset
+PROXY="proxy=http://127.0.0.1:$SQPORT;DIRECT"
+for n in 1 2 3; do
+	check "mount $n through squid" mount_idrfs "$FAKE_URL" "$WORK/m$n" \
+		"$BASE,$PROXY,cache_dir=$WORK/c$n,log_file=$WORK/idrfs$n.log"
+done
+# the three read at once, from the top (listings included)
+pids=
+for n in 1 2 3; do
+	head -c $LEN "$WORK/m$n/$T" >"$WORK/copy$n.bin" &
+	pids="$pids $!"
+done
+for p in $pids; do
+	wait "$p"
+done
+for n in 1 2 3; do
+	check "copy $n is the direct read, byte for byte" cmp -s "$WORK/copy$n.bin" "$WORK/ref.bin"
+done
+
+# What the archive served: each chunk once, each listing page and
+# metadata object once (squid kept them, collapsed the concurrent misses).
+counts=$(fake_get /__fake/stats | "$PYTHON3" -c '
+import json, re, sys
+paths = json.load(sys.stdin)["paths"]
+meta = re.compile(r"(\.zattrs|\.zarray|\.zgroup|zarr\.json)$")
+chunks = {p: n for p, n in paths.items() if p.startswith("/idr/zarr/") and not meta.search(p)}
+pages = {p: n for p, n in paths.items() if p not in chunks}
+sys.stderr.write("# pages and metadata: %s\n" % " ".join(sorted(pages)))
+for p, n in sorted(chunks.items()):
+    if n > 1:
+        sys.stderr.write("# chunk served %d times: %s\n" % (n, p))
+print(len(chunks), sum(chunks.values()), len(pages), sum(pages.values()),
+      " ".join("%s=%d" % (p, n) for p, n in sorted(pages.items()) if n > 1) or "-")')
+read -r nchunks chunk_reqs npages page_reqs repeated <<<"$counts"
+echo "# origin: $chunk_reqs requests for $nchunks distinct chunks, $page_reqs for $npages listing pages and metadata objects"
+check "several chunks were read ($nchunks)" test "$nchunks" -ge 4
+check "the archive served each chunk once ($chunk_reqs requests <= 1.05 x $nchunks)" \
+	test $((chunk_reqs * 100)) -le $((nchunks * 105))
+check "and each listing page and metadata object once ($page_reqs for $npages; repeated: $repeated)" \
+	test "$page_reqs" -eq "$npages"
+for p in $(fake_get /__fake/stats | "$PYTHON3" -c '
+import json, sys
+print(" ".join(p for p, n in json.load(sys.stdin)["paths"].items() if n > 1))'); do
+	grep -F "$p " "$SQ/access.log" | sed 's/^/#   /'
+done
+echo "# squid's answers:" $(awk '{ sub("/.*", "", $4); print $4 }' "$SQ/access.log" | sort | uniq -c)
+
+check ".idrfs/stats names the proxy, no failover" \
+	grep -q "^proxy  *http://127.0.0.1:$SQPORT (0 failovers)" "$WORK/m1/.idrfs/stats"
+check ".idrfs/stats.json too" "$PYTHON3" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["proxy"] == sys.argv[2] and d["proxy_failovers"] == 0, d' \
+	"$WORK/m1/.idrfs/stats.json" "http://127.0.0.1:$SQPORT"
+
+# The head node goes away: the mount goes on DIRECT, at once.
+stop_squid
+check "with squid stopped, a new image reads right (DIRECT)" cmp -s "$WORK/m1/$U" "$WORK/ref-u.tif"
+check ".idrfs/stats shows DIRECT and the failover" \
+	grep -q "^proxy  *DIRECT ([1-9][0-9]* failovers)" "$WORK/m1/.idrfs/stats"
+finish
