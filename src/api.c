@@ -679,23 +679,49 @@ static int accept_well(const struct http_req *r, void *out)
 	return api_json_well(r->body, r->len, r->url, out);
 }
 
+static int accept_image(const struct http_req *r, void *out)
+{
+	return api_json_image(r->body, r->len, r->url, out);
+}
+
+/* One object, /api/v0/m/{kind}/{id}/, mapped by accept into arg. */
+static int get_object(struct api *a, const char *kind, int64_t id,
+		      http_accept_fn accept, void *arg, uint64_t deadline)
+{
+	char url[API_URL_MAX];
+	struct http_req r = {.url = url,
+			     .max_body = API_MAX_BODY,
+			     .accept = accept,
+			     .accept_arg = arg};
+	int rc;
+
+	snprintf(url, sizeof(url), "%s/api/v0/m/%s/%" PRId64 "/", a->base, kind,
+		 id);
+	rc = fetch(a, &r, 1, deadline);
+	http_req_release(&r);
+	return rc;
+}
+
 int api_get_well(struct api *a, int64_t well_id, uint64_t deadline,
 		 struct api_well *out)
 {
-	char url[API_URL_MAX];
 	struct api_well w;
-	struct http_req r = {.url = url,
-			     .max_body = API_MAX_BODY,
-			     .accept = accept_well,
-			     .accept_arg = &w};
-	int rc;
+	int rc = get_object(a, "wells", well_id, accept_well, &w, deadline);
 
-	snprintf(url, sizeof(url), "%s/api/v0/m/wells/%" PRId64 "/", a->base,
-		 well_id);
-	rc = fetch(a, &r, 1, deadline);
-	http_req_release(&r);
 	if (rc == 0)
 		*out = w;
+	return rc;
+}
+
+int api_get_image(struct api *a, int64_t image_id, uint64_t deadline,
+		  struct api_image *out)
+{
+	struct api_image img;
+	int rc =
+		get_object(a, "images", image_id, accept_image, &img, deadline);
+
+	if (rc == 0)
+		*out = img;
 	return rc;
 }
 

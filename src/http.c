@@ -595,7 +595,12 @@ static CURL *easy_get(struct http_client *c)
 	/* turn the cookie engine on; the jar itself is in the share */
 	curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	/* no CURLOPT_PIPEWAIT: with the connection cache shared between
+	 * the multi handles of many threads, a transfer told to wait for
+	 * another thread's connection to a new host is never woken (curl
+	 * wakes pending transfers of the same multi handle only) and hangs
+	 * until its deadline: 7 of 8 threads that first met a host at once
+	 * timed out (idrfs-warmup, tests/mount-warmup.sh) */
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	if (c->verbose) {

@@ -16,38 +16,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "idrfs/api.h"
-#include "idrfs/cache.h"
-#include "idrfs/fetch.h"
+#include "idrfs/app.h"
 #include "idrfs/fsops.h"
-#include "idrfs/http.h"
 #include "idrfs/log.h"
-#include "idrfs/opts.h"
-#include "idrfs/pixsrc.h"
-#include "idrfs/search.h"
-#include "idrfs/tree.h"
 
-#define IDRFS_MAX_RETRIES 4
-#define IDRFS_MEM_BUDGET  (256u << 20)
-
-struct app {
+struct daemon {
 	struct opts o;
-	struct http_client *http;
-	struct api *api;
-	struct cache *cache;
-	struct fetch *fetch;
-	struct pixsrc *pixsrc;
-	struct search *search;
-	struct tree *tree;
+	struct app app;
 };
 
 /* .idrfs/stats and stats.json: every counter of the daemon. */
 static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 {
-	struct app *app = arg;
+	struct daemon *d = arg;
+	struct app *app = &d->app;
 	uint64_t req = 0, bytes = 0, errs = 0;
 	uint64_t hist[HTTP_LAT_BUCKETS] = {0};
 	unsigned inflight = 0;
@@ -90,7 +74,7 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			cc.skipped, cc.damaged, cc.bytes_stored, cc.limit,
 			proxy[0] ? "\"" : "", proxy[0] ? proxy : "null",
 			proxy[0] ? "\"" : "", failovers,
-			app->o.offline ? "true" : "false");
+			app->o->offline ? "true" : "false");
 	else
 		n = snprintf(
 			buf, size,
@@ -115,7 +99,7 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			"cache damaged     %" PRIu64
 			" (not served, refetched)\n"
 			"cache size        %" PRIu64 " of %" PRIu64 " bytes\n",
-			app->o.url, app->o.offline ? " (offline)" : "",
+			app->o->url, app->o->offline ? " (offline)" : "",
 			proxy[0] ? proxy : "none (curl's http_proxy variables)",
 			failovers, req, bytes, errs, probes, inflight, p50, p90,
 			p99, fc.meta_hits, fc.meta_stale, fc.offline_misses,
@@ -126,131 +110,34 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 
 static int app_start(void *arg, struct tree **tree)
 {
-	struct app *app = arg;
-	struct http_config hc = {
-		.max_conns = app->o.max_conns,
-		.max_retries = IDRFS_MAX_RETRIES,
-		.user_agent = PACKAGE_NAME "/" PACKAGE_VERSION,
-		.verbose = log_enabled(LOG_LEVEL_DEBUG, LOG_C_HTTP),
-		/* background builds outlive one operation's deadline: a
-		 * connection silent for that long is dropped and retried */
-		.stall_s = app->o.timeout,
-		.proxy = app->o.proxy,
-		.startup_jitter_ms = app->o.startup_jitter * 1000u,
-	};
-	struct api_transport tr = {.fetch = fetch_do};
-	struct cache_config cc = {
-		.dir = app->o.cache_dir,
-		.remote = app->o.url,
-		.max_bytes = app->o.cache_size,
-		.seed = app->o.seed_cache,
-	};
-	struct fetch_config fc = {
-		.ttl_s = app->o.ttl,
-		.offline = app->o.offline,
-	};
-	struct pixsrc_config pc = {
-		.zarr_url = app->o.zarr_url,
-		.s3_scheme = app->o.s3_scheme,
-		.mem_budget = IDRFS_MEM_BUDGET,
-		.prefetch_bytes = (uint64_t)app->o.prefetch << 20,
-		.job_timeout_ms = (uint64_t)app->o.timeout * 1000u,
-	};
-	struct tree_config tc = {
-		.remote_url = app->o.url,
-		.ttl_s = app->o.ttl,
-		/* a build may outlast one operation, not ten: a request
-		 * stalled on a dead server cannot hold it for 5 minutes */
-		.build_timeout_s = 10 * app->o.timeout,
-	};
+	struct daemon *d = arg;
+	struct app_hooks h = {.stats = app_stats, .stats_ctx = d};
 	int rc;
 
-	if (!app->o.foreground && !app->o.log_file)
+	if (!d->o.foreground && !d->o.log_file)
 		log_open(LOG_SINK_SYSLOG, NULL);
-	rc = http_client_new(&hc, &app->http);
-	if (rc < 0)
-		goto fail;
-	/* LMDB is opened here, in the process that serves (not before a
-	 * fork); main() checked it once already */
-	rc = cache_open(&cc, &app->cache);
-	if (rc < 0)
-		goto fail;
-	fc.http = app->http;
-	fc.cache = app->cache;
-	rc = fetch_new(&fc, &app->fetch);
-	if (rc < 0)
-		goto fail;
-	tr.ctx = app->fetch;
-	rc = api_new(app->o.url, &tr, &app->api);
-	if (rc < 0)
-		goto fail;
-	pc.api = app->api;
-	pc.tr = tr;
-	pc.cache = app->cache;
-	rc = pixsrc_new(&pc, &app->pixsrc);
-	if (rc < 0)
-		goto fail;
-	/* the by-* menus: the backend is detected on first use, not now */
-	struct search_config sc = {.backend = SEARCH_AUTO,
-				   .cache = app->cache,
-				   .ttl_s = app->o.ttl};
-
-	rc = search_backend_parse(app->o.ontology, &sc.backend);
-	if (rc == 0)
-		rc = search_new(app->api, &sc, &app->search);
-	if (rc < 0)
-		goto fail;
-	tc.pixsrc = app->pixsrc;
-	tc.cache = app->cache;
-	tc.stats = app_stats;
-	tc.stats_ctx = app;
-	tc.originals_root = app->o.originals_root;
-	tc.search = app->search;
-	rc = tree_new(app->api, &tc, &app->tree);
-	if (rc < 0)
-		goto fail;
-	log_notice(LOG_C_MAIN, "serving %s on %s%s", app->o.url,
-		   app->o.mountpoint, app->o.offline ? " (offline)" : "");
-	*tree = app->tree;
+	rc = app_open(&d->app, &d->o, &h);
+	if (rc < 0) {
+		log_error(LOG_C_MAIN, "cannot start: %s", strerror(-rc));
+		return rc;
+	}
+	log_notice(LOG_C_MAIN, "serving %s on %s%s", d->o.url, d->o.mountpoint,
+		   d->o.offline ? " (offline)" : "");
+	*tree = d->app.tree;
 	return 0;
-fail:
-	log_error(LOG_C_MAIN, "cannot start: %s", strerror(-rc));
-	return rc;
 }
 
 static void app_stop(void *arg)
 {
-	struct app *app = arg;
+	struct daemon *d = arg;
 	uint64_t req = 0, bytes = 0, errs = 0;
 
-	if (app->http)
-		http_client_stats(app->http, &req, &bytes, &errs);
+	if (d->app.http)
+		http_client_stats(d->app.http, &req, &bytes, &errs);
 	log_info(LOG_C_MAIN,
 		 "unmounting: %" PRIu64 " requests, %" PRIu64
 		 " bytes received, %" PRIu64 " errors",
 		 req, bytes, errs);
-}
-
-/* mkdir -p with mode 0700 for the parts we create. */
-static int make_dirs(const char *path)
-{
-	char *p = strdup(path);
-	int rc = 0;
-
-	if (!p)
-		return -ENOMEM;
-	for (char *s = p + 1; *s && rc == 0; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, 0700) < 0 && errno != EEXIST)
-			rc = -errno;
-		*s = '/';
-	}
-	if (rc == 0 && mkdir(p, 0700) < 0 && errno != EEXIST)
-		rc = -errno;
-	free(p);
-	return rc;
 }
 
 /*
@@ -287,7 +174,7 @@ static int preflight_cache(const struct opts *o)
 
 int main(int argc, char *argv[])
 {
-	struct app app = {0};
+	struct daemon app = {0};
 	struct fsops_config fc = {0};
 	const char *bad = NULL;
 	size_t badlen = 0;
@@ -344,7 +231,7 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 	}
-	rc = make_dirs(app.o.cache_dir);
+	rc = app_make_dirs(app.o.cache_dir);
 	if (rc < 0) {
 		fprintf(stderr,
 			"idrfs: cannot create cache directory '%s': %s\n",
@@ -365,13 +252,7 @@ int main(int argc, char *argv[])
 	fc.stop = app_stop;
 	fc.arg = &app;
 	rc = fsops_run(app.o.fuse_argc, app.o.fuse_argv, &fc);
-	tree_free(app.tree);
-	search_free(app.search);
-	pixsrc_free(app.pixsrc);
-	api_free(app.api);
-	fetch_free(app.fetch);
-	cache_close(app.cache);
-	http_client_free(app.http);
+	app_close(&app.app);
 	http_global_cleanup();
 out:
 	opts_release(&app.o);

@@ -30,6 +30,7 @@ struct parse_state {
 	char *pos[2];
 	int npos;
 	int bad;
+	bool tool; /* opts_parse_tool(): no mountpoint, nothing for FUSE */
 };
 
 #define IDRFS_OPT(t, p)                                                        \
@@ -96,7 +97,7 @@ static int opt_proc(void *data, const char *arg, int key,
 		ps->o.foreground = true;
 		return 1;
 	case FUSE_OPT_KEY_NONOPT:
-		if (ps->npos == 2) {
+		if (ps->npos == (ps->tool ? 1 : 2)) {
 			fprintf(stderr, "idrfs: unexpected argument '%s'\n",
 				arg);
 			ps->bad = 1;
@@ -108,6 +109,12 @@ static int opt_proc(void *data, const char *arg, int key,
 		ps->npos++;
 		return 0;
 	default:
+		/* no FUSE after us to refuse what we do not know */
+		if (ps->tool) {
+			fprintf(stderr, "idrfs: unknown option '%s'\n", arg);
+			ps->bad = 1;
+			return -1;
+		}
 		return 1;
 	}
 }
@@ -197,7 +204,7 @@ static int make_absolute(char **path)
 	return 0;
 }
 
-static int check(struct opts *o)
+static int check(struct opts *o, bool tool)
 {
 	if (o->cache_size_str &&
 	    parse_size(o->cache_size_str, &o->cache_size) < 0) {
@@ -210,7 +217,7 @@ static int check(struct opts *o)
 		fprintf(stderr, "idrfs: cache_size is below 1M\n");
 		return -EINVAL;
 	}
-	if (!o->mountpoint) {
+	if (!tool && !o->mountpoint) {
 		fprintf(stderr,
 			"idrfs: no mountpoint given (see idrfs --help)\n");
 		return -EINVAL;
@@ -385,11 +392,11 @@ static char *escape_trace_list(const char *opt)
 	return out;
 }
 
-int opts_parse(int argc, char *argv[], struct opts *out)
+static int parse(int argc, char *argv[], struct opts *out, bool tool)
 {
 	struct opts *o;
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct parse_state ps = {0};
+	struct parse_state ps = {.tool = tool};
 	int rc = 0;
 
 	o = &ps.o;
@@ -424,7 +431,7 @@ int opts_parse(int argc, char *argv[], struct opts *out)
 		rc = -EINVAL;
 		goto out;
 	}
-	if (ps.npos == 2) {
+	if (ps.npos == 2 || (tool && ps.npos == 1)) {
 		o->url = ps.pos[0];
 		o->mountpoint = ps.pos[1];
 	} else {
@@ -447,8 +454,8 @@ int opts_parse(int argc, char *argv[], struct opts *out)
 	}
 	if (o->help || o->version)
 		goto done;
-	rc = check(o);
-	if (rc < 0)
+	rc = check(o, tool);
+	if (rc < 0 || tool)
 		goto out;
 	rc = add_mount_opts(&args, o->url);
 	if (rc == 0 && fuse_opt_add_arg(&args, o->mountpoint) < 0)
@@ -466,6 +473,16 @@ out:
 	fuse_opt_free_args(&args);
 	*out = ps.o;
 	return rc;
+}
+
+int opts_parse(int argc, char *argv[], struct opts *out)
+{
+	return parse(argc, argv, out, false);
+}
+
+int opts_parse_tool(int argc, char *argv[], struct opts *out)
+{
+	return parse(argc, argv, out, true);
 }
 
 void opts_release(struct opts *o)

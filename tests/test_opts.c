@@ -17,20 +17,24 @@
 #include "idrfs/opts.h"
 
 /* opts_parse takes char *argv[] as main does; give it writable copies. */
-static int parse(struct opts *o, int argc, const char *const *args)
+static int parse_with(int (*fn)(int, char **, struct opts *), struct opts *o,
+		      int argc, const char *const *args)
 {
 	char *argv[32];
 	int rc;
 
 	for (int i = 0; i < argc; i++)
 		argv[i] = strdup(args[i]);
-	rc = opts_parse(argc, argv, o);
+	rc = fn(argc, argv, o);
 	for (int i = 0; i < argc; i++)
 		free(argv[i]);
 	return rc;
 }
 
-#define PARSE(o, a) parse((o), (int)(sizeof(a) / sizeof((a)[0])), (a))
+#define PARSE(o, a)                                                            \
+	parse_with(opts_parse, (o), (int)(sizeof(a) / sizeof((a)[0])), (a))
+#define PARSE_TOOL(o, a)                                                       \
+	parse_with(opts_parse_tool, (o), (int)(sizeof(a) / sizeof((a)[0])), (a))
 
 static bool has_arg(const struct opts *o, const char *s)
 {
@@ -193,6 +197,37 @@ static void test_opts_help_version(void **state)
 	opts_release(&o);
 }
 
+static void test_opts_tool(void **state)
+{
+	const char *const ok[] = {"idrfs-warmup", "-o",
+				  "cache_dir=/c,max_conns=3", "http://a/"};
+	const char *const fuse[] = {"idrfs-warmup", "-o", "allow_other",
+				    "http://a/"};
+	const char *const two[] = {"idrfs-warmup", "http://a/", "/m"};
+	const char *const bad[] = {"idrfs-warmup", "-o", "max_conns=0",
+				   "http://a/"};
+	struct opts o = {0};
+
+	(void)state;
+	/* idrfs's options with their checks, no mountpoint, nothing for FUSE */
+	assert_int_equal(PARSE_TOOL(&o, ok), 0);
+	assert_string_equal(o.url, "http://a/");
+	assert_string_equal(o.cache_dir, "/c");
+	assert_int_equal(o.max_conns, 3);
+	assert_int_equal(o.timeout, OPTS_DEFAULT_TIMEOUT);
+	assert_null(o.mountpoint);
+	assert_null(o.fuse_argv);
+	opts_release(&o);
+	/* an option only FUSE knows is refused: no FUSE follows */
+	assert_int_equal(PARSE_TOOL(&o, fuse), -EINVAL);
+	opts_release(&o);
+	/* one positional, the URL */
+	assert_int_equal(PARSE_TOOL(&o, two), -EINVAL);
+	opts_release(&o);
+	assert_int_equal(PARSE_TOOL(&o, bad), -EINVAL);
+	opts_release(&o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_opts_relative_paths),
 		cmocka_unit_test(test_opts_errors),
 		cmocka_unit_test(test_opts_help_version),
+		cmocka_unit_test(test_opts_tool),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -165,6 +165,14 @@ int api_get_well(struct api *a, int64_t well_id, uint64_t deadline,
 		 struct api_well *out);
 
 /**
+ * One image with its Pixels (one request), as a dataset's listing gives it.
+ * @param[out] out release with api_image_release(); only on success
+ * @return 0, -ENOENT (no such image), -EBADMSG, any http_fetch() error
+ */
+int api_get_image(struct api *a, int64_t image_id, uint64_t deadline,
+		  struct api_image *out);
+
+/**
  * imgData of an image (channels, windows, colours), retrying while the
  * server answers ConcurrencyException, within the deadline.
  * @param[out] out release with api_imgdata_release(); only on success

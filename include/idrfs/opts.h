@@ -63,6 +63,15 @@ struct opts {
  *       Free with opts_release() in every case.
  */
 int opts_parse(int argc, char *argv[], struct opts *o);
+
+/**
+ * opts_parse() for a program that shares idrfs's -o options but mounts
+ * nothing (idrfs-warmup): @p argv holds -o lists and at most one URL; no
+ * mountpoint is asked for, an option idrfs does not know is an error
+ * (there is no FUSE to take it), and fuse_argc/fuse_argv stay unset.
+ * @return as opts_parse()
+ */
+int opts_parse_tool(int argc, char *argv[], struct opts *o);
 void opts_release(struct opts *o);
 
 /** Print idrfs's own usage and options with their defaults. */

@@ -1,0 +1,176 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# idrfs-warmup fills the cache a mount uses, with no mount of its own: a
+# mount on that cache then reads every image byte for byte as a cold mount
+# does, with no chunk request; a second run fetches nothing and says so; a
+# dry run fetches nothing and tells the bytes; a seed it builds serves
+# another mount; --rows warms exactly its rows; a failed image makes a
+# non-zero exit that names it; and it works while a mount has the same
+# cache open. Counts are the fake server's.
+. "$(dirname "$0")/lib.sh"
+need_fuse
+
+WU="$top_builddir/src/idrfs-warmup"
+start_fake || exit 1
+P="projects/idr0802-synth-pixels_experimentB"
+D="$P/pixel types"
+chunk_requests() {
+	fake_get /__fake/stats | "$PYTHON3" -c '
+import json, sys
+s = json.load(sys.stdin)
+print(sum(n for p, n in s["endpoints"].items() if p.endswith("{chunk}")))'
+}
+# image ids whose chunks were asked for since the last reset
+chunk_ids() {
+	fake_get /__fake/stats | "$PYTHON3" -c '
+import json, re, sys
+s = json.load(sys.stdin)
+ids = set()
+for p in s["paths"]:
+    m = re.search(r"/([0-9]+)\.zarr/0/[0-9]", p)
+    if m:
+        ids.add(int(m.group(1)))
+print(" ".join(str(i) for i in sorted(ids)))'
+}
+# name and checksum of every image of the dataset under a mount
+sums() {
+	(cd "$1/$D" && md5sum -- *.tif)
+}
+# warm [options...] TARGET...: runs the warm-up on $FAKE_URL, output in
+# $WORK/out and $WORK/err, status in $RC
+warm() {
+	local opts=$1
+	shift
+	timeout 120 "$WU" -o "s3_scheme=http,timeout=10${opts:+,$opts}" "$FAKE_URL" "$@" \
+		>"$WORK/out" 2>"$WORK/err"
+	RC=$?
+}
+
+# A cold mount: the reference pixels, sizes and the manifest.
+C="$WORK/cold"
+check "a cold mount" mount_idrfs "$FAKE_URL" "$C" "s3_scheme=http,cache_dir=$WORK/cc"
+sums "$C" >"$WORK/sums.cold"
+size=$(cat "$C/$D"/*.tif | wc -c)
+cp "$C/$D/images.tsv" "$WORK/images.tsv"
+check "it read the 8 images of '$D' ($size bytes)" test "$(wc -l <"$WORK/sums.cold")" -eq 8
+umount_idrfs "$C"
+
+# (3) A dry run on an empty cache: no pixel request, the bytes told.
+fake_reset
+warm "cache_dir=$WORK/wc" --dry-run "$D"
+check "a dry run exits 0 (rc $RC)" test "$RC" -eq 0
+check "and makes no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
+human=$("$PYTHON3" -c 'import sys; print("%.1f KiB" % (int(sys.argv[1]) / 1024))' "$size")
+check "it tells the 8 images, $human, none cached" \
+	grep -q "dry run: 8 images ($human): 0 already cached (0 bytes), 8 to fetch ($human)" "$WORK/out"
+
+# (1) A warm-up of the dataset, then a mount on its cache.
+fake_reset
+warm "cache_dir=$WORK/wc" "$D"
+n1=$(chunk_requests)
+check "a warm-up of the dataset exits 0 (rc $RC)" test "$RC" -eq 0
+check "and fetched its chunks ($n1 requests)" test "$n1" -gt 0
+check "its summary says 8 warmed" grep -q "^idrfs-warmup: 8 images .*: 0 already cached, 8 warmed, 0 failed" "$WORK/out"
+M="$WORK/m"
+check "a mount on the warmed cache" mount_idrfs "$FAKE_URL" "$M" "s3_scheme=http,cache_dir=$WORK/wc"
+fake_reset
+sums "$M" >"$WORK/sums.warm"
+check "it reads every image as the cold mount did" cmp -s "$WORK/sums.cold" "$WORK/sums.warm"
+check "with no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
+umount_idrfs "$M"
+
+# (2) Again: everything is there.
+fake_reset
+warm "cache_dir=$WORK/wc" "$D"
+check "a second warm-up exits 0 (rc $RC)" test "$RC" -eq 0
+check "and makes no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
+check "and says so: 8 already cached, 0 bytes fetched" \
+	grep -q "8 images .*: 8 already cached, 0 warmed, 0 failed; 0 bytes fetched" "$WORK/out"
+warm "cache_dir=$WORK/wc" --dry-run "$D"
+check "a dry run on the warm cache tells all 8 cached" \
+	grep -q "dry run: 8 images ($human): 8 already cached ($human), 0 to fetch" "$WORK/out"
+check "and made no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
+
+# An image id warms the keys a mount reads under the image's path.
+fake_reset
+warm "cache_dir=$WORK/ic" 2003
+check "a warm-up of image id 2003 exits 0 (rc $RC)" test "$RC" -eq 0
+M2="$WORK/m2"
+mount_idrfs "$FAKE_URL" "$M2" "s3_scheme=http,cache_dir=$WORK/ic"
+name=$(awk -F'\t' '$2 == 2003 { print $1 }' "$WORK/images.tsv")
+fake_reset
+sum=$(md5sum <"$M2/$name" | cut -d' ' -f1)
+check "a mount then reads '$name' as the cold mount did" \
+	grep -q "^$sum  $(basename "$name")\$" "$WORK/sums.cold"
+check "with no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
+umount_idrfs "$M2"
+
+# (4) A seed, then a mount with an empty cache of its own over it.
+fake_reset
+warm "" --seed "$WORK/seed" "$D"
+check "a warm-up with --seed exits 0 (rc $RC)" test "$RC" -eq 0
+S="$WORK/s"
+check "a mount with an empty cache_dir and seed_cache=" \
+	mount_idrfs "$FAKE_URL" "$S" "s3_scheme=http,cache_dir=$WORK/empty,seed_cache=$WORK/seed"
+fake_reset
+sums "$S" >"$WORK/sums.seed"
+check "it reads every image as the cold mount did" cmp -s "$WORK/sums.cold" "$WORK/sums.seed"
+check "with no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
+umount_idrfs "$S"
+
+# (5) Progress lines when stdout is not a terminal.
+fake_get "/__fake/config?latency_ms=100" >/dev/null
+warm "cache_dir=$WORK/pc" --progress=0.2 "$D"
+fake_get "/__fake/config?latency_ms=0" >/dev/null
+lines=$(grep -c "^idrfs-warmup: [0-9]*/8 images, .* fetched, .*/s, ETA" "$WORK/out")
+check "progress lines appear on a pipe ($lines)" test "$lines" -ge 1 -a "$RC" -eq 0
+check "then a summary line" bash -c "tail -n 1 '$WORK/out' | grep -q '8 warmed, 0 failed'"
+warm "cache_dir=$WORK/qc" -q "$D"
+check "-q prints nothing (rc $RC)" test "$RC" -eq 0 -a ! -s "$WORK/out" -a ! -s "$WORK/err"
+
+# (6) --rows of an images.tsv: exactly those images.
+want=$(awk -F'\t' 'NR == 3 || NR == 4 || NR == 6 { print $2 }' "$WORK/images.tsv" | sort -n | tr '\n' ' ')
+fake_reset
+warm "cache_dir=$WORK/rc" --rows 2-3,5 "$D/images.tsv"
+got=$(chunk_ids)
+check "--rows 2-3,5 exits 0 (rc $RC)" test "$RC" -eq 0
+check "and fetched the chunks of exactly rows 2, 3 and 5 (ids $got)" test "$got " = "$want"
+check "it says 3 images" grep -q "^idrfs-warmup: 3 images .*3 warmed" "$WORK/out"
+
+# (7) One image's chunks fail: a non-zero exit that names it.
+bad=$(awk -F'\t' 'NR == 2 { print $2 }' "$WORK/images.tsv")
+badpath=$(awk -F'\t' 'NR == 2 { print $1 }' "$WORK/images.tsv")
+fake_get "/__fake/fault?kind=500&pattern=/$bad\\.zarr/0/[0-9]" >/dev/null
+warm "cache_dir=$WORK/fc,timeout=5" "$D"
+fake_get "/__fake/fault?clear=1" >/dev/null
+check "a failed image gives exit 1 (rc $RC)" test "$RC" -eq 1
+check "and names it with the error" grep -q "^idrfs-warmup: '$badpath': Input/output error" "$WORK/err"
+check "the others were warmed" grep -q "8 images .*7 warmed, 1 failed" "$WORK/out"
+warm "cache_dir=$WORK/fc" "$D"
+check "a second run after the fault warms the one left (rc $RC)" \
+	grep -q "8 images .*: 7 already cached, 1 warmed, 0 failed" "$WORK/out"
+
+# Usage errors: exit 2 with one line.
+"$WU" -o no_such_option "$FAKE_URL" "$D" >/dev/null 2>"$WORK/err"
+RC=$?
+check "an unknown -o option is a usage error (rc $RC)" test "$RC" -eq 2 -a "$(wc -l <"$WORK/err")" -eq 1
+"$WU" --rows=x "$FAKE_URL" "$D/images.tsv" >/dev/null 2>"$WORK/err"
+RC=$?
+check "a bad --rows is a usage error (rc $RC)" test "$RC" -eq 2 -a "$(wc -l <"$WORK/err")" -eq 1
+"$WU" "$FAKE_URL" >/dev/null 2>"$WORK/err"
+RC=$?
+check "no target is a usage error (rc $RC)" test "$RC" -eq 2 -a "$(wc -l <"$WORK/err")" -eq 1
+
+# (8) While a mount has the same cache open.
+L="$WORK/live"
+check "a mount on a fresh cache" mount_idrfs "$FAKE_URL" "$L" "s3_scheme=http,cache_dir=$WORK/lc"
+ls "$L/$D" >/dev/null
+warm "cache_dir=$WORK/lc" "$D"
+check "a warm-up of the same cache while it is mounted exits 0 (rc $RC)" \
+	grep -q "8 warmed, 0 failed" "$WORK/out"
+fake_reset
+sums "$L" >"$WORK/sums.live"
+check "the mount then reads every image as the cold mount did" cmp -s "$WORK/sums.cold" "$WORK/sums.live"
+check "with no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
+umount_idrfs "$L"
+finish
