@@ -89,8 +89,10 @@ print("ok" if (got == want).all() else "differ %r" % got[0, ::256])
 PY
 }
 
+# (a deadline of 90 s: one read loads 512 MiB of chunks the Python server
+# makes, under a 256 MiB budget; 30 s was missed on a loaded machine)
 check "mount the tall array" mount_idrfs "$FAKE_URL" "$M" \
-	"zarr_url=${FAKE_URL}static/tall.zarr"
+	"zarr_url=${FAKE_URL}static/tall.zarr,timeout=90"
 pid=${IDRFS_PIDS##* }
 "$PYTHON3" -c 'import sys, tifffile; tifffile.TiffFile(sys.argv[1]).close()' "$L"
 h0=$(hwm_kb "$pid")
