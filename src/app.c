@@ -30,6 +30,8 @@ int app_open(struct app *app, const struct opts *o, const struct app_hooks *h)
 		.stall_s = o->timeout,
 		.proxy = o->proxy,
 		.startup_jitter_ms = o->startup_jitter * 1000u,
+		.proxy_forward_https = o->proxy_https &&
+				       strcmp(o->proxy_https, "forward") == 0,
 	};
 	struct api_transport tr = {.fetch = fetch_do};
 	struct cache_config cc = {

@@ -79,6 +79,7 @@ struct http_client {
 	 * protected by lock, the rest never changes */
 	struct http_proxy proxies[HTTP_PROXY_MAX];
 	size_t nproxies; /* 0: no list, curl's defaults */
+	bool forward_https;
 	uint64_t n_failovers;
 	uint64_t proxy_backoff_ms, proxy_backoff_max_ms;
 	uint64_t start_at; /* no request starts before (startup jitter) */
@@ -112,6 +113,7 @@ struct xfer {
 	int proxy;	  /* entry of c->proxies used, -1: none */
 	unsigned hops;	  /* failovers of this request */
 	bool proxy_error; /* the answer is the proxy's own (X-Squid-Error) */
+	bool forward;	  /* an https:// URL sent to the proxy in the clear */
 	char range[64];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -186,8 +188,16 @@ static void share_unlock_cb(CURL *h, curl_lock_data data, void *userp)
  * apply as before.
  *
  * An https:// URL goes through an HTTP proxy as a CONNECT tunnel, which no
- * proxy can cache; the shared cache tier needs http:// URLs (man page,
- * CLUSTER).
+ * proxy can cache. With proxy_forward_https (-o proxy_https=forward) it is
+ * sent to the proxy itself in plain HTTP instead, with the https:// URL as
+ * the request target ("GET https://host/path HTTP/1.1", the absolute form
+ * of RFC 9112 3.2.2): squid then fetches it over TLS and keeps it, as it
+ * does for http://. curl has no proxy mode for that, so the connection is
+ * to the proxy as if it were the origin (CURLOPT_URL is the proxy's URL,
+ * CURLOPT_REQUEST_TARGET the real one). What it costs: the request (and
+ * the archive's session cookie, kept under the proxy's name) crosses the
+ * cluster's network in the clear, and a proxy URL with credentials keeps
+ * the tunnel (they would go out as the origin's). Failover is the same.
  */
 static bool proxy_is_direct(const char *s, size_t n)
 {
@@ -392,6 +402,7 @@ int http_client_new(const struct http_config *cfg, struct http_client **out)
 					  : HTTP_PROXY_BACKOFF_MAX_MS;
 	if (c->proxy_backoff_max_ms < c->proxy_backoff_ms)
 		c->proxy_backoff_max_ms = c->proxy_backoff_ms;
+	c->forward_https = cfg->proxy_forward_https;
 	c->start_at = http_now_ms();
 	if (cfg->startup_jitter_ms) {
 		struct timespec ts;
@@ -890,11 +901,23 @@ static int xfer_start(struct xfer *x, CURLM *multi, uint64_t deadline)
 	r->content_length = -1;
 	r->attempts++;
 
-	curl_easy_setopt(e, CURLOPT_URL, r->url);
 	x->proxy = proxy_pick(x->c);
-	if (x->proxy >= 0) {
-		const char *purl = x->c->proxies[x->proxy].url;
+	const char *purl = x->proxy >= 0 ? x->c->proxies[x->proxy].url : NULL;
 
+	x->forward = purl && x->c->forward_https &&
+		     strncasecmp(r->url, "https://", 8) == 0 &&
+		     !strchr(purl, '@');
+	if (x->forward) {
+		/* to the proxy in the clear: it fetches over TLS */
+		curl_easy_setopt(e, CURLOPT_URL, purl);
+		curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, r->url);
+		curl_easy_setopt(e, CURLOPT_PROXY, "");
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+	} else {
+		curl_easy_setopt(e, CURLOPT_URL, r->url);
+		curl_easy_setopt(e, CURLOPT_REQUEST_TARGET, NULL);
+	}
+	if (x->proxy >= 0 && !x->forward) {
 		/* "" is no proxy, and overrides the environment */
 		curl_easy_setopt(e, CURLOPT_PROXY, purl ? purl : "");
 		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
@@ -1107,7 +1130,8 @@ static const char *proxy_failure(const struct xfer *x, CURLcode cc, long status,
 	curl_easy_getinfo(x->easy, CURLINFO_CONNECT_TIME_T, &connect_us);
 	if (cc == CURLE_COULDNT_CONNECT)
 		return "cannot connect";
-	if (cc == CURLE_COULDNT_RESOLVE_PROXY)
+	if (cc == CURLE_COULDNT_RESOLVE_PROXY ||
+	    (x->forward && cc == CURLE_COULDNT_RESOLVE_HOST))
 		return "unknown host";
 	if (cc == CURLE_OPERATION_TIMEDOUT && connect_us == 0 &&
 	    http_now_ms() < deadline)

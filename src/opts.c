@@ -57,6 +57,7 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("ontology=%s", ontology),
 	IDRFS_OPT("proxy=%s", proxy),
 	IDRFS_OPT("startup_jitter=%u", startup_jitter),
+	IDRFS_OPT("proxy_https=%s", proxy_https),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -303,6 +304,13 @@ static int check(struct opts *o, bool tool)
 			o->readahead);
 		return -EINVAL;
 	}
+	if (o->proxy_https && strcmp(o->proxy_https, "tunnel") != 0 &&
+	    strcmp(o->proxy_https, "forward") != 0) {
+		fprintf(stderr,
+			"idrfs: proxy_https=%s is not 'tunnel' or 'forward'\n",
+			o->proxy_https);
+		return -EINVAL;
+	}
 	if (o->startup_jitter >= o->timeout) {
 		fprintf(stderr,
 			"idrfs: startup_jitter=%u must be below timeout=%u "
@@ -505,6 +513,7 @@ void opts_release(struct opts *o)
 	free(o->originals_root);
 	free(o->ontology);
 	free(o->proxy);
+	free(o->proxy_https);
 	free(o->cache_size_str);
 	memset(o, 0, sizeof(*o));
 }
@@ -578,6 +587,12 @@ void opts_print_help(FILE *out, const char *prog)
 		"random "
 		"time below it\n"
 		"                            (default 0)\n"
+		"    -o proxy_https=MODE     https:// through a proxy: tunnel "
+		"(CONNECT,\n"
+		"                            not cached; default) or forward "
+		"(sent to it in\n"
+		"                            plain HTTP, it fetches over TLS "
+		"and caches)\n"
 		"\n"
 		"Accepted and ignored (fstab): auto, noauto, user, nouser, "
 		"users, _netdev,\n"

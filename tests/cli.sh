@@ -40,6 +40,8 @@ expect_fail "a bad proxy entry is named" "proxy entry 'head:3128' is not DIRECT"
 	-f -o "proxy=http://a:3128;head:3128" "$WORK/m"
 expect_fail "startup_jitter not below timeout" "startup_jitter=30 must be below timeout=30" \
 	-f -o startup_jitter=30 "$WORK/m"
+expect_fail "proxy_https takes tunnel or forward" "proxy_https=plain is not 'tunnel' or 'forward'" \
+	-f -o proxy_https=plain "$WORK/m"
 expect_fail "three positionals" "unexpected argument" -f http://a/ "$WORK/m" extra
 expect_fail "unwritable log file" "cannot open log file" -f -o log_file=/nonexistent/x/log "$WORK/m"
 finish

@@ -25,6 +25,14 @@ SQNAME="idrfstest$$"
 mkdir -p "$SQ"
 SQPORT=$("$PYTHON3" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
+NGINX_PID=
+stop_nginx() {
+	if [ -n "$NGINX_PID" ]; then
+		kill "$NGINX_PID" 2>/dev/null
+		wait "$NGINX_PID" 2>/dev/null
+		NGINX_PID=
+	fi
+}
 stop_squid() {
 	if [ -n "$SQUID_PID" ]; then
 		kill "$SQUID_PID" 2>/dev/null
@@ -33,7 +41,47 @@ stop_squid() {
 	fi
 	rm -f /dev/shm/"$SQNAME"-*
 }
-trap 'stop_squid; cleanup' EXIT
+trap 'stop_squid; stop_nginx; cleanup' EXIT
+
+# An https archive for proxy_https=forward: nginx with a certificate of
+# our own in front of the fake server; squid trusts that certificate.
+TLS="$WORK/tls"
+mkdir -p "$TLS"
+TLSPORT=$("$PYTHON3" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HAVE_TLS=0
+if command -v nginx >/dev/null && command -v openssl >/dev/null &&
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+		-addext "subjectAltName=IP:127.0.0.1" -keyout "$TLS/key.pem" \
+		-out "$TLS/cert.pem" >/dev/null 2>&1; then
+	cat >"$TLS/nginx.conf" <<EOF
+daemon off;
+master_process off;
+pid $TLS/nginx.pid;
+error_log $TLS/error.log;
+events {}
+http {
+	access_log $TLS/access.log;
+	client_body_temp_path $TLS/body;
+	proxy_temp_path $TLS/proxy;
+	fastcgi_temp_path $TLS/fastcgi;
+	uwsgi_temp_path $TLS/uwsgi;
+	scgi_temp_path $TLS/scgi;
+	server {
+		listen 127.0.0.1:$TLSPORT ssl;
+		ssl_certificate $TLS/cert.pem;
+		ssl_certificate_key $TLS/key.pem;
+		location / { proxy_pass $FAKE_URL; }
+	}
+}
+EOF
+	nginx -c "$TLS/nginx.conf" >"$TLS/nginx.out" 2>&1 &
+	NGINX_PID=$!
+	for _ in $(seq 1 50); do
+		curl -sf --cacert "$TLS/cert.pem" -o /dev/null "https://127.0.0.1:$TLSPORT/api/v0/" && HAVE_TLS=1 && break
+		kill -0 "$NGINX_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+fi
 
 # The site section of the recipe, for a test; the rest of it as shipped.
 {
@@ -50,6 +98,7 @@ access_log stdio:$SQ/access.log squid
 cache_store_log none
 coredump_dir $SQ
 shutdown_lifetime 0 seconds
+tls_outgoing_options cafile=$TLS/cert.pem
 EOF
 	sed '/^# ---- site begins/,/^# ---- site ends/d' "$top_srcdir/contrib/squid/squid.conf"
 } >"$SQ/squid.conf"
@@ -149,6 +198,32 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["proxy"] == sys.argv[2] and d["proxy_failovers"] == 0, d' \
 	"$WORK/m1/.idrfs/stats.json" "http://127.0.0.1:$SQPORT"
+
+# https through squid (proxy_https=forward): two mounts of the https
+# archive, the second served by squid alone.
+if [ $HAVE_TLS = 1 ]; then
+	FWD="$BASE,proxy=http://127.0.0.1:$SQPORT,proxy_https=forward"
+	HURL="https://127.0.0.1:$TLSPORT/"
+	check "https mount 1 through squid (forward)" mount_idrfs "$HURL" "$WORK/h1" \
+		"$FWD,cache_dir=$WORK/hc1,log_file=$WORK/idrfs-h1.log"
+	check "https mount 1 reads the image right" cmp -s "$WORK/h1/$U" "$WORK/ref-u.tif"
+	ls "$WORK/h1/$P/pixel types" >/dev/null
+	umount_idrfs "$WORK/h1"
+	before=$(fake_total)
+	check "https mount 2, another cache" mount_idrfs "$HURL" "$WORK/h2" \
+		"$FWD,cache_dir=$WORK/hc2,log_file=$WORK/idrfs-h2.log"
+	check "https mount 2 reads the image right" cmp -s "$WORK/h2/$U" "$WORK/ref-u.tif"
+	ls "$WORK/h2/$P/pixel types" >/dev/null
+	after=$(fake_total)
+	check "squid answered mount 2 alone ($((after - before)) requests reached the archive)" \
+		test "$after" -eq "$before"
+	check "squid got the https:// URLs in plain HTTP, and kept them" \
+		grep -q "_HIT/200 .* GET https://127.0.0.1:$TLSPORT/api/v0/" "$SQ/access.log"
+	umount_idrfs "$WORK/h2"
+else
+	echo "ok # skip https forward: nginx or openssl missing, or nginx did not start"
+	tail -n 3 "$TLS/nginx.out" "$TLS/error.log" 2>/dev/null | sed 's/^/# /'
+fi
 
 # The head node goes away: the mount goes on DIRECT, at once.
 stop_squid

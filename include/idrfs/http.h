@@ -57,6 +57,10 @@ struct http_config {
 					* 0: HTTP_PROXY_BACKOFF_MAX_MS */
 	unsigned startup_jitter_ms;    /* the first request waits a random
 					* time below this (0: none) */
+	bool proxy_forward_https;      /* https:// goes to a proxy in plain
+					* HTTP, in absolute form, for it to
+					* fetch over TLS and cache (see
+					* http.c); else a CONNECT tunnel */
 };
 
 /** Entries of a proxy list, DIRECT included. */

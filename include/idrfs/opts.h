@@ -46,6 +46,7 @@ struct opts {
 
 	char *proxy;		 /* NULL or a list for http_proxy_check() */
 	unsigned startup_jitter; /* seconds, below timeout */
+	char *proxy_https;	 /* NULL, "tunnel" or "forward" */
 
 	bool foreground;
 	bool debug;
