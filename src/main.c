@@ -24,6 +24,7 @@
 #include "idrfs/fetch.h"
 #include "idrfs/fsops.h"
 #include "idrfs/http.h"
+#include "idrfs/locate.h"
 #include "idrfs/log.h"
 #include "idrfs/opts.h"
 #include "idrfs/pixsrc.h"
@@ -41,6 +42,7 @@ struct app {
 	struct fetch *fetch;
 	struct pixsrc *pixsrc;
 	struct search *search;
+	struct locate *locate;
 	struct tree *tree;
 };
 
@@ -141,7 +143,6 @@ static int app_start(void *arg, struct tree **tree)
 		.offline = app->o.offline,
 	};
 	struct pixsrc_config pc = {
-		.zarr_url = app->o.zarr_url,
 		.s3_scheme = app->o.s3_scheme,
 		.mem_budget = IDRFS_MEM_BUDGET,
 		.prefetch_bytes = (uint64_t)app->o.prefetch << 20,
@@ -191,6 +192,18 @@ static int app_start(void *arg, struct tree **tree)
 		rc = search_new(app->api, &sc, &app->search);
 	if (rc < 0)
 		goto fail;
+	/* where images' Zarr is when the archive does not say (locate.h) */
+	struct locate_config lc = {.tr = tr,
+				   .cache = app->cache,
+				   .ttl_s = app->o.ttl,
+				   .zarr_url = app->o.zarr_url,
+				   .catalogue = app->o.zarr_catalog,
+				   .s3_scheme = app->o.s3_scheme};
+
+	rc = locate_new(&lc, &app->locate);
+	if (rc < 0)
+		goto fail;
+	tc.locate = app->locate;
 	tc.pixsrc = app->pixsrc;
 	tc.cache = app->cache;
 	tc.stats = app_stats;
@@ -350,6 +363,7 @@ int main(int argc, char *argv[])
 	rc = fsops_run(app.o.fuse_argc, app.o.fuse_argv, &fc);
 	tree_free(app.tree);
 	search_free(app.search);
+	locate_free(app.locate);
 	pixsrc_free(app.pixsrc);
 	api_free(app.api);
 	fetch_free(app.fetch);
