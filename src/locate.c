@@ -37,6 +37,8 @@
 #define STUDY_KEY_MAX 128
 #define NBUCKETS      1024
 #define META_MAX      (4u << 20)
+/* images of a container probed before it is taken as having none */
+#define PROBE_TRIES 3
 
 /* ---- names and templates ---- */
 
@@ -727,15 +729,17 @@ size_t locate_cat_size(const struct locate_cat *c, size_t *skipped)
 
 /* ---- the locator ---- */
 
-enum study_state { ST_PROBING, ST_YES, ST_NO };
+/* What a template's probes said of one container of a study. */
+enum study_state { ST_OPEN, ST_YES, ST_NO };
 
 struct study {
-	char key[STUDY_KEY_MAX + 8];
-	enum study_state state;
-	uint64_t fresh_until; /* http_now_ms() */
-	bool known;	      /* state is an answer (also while PROBING:
-			       * the stale one) */
-	bool stale_yes;
+	char key[STUDY_KEY_MAX + 32];
+	enum study_state state;	  /* OPEN: fewer than PROBE_TRIES said no, none
+				   * yes: the next image is probed */
+	bool probing;		  /* a caller asks the network now */
+	uint64_t fresh_until;	  /* http_now_ms(); 0: ask again */
+	int64_t neg[PROBE_TRIES]; /* images probed and not found */
+	unsigned nneg;
 	struct study *next;
 };
 
@@ -937,35 +941,54 @@ static void meta_key(const struct locate *l, size_t t, const char *skey,
 		 l->thash[t], skey);
 }
 
-/* An answer kept by an earlier mount: 1 yes, 0 no, -1 none; *fresh
- * within the TTL. */
-static int meta_get(struct locate *l, size_t t, const char *skey, bool *fresh)
+/* The memo of an earlier mount: "+" or "-" and the ids probed without
+ * a Zarr ("+ 2302 2303"). @return 0 (filled in), -1 none; *fresh:
+ * within the TTL */
+static int meta_get(struct locate *l, size_t t, const char *skey,
+		    struct study *s, bool *fresh)
 {
-	char key[STUDY_KEY_MAX + 64], *body = NULL;
+	char key[STUDY_KEY_MAX + 96], *body = NULL, *p, *end;
 	size_t len = 0;
 	int64_t at = 0, now = (int64_t)time(NULL);
-	int v = -1;
+	int rc = -1;
 
 	if (!l->cache)
 		return -1;
 	meta_key(l, t, skey, key, sizeof(key));
 	if (cache_meta_get(l->cache, key, &body, &len, &at) < 0)
 		return -1;
-	if (len == 1 && (body[0] == '+' || body[0] == '-'))
-		v = body[0] == '+';
-	*fresh = now >= at && (uint64_t)(now - at) * 1000u < l->ttl_ms;
+	if (len >= 1 && (body[0] == '+' || body[0] == '-')) {
+		s->state = body[0] == '+' ? ST_YES : ST_NO;
+		s->nneg = 0;
+		for (p = body + 1; s->nneg < PROBE_TRIES && *p == ' ';
+		     p = end) {
+			long long v = strtoll(p + 1, &end, 10);
+
+			if (end == p + 1 || v <= 0)
+				break;
+			s->neg[s->nneg++] = v;
+		}
+		*fresh = now >= at && (uint64_t)(now - at) * 1000u < l->ttl_ms;
+		rc = 0;
+	}
 	free(body);
-	return v;
+	return rc;
 }
 
-static void meta_put(struct locate *l, size_t t, const char *skey, bool yes)
+static void meta_put(struct locate *l, size_t t, const char *skey,
+		     const struct study *s)
 {
-	char key[STUDY_KEY_MAX + 64];
+	char key[STUDY_KEY_MAX + 96], v[16 + PROBE_TRIES * 24];
+	size_t n = 0;
 
 	if (!l->cache)
 		return;
 	meta_key(l, t, skey, key, sizeof(key));
-	cache_meta_put(l->cache, key, yes ? "+" : "-", 1, (int64_t)time(NULL));
+	v[n++] = s->state == ST_YES ? '+' : '-';
+	for (unsigned i = 0; i < s->nneg; i++)
+		n += (size_t)snprintf(v + n, sizeof(v) - n, " %" PRId64,
+				      s->neg[i]);
+	cache_meta_put(l->cache, key, v, n, (int64_t)time(NULL));
 }
 
 /* One GET of a probe; the multiscales it parses is let go. */
@@ -1016,35 +1039,42 @@ static int probe(struct locate *l, const char *group, uint64_t deadline)
 	return rc;
 }
 
+static bool neg_has(const struct study *s, int64_t id)
+{
+	for (unsigned i = 0; i < s->nneg; i++) {
+		if (s->neg[i] == id)
+			return true;
+	}
+	return false;
+}
+
 /*
- * Is template t good for this image's study (key skey)? 1 yes, 0 no,
- * -errno. One caller per study probes (with this image's URL); the
- * others wait for its answer.
+ * Does template t find image @p id (its URL @p url) in its study's
+ * container (key skey)? 1 yes, 0 no, -errno (unanswered). A container is
+ * known once one probe found a group (yes: for all its images but those
+ * probed without one) or PROBE_TRIES probes found none (no); until then
+ * each image asked is probed. One caller asks at a time; the others of
+ * the container wait for its answer.
  */
 static int study_answer(struct locate *l, size_t t, const char *skey,
-			const char *url, uint64_t deadline)
+			int64_t id, const char *url, uint64_t deadline)
 {
-	char key[STUDY_KEY_MAX + 8];
-	struct study *s;
-	bool fresh = false;
+	char key[STUDY_KEY_MAX + 32];
+	struct study *s, old;
+	bool fresh = false, loaded = false;
 	int v, rc;
 
 	snprintf(key, sizeof(key), "%zu:%s", t, skey);
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		s = study_find(l, key);
-		if (!s || s->state != ST_PROBING)
+		if (!s || !s->probing)
 			break;
 		rc = wait_until(l, deadline);
 		if (rc < 0) {
 			pthread_mutex_unlock(&l->lock);
 			return rc;
 		}
-	}
-	if (s && s->fresh_until > http_now_ms()) {
-		v = s->state == ST_YES;
-		pthread_mutex_unlock(&l->lock);
-		return v;
 	}
 	if (!s) {
 		s = calloc(1, sizeof(*s));
@@ -1053,41 +1083,56 @@ static int study_answer(struct locate *l, size_t t, const char *skey,
 			return -ENOMEM;
 		}
 		snprintf(s->key, sizeof(s->key), "%s", key);
+		s->state = ST_OPEN;
 		s->next = *bucket(l, key);
 		*bucket(l, key) = s;
 		l->nstudies++;
+		/* a remount: the memo of the last mount, read once */
+		loaded = meta_get(l, t, skey, s, &fresh) == 0;
+		s->fresh_until =
+			loaded && fresh ? http_now_ms() + l->ttl_ms : 0;
 	}
-	if (s->known)
-		s->stale_yes = s->state == ST_YES;
-	s->state = ST_PROBING;
+	if (neg_has(s, id)) {
+		pthread_mutex_unlock(&l->lock);
+		return 0;
+	}
+	if (s->state != ST_OPEN && s->fresh_until > http_now_ms()) {
+		v = s->state == ST_YES;
+		pthread_mutex_unlock(&l->lock);
+		return v;
+	}
+	/* open, or stale: this image is probed */
+	old = *s;
+	s->probing = true;
 	pthread_mutex_unlock(&l->lock);
 
-	v = meta_get(l, t, skey, &fresh);
-	if (v < 0 || !fresh) {
-		rc = probe(l, url, deadline);
-		if (rc >= 0) {
-			v = rc;
-			fresh = true;
-			meta_put(l, t, skey, v == 1);
-		} else if (v < 0) {
-			v = rc; /* no answer at all */
-		}
-	}
+	rc = probe(l, url, deadline);
 
 	pthread_mutex_lock(&l->lock);
-	if (v >= 0) {
-		s->state = v ? ST_YES : ST_NO;
-		s->known = true;
-		/* a stale answer used because the probe failed is asked
-		 * again after a short while, not after the TTL */
-		s->fresh_until = http_now_ms() + (fresh ? l->ttl_ms : 4000u);
-	} else if (s->known) {
-		s->state = s->stale_yes ? ST_YES : ST_NO;
-		s->fresh_until = 0;
-		v = s->stale_yes;
+	s->probing = false;
+	if (rc < 0 && old.state != ST_OPEN) {
+		/* unanswered: the old answer holds, asked again soon */
+		s->fresh_until = http_now_ms() + 4000u;
+		v = old.state == ST_YES;
+	} else if (rc < 0) {
+		v = rc;
 	} else {
-		s->state = ST_NO;
-		s->fresh_until = 0;
+		if (old.state != ST_OPEN) {
+			/* a stale answer is asked anew from the start */
+			s->state = ST_OPEN;
+			s->nneg = 0;
+		}
+		if (rc == 1) {
+			s->state = ST_YES;
+		} else if (s->nneg < PROBE_TRIES) {
+			s->neg[s->nneg++] = id;
+			if (s->nneg == PROBE_TRIES && s->state == ST_OPEN)
+				s->state = ST_NO;
+		}
+		s->fresh_until = http_now_ms() + l->ttl_ms;
+		if (s->state != ST_OPEN)
+			meta_put(l, t, skey, s);
+		v = rc;
 	}
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
@@ -1118,7 +1163,7 @@ int locate_image(struct locate *l, const struct api_image *img,
 {
 	struct locate_vars v = {
 		.id = img->id, .row = -1, .column = -1, .field = -1};
-	char study[8], letter[3], skey[STUDY_KEY_MAX];
+	char study[8], letter[3], skey[STUDY_KEY_MAX], ckey[STUDY_KEY_MAX + 24];
 	char notes[LOCATE_WHY_MAX] = "";
 	const char *name = ctx ? ctx->study : NULL;
 	int rc;
@@ -1165,6 +1210,10 @@ int locate_image(struct locate *l, const struct api_image *img,
 		snprintf(skey, sizeof(skey), "%s%s", study, letter);
 	else
 		snprintf(skey, sizeof(skey), "%s", name ? name : "");
+	/* probes are kept per container: a study may be converted in part
+	 * (a dataset of images with no Zarr beside converted ones) */
+	snprintf(ckey, sizeof(ckey), "%s/%" PRId64, skey,
+		 ctx ? ctx->container : 0);
 	for (size_t t = 0; l && t < l->ntmpl; t++) {
 		char url[LOCATE_URL_MAX];
 		int n = locate_expand(l->tmpl[t], l->tlen[t], &v, url,
@@ -1183,7 +1232,7 @@ int locate_image(struct locate *l, const struct api_image *img,
 		}
 		if (n < 0)
 			continue;
-		rc = study_answer(l, t, skey, url, deadline);
+		rc = study_answer(l, t, ckey, img->id, url, deadline);
 		if (rc < 0)
 			return rc;
 		if (rc == 1) {

@@ -661,7 +661,8 @@ int arch_list(struct tree *t, struct node *dir, const char *const *reserved,
 		if (rc == 0)
 			rc = kids_alloc(&k, TREE_K_IMAGE, n);
 		for (size_t i = 0; rc == 0 && i < n; i++) {
-			const struct locate_ctx ctx = {.study = a->study};
+			const struct locate_ctx ctx = {.study = a->study,
+						       .container = a->id};
 
 			rc = kid_image(t, &k, &imgs[i], NULL, a->date, &ctx,
 				       deadline);
@@ -682,6 +683,7 @@ int arch_list(struct tree *t, struct node *dir, const char *const *reserved,
 			char label[32];
 
 			const struct locate_ctx ctx = {.study = a->study,
+						       .container = a->plate,
 						       .plate = a->plate,
 						       .row = a->row,
 						       .column = a->column,

@@ -328,6 +328,7 @@ struct fake {
 	unsigned cat_requests;
 	int fail;	  /* every request fails with it */
 	const char *good; /* probes under this prefix find a group */
+	const char *bad;  /* ... unless their URL holds this */
 	const char *cat;  /* the catalogue's body */
 };
 
@@ -361,7 +362,8 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 			}
 		} else if (f->good &&
 			   strncmp(u, f->good, strlen(f->good)) == 0 &&
-			   strstr(u, "/.zattrs")) {
+			   strstr(u, "/.zattrs") &&
+			   !(f->bad && strstr(u, f->bad))) {
 			reqs[i].body = dup_str(
 				"{\"multiscales\": [{\"version\": \"0.4\", "
 				"\"axes\": [{\"name\": \"y\"}, {\"name\": "
@@ -414,14 +416,15 @@ static void test_locate_chain_template(void **state)
 	assert_string_equal(ans.why, "zarr_url template (probed on idr0801A)");
 	assert_int_equal(f.requests, 1);
 	assert_int_equal(locate_probes(l), 1);
-	/* another study, where nothing is: .zattrs and zarr.json, once */
+	/* another study, where nothing is: .zattrs and zarr.json of 3
+	 * images, then no more */
 	for (int i = 0; i < 100; i++) {
 		img.id = 2001 + i;
 		assert_int_equal(
 			locate_image(l, &img, &b, UINT64_MAX / 2, &ans), 0);
 		assert_int_equal(ans.rule, LOCATE_NONE);
 	}
-	assert_int_equal(f.requests, 3);
+	assert_int_equal(f.requests, 7);
 	assert_non_null(strstr(ans.why, "zarr_url found none for idr0802B"));
 	assert_non_null(strstr(ans.why, "try -o zarr_catalog="));
 	/* with ExternalInfo the archive's word decides where no option
@@ -438,7 +441,7 @@ static void test_locate_chain_template(void **state)
 	assert_int_equal(locate_image(l, &img, &c, UINT64_MAX / 2, &ans), 0);
 	assert_int_equal(ans.rule, LOCATE_NONE);
 	assert_non_null(strstr(ans.why, "needs {study}{letter}"));
-	assert_int_equal(f.requests, 3);
+	assert_int_equal(f.requests, 7);
 	locate_free(l);
 }
 
@@ -468,6 +471,46 @@ static void test_locate_chain_plate(void **state)
 	}
 	assert_string_equal(ans.url, "http://z/v0.4/idr0803A/3001.zarr/H/12/1");
 	assert_int_equal(f.requests, 1);
+	locate_free(l);
+}
+
+/* A container converted in part: the images probed without a Zarr stay
+ * without one, the first found makes the rest Zarr. */
+static void test_locate_chain_mixed(void **state)
+{
+	struct fake f = {.good = "http://z/idr0802B/", .bad = "/230"};
+	struct locate *l = make(&f, "http://z/{study}{letter}/{id}.zarr", NULL);
+	const struct locate_ctx a = {.study = "idr0802-y/experimentB",
+				     .container = 1006};
+	const struct locate_ctx other = {.study = "idr0802-y/experimentB",
+					 .container = 1003};
+	struct api_image img = {.id = 2302};
+	struct locate_answer ans;
+
+	(void)state;
+	assert_int_equal(locate_image(l, &img, &a, UINT64_MAX / 2, &ans), 0);
+	assert_int_equal(ans.rule, LOCATE_NONE);
+	img.id = 2303;
+	assert_int_equal(locate_image(l, &img, &a, UINT64_MAX / 2, &ans), 0);
+	assert_int_equal(ans.rule, LOCATE_NONE);
+	img.id = 2401;
+	assert_int_equal(locate_image(l, &img, &a, UINT64_MAX / 2, &ans), 0);
+	assert_int_equal(ans.rule, LOCATE_TEMPLATE);
+	assert_int_equal(f.requests, 5);
+	/* known now: no more probes, and 2302 is still without */
+	img.id = 2402;
+	assert_int_equal(locate_image(l, &img, &a, UINT64_MAX / 2, &ans), 0);
+	assert_int_equal(ans.rule, LOCATE_TEMPLATE);
+	img.id = 2302;
+	assert_int_equal(locate_image(l, &img, &a, UINT64_MAX / 2, &ans), 0);
+	assert_int_equal(ans.rule, LOCATE_NONE);
+	assert_int_equal(f.requests, 5);
+	/* another container of the study is asked on its own */
+	img.id = 2001;
+	assert_int_equal(locate_image(l, &img, &other, UINT64_MAX / 2, &ans),
+			 0);
+	assert_int_equal(ans.rule, LOCATE_TEMPLATE);
+	assert_int_equal(f.requests, 6);
 	locate_free(l);
 }
 
@@ -564,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_locate_cat_hostile),
 		cmocka_unit_test(test_locate_chain_template),
 		cmocka_unit_test(test_locate_chain_plate),
+		cmocka_unit_test(test_locate_chain_mixed),
 		cmocka_unit_test(test_locate_chain_failures),
 		cmocka_unit_test(test_locate_chain_catalogue),
 	};

@@ -12,12 +12,18 @@
  *
  *   1. a catalogue entry for the image's id (-o zarr_catalog=URL|FILE);
  *   2. a template (-o zarr_url=T1|T2...) with {id}, {study}, {letter},
- *      {plate}, {row}, {column}, {field}: trusted for a study only once
- *      one request (the .zattrs, else zarr.json, of the study's first
- *      image asked) found a multiscales group there; the answer, yes or
- *      no, is kept per study for the TTL (in memory and in the metadata
- *      cache, so a remount asks again only after the TTL). A template
- *      with {plate} serves plates' images only;
+ *      {plate}, {row}, {column}, {field}: trusted for a container of a
+ *      study (a dataset or a plate) once one request (the .zattrs, else
+ *      zarr.json, of the first image asked) found a multiscales group
+ *      there, and taken as finding nothing there after 3 images probed
+ *      without one (the images probed without one stay without one).
+ *      The answer is kept per container for the TTL (in memory and in
+ *      the metadata cache, so a remount asks again only after the TTL).
+ *      Per container, not per study: IDR studies are converted whole,
+ *      but a study may hold a dataset of images that are not (the
+ *      fake's rendered-only dataset), and the answer must not depend on
+ *      which dataset is listed first. A template with {plate} serves
+ *      plates' images only;
  *   3. ExternalInfo (the image's own Lsid), the archive's word;
  *   4. none: the image is rendered, and the answer says which option
  *      would have found raw pixels.
@@ -66,6 +72,7 @@ struct locate_config {
 /** Where an image sits, as the tree knows it (no request). */
 struct locate_ctx {
 	const char *study; /* its project's or screen's name, or NULL */
+	int64_t container; /* its dataset's or plate's id; 0: none */
 	int64_t plate;	   /* its plate's id; 0: not a plate's image */
 	int32_t row;	   /* plate images: 0-based row, column, field */
 	int32_t column;
