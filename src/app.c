@@ -47,7 +47,6 @@ int app_open(struct app *app, const struct opts *o, const struct app_hooks *h)
 		.send_ctx = h ? h->send_ctx : NULL,
 	};
 	struct pixsrc_config pc = {
-		.zarr_url = o->zarr_url,
 		.s3_scheme = o->s3_scheme,
 		.mem_budget = APP_MEM_BUDGET,
 		.prefetch_bytes = (uint64_t)o->prefetch << 20,
@@ -97,6 +96,18 @@ int app_open(struct app *app, const struct opts *o, const struct app_hooks *h)
 		rc = search_new(app->api, &sc, &app->search);
 	if (rc < 0)
 		return rc;
+	/* where images' Zarr is when the archive does not say (locate.h) */
+	struct locate_config lc = {.tr = tr,
+				   .cache = app->cache,
+				   .ttl_s = o->ttl,
+				   .zarr_url = o->zarr_url,
+				   .catalogue = o->zarr_catalog,
+				   .s3_scheme = o->s3_scheme};
+
+	rc = locate_new(&lc, &app->locate);
+	if (rc < 0)
+		return rc;
+	tc.locate = app->locate;
 	tc.pixsrc = app->pixsrc;
 	tc.cache = app->cache;
 	tc.search = app->search;
@@ -107,6 +118,7 @@ void app_close(struct app *app)
 {
 	tree_free(app->tree);
 	search_free(app->search);
+	locate_free(app->locate);
 	pixsrc_free(app->pixsrc);
 	api_free(app->api);
 	fetch_free(app->fetch);

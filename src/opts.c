@@ -16,6 +16,8 @@
 
 #include <fuse_opt.h>
 
+#include "idrfs/locate.h"
+
 enum {
 	KEY_HELP,
 	KEY_VERSION,
@@ -52,6 +54,7 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("trace=%s", trace),
 	IDRFS_OPT("notify_pipe=%s", notify_pipe),
 	IDRFS_OPT("zarr_url=%s", zarr_url),
+	IDRFS_OPT("zarr_catalog=%s", zarr_catalog),
 	IDRFS_OPT("s3_scheme=%s", s3_scheme),
 	IDRFS_OPT("originals_root=%s", originals_root),
 	IDRFS_OPT("ontology=%s", ontology),
@@ -243,12 +246,21 @@ static int check(struct opts *o, bool tool)
 			o->s3_scheme);
 		return -EINVAL;
 	}
-	if (o->zarr_url && strncmp(o->zarr_url, "http://", 7) != 0 &&
-	    strncmp(o->zarr_url, "https://", 8) != 0) {
+	char msg[512];
+
+	if (o->zarr_url &&
+	    locate_templates_check(o->zarr_url, msg, sizeof(msg)) < 0) {
+		fprintf(stderr, "idrfs: zarr_url: %s\n", msg);
+		return -EINVAL;
+	}
+	if (o->zarr_catalog && strncmp(o->zarr_catalog, "http://", 7) != 0 &&
+	    strncmp(o->zarr_catalog, "https://", 8) != 0 &&
+	    (access(o->zarr_catalog, R_OK) < 0 ||
+	     make_absolute(&o->zarr_catalog) < 0)) {
 		fprintf(stderr,
-			"idrfs: zarr_url=%s is not an http:// or https:// "
-			"URL\n",
-			o->zarr_url);
+			"idrfs: zarr_catalog=%s is no http(s) URL and no "
+			"readable file\n",
+			o->zarr_catalog);
 		return -EINVAL;
 	}
 	if (strcmp(o->ontology, "auto") != 0 &&
@@ -509,6 +521,7 @@ void opts_release(struct opts *o)
 	free(o->trace);
 	free(o->notify_pipe);
 	free(o->zarr_url);
+	free(o->zarr_catalog);
 	free(o->s3_scheme);
 	free(o->originals_root);
 	free(o->ontology);
@@ -566,9 +579,15 @@ void opts_print_help(FILE *out, const char *prog)
 		"-name removes one\n"
 		"    -o notify_pipe=PATH     write \"ok\" or \"fail\" to this "
 		"FIFO once mounted\n"
-		"    -o zarr_url=TEMPLATE    Zarr URL of every image, {id} "
-		"replaced (default: the\n"
-		"                            image's ExternalInfo)\n"
+		"    -o zarr_url=T[|T...]    Zarr URL templates with {id} "
+		"{study} {letter}\n"
+		"                            {plate} {row} {column} {field}, "
+		"probed once per\n"
+		"                            study (default none: the image's "
+		"ExternalInfo)\n"
+		"    -o zarr_catalog=SRC     CSV/TSV (URL or file) of image "
+		"ids and Zarr URLs\n"
+		"                            (default none)\n"
 		"    -o s3_scheme=SCHEME     scheme for s3:// ExternalInfo "
 		"URLs "
 		"(default https)\n"

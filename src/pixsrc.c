@@ -59,7 +59,6 @@ struct pf_job {
 struct pixsrc {
 	struct api *api;
 	struct api_transport tr;
-	char *zarr_tmpl;
 	char *s3_scheme;
 	atomic_bool have_session;
 	uint64_t prefetch_bytes;
@@ -674,7 +673,8 @@ static int rows_render(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 enum pixsrc_kind pixsrc_kind_of(const struct pixsrc *ps,
 				const struct api_image *img)
 {
-	return ps->zarr_tmpl || img->zarr_lsid ? PIXSRC_ZARR : PIXSRC_RENDERED;
+	(void)ps;
+	return img->zarr_lsid ? PIXSRC_ZARR : PIXSRC_RENDERED;
 }
 
 /* The Zarr group URL of an image, without a trailing slash. */
@@ -683,16 +683,7 @@ static int zarr_group_url(const struct pixsrc *ps, const struct api_image *img,
 {
 	int n;
 
-	if (ps->zarr_tmpl) {
-		const char *p = strstr(ps->zarr_tmpl, "{id}");
-
-		if (p)
-			n = snprintf(out, outsz, "%.*s%" PRId64 "%s",
-				     (int)(p - ps->zarr_tmpl), ps->zarr_tmpl,
-				     img->id, p + 4);
-		else
-			n = snprintf(out, outsz, "%s", ps->zarr_tmpl);
-	} else if (strncmp(img->zarr_lsid, "s3://", 5) == 0) {
+	if (strncmp(img->zarr_lsid, "s3://", 5) == 0) {
 		/* s3://host/bucket/path?anonymous=true -> scheme://host/... */
 		n = snprintf(out, outsz, "%s://%s", ps->s3_scheme,
 			     img->zarr_lsid + 5);
@@ -1373,11 +1364,10 @@ int pixsrc_new(const struct pixsrc_config *cfg, struct pixsrc **out)
 	ps->api = cfg->api;
 	ps->tr = cfg->tr;
 	ps->s3_scheme = strdup(cfg->s3_scheme ? cfg->s3_scheme : "https");
-	ps->zarr_tmpl = cfg->zarr_url ? strdup(cfg->zarr_url) : NULL;
 	ps->prefetch_bytes = cfg->prefetch_bytes;
 	ps->job_timeout_ms = cfg->job_timeout_ms ? cfg->job_timeout_ms : 30000;
 	ps->pf_q = calloc(PIXSRC_PF_QUEUE, sizeof(*ps->pf_q));
-	if (!ps->s3_scheme || (cfg->zarr_url && !ps->zarr_tmpl) || !ps->pf_q) {
+	if (!ps->s3_scheme || !ps->pf_q) {
 		pixsrc_free(ps);
 		return -ENOMEM;
 	}
@@ -1414,7 +1404,6 @@ void pixsrc_free(struct pixsrc *ps)
 	pthread_cond_destroy(&ps->pf_cond);
 	pixsrc_chunks_release(&ps->chunks);
 	free(ps->s3_scheme);
-	free(ps->zarr_tmpl);
 	free(ps);
 }
 

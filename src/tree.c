@@ -839,6 +839,7 @@ int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out)
 		return -ENOMEM;
 	t->api = api;
 	t->pixsrc = cfg->pixsrc;
+	t->locate = cfg->locate;
 	t->search = cfg->search;
 	t->cache = cfg->cache;
 	t->ttl_s = cfg->ttl_s;

@@ -38,6 +38,7 @@
 #include <time.h>
 
 #include "idrfs/http.h"
+#include "idrfs/locate.h"
 #include "idrfs/log.h"
 #include "idrfs/pixsrc.h"
 #include "idrfs/tiff.h"
@@ -291,6 +292,7 @@ void arch_free(void *data)
 
 	free(a->name);
 	free(a->fields);
+	free(a->study);
 	free(a);
 }
 
@@ -300,6 +302,8 @@ static void arch_image_free(void *data)
 
 	pixsrc_image_free(im->pix);
 	arch_kvset_put(im->kvs);
+	free(im->zarr);
+	free(im->why);
 	api_image_release(&im->img);
 	free(im);
 }
@@ -354,13 +358,6 @@ static uint64_t image_size(const struct api_image *img, bool rendered)
 	if (tiff_layout_compute(&g, &l) < 0)
 		return 0;
 	return l.size;
-}
-
-/* Whether an image is only rendered (from list data, no request). */
-static bool image_rendered(const struct tree *t, const struct api_image *img)
-{
-	return t->pixsrc ? pixsrc_kind_of(t->pixsrc, img) == PIXSRC_RENDERED
-			 : img->zarr_lsid == NULL;
 }
 
 static bool id_ok(int64_t id, const char *what)
@@ -484,9 +481,11 @@ static int study_date(struct tree *t, struct node *study, uint64_t deadline,
 	return rc;
 }
 
+/* study: the parent's name for children of a project or screen (the
+ * locator's study context), or NULL */
 static int list_containers(struct kids *k, enum tree_kind kind,
 			   struct api_container *v, size_t n, int64_t date,
-			   int rc)
+			   const char *study, int rc)
 {
 	if (rc == 0)
 		rc = kids_alloc(k, kind, n);
@@ -507,6 +506,14 @@ static int list_containers(struct kids *k, enum tree_kind kind,
 				   .columns_letters = v[i].columns_letters,
 				   .date = date};
 		v[i].name = NULL;
+		if (study) {
+			a->study = strdup(study);
+			if (!a->study) {
+				arch_free(a);
+				rc = -ENOMEM;
+				break;
+			}
+		}
 		tree_object_stem(a->name, false, k->names[k->n].stem);
 		k->names[k->n].ext = "";
 		k->names[k->n].id = a->id;
@@ -517,20 +524,39 @@ static int list_containers(struct kids *k, enum tree_kind kind,
 	return rc;
 }
 
-/* An image of a listing as a child (its strings move into it). */
+/*
+ * An image of a listing as a child (its strings move into it). Its pixel
+ * source, and so its name and size, is the locator's answer: no request
+ * per image (one per study not yet known, locate.h); a question it could
+ * not answer fails the listing, and the next one asks again.
+ */
 static int kid_image(struct tree *t, struct kids *k, struct api_image *img,
-		     const char *label, int64_t date)
+		     const char *label, int64_t date,
+		     const struct locate_ctx *ctx, uint64_t deadline)
 {
+	struct locate_answer ans;
 	struct arch_image *im;
+	int rc;
 
 	if (!id_ok(img->id, "image"))
 		return 0;
+	rc = locate_image(t->locate, img, ctx, deadline, &ans);
+	if (rc < 0)
+		return rc; /* logged where it failed */
 	im = calloc(1, sizeof(*im));
 	if (!im)
 		return -ENOMEM;
+	im->why = strdup(ans.why);
+	if (ans.url[0])
+		im->zarr = strdup(ans.url);
+	if (!im->why || (ans.url[0] && !im->zarr)) {
+		free(im->why);
+		free(im);
+		return -ENOMEM;
+	}
 	im->img = *img;
 	memset(img, 0, sizeof(*img));
-	im->rendered = image_rendered(t, &im->img);
+	im->rendered = ans.rule == LOCATE_NONE;
 	im->date = date;
 	tree_object_stem(label ? label : im->img.name, true,
 			 k->names[k->n].stem);
@@ -564,6 +590,17 @@ static int list_wells(struct kids *k, const struct arch *plate,
 		}
 		a->id = w[i].id;
 		a->date = plate->date;
+		a->plate = plate->id;
+		a->row = w[i].row;
+		a->column = w[i].column;
+		if (plate->study) {
+			a->study = strdup(plate->study);
+			if (!a->study) {
+				arch_free(a);
+				rc = -ENOMEM;
+				break;
+			}
+		}
 		/* the plate's stubs say which images; only the well's own
 		 * answer says what they are (and so their names) */
 		for (size_t f = 0; f < w[i].nfields; f++)
@@ -598,11 +635,11 @@ int arch_list(struct tree *t, struct node *dir, const char *const *reserved,
 	switch (dir->kind) {
 	case TREE_K_PROJECTS:
 		rc = api_list_projects(t->api, deadline, &cs, &n);
-		rc = list_containers(&k, TREE_K_PROJECT, cs, n, 0, rc);
+		rc = list_containers(&k, TREE_K_PROJECT, cs, n, 0, NULL, rc);
 		break;
 	case TREE_K_SCREENS:
 		rc = api_list_screens(t->api, deadline, &cs, &n);
-		rc = list_containers(&k, TREE_K_SCREEN, cs, n, 0, rc);
+		rc = list_containers(&k, TREE_K_SCREEN, cs, n, 0, NULL, rc);
 		break;
 	case TREE_K_PROJECT:
 	case TREE_K_SCREEN:
@@ -616,15 +653,20 @@ int arch_list(struct tree *t, struct node *dir, const char *const *reserved,
 				     dir->kind == TREE_K_PROJECT
 					     ? TREE_K_DATASET
 					     : TREE_K_PLATE,
-				     cs, n, date, rc);
+				     cs, n, date, a->name, rc);
 		break;
 	case TREE_K_DATASET:
 		rc = api_list_images_expect(t->api, a->id, a->child_count,
 					    deadline, &imgs, &n);
 		if (rc == 0)
 			rc = kids_alloc(&k, TREE_K_IMAGE, n);
-		for (size_t i = 0; rc == 0 && i < n; i++)
-			rc = kid_image(t, &k, &imgs[i], NULL, a->date);
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			const struct locate_ctx ctx = {.study = a->study,
+						       .container = a->id};
+
+			rc = kid_image(t, &k, &imgs[i], NULL, a->date, &ctx,
+				       deadline);
+		}
 		api_images_free(imgs, n);
 		break;
 	case TREE_K_PLATE:
@@ -640,8 +682,16 @@ int arch_list(struct tree *t, struct node *dir, const char *const *reserved,
 		for (size_t i = 0; rc == 0 && i < well.nfields; i++) {
 			char label[32];
 
+			const struct locate_ctx ctx = {.study = a->study,
+						       .container = a->plate,
+						       .plate = a->plate,
+						       .row = a->row,
+						       .column = a->column,
+						       .field = (int32_t)i};
+
 			snprintf(label, sizeof(label), "field-%zu", i + 1);
-			rc = kid_image(t, &k, &well.fields[i], label, a->date);
+			rc = kid_image(t, &k, &well.fields[i], label, a->date,
+				       &ctx, deadline);
 		}
 		api_well_release(&well);
 		break;
@@ -1110,6 +1160,7 @@ static int image_xattrs(struct tree *t, struct node *n, bool with_kv,
 			api_base_url(t->api), img->id);
 	tree_xattr_add(x, "user.idr.source",
 		       im->rendered ? "rendered" : "zarr");
+	tree_xattr_add(x, "user.idr.source_why", im->why ? im->why : "");
 	if (img->has_pixels) {
 		tree_xattr_addf(x, "user.idr.dims", "X=%u Y=%u Z=%u C=%u T=%u",
 				img->px.size_x, img->px.size_y, img->px.size_z,
@@ -1207,8 +1258,11 @@ static int image_open(struct tree *t, struct node *n, uint64_t deadline,
 	im->opening = true;
 	pthread_mutex_unlock(&t->img_lock);
 
-	/* im->img is immutable: it may be read without a lock */
+	/* im->img is immutable: it may be read without a lock; the URL the
+	 * locator found stands where the Lsid would */
 	img = im->img;
+	if (im->zarr)
+		img.zarr_lsid = im->zarr;
 	rc = pixsrc_open(t->pixsrc, &img, deadline, &pix);
 	tree_node_get(t, n, &size, NULL);
 	if (rc == 0 && pixsrc_size(pix) != size) {

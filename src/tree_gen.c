@@ -38,7 +38,8 @@
 
 #include "tree_int.h"
 
-#define GEN_KEY_VERSION "v2"
+/* v3: images.tsv has source_why */
+#define GEN_KEY_VERSION "v3"
 #define GEN_MAX_BYTES	(512u << 20)
 #define GEN_MAX_WELLS	20000u
 #define GEN_PATH_MAX	4096u
@@ -161,6 +162,10 @@ static const struct gen_text *readme(struct tree *t)
 		"float32. A name ending in .rendered.tif is an image the "
 		"archive\n"
 		"offers only as rendered 8-bit RGB, never raw pixels.\n"
+		"No raw pixels? The public IDR sets no ExternalInfo: mount "
+		"with\n"
+		"-o zarr_url= and -o zarr_catalog= (man idrfs, "
+		"user.idr.source_why).\n"
 		"\n"
 		"Names come from the archive, made safe for a shell:\n"
 		"  - '/' and control characters become '_'; a name that would\n"
@@ -205,7 +210,8 @@ static const struct gen_text *readme(struct tree *t)
 		"images.tsv:\n"
 		"one row per image below it (path from the mount point, id, "
 		"name,\n"
-		"sizes, pixel type, physical sizes, source, key/values). "
+		"sizes, pixel type, physical sizes, source and why, "
+		"key/values). "
 		"Every\n"
 		"study has study.txt (title, publication, DOI, licence, how "
 		"to\n"
@@ -777,7 +783,8 @@ static void tsv_row(struct sbuf *b, const struct gen_row *w,
 	} else {
 		sb_str(b, "\t\t\t\t\t\t\t\t\t");
 	}
-	sb_str(b, im && im->rendered ? "\trendered" : "\tzarr");
+	sb_str(b, im && im->rendered ? "\trendered\t" : "\tzarr\t");
+	sb_cell(b, im ? im->why : NULL);
 	tsv_kv_cells(b, kv, keys, nk);
 	sb_add(b, "\n", 1);
 }
@@ -816,7 +823,7 @@ static int tsv_format(struct tree *t, struct gen_rows *r, struct sbuf *b)
 	if (rc == 0) {
 		sb_str(b, "path\tid\tname\tSizeX\tSizeY\tSizeZ\tSizeC\tSizeT\t"
 			  "PixelType\tPhysicalSizeX\tPhysicalSizeY\t"
-			  "PhysicalSizeZ\tsource");
+			  "PhysicalSizeZ\tsource\tsource_why");
 		for (size_t k = 0; k < nk; k++) {
 			sb_add(b, "\t", 1);
 			sb_cell(b, keys[k]);

@@ -271,6 +271,7 @@ struct tree {
 	struct api *api;
 	struct pixsrc *pixsrc;
 	struct search *search;
+	struct locate *locate;
 	struct cache *cache;
 	char *originals_root;
 	char *remote_url;
@@ -405,6 +406,12 @@ struct arch {
 	int64_t date;	 /* the study's release date (s); 0: none */
 	int64_t *fields; /* wells: field image ids, as the plate lists them */
 	size_t nfields;
+	/* where it sits, for the Zarr locator (locate.h): the name of its
+	 * project or screen (datasets, plates, wells; heap), and for wells
+	 * their plate and place in it */
+	char *study;
+	int64_t plate;
+	int32_t row, column;
 };
 
 /** Kind data of images. */
@@ -412,6 +419,9 @@ struct arch_image {
 	struct api_image img;
 	bool rendered; /* only rendered: <stem>.rendered.tif */
 	int64_t date;  /* mtime when the image has no acquisition date */
+	char *zarr;    /* the Zarr group the locator found (heap), or NULL:
+			* img.zarr_lsid (ExternalInfo) or none */
+	char *why;     /* the rule that decided (user.idr.source_why; heap) */
 	/* t->img_lock */
 	struct pixsrc_image *pix;
 	unsigned opens;

@@ -918,17 +918,18 @@ static void test_pixsrc_key_identity(void **state)
 	remake(f);
 	read_ok(f, f->d0, buf, sizeof(buf));
 	assert_int_equal(buf[10], truth(0, 0, 10));
-	/* a remount with another zarr_url, whose array has other pixels in
-	 * chunks of the same shape: they are fetched, not taken from the
-	 * cache of the first */
-	f->pc.zarr_url = "http://other/y.zarr";
+	/* a remount where the image's Zarr is found elsewhere (another
+	 * locator answer), whose array has other pixels in chunks of the
+	 * same shape: they are fetched, not taken from the cache of the
+	 * first */
+	f->img.zarr_lsid = (char *)"http://other/y.zarr";
 	f->fake.gen = 100;
 	remake(f);
 	read_ok(f, f->d0, buf, sizeof(buf));
 	assert_int_equal(buf[10], (uint8_t)(truth(0, 0, 10) + 100));
 	/* the first array, re-chunked (16 x 64: the same bytes per chunk,
 	 * other pixels in each): fetched again too */
-	f->pc.zarr_url = NULL;
+	f->img.zarr_lsid = (char *)"s3://h/b/x.zarr?anonymous=true";
 	f->fake.gen = 50;
 	f->fake.ch_y = 16;
 	f->fake.ch_x = 64;

@@ -1392,7 +1392,8 @@ static void test_tree_view_tsv(void **state)
 	static const char header[] =
 		"path\tid\tname\tSizeX\tSizeY\tSizeZ\tSizeC\tSizeT\t"
 		"PixelType\tPhysicalSizeX\tPhysicalSizeY\tPhysicalSizeZ\t"
-		"source\tGene Symbol\tOrganism\tPhenotype Term Accession\t"
+		"source\tsource_why\tGene Symbol\tOrganism\t"
+		"Phenotype Term Accession\t"
 		"Phenotype Term Name\n";
 
 	assert_memory_equal(text, header, strlen(header));
@@ -1402,17 +1403,20 @@ static void test_tree_view_tsv(void **state)
 		strncmp(line + 1,
 			"projects/idr0001_experimentA/ds/img00000.tif\t1000\t"
 			"img00000\t64\t48\t3\t2\t1\tuint16\t0.5\t\t\tzarr\t"
-			"ABC1\tbad name\tCMPO_0000294\tincreased actin "
+			"externalinfo\tABC1\tbad name\tCMPO_0000294\tincreased "
+			"actin "
 			"localised to the nucleus\n",
 			strlen("projects/idr0001_experimentA/ds/"
 			       "img00000.tif\t1000\timg00000\t64\t48\t3\t2\t1\t"
-			       "uint16\t0.5\t\t\tzarr\tABC1\tbad name\t"
+			       "uint16\t0.5\t\t\tzarr\texternalinfo\tABC1\t"
+			       "bad name\t"
 			       "CMPO_0000294\tincreased actin localised to "
 			       "the nucleus\n")) == 0);
 	/* a rendered file is 8-bit RGB, and its row says so */
 	assert_non_null(strstr(text, "img00001.rendered.tif\t1001\timg00001\t"
 				     "64\t48\t3\t3\t1\tuint8\t0.5\t\t\t"
-				     "rendered\tABC1\t\t\t\n"));
+				     "rendered\tno zarr: set -o zarr_url= or "
+				     "-o zarr_catalog=\tABC1\t\t\t\n"));
 	/* 5 images and the header */
 	size_t lines = 0;
 
@@ -1539,6 +1543,7 @@ static void test_tree_view_xattrs(void **state)
 	GET("user.idr.id", "1000");
 	GET("user.idr.url", "http://fake/webclient/?show=image-1000");
 	GET("user.idr.source", "zarr");
+	GET("user.idr.source_why", "externalinfo");
 	GET("user.idr.dims", "X=64 Y=48 Z=3 C=2 T=1");
 	GET("user.idr.pixel_type", "uint16");
 	GET("user.idr.kv.Gene_Symbol", "ABC1");
@@ -1563,6 +1568,9 @@ static void test_tree_view_xattrs(void **state)
 			      &a),
 			 0);
 	GET("user.idr.source", "rendered");
+	/* and says which option would give raw pixels */
+	GET("user.idr.source_why",
+	    "no zarr: set -o zarr_url= or -o zarr_catalog=");
 #undef GET
 	/* projects/ is no archive object: it has none */
 	assert_int_equal(walk(fx->tree, "projects", &a), 0);
@@ -2383,8 +2391,8 @@ static void test_tree_xattr_flood(void **state)
 		     p += strlen(v + p) + 1)
 			assert_string_not_equal(v + o, v + p);
 	}
-	/* the pairs, and the 6 attributes of every image */
-	assert_true(n > 100 && n <= TREE_KV_MAX + 6);
+	/* the pairs, and the 7 attributes of every image */
+	assert_true(n > 100 && n <= TREE_KV_MAX + 7);
 	free(v);
 	/* the first pairs read back */
 	assert_int_equal(tree_getxattr(fx->tree, a.ino,

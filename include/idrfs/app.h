@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * app: the core of idrfs wired from its options, with no FUSE: http
- * client -> cache -> fetch -> api -> pixsrc -> search -> tree. The daemon
+ * client -> cache -> fetch -> api -> pixsrc -> search -> locate -> tree. The daemon
  * serves this tree through fsops; idrfs-warmup reads it directly. One
  * place decides how the options become the modules' configurations.
  *
@@ -18,6 +18,7 @@
 #include "idrfs/cache.h"
 #include "idrfs/fetch.h"
 #include "idrfs/http.h"
+#include "idrfs/locate.h"
 #include "idrfs/opts.h"
 #include "idrfs/pixsrc.h"
 #include "idrfs/search.h"
@@ -44,6 +45,7 @@ struct app {
 	struct api *api;
 	struct pixsrc *pixsrc;
 	struct search *search;
+	struct locate *locate;
 	struct tree *tree;
 };
 

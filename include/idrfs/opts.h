@@ -39,7 +39,8 @@ struct opts {
 	char *log_file;
 	char *trace;
 	char *notify_pipe;
-	char *zarr_url;	      /* template with {id} */
+	char *zarr_url;	      /* templates, '|' between (locate.h) */
+	char *zarr_catalog;   /* URL or file (made absolute), or NULL */
 	char *s3_scheme;      /* https (default) or http */
 	char *originals_root; /* download root of original files */
 	char *ontology;	      /* auto, searchengine, mapr or none */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pixsrc: where an image's pixels come from, and the read path of its
- * virtual TIFF. A Zarr source (ExternalInfo Lsid or -o zarr_url=) gives
+ * virtual TIFF. A Zarr source (the image's zarr_lsid: its ExternalInfo,
+ * or the URL the locator found, locate.h) gives
  * raw pixels: chunks are fetched only where a read needs them, decoded,
  * kept in a bounded memory LRU and in the persistent cache. An image with
  * no raw source is rendered (8-bit RGB, clearly marked) band by band.
@@ -51,7 +52,6 @@ struct pixsrc_config {
 	struct api *api;	 /* borrowed */
 	struct api_transport tr; /* fetches of Zarr chunks and renders */
 	struct cache *cache;	 /* borrowed; NULL: no persistent cache */
-	const char *zarr_url;	 /* template with {id}, or NULL (copied) */
 	const char *s3_scheme;	 /* "https" (default) or "http" (copied) */
 	size_t mem_budget;	 /* bytes of chunks in memory, all counted
 				  * (above); 0: PIXSRC_DEFAULT_BUDGET */

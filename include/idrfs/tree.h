@@ -69,6 +69,8 @@ struct tree_config {
 	size_t (*stats)(void *ctx, bool json, char *buf, size_t size);
 	void *stats_ctx;
 	struct search *search; /* borrowed; NULL: no by-* menus */
+	struct locate *locate; /* borrowed; NULL: Zarr from ExternalInfo
+				* only (locate.h) */
 };
 
 struct tree_attr {

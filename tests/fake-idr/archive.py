@@ -429,8 +429,17 @@ V3_ZSTD = [{"name": "bytes", "configuration": {"endian": "little"}},
            {"name": "zstd", "configuration": {"level": 0, "checksum": False}}]
 
 
-def build(seed=1):
-    """Build the whole archive model for a seed."""
+# "as IDR is today" (idr-api.md 5.8, 6.1, 6.4, 6.5): no ExternalInfo, Zarr
+# under per-study prefixes named after the project (idr0802-.../experimentB
+# -> idr0802B), an OME-NGFF tag on the Zarr studies, a catalogue file
+TODAY_TAG_ID = 9001
+TODAY_TAG = "OME-NGFF"
+TODAY_CATALOGUE = "catalogue/table.csv"
+
+
+def build(seed=1, today=False):
+    """Build the whole archive model for a seed (today: as IDR is today,
+    see TODAY_TAG)."""
     a = Obj(seed=seed, projects={}, datasets={}, screens={}, plates={},
             wells={}, images={}, filesets={}, anns={}, links={})
     a.zarr_images = []     # ids of images with a ZarrSpec, in order
@@ -616,7 +625,46 @@ def build(seed=1):
                          zstore="idr/zarr/v0.4/idr0803A/3001.zarr")
 
     _annotations(a)
+    a.today = today
+    if today:
+        # project 102 is experimentB: its study prefix says B
+        for iid in a.zarr_images:
+            z = img[iid].zarr
+            z.store = z.store.replace("/idr0802A/", "/idr0802B/")
+        a.projects[102].zstudy = "idr0802B"
     return a
+
+
+def today_zarr_studies(a):
+    """Projects and screens with a Zarr image (those IDR tags OME-NGFF)."""
+    ps = [p.id for p in a.projects.values()
+          if any(a.images[i].zarr is not None
+                 for d in p.dataset_ids for i in a.datasets[d].image_ids)]
+    ss = [s.id for s in a.screens.values()
+          if any(a.images[iid].zarr is not None for pl in s.plate_ids
+                 for w in a.plates[pl].well_ids for _, iid in a.wells[w].fields)]
+    return ps, ss
+
+
+def today_catalogue(a, base):
+    """A catalogue in the shape of IDR's ome-ngff-samples table.csv: the
+    images whose Zarr no per-study template finds (v0.1 and v0.5 names),
+    a plate row (which names no image), and a row without an id."""
+    rows = ["OME-NGFF version,File Path,SizeX,SizeY,SizeZ,SizeC,SizeT,Axes,Wells,Fields,"
+            "Keywords,License,Study,DOI,Date added,Representative Image ID,Thumbnail"]
+    for iid in a.zarr_images:
+        im = a.images[iid]
+        z = im.zarr
+        if z.group or "/v0.4/" in z.store:
+            continue
+        rows.append('%s,%s%s,%d,%d,%d,%d,%d,XYZCT,,,"synthetic, %s",CC BY 4.0,%s,,2024-01-15,%d,'
+                    % (z.ngff, base, z.url, im.sx, im.sy, im.sz, im.sc, im.st, z.fmt,
+                       im.study.split("-")[0], iid))
+    pl = a.plates[3001]
+    rows.append("0.4,%s%s,64,64,1,2,1,XYC,96,2,,CC BY 4.0,idr0803,,2024-03-25,500001,%s%s/A/1/0"
+                % (base, pl.zstore, base, pl.zstore))
+    rows.append("0.1,%sidr/outreach/1.zarr,1,1,1,1,1,XYZCT,,,,CC BY 4.0,idr0000,,2026,?," % base)
+    return "\n".join(rows) + "\n"
 
 
 # ---------------------------------------------------------------- annotations

@@ -71,7 +71,7 @@ class State:
     def __init__(self, args, data_dir):
         self.args = args
         self.data_dir = data_dir
-        self.arch = archive.build(args.seed)
+        self.arch = archive.build(args.seed, today=args.as_idr_today)
         self.base = None
         self.api = None
         self.search = searchapi.SearchIndex(self.arch)
@@ -284,6 +284,9 @@ def route1(st, method, path, qall, headers):
         return s3_error("AccessDenied", "Access Denied", "", 403)
     if path.startswith("/pub/"):
         return pub_get(st, path, headers)
+    if path == "/" + archive.TODAY_CATALOGUE and st.arch.today:
+        return Resp(200, archive.today_catalogue(st.arch, st.base).encode(),
+                    "text/csv; charset=utf-8")
     if (path == "/static" or path.startswith("/static/")) and st.args.static:
         return static_get(st, path, headers)
     if path.startswith("/mapr/api/"):
@@ -781,6 +784,9 @@ def main(argv=None):
     ap.add_argument("--truncate-rate", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--mapr", action="store_true")
+    ap.add_argument("--as-idr-today", action="store_true",
+                    help="no ExternalInfo, Zarr under per-study prefixes, an OME-NGFF tag, "
+                         "a catalogue at /" + archive.TODAY_CATALOGUE)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--cookie-name", default="sessionid_fake")
     ap.add_argument("--static", default=None, metavar="DIR",

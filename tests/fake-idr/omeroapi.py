@@ -101,7 +101,7 @@ class Api:
     # ------------------------------------------------------------ encoders
 
     def ext_info(self, img):
-        if img.zarr is None:
+        if img.zarr is None or getattr(self.a, "today", False):
             return None
         host = self.base.split("//", 1)[1].rstrip("/")
         return {"@id": 900000 + (img.id % 100000000), "@type": "TBD#ExternalInfo",
@@ -464,6 +464,29 @@ class Api:
             return items[(page - 1) * limit:(page - 1) * limit + limit]
         return items
 
+    def _tags(self, q, tid):
+        """webclient's tags API as idr-gallery reads it (idr-api.md 6.5):
+        the tag list, then one tag's projects and screens."""
+        a = self.a
+        if not getattr(a, "today", False):
+            return dj({"tags": []} if tid is None else {"projects": [], "screens": []})
+        ps, ss = archive.today_zarr_studies(a)
+        if tid is None:
+            return dj({"tags": [{"id": archive.TODAY_TAG_ID, "value": archive.TODAY_TAG,
+                                 "description": "Studies with OME-NGFF images",
+                                 "ownerId": 2, "permsCss": "", "set": False,
+                                 "childCount": len(ps) + len(ss)}]})
+        if tid != archive.TODAY_TAG_ID:
+            return dj({"projects": [], "datasets": [], "images": [], "screens": [],
+                       "plates": [], "acquisitions": [], "wells": []})
+        return dj({"projects": [{"id": i, "name": a.projects[i].name, "ownerId": 2,
+                                 "childCount": len(a.projects[i].dataset_ids), "permsCss": ""}
+                                for i in ps],
+                   "datasets": [], "images": [], "plates": [], "acquisitions": [], "wells": [],
+                   "screens": [{"id": i, "name": a.screens[i].name, "ownerId": 2,
+                                "childCount": len(a.screens[i].plate_ids), "permsCss": ""}
+                               for i in ss]})
+
     def webclient_api(self, path, q):
         a = self.a
         segs = [s for s in path.split("/") if s]
@@ -474,6 +497,8 @@ class Api:
             pid = int(q["id"]) if q.get("id") not in (None, "") else None
         except ValueError:
             return Resp(400, b"Invalid parameter value", HTML)
+        if what == "tags":
+            return self._tags(q, pid)
         if what == "projects":
             rows = [{"id": p.id, "name": p.name, "ownerId": 2, "childCount": len(p.dataset_ids),
                      "permsCss": ""} for p in sorted(a.projects.values(), key=lambda o: (o.name.lower(), o.id))]

@@ -1100,6 +1100,46 @@ def test_faults():
         srv.stop()
 
 
+def test_today(srv):
+    """--as-idr-today: what the live IDR offers a client (idr-api.md 5.8,
+    6.1, 6.4, 6.5), and nothing of it in the default mode."""
+    section("as IDR is today (--as-idr-today)")
+    arch = archive.build(1, today=True)
+    st, j, _ = srv.get_json("/api/v0/m/images/2001/")
+    check("today: no ExternalInfo on an image", st == 200 and
+          "externalInfo" not in j["data"]["omero:details"])
+    st, j, _ = srv.get_json("/api/v0/m/datasets/1003/images/?limit=10")
+    check("today: none in list items either", st == 200 and j["data"] and
+          all("externalInfo" not in d["omero:details"] for d in j["data"]))
+    st, _, _ = srv.request("/idr/zarr/v0.4/idr0802B/2001.zarr/.zattrs")
+    st2, _, _ = srv.request("/idr/zarr/v0.4/idr0802A/2001.zarr/.zattrs")
+    check("today: Zarr under the study prefix of experimentB", st == 200 and st2 == 404,
+          "%d %d" % (st, st2))
+    ok, missing = read_v2_image(srv, arch, 2004)
+    check("today: image 2004 reads back from idr0802B", ok, repr(missing))
+    st, _, _ = srv.request("/idr/zarr/v0.4/idr0801A/1000001.zarr/.zattrs")
+    check("today: the big dataset stays at idr0801A (experimentA)", st == 200)
+    st, j, _ = srv.get_json("/webclient/api/tags/?orphaned=true&experimenter_id=-1&page=0")
+    tags = [t for t in j.get("tags", []) if "OME-NGFF" in t.get("value", "")]
+    check("today: an OME-NGFF tag", st == 200 and len(tags) == 1)
+    st, j, _ = srv.get_json("/webclient/api/tags/?id=%d" % tags[0]["id"] if tags else "/")
+    check("today: it tags the Zarr projects and screens",
+          st == 200 and sorted(p["id"] for p in j["projects"]) == [101, 102]
+          and [x["id"] for x in j["screens"]] == [201], repr(j)[:200])
+    st, h, b = srv.request("/" + archive.TODAY_CATALOGUE)
+    lines = b.decode().splitlines() if st == 200 else []
+    check("today: a catalogue in table.csv's shape",
+          st == 200 and lines[0].startswith("OME-NGFF version,File Path,")
+          and "Representative Image ID" in lines[0], lines[:1])
+    ids = [ln.split(",")[-2] for ln in lines[1:]]
+    check("today: it lists the v0.1 and v0.5 images (no template finds them)",
+          {"2101", "2110", "2111", "2112"} <= set(ids), repr(ids))
+    url = [ln for ln in lines if ln.endswith(",2110,")]
+    st, _, _ = srv.request(url[0].split(",")[1][len(srv.base) - 1:] + "/zarr.json"
+                           if url else "/")
+    check("today: its URLs answer", st == 200, str(st))
+
+
 def main():
     full = "--full" in sys.argv
     arch = archive.build(1)
@@ -1144,6 +1184,13 @@ def main():
         test_mapr(srv2)
         st, h, b = srv2.request("/webclient/?experimenter=-1")
         check("--cookie-name", "sessionid_other=" in h.get("set-cookie", ""))
+        st, j, _ = srv2.get_json("/api/v0/m/images/2001/")
+        check("default mode: ExternalInfo, no catalogue",
+              "externalInfo" in j["data"]["omero:details"]
+              and srv2.request("/" + archive.TODAY_CATALOGUE)[0] == 404)
+        srv3 = Server("--as-idr-today")
+        servers.append(srv3)
+        test_today(srv3)
         test_faults()
     except Exception as e:
         import traceback
