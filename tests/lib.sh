@@ -114,6 +114,71 @@ umount_idrfs() {
 	fusermount3 -uz "$mnt" 2>/dev/null
 }
 
+# start_squid DIR [EXTRA_CONF]: Debian's squid on 127.0.0.1:$SQPORT with
+# the caching rules of contrib/squid/squid.conf (its site section replaced
+# by one under DIR, plus the lines of EXTRA_CONF), in the foreground under
+# SQUID_PID. Its own service name, so no other squid is touched; never
+# /var/spool/squid or port 3128. 1 if squid is missing or did not start.
+SQUID_PID=
+SQPORT=
+SQNAME=
+start_squid() {
+	local sq=$1 extra=${2:-} squid code up=0
+	squid=$(command -v squid || echo /usr/sbin/squid)
+	[ -x "$squid" ] || return 1
+	SQNAME="idrfstest$$"
+	mkdir -p "$sq"
+	SQPORT=$("$PYTHON3" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	{
+		cat <<EOF
+http_port 127.0.0.1:$SQPORT
+acl localnet src 127.0.0.1/32
+acl idr_archive dst 127.0.0.1
+cache_mem 64 MB
+cache_dir ufs $sq/cache 4096 4 16
+visible_hostname idrfs-test
+pid_filename $sq/squid.pid
+cache_log $sq/cache.log
+access_log stdio:$sq/access.log squid
+cache_store_log none
+coredump_dir $sq
+shutdown_lifetime 0 seconds
+EOF
+		[ -n "$extra" ] && cat "$extra"
+		sed '/^# ---- site begins/,/^# ---- site ends/d' "$top_srcdir/contrib/squid/squid.conf"
+	} >"$sq/squid.conf"
+	# run as root, squid drops to its user (Debian: proxy), who needs its
+	# files and a way through $WORK
+	if [ "$(id -u)" = 0 ]; then
+		chown -R proxy: "$sq" 2>/dev/null
+		chmod o+x "$WORK"
+	fi
+	"$squid" -k parse -n "$SQNAME" -f "$sq/squid.conf" 2>"$sq/parse.out" || return 1
+	timeout 60 "$squid" -N -z -n "$SQNAME" -f "$sq/squid.conf" >"$sq/z.out" 2>&1
+	"$squid" -N -n "$SQNAME" -f "$sq/squid.conf" >"$sq/squid.out" 2>&1 &
+	SQUID_PID=$!
+	for _ in $(seq 1 100); do
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$SQPORT/")
+		[ "$code" != 000 ] && up=1 && break
+		kill -0 "$SQUID_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ $up != 1 ]; then
+		tail -n 20 "$sq/cache.log" 2>/dev/null | sed 's/^/# /'
+		stop_squid
+		return 1
+	fi
+}
+
+stop_squid() {
+	if [ -n "$SQUID_PID" ]; then
+		kill "$SQUID_PID" 2>/dev/null
+		wait "$SQUID_PID" 2>/dev/null
+		SQUID_PID=
+	fi
+	[ -n "$SQNAME" ] && rm -f /dev/shm/"$SQNAME"-*
+}
+
 cleanup() {
 	local m p
 	for m in $MOUNTS; do
@@ -123,6 +188,7 @@ cleanup() {
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
+	stop_squid
 	stop_fake
 	if [ "$T_FAIL" -ne 0 ] && [ -f "$WORK/idrfs.log" ]; then
 		echo "--- idrfs log (last 40 lines)"
