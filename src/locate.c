@@ -1064,7 +1064,10 @@ static int study_answer(struct locate *l, size_t t, const char *skey,
 	bool fresh = false, loaded = false;
 	int v, rc;
 
-	snprintf(key, sizeof(key), "%zu:%s", t, skey);
+	int n = snprintf(key, sizeof(key), "%zu:%s", t, skey);
+
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return -ENAMETOOLONG; /* keys must not collide by a cut */
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		s = study_find(l, key);
