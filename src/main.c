@@ -100,7 +100,7 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			" (not served, refetched)\n"
 			"cache size        %" PRIu64 " of %" PRIu64 " bytes\n",
 			app->o->url, app->o->offline ? " (offline)" : "",
-			proxy[0] ? proxy : "none (curl's http_proxy variables)",
+			proxy[0] ? proxy : "none (the http_proxy variables)",
 			failovers, req, bytes, errs, probes, inflight, p50, p90,
 			p99, fc.meta_hits, fc.meta_stale, fc.offline_misses,
 			cc.hits, cc.seed_hits, cc.misses, cc.puts, cc.evictions,
