@@ -59,6 +59,7 @@ static void test_opts_defaults(void **state)
 	assert_int_equal(o.ttl, 86400);
 	assert_int_equal(o.prefetch, 256);
 	assert_int_equal(o.readahead, 4096);
+	assert_true(o.mem == 128ull << 20);
 	assert_false(o.foreground);
 	/* FUSE gets the mountpoint and a read-only mount */
 	assert_true(has_arg(&o, "/mnt/idr"));
@@ -72,7 +73,7 @@ static void test_opts_all(void **state)
 		"-f",
 		"-o",
 		"cache_dir=/c,timeout=5,max_conns=3,ttl=60,seed_cache=/s/seed,"
-		"readahead=0",
+		"readahead=0,mem=1.5G",
 		"-o",
 		"log_file=/l,trace=http,api,-fuse,notify_pipe=/p",
 		"-o",
@@ -92,6 +93,7 @@ static void test_opts_all(void **state)
 	assert_int_equal(o.max_conns, 3);
 	assert_int_equal(o.ttl, 60);
 	assert_int_equal(o.readahead, 0);
+	assert_true(o.mem == 3ull << 29);
 	assert_string_equal(o.log_file, "/l");
 	/* a trace list keeps its commas */
 	assert_string_equal(o.trace, "http,api,-fuse");
@@ -101,6 +103,7 @@ static void test_opts_all(void **state)
 		assert_null(strstr(o.fuse_argv[i], "_netdev"));
 		assert_null(strstr(o.fuse_argv[i], "noauto"));
 		assert_null(strstr(o.fuse_argv[i], "timeout"));
+		assert_null(strstr(o.fuse_argv[i], "mem="));
 	}
 	assert_true(has_arg(&o, "-f"));
 	opts_release(&o);
@@ -150,6 +153,7 @@ static void test_opts_errors(void **state)
 	const char *const zero[] = {"idrfs", "-o", "timeout=0", "/m"};
 	const char *const conns[] = {"idrfs", "-o", "max_conns=1000", "/m"};
 	const char *const nonnum[] = {"idrfs", "-o", "ttl=abc", "/m"};
+	const char *const mem[] = {"idrfs", "-o", "mem=15M", "/m"};
 	struct opts o = {0};
 
 	(void)state;
@@ -165,6 +169,8 @@ static void test_opts_errors(void **state)
 	assert_int_equal(PARSE(&o, conns), -EINVAL);
 	opts_release(&o);
 	assert_int_equal(PARSE(&o, nonnum), -EINVAL);
+	opts_release(&o);
+	assert_int_equal(PARSE(&o, mem), -EINVAL);
 	opts_release(&o);
 }
 
