@@ -681,6 +681,51 @@ int api_json_error_message(const char *body, size_t len, char **msg)
 	return rc < 0 ? rc : 0;
 }
 
+int api_json_lookup(const char *body, size_t len, const char *path, char *out,
+		    size_t outsz)
+{
+	json_error_t err;
+	json_t *root = json_loadb(body, len, 0, &err);
+	json_t *v = root;
+	char key[128], num[64] = "";
+	const char *text = num;
+	int rc = 0;
+
+	if (!root)
+		return -EBADMSG;
+	while (v && *path) {
+		size_t k = strcspn(path, ".");
+
+		if (k >= sizeof(key)) {
+			v = NULL;
+			break;
+		}
+		memcpy(key, path, k);
+		key[k] = '\0';
+		v = json_object_get(v, key);
+		path += k + (path[k] == '.');
+	}
+	if (json_is_string(v))
+		text = json_string_value(v);
+	else if (json_is_integer(v))
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(v));
+	else if (json_is_real(v))
+		snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+	else if (json_is_boolean(v) || json_is_null(v))
+		text = json_is_null(v)	 ? "null"
+		       : json_is_true(v) ? "true"
+					 : "false";
+	else
+		rc = -ENOENT;
+	if (rc == 0 && strlen(text) >= outsz)
+		rc = -ENAMETOOLONG;
+	if (rc == 0)
+		memcpy(out, text, strlen(text) + 1);
+	json_decref(root);
+	return rc;
+}
+
 int api_json_versions(const char *body, size_t len, char **base)
 {
 	json_t *root = NULL;

@@ -16,7 +16,18 @@
 #include "idrfs/log.h"
 
 #define APP_MAX_RETRIES 4
-#define APP_MEM_BUDGET	(256u << 20)
+/* Of mem=, what is kept from the chunk table (at most a quarter): for
+ * listings and metadata being parsed, HTTP transfers and FUSE's buffers,
+ * about 14 MiB in use with 8 readers of a large image. */
+#define APP_MEM_RESERVE (16ull << 20)
+
+/* What the chunk table may hold of @p mem bytes (see APP_MEM_RESERVE). */
+static size_t chunks_budget(uint64_t mem)
+{
+	uint64_t keep = mem / 4 < APP_MEM_RESERVE ? mem / 4 : APP_MEM_RESERVE;
+
+	return (size_t)(mem - keep);
+}
 
 int app_open(struct app *app, const struct opts *o, const struct app_hooks *h)
 {
@@ -48,7 +59,7 @@ int app_open(struct app *app, const struct opts *o, const struct app_hooks *h)
 	};
 	struct pixsrc_config pc = {
 		.s3_scheme = o->s3_scheme,
-		.mem_budget = APP_MEM_BUDGET,
+		.mem_budget = chunks_budget(o->mem),
 		.prefetch_bytes = (uint64_t)o->prefetch << 20,
 		.job_timeout_ms = (uint64_t)o->timeout * 1000u,
 	};

@@ -81,7 +81,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <lmdb.h>
 
@@ -714,6 +716,27 @@ static const char *lookup_name(const struct lookup *l, char *out, size_t n)
 }
 
 /*
+ * A value is decoded out of the map: its pages need not stay mapped (the
+ * map is read-only, so dropping a page loses nothing, even the partly
+ * used first and last ones). Left mapped, every value ever read counts in the
+ * daemon's resident set (file pages, yet what a job's memory limit and VmHWM
+ * see) until the kernel wants them back: 8 readers of a 4 GiB image reached 1.7
+ * GiB. The pages stay in the page cache; the next read of them maps them again.
+ */
+static void unmap_value(const MDB_val *v)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a, b;
+
+	/* a small value shares its page with others, touched anyway */
+	if (v->mv_size < 16 * pg)
+		return;
+	a = (uintptr_t)v->mv_data & ~(pg - 1);
+	b = ((uintptr_t)v->mv_data + v->mv_size + pg - 1) & ~(pg - 1);
+	madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/*
  * Look @p l up in @p dbi of an open read txn and decode what is there,
  * inside the txn: the value is borrowed from the map.
  * @return 0, -ENOENT, a decoding error, or -errno (logged with @p path)
@@ -736,6 +759,7 @@ static int lookup_in(MDB_txn *txn, MDB_dbi dbi, struct lookup *l,
 		l->vsize = val.mv_size;
 		l->fp = codec_crc32c(val.mv_data, val.mv_size);
 	}
+	unmap_value(&val);
 	return rc;
 }
 

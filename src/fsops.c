@@ -21,6 +21,9 @@
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
+#ifdef HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
 
 #include "idrfs/http.h"
 #include "idrfs/log.h"
@@ -647,6 +650,24 @@ static void notify(const char *path, const char *what)
 	close(fd);
 }
 
+/*
+ * Tell systemd (a Type=notify unit sets NOTIFY_SOCKET) that the mount
+ * answers, or that it is going away. Without NOTIFY_SOCKET, or built
+ * without libsystemd, nothing happens.
+ */
+static void notify_systemd(const char *state)
+{
+#ifdef HAVE_LIBSYSTEMD
+	int rc = sd_notify(0, state);
+
+	if (rc < 0)
+		log_warn(LOG_C_FUSE, "cannot notify systemd of %s: %s", state,
+			 strerror(-rc));
+#else
+	(void)state;
+#endif
+}
+
 int fsops_run(int argc, char **argv, const struct fsops_config *cfg)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -692,7 +713,10 @@ int fsops_run(int argc, char **argv, const struct fsops_config *cfg)
 		goto out;
 	}
 	started = true;
+	/* the kernel queues requests until the loop below reads them: the
+	 * mount answers from now on */
 	notify(cfg->notify_pipe, "ok\n");
+	notify_systemd("READY=1");
 
 	if (co.singlethread) {
 		rc = fuse_session_loop(se);
@@ -712,6 +736,8 @@ int fsops_run(int argc, char **argv, const struct fsops_config *cfg)
 	}
 	rc = rc < 0 ? rc : 0; /* a positive value is the signal received */
 out:
+	if (started)
+		notify_systemd("STOPPING=1");
 	if (started && cfg->stop)
 		cfg->stop(cfg->arg);
 	if (lc)

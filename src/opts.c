@@ -49,6 +49,7 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("prefetch=%u", prefetch),
 	IDRFS_OPT("readahead=%u", readahead),
 	IDRFS_OPT("cache_size=%s", cache_size_str),
+	IDRFS_OPT("mem=%s", mem_str),
 	IDRFS_OPT("offline", offline),
 	IDRFS_OPT("log_file=%s", log_file),
 	IDRFS_OPT("trace=%s", trace),
@@ -219,6 +220,16 @@ static int check(struct opts *o, bool tool)
 	}
 	if (o->cache_size < (1u << 20)) {
 		fprintf(stderr, "idrfs: cache_size is below 1M\n");
+		return -EINVAL;
+	}
+	if (o->mem_str && parse_size(o->mem_str, &o->mem) < 0) {
+		fprintf(stderr, "idrfs: mem=%s is not a size (e.g. 128M, 1G)\n",
+			o->mem_str);
+		return -EINVAL;
+	}
+	if (o->mem < OPTS_MIN_MEM || o->mem > (1ull << 40)) {
+		fprintf(stderr, "idrfs: mem=%s is out of range (16M..1T)\n",
+			o->mem_str);
 		return -EINVAL;
 	}
 	if (!tool && !o->mountpoint) {
@@ -445,6 +456,7 @@ static int parse(int argc, char *argv[], struct opts *out, bool tool)
 	o->prefetch = OPTS_DEFAULT_PREFETCH;
 	o->readahead = OPTS_DEFAULT_READAHEAD;
 	o->cache_size = OPTS_DEFAULT_CACHE_SIZE;
+	o->mem = OPTS_DEFAULT_MEM;
 	if (fuse_opt_parse(&args, &ps, opt_table, opt_proc) < 0) {
 		if (!ps.bad)
 			fprintf(stderr, "idrfs: cannot parse the options\n");
@@ -528,6 +540,7 @@ void opts_release(struct opts *o)
 	free(o->proxy);
 	free(o->proxy_https);
 	free(o->cache_size_str);
+	free(o->mem_str);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -535,6 +548,8 @@ void opts_print_help(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"usage: %s [options] [URL] MOUNTPOINT\n"
+		"       %s status MOUNTPOINT   one line: requests, cache, "
+		"memory\n"
 		"\n"
 		"Mount an IDR-style bio-image archive (the Image Data Resource "
 		"or any\n"
@@ -560,8 +575,12 @@ void opts_print_help(FILE *out, const char *prog)
 		"%u)\n"
 		"    -o ttl=SECONDS          how long listings are cached "
 		"(default %u)\n"
+		"    -o mem=SIZE             memory the daemon may hold, K/M/G "
+		"(default 128M)\n"
 		"    -o prefetch=MIB         read ahead of sequential readers, "
-		"0 off (default %u)\n"
+		"0 off (default %u);\n"
+		"                            what mem= cannot keep goes to the "
+		"cache only\n"
 		"    -o readahead=KIB        the kernel's read-ahead window "
 		"(needs root; 0: the\n"
 		"                            kernel's; default %u)\n"
@@ -617,7 +636,7 @@ void opts_print_help(FILE *out, const char *prog)
 		"users, _netdev,\n"
 		"nofail, defaults.\n"
 		"\n",
-		prog, OPTS_DEFAULT_URL, OPTS_DEFAULT_TIMEOUT,
+		prog, prog, OPTS_DEFAULT_URL, OPTS_DEFAULT_TIMEOUT,
 		OPTS_DEFAULT_MAX_CONNS, OPTS_DEFAULT_TTL, OPTS_DEFAULT_PREFETCH,
 		OPTS_DEFAULT_READAHEAD, OPTS_DEFAULT_ORIGINALS);
 }

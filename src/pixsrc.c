@@ -1351,11 +1351,14 @@ ssize_t pixsrc_orig_read(struct pixsrc *ps, const char *url, uint64_t size,
 int pixsrc_new(const struct pixsrc_config *cfg, struct pixsrc **out)
 {
 	struct pixsrc *ps = calloc(1, sizeof(*ps));
+	uint64_t keep =
+		cfg->prefetch_keep ? cfg->prefetch_keep : cfg->prefetch_bytes;
 
 	if (!ps)
 		return -ENOMEM;
 	/* the locks first: pixsrc_free() of a half-made one needs them */
 	pixsrc_chunks_init(&ps->chunks, cfg->cache, cfg->mem_budget,
+			   keep < SIZE_MAX ? (size_t)keep : SIZE_MAX,
 			   cfg->absent_ttl_ms);
 	pthread_mutex_init(&ps->pf_lock, NULL);
 	pthread_cond_init(&ps->pf_cond, NULL);

@@ -23,7 +23,12 @@
  * nothing and finds no room waits on t->room until its deadline; one
  * that holds a batch never waits for room, so no two reads wait on each
  * other. Prefetch takes room only while reads use less than half the
- * budget, and never waits. Does no I/O itself: loads are the caller's.
+ * budget, and never waits. The chunks it brings in for a reader still to
+ * come keep at most pf_share bytes (a reader's eviction may drop them,
+ * another prefetch's does not); past that a prefetched chunk is a spill:
+ * loaded, stored in the persistent cache (compressed) and freed, so a
+ * read ahead farther than memory allows costs the reader a cache hit,
+ * not a request. Does no I/O itself: loads are the caller's.
  */
 #include "config.h"
 
@@ -98,30 +103,43 @@ static void entry_free_locked(struct pixsrc_chunks *t, struct chunk *c)
 {
 	table_remove(t, c);
 	t->held -= c->cost;
+	if (c->pf)
+		t->pf_held -= c->keep;
 	free(c->data);
 	free(c);
 }
 
-/* Drop idle entries, oldest first, until @p need more bytes fit. */
-static void evict_locked(struct pixsrc_chunks *t, size_t need)
+/* Drop idle entries, oldest first, until @p need more bytes fit. For
+ * prefetch (@p pf), not those a prefetch brought in for a reader still
+ * to come: dropping them to fetch further ahead would only fetch them
+ * again. */
+static void evict_locked(struct pixsrc_chunks *t, size_t need, bool pf)
 {
-	while (t->lru_head && need > t->budget - t->held) {
-		struct chunk *old = t->lru_head;
+	struct chunk *c = t->lru_head;
 
-		lru_unlink(t, old);
-		entry_free_locked(t, old);
+	while (c && need > t->budget - t->held) {
+		struct chunk *next = c->next;
+
+		if (!pf || !c->pf) {
+			lru_unlink(t, c);
+			entry_free_locked(t, c);
+		}
+		c = next;
 	}
 }
 
 /* Drop a reference (t->lock held): an idle entry goes on the LRU, where
  * it is room for others (a failure too, while it is held); one whose
- * failure hold is over is freed. */
+ * failure hold is over is freed, and so is a prefetch's spill (it is in
+ * the persistent cache now). */
 static void chunk_put_locked(struct pixsrc_chunks *t, struct chunk *c)
 {
 	if (--c->refs > 0)
 		return;
+	if (c->spill && c->data)
+		atomic_fetch_add(&t->pf_spills, 1);
 	if ((c->err && http_now_ms() >= c->expires) ||
-	    (!c->err && !c->data && !c->absent))
+	    (!c->err && !c->data && !c->absent) || (c->spill && c->data))
 		entry_free_locked(t, c);
 	else
 		lru_push(t, c);
@@ -144,7 +162,7 @@ static struct timespec deadline_ts(uint64_t deadline)
  * the LRU); an entry made here is loading, reserves items[i].cost and is
  * the caller's to load (mine[i]). A reader that has taken nothing and
  * finds no room waits for it until @p deadline; prefetch (@p pf) may use
- * only half the budget and never waits.
+ * only half the budget, never waits, and makes spills past pf_share.
  * @return how many were taken (> 0), -ETIMEDOUT, -EAGAIN (pf: no room),
  *         -ENOMEM
  */
@@ -157,6 +175,7 @@ static ssize_t batch_take(struct pixsrc_chunks *t,
 	size_t limit = pf ? t->budget / 2 : t->budget;
 	uint64_t now = http_now_ms();
 	size_t i = 0;
+	bool spill;
 	int rc = 0;
 
 	pthread_mutex_lock(&t->lock);
@@ -177,6 +196,10 @@ static ssize_t batch_take(struct pixsrc_chunks *t,
 		if (c) {
 			if (c->refs == 0)
 				lru_unlink(t, c);
+			if (!pf && c->pf) /* read: a chunk like any other */
+				t->pf_held -= c->keep;
+			if (!pf)
+				c->pf = c->spill = false;
 			c->refs++;
 			out[i++] = c;
 			continue;
@@ -200,16 +223,33 @@ static ssize_t batch_take(struct pixsrc_chunks *t,
 			}
 			continue;
 		}
+		evict_locked(t, need, pf);
+		/* past its share, prefetch only fills the persistent cache:
+		 * the load's bytes are given back once it is stored */
+		spill = pf && (t->pf_held > t->pf_share ||
+			       items[i].keep > t->pf_share - t->pf_held);
+		if (pf &&
+		    (need > t->budget - t->held || (spill && !t->cache))) {
+			if (i == 0) {
+				atomic_fetch_add(&t->pf_yields, 1);
+				rc = -EAGAIN;
+			}
+			break;
+		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {
 			rc = -ENOMEM;
 			break;
 		}
-		evict_locked(t, need);
 		c->key = keys[i];
 		c->loading = true;
 		c->refs = 1;
 		c->cost = need;
+		c->pf = pf && !spill;
+		c->spill = spill;
+		c->keep = items[i].keep;
+		if (c->pf)
+			t->pf_held += c->keep;
 		c->hnext = t->buckets[key_hash(&keys[i])];
 		t->buckets[key_hash(&keys[i])] = c;
 		t->held += need;
@@ -287,7 +327,10 @@ void pixsrc_chunks_stats(struct pixsrc_chunks *t, struct pixsrc_mem *out)
 	out->held = t->held;
 	out->idle = t->idle_bytes;
 	out->peak = t->peak;
+	out->pf_share = t->pf_share;
+	out->pf_held = t->pf_held;
 	pthread_mutex_unlock(&t->lock);
+	out->pf_spills = atomic_load(&t->pf_spills);
 	out->waits = atomic_load(&t->waits);
 	out->timeouts = atomic_load(&t->timeouts);
 	out->too_big = atomic_load(&t->too_big);
@@ -395,6 +438,10 @@ int pixsrc_chunks_each(struct pixsrc_chunks *t, const struct loader *ld,
 		for (size_t j = 0; j < m && rc == 0; j++) {
 			rc = ld->prep(ld->ctx, from + j, &items[j], &keys[j]);
 			items[j].cost += sizeof(struct chunk);
+			items[j].keep =
+				rc == 0 ? sizeof(struct chunk) +
+						  ld->len(ld->ctx, &items[j])
+					: 0;
 			if (rc == 0 && items[j].cost > t->budget)
 				rc = too_big(t, ld, &items[j]);
 		}
@@ -424,13 +471,14 @@ int pixsrc_chunks_each(struct pixsrc_chunks *t, const struct loader *ld,
 }
 
 void pixsrc_chunks_init(struct pixsrc_chunks *t, struct cache *cache,
-			size_t budget, uint64_t absent_ttl_ms)
+			size_t budget, size_t pf_share, uint64_t absent_ttl_ms)
 {
 	pthread_condattr_t ca;
 
 	memset(t, 0, sizeof(*t));
 	t->cache = cache;
 	t->budget = budget ? budget : PIXSRC_DEFAULT_BUDGET;
+	t->pf_share = pf_share < t->budget / 2 ? pf_share : t->budget / 2;
 	t->absent_ttl_ms = absent_ttl_ms ? absent_ttl_ms : PIXSRC_ABSENT_TTL;
 	pthread_mutex_init(&t->lock, NULL);
 	/* deadlines are CLOCK_MONOTONIC milliseconds (http_now_ms()) */
@@ -443,6 +491,7 @@ void pixsrc_chunks_init(struct pixsrc_chunks *t, struct cache *cache,
 	atomic_init(&t->timeouts, 0);
 	atomic_init(&t->too_big, 0);
 	atomic_init(&t->pf_yields, 0);
+	atomic_init(&t->pf_spills, 0);
 }
 
 void pixsrc_chunks_release(struct pixsrc_chunks *t)

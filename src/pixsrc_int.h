@@ -27,10 +27,15 @@ struct chunk {
 	uint8_t *data; /* len decoded bytes; NULL while loading, if absent */
 	size_t len;
 	size_t cost;	  /* this entry's part of held */
+	size_t keep;	  /* what it holds once loaded (pf_held counts it) */
 	uint64_t expires; /* absent, err: believed until then (ms) */
 	unsigned refs;
 	bool loading;
 	bool absent; /* the remote has no such chunk: the fill value */
+	bool pf;     /* made by prefetch and not read yet: in pf_held */
+	bool spill;  /* made by prefetch with its share of memory used up:
+		      * only stored in the persistent cache, freed once
+		      * loaded (unless a read came for it meanwhile) */
 	int err;
 	struct chunk *hnext;
 	struct chunk *prev, *next; /* idle LRU, when refs == 0 */
@@ -43,10 +48,11 @@ struct chunk {
 struct pixsrc_chunks {
 	struct cache *cache; /* borrowed; NULL: no persistent cache */
 	size_t budget;
+	size_t pf_share; /* the most prefetched chunks not read yet keep */
 	uint64_t absent_ttl_ms;
 
-	/* lock protects the table, the LRU, held, idle_bytes and peak; no
-	 * other lock is taken with it held */
+	/* lock protects the table, the LRU, held, idle_bytes, pf_held and
+	 * peak; no other lock is taken with it held */
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* a load finished */
 	pthread_cond_t room; /* bytes were given back, or went idle */
@@ -55,13 +61,15 @@ struct pixsrc_chunks {
 	size_t held;	   /* the cost of every entry: <= budget */
 	size_t idle_bytes; /* the part of held on the LRU */
 	size_t peak;	   /* the most held was */
-	atomic_uint_fast64_t waits, timeouts, too_big, pf_yields;
+	size_t pf_held;	   /* what entries with pf set keep once loaded */
+	atomic_uint_fast64_t waits, timeouts, too_big, pf_yields, pf_spills;
 };
 
 /* What a batch needs of an item: its key, and for a load its URL. */
 struct load_item {
 	struct chunk *c;
 	size_t cost; /* reserved while it loads, the entry included */
+	size_t keep; /* held once loaded: the entry and the decoded bytes */
 	char url[PIXSRC_URL_MAX];
 	uint64_t idx[ZARR_MAX_DIMS];
 };
@@ -85,9 +93,10 @@ struct loader {
 	atomic_bool *logged; /* a refusal was logged, or NULL (always log) */
 };
 
-/** Set up an empty table (budget 0: PIXSRC_DEFAULT_BUDGET). */
+/** Set up an empty table (budget 0: PIXSRC_DEFAULT_BUDGET; pf_share is
+ * cut to half the budget). */
 void pixsrc_chunks_init(struct pixsrc_chunks *t, struct cache *cache,
-			size_t budget, uint64_t absent_ttl_ms);
+			size_t budget, size_t pf_share, uint64_t absent_ttl_ms);
 
 /** Free every entry and the locks. No read may be in progress. */
 void pixsrc_chunks_release(struct pixsrc_chunks *t);
@@ -96,7 +105,9 @@ void pixsrc_chunks_release(struct pixsrc_chunks *t);
  * Go through chunks 0..n-1 of a read in batches that fit the budget:
  * take, load what is missing (the persistent cache, else ld->load()),
  * wait for loads of others, use, let go. With @p pf (prefetch) only half
- * the budget is used and nothing waits.
+ * the budget is used, nothing waits, no chunk a prefetch brought in and
+ * no read used yet is dropped, and past pf_share a chunk is only stored
+ * in the persistent cache.
  * @return 0, -EFBIG (a chunk's load is larger than the budget; logged),
  *         -ETIMEDOUT (logged when it was the wait for room), -EAGAIN (pf:
  *         no room), -ENOMEM, or the error of a load (-EIO) or of use()
@@ -106,8 +117,9 @@ int pixsrc_chunks_each(struct pixsrc_chunks *t, const struct loader *ld,
 
 /**
  * Publish the result of a load (of an entry ld->load() was given): @p data
- * (len bytes, taken over), @p absent (the fill value) or @p err. What the
- * load reserved beyond what the entry keeps goes back to the budget.
+ * (len bytes, taken over), @p absent (the fill value)
+ * or @p err. What the load reserved beyond what the entry keeps goes back to
+ * the budget.
  */
 void pixsrc_chunks_done(struct pixsrc_chunks *t, struct chunk *c, uint8_t *data,
 			size_t len, int err, bool absent);

@@ -6,12 +6,15 @@
 help=$("$IDRFS" --help 2>&1)
 check "--help exits 0" test $? -eq 0
 for o in cache_dir= timeout= max_conns= ttl= log_file= trace= notify_pipe= proxy= \
+	mem= "default 128M" "status MOUNTPOINT" \
 	"default 30" "default 8" "default 86400" "FUSE options"; do
 	check "--help mentions '$o'" grep -q -- "$o" <<<"$help"
 done
 ver=$("$IDRFS" -V 2>&1)
 check "-V prints our version and FUSE's" \
 	bash -c '[[ "$1" == *"idrfs version"* && "$1" == *"FUSE library version"* ]]' _ "$ver"
+ver2=$("$IDRFS" --version 2>&1)
+check "--version exits 0 and prints the same" test $? -eq 0 -a "$ver2" = "$ver"
 
 expect_fail() {
 	local what=$1 pattern=$2
@@ -44,4 +47,8 @@ expect_fail "proxy_https takes tunnel or forward" "proxy_https=plain is not 'tun
 	-f -o proxy_https=plain "$WORK/m"
 expect_fail "three positionals" "unexpected argument" -f http://a/ "$WORK/m" extra
 expect_fail "unwritable log file" "cannot open log file" -f -o log_file=/nonexistent/x/log "$WORK/m"
+expect_fail "mem= not a size" "mem=lots is not a size" -f -o mem=lots "$WORK/m"
+expect_fail "mem= too small" "mem=8M is out of range (16M..1T)" -f -o mem=8M "$WORK/m"
+expect_fail "status of a directory that is no mount" "'$WORK/m' is not an idrfs mount" status "$WORK/m"
+expect_fail "status of nothing" "No such file or directory" status "$WORK/nothing"
 finish

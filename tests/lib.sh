@@ -88,6 +88,14 @@ fake_total() {
 		'import json, sys; print(json.load(sys.stdin)["total"])'
 }
 
+# json_field FILE a.b.c: one value of a JSON file (stats.json)
+json_field() {
+	"$PYTHON3" -c 'import json, sys; d = json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    d = d[k]
+print(d)' "$1" "$2"
+}
+
 # mount_idrfs URL MOUNTPOINT [extra -o options]: waits for readiness
 mount_idrfs() {
 	local url=$1 mnt=$2 extra=${3:-} fifo="$WORK/notify.$$.$RANDOM" line=

@@ -20,12 +20,6 @@ import json, sys
 s = json.load(sys.stdin)
 print(sum(n for p, n in s["endpoints"].items() if p.endswith("{chunk}")))'
 }
-json_field() {
-	"$PYTHON3" -c 'import json, sys; d = json.load(open(sys.argv[1]))
-for k in sys.argv[2].split("."):
-    d = d[k]
-print(d)' "$1" "$2"
-}
 seed_cleanup() {
 	if [ -n "$RO" ] && mountpoint -q "$RO"; then
 		umount "$RO" 2>/dev/null || umount -l "$RO" 2>/dev/null

@@ -63,6 +63,7 @@ static void test_opts_defaults(void **state)
 	assert_int_equal(o.ttl, 86400);
 	assert_int_equal(o.prefetch, 256);
 	assert_int_equal(o.readahead, 4096);
+	assert_true(o.mem == 128ull << 20);
 	assert_false(o.foreground);
 	/* FUSE gets the mountpoint and a read-only mount */
 	assert_true(has_arg(&o, "/mnt/idr"));
@@ -76,7 +77,7 @@ static void test_opts_all(void **state)
 		"-f",
 		"-o",
 		"cache_dir=/c,timeout=5,max_conns=3,ttl=60,seed_cache=/s/seed,"
-		"readahead=0",
+		"readahead=0,mem=1.5G",
 		"-o",
 		"log_file=/l,trace=http,api,-fuse,notify_pipe=/p",
 		"-o",
@@ -98,6 +99,7 @@ static void test_opts_all(void **state)
 	assert_int_equal(o.max_conns, 3);
 	assert_int_equal(o.ttl, 60);
 	assert_int_equal(o.readahead, 0);
+	assert_true(o.mem == 3ull << 29);
 	assert_string_equal(o.log_file, "/l");
 	/* a trace list keeps its commas */
 	assert_string_equal(o.trace, "http,api,-fuse");
@@ -110,6 +112,7 @@ static void test_opts_all(void **state)
 		assert_null(strstr(o.fuse_argv[i], "_netdev"));
 		assert_null(strstr(o.fuse_argv[i], "noauto"));
 		assert_null(strstr(o.fuse_argv[i], "timeout"));
+		assert_null(strstr(o.fuse_argv[i], "mem="));
 	}
 	assert_true(has_arg(&o, "-f"));
 	opts_release(&o);
@@ -160,6 +163,7 @@ static void test_opts_errors(void **state)
 	const char *const conns[] = {"idrfs", "-o", "max_conns=1000", "/m"};
 	const char *const nonnum[] = {"idrfs", "-o", "ttl=abc", "/m"};
 	const char *const jitter[] = {"idrfs", "-o", "startup_jitter=30", "/m"};
+	const char *const mem[] = {"idrfs", "-o", "mem=15M", "/m"};
 	struct opts o = {0};
 
 	(void)state;
@@ -178,6 +182,8 @@ static void test_opts_errors(void **state)
 	opts_release(&o);
 	/* a jitter as long as the deadline would fail the first request */
 	assert_int_equal(PARSE(&o, jitter), -EINVAL);
+	opts_release(&o);
+	assert_int_equal(PARSE(&o, mem), -EINVAL);
 	opts_release(&o);
 }
 

@@ -789,16 +789,16 @@ static int setup_prefetch_tight(void **state)
 	return 0;
 }
 
-static void test_pixsrc_prefetch_budget(void **state)
+/* Read the whole image, in order, 4 KiB at a time, checking the bytes;
+ * a @p slow reader lets the read-ahead finish before each read. */
+static void read_in_order(struct fx *f, bool slow)
 {
-	struct fx *f = *state;
 	uint8_t buf[4096];
-	struct pixsrc_mem m;
 	uint64_t off = 0;
 
-	/* a sequential reader with read-ahead on, in a tight budget: every
-	 * read is right, and prefetch never pushes memory past the budget */
 	while (off + sizeof(buf) <= f->d0 + (uint64_t)W * H * Z) {
+		if (slow)
+			settle(f);
 		assert_int_equal(pixsrc_read(f->im, off, sizeof(buf), buf,
 					     http_now_ms() + 10000),
 				 (ssize_t)sizeof(buf));
@@ -811,10 +811,74 @@ static void test_pixsrc_prefetch_budget(void **state)
 		}
 		off += sizeof(buf);
 	}
+}
+
+static void test_pixsrc_prefetch_budget(void **state)
+{
+	struct fx *f = *state;
+	struct pixsrc_mem m;
+
+	/* a sequential reader with read-ahead on, in a tight budget: every
+	 * read is right, and prefetch never pushes memory past the budget */
+	read_in_order(f, false);
 	settle(f);
 	pixsrc_mem_stats(f->ps, &m);
 	assert_true(m.peak <= m.budget);
 	assert_int_equal(m.timeouts, 0);
+}
+
+static int setup_prefetch_spill(void **state)
+{
+	struct fx *f;
+
+	setup_pf(state, 1 << 20);
+	f = *state;
+	/* the read-ahead covers the whole image; what it brings in may keep
+	 * two chunks' worth of memory: the rest goes to the cache only */
+	f->pc.prefetch_keep = 2 * (1024 + 128);
+	use_cache(f);
+	remake(f);
+	return 0;
+}
+
+static void test_pixsrc_prefetch_spill(void **state)
+{
+	struct fx *f = *state;
+	struct pixsrc_mem m;
+
+	/* prefetch past its share of memory stores chunks in the cache and
+	 * gives their memory back; the reader gets them from there: right
+	 * bytes, and every chunk was asked for once */
+	read_in_order(f, true);
+	settle(f);
+	pixsrc_mem_stats(f->ps, &m);
+	assert_true(m.pf_spills >= 8);
+	assert_true(m.pf_share == 2 * (1024 + 128));
+	assert_true(m.peak <= m.budget);
+	assert_int_equal(f->fake.chunk_requests, 6 * Z);
+	for (unsigned z = 0; z < Z; z++) {
+		for (unsigned y = 0; y < 2; y++) {
+			for (unsigned x = 0; x < 3; x++)
+				assert_int_equal(f->fake.per_chunk[z][y][x], 1);
+		}
+	}
+}
+
+static void test_pixsrc_prefetch_keep_no_cache(void **state)
+{
+	struct fx *f = *state;
+	struct pixsrc_mem m;
+
+	/* the same without a persistent cache: nowhere to spill, so the
+	 * read-ahead past its share is dropped, not fetched for nothing */
+	f->pc.prefetch_keep = 2 * (1024 + 128);
+	remake(f);
+	read_in_order(f, true);
+	settle(f);
+	pixsrc_mem_stats(f->ps, &m);
+	assert_int_equal(m.pf_spills, 0);
+	assert_true(m.pf_held <= m.pf_share);
+	assert_int_equal(f->fake.chunk_requests, 6 * Z);
 }
 
 /* ---- what is cached ---- */
@@ -1004,6 +1068,11 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_prefetch_budget,
 						setup_prefetch_tight, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_prefetch_spill,
+						setup_prefetch_spill, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_pixsrc_prefetch_keep_no_cache, setup_prefetch,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_absent_not_cached,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(

@@ -276,6 +276,17 @@ int api_json_envelope(const char *body, size_t len, const char *what,
 /** The "message" of a JSON API error answer. @param[out] msg heap string. */
 int api_json_error_message(const char *body, size_t len, char **msg);
 
+/**
+ * The value at a dotted @p path ("cache.hits") of a JSON document, as
+ * text: a string's bytes, a number or true/false/null as JSON writes it.
+ * Used for our own documents (.idrfs/stats.json): nothing is logged.
+ * @param[out] out written only on success (NUL-terminated)
+ * @return 0, -ENOENT (no such value, or it is an object or a list),
+ *         -EBADMSG (not JSON), -ENAMETOOLONG (@p outsz too small)
+ */
+int api_json_lookup(const char *body, size_t len, const char *path, char *out,
+		    size_t outsz);
+
 /** "/api/" discovery: the v0 base URL. @param[out] base heap string. */
 int api_json_versions(const char *body, size_t len, char **base);
 

@@ -19,6 +19,8 @@
 #define OPTS_DEFAULT_PREFETCH	256u
 #define OPTS_DEFAULT_READAHEAD	4096u
 #define OPTS_DEFAULT_CACHE_SIZE (10ull << 30)
+#define OPTS_DEFAULT_MEM	(128ull << 20)
+#define OPTS_MIN_MEM		(16ull << 20)
 #define OPTS_DEFAULT_TTL	86400u
 #define OPTS_DEFAULT_ORIGINALS	"https://ftp.ebi.ac.uk/pub/databases/IDR"
 
@@ -35,6 +37,8 @@ struct opts {
 	unsigned readahead; /* KiB: the kernel's read-ahead window (root) */
 	char *cache_size_str;
 	uint64_t cache_size; /* bytes; from cache_size=SIZE */
+	char *mem_str;
+	uint64_t mem; /* bytes the daemon may hold; from mem=SIZE */
 	bool offline;
 	char *log_file;
 	char *trace;

@@ -21,7 +21,12 @@
  * the array's URL and the sizes): loading it would break the bound, and
  * one such chunk at a time under an exclusive budget would still need
  * more memory than the user allowed. Prefetch uses at most half the
- * budget and never waits: without room its job is dropped.
+ * budget and never waits: without room its job is dropped. The chunks it
+ * brought in and no read has used yet keep at most prefetch_keep (by
+ * default the smaller of prefetch_bytes and half the budget); past that,
+ * prefetched chunks go to the persistent cache only (compressed, as chunks are
+ * stored there) and their memory is given back at once: a reader far behind the
+ * read-ahead gets them from the cache, not the network.
  *
  * A chunk the remote does not have (404: the fill value) is never stored
  * in the persistent cache: it is kept in memory as a marker for
@@ -56,6 +61,10 @@ struct pixsrc_config {
 	size_t mem_budget;	 /* bytes of chunks in memory, all counted
 				  * (above); 0: PIXSRC_DEFAULT_BUDGET */
 	uint64_t prefetch_bytes; /* read ahead of sequential readers; 0 off */
+	uint64_t prefetch_keep;	 /* the most prefetched chunks not read yet
+				  * keep in memory; 0: the smaller of
+				  * prefetch_bytes and half the budget (never
+				  * more than half) */
 	uint64_t job_timeout_ms; /* deadline of a prefetch job */
 	uint64_t absent_ttl_ms;	 /* how long a 404 chunk is taken as fill
 				  * before it is asked again; 0: 60 s */
@@ -79,6 +88,9 @@ struct pixsrc_mem {
 	uint64_t too_big;   /* reads refused a chunk larger than the
 			     * budget (-EFBIG) */
 	uint64_t pf_yields; /* prefetch jobs dropped for want of room */
+	uint64_t pf_share;  /* the most prefetched chunks not read yet keep */
+	uint64_t pf_held;   /* the part of held they keep now */
+	uint64_t pf_spills; /* prefetched chunks only stored in the cache */
 };
 
 struct pixsrc;
