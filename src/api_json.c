@@ -36,20 +36,55 @@ int api_json_bad(const char *what, const char *field, const char *why)
 	return -EBADMSG;
 }
 
-int api_json_load(const char *body, size_t len, const char *what, size_t flags,
-		  json_t **out)
+/* What json_load_callback() reads: the body in slices, until a time. */
+#define API_JSON_SLICE (256u << 10)
+struct slices {
+	const char *p;
+	size_t left;
+	uint64_t until;
+	bool late;
+};
+
+static size_t next_slice(void *buf, size_t size, void *arg)
+{
+	struct slices *s = arg;
+	size_t n = s->left < size ? s->left : size;
+
+	if (n > API_JSON_SLICE)
+		n = API_JSON_SLICE;
+	if (n > 0 && s->until && http_now_ms() >= s->until) {
+		s->late = true;
+		return (size_t)-1; /* jansson: an error, the parse stops */
+	}
+	memcpy(buf, s->p, n);
+	s->p += n;
+	s->left -= n;
+	return n;
+}
+
+int api_json_load_until(const char *body, size_t len, const char *what,
+			size_t flags, uint64_t until, json_t **out)
 {
 	json_error_t err;
 	json_t *root;
 	char esc[WHAT_MAX];
+	struct slices s = {body, len, until, false};
 
 	if (!body)
 		return api_json_bad(what, "(body)", "is missing");
 	/* NUL in strings is allowed (and replaced when copied out): one
 	 * name must not fail a whole listing */
-	root = json_loadb(body, len,
-			  JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | flags,
-			  &err);
+	flags |= JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL;
+	root = until ? json_load_callback(next_slice, &s, flags, &err)
+		     : json_loadb(body, len, flags, &err);
+	if (!root && s.late) {
+		log_error(LOG_C_API,
+			  "\"%s\": the deadline passed while its answer was "
+			  "read (%zu of %zu bytes)",
+			  log_escape(what ? what : "?", esc, sizeof(esc)),
+			  len - s.left, len);
+		return -ETIMEDOUT;
+	}
 	if (!root) {
 		char etext[sizeof(err.text) * 4];
 
@@ -64,6 +99,12 @@ int api_json_load(const char *body, size_t len, const char *what, size_t flags,
 	}
 	*out = root;
 	return 0;
+}
+
+int api_json_load(const char *body, size_t len, const char *what, size_t flags,
+		  json_t **out)
+{
+	return api_json_load_until(body, len, what, flags, 0, out);
 }
 
 char *api_json_strdup(const json_t *v, const char *what, const char *field)

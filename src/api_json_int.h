@@ -26,6 +26,16 @@ int api_json_load(const char *body, size_t len, const char *what, size_t flags,
 		  json_t **out);
 
 /**
+ * api_json_load() that gives up once http_now_ms() reaches @p until (0:
+ * never), checked every API_JSON_SLICE bytes read: a body of hundreds of
+ * thousands of items costs seconds of parsing, and an operation's
+ * deadline must hold for it too.
+ * @return as api_json_load(), or -ETIMEDOUT (logged)
+ */
+int api_json_load_until(const char *body, size_t len, const char *what,
+			size_t flags, uint64_t until, json_t **out);
+
+/**
  * Copy a JSON string (@p v must be one) out of its document. A NUL byte,
  * which JSON may carry (\u0000) and a C string may not, becomes '_', with
  * a log line naming @p what and @p field: the string is kept whole, never

@@ -294,15 +294,17 @@ static int parse_hit(const json_t *o, const char *what, struct api_hit *out)
 	return 0;
 }
 
-int api_json_se_page(const char *body, size_t len, const char *what,
-		     struct api_se_page *out)
+/* api_json_se_page(), giving up at @p until (api_json_load_until()). */
+static int se_page(const char *body, size_t len, const char *what,
+		   uint64_t until, struct api_se_page *out)
 {
 	struct api_se_page p = {.size = -1, .bookmark = -1};
 	json_t *root = NULL;
 	const json_t *res, *list, *bm, *size;
 	int rc;
 
-	rc = api_json_load(body, len, what, JSON_DECODE_ANY, &root);
+	rc = api_json_load_until(body, len, what, JSON_DECODE_ANY, until,
+				 &root);
 	if (rc < 0)
 		return rc;
 	rc = engine_error(root, what);
@@ -703,9 +705,16 @@ int api_accept_se_values(const struct http_req *r, void *list)
 	return list_taken(rc, v, n, list);
 }
 
+int api_json_se_page(const char *body, size_t len, const char *what,
+		     struct api_se_page *out)
+{
+	return se_page(body, len, what, 0, out);
+}
+
 int api_accept_se_page(const struct http_req *r, void *page)
 {
-	return api_json_se_page(r->body, r->len, r->url, page);
+	/* pages of 1000 hits and more: the biggest answers parsed */
+	return se_page(r->body, r->len, r->url, r->parse_until, page);
 }
 
 int api_accept_map_annotations(const struct http_req *r, void *list)

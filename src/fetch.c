@@ -225,6 +225,9 @@ static void settle(struct fetch *f, struct http_req *r, int64_t now,
 
 int fetch_do(void *ctx, struct http_req *reqs, size_t n, uint64_t deadline)
 {
+	/* a parse is work of the operation too: it ends at its deadline */
+	for (size_t i = 0; i < n; i++)
+		reqs[i].parse_until = deadline;
 	struct fetch *f = ctx;
 	char **stale = calloc(n ? n : 1, sizeof(*stale));
 	size_t *stale_len = calloc(n ? n : 1, sizeof(*stale_len));

@@ -227,6 +227,37 @@ static void test_search_json_values(void **state)
 		-EBADMSG);
 }
 
+/* A page's parse ends at its request's deadline (parse_until): a body of
+ * many hits is read in slices, and a passed deadline stops it. */
+static void test_search_json_page_deadline(void **state)
+{
+	struct api_se_page p = {0};
+	struct http_req r = {.url = "big-page"};
+	size_t n = 20000, len = 0, cap = 64 + n * 96;
+	char *b = malloc(cap);
+
+	(void)state;
+	len += (size_t)snprintf(b + len, cap - len,
+				"{\"results\": {\"results\": [");
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(b + len, cap - len,
+					"%s{\"id\": %zu, \"name\": \"i%zu\"}",
+					i ? ", " : "", i + 1, i);
+	len += (size_t)snprintf(b + len, cap - len,
+				"], \"size\": %zu, \"bookmark\": [%zu]}}", n,
+				n);
+	r.body = b;
+	r.len = len;
+	/* the deadline has passed: no parse */
+	r.parse_until = 1;
+	assert_int_equal(api_accept_se_page(&r, &p), -ETIMEDOUT);
+	/* far ahead: parsed, and refused for its 20 000 hits (more than a
+	 * page may hold), not for time */
+	r.parse_until = http_now_ms() + 600000;
+	assert_int_equal(api_accept_se_page(&r, &p), -EBADMSG);
+	free(b);
+}
+
 static void test_search_json_page(void **state)
 {
 	struct api_se_page p = {0};
@@ -1576,6 +1607,7 @@ int main(void)
 		cmocka_unit_test(test_search_json_samples_printed),
 		cmocka_unit_test(test_search_json_samples_partial),
 		cmocka_unit_test(test_search_json_annotations),
+		cmocka_unit_test(test_search_json_page_deadline),
 		cmocka_unit_test(test_search_json_keys),
 		cmocka_unit_test(test_search_json_values),
 		cmocka_unit_test(test_search_json_page),

@@ -99,6 +99,9 @@ struct http_req {
 				* session): see fetch.h */
 	bool refresh;	       /* skip a cached answer, but store the new one */
 	bool keep_404;	       /* a 404 is the real answer, to keep (fetch.h) */
+	uint64_t parse_until;  /* http_now_ms(): an accept may give up its
+				* parse there, -ETIMEDOUT (0: no limit; the
+				* transport sets its deadline) */
 	http_accept_fn accept; /* NULL: nothing checks the body, and nothing
 				* keeps it */
 	void *accept_arg;      /* handed to accept */
