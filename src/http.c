@@ -126,6 +126,30 @@ uint64_t http_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+void http_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+int http_cond_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline)
+{
+	/* http_now_ms() is CLOCK_MONOTONIC in ms: the deadline is absolute */
+	struct timespec ts = {
+		.tv_sec = (time_t)(deadline / 1000u),
+		.tv_nsec = (long)(deadline % 1000u) * 1000000L,
+	};
+
+	if (http_now_ms() >= deadline)
+		return -ETIMEDOUT;
+	pthread_cond_timedwait(c, m, &ts);
+	return 0;
+}
+
 int http_global_init(void)
 {
 	CURLcode cc = curl_global_init(CURL_GLOBAL_DEFAULT);

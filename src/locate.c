@@ -768,35 +768,6 @@ struct locate {
 	size_t nstudies;
 };
 
-static void cond_init(pthread_cond_t *c)
-{
-	pthread_condattr_t a;
-
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &a);
-	pthread_condattr_destroy(&a);
-}
-
-/* Wait on l->cond until a http_now_ms() deadline. @return 0, -ETIMEDOUT */
-static int wait_until(struct locate *l, uint64_t deadline)
-{
-	uint64_t now = http_now_ms();
-	struct timespec ts;
-
-	if (now >= deadline)
-		return -ETIMEDOUT;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)((deadline - now) / 1000);
-	ts.tv_nsec += (long)((deadline - now) % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&l->cond, &l->lock, &ts);
-	return 0;
-}
-
 static int read_file(const char *path, char **body, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -880,7 +851,7 @@ static int cat_ensure(struct locate *l, uint64_t deadline)
 	int rc;
 
 	while (l->cat_loading) {
-		rc = wait_until(l, deadline);
+		rc = http_cond_wait(&l->cond, &l->lock, deadline);
 		if (rc < 0)
 			return rc;
 	}
@@ -1073,7 +1044,7 @@ static int study_answer(struct locate *l, size_t t, const char *skey,
 		s = study_find(l, key);
 		if (!s || !s->probing)
 			break;
-		rc = wait_until(l, deadline);
+		rc = http_cond_wait(&l->cond, &l->lock, deadline);
 		if (rc < 0) {
 			pthread_mutex_unlock(&l->lock);
 			return rc;
@@ -1305,7 +1276,7 @@ int locate_new(const struct locate_config *cfg, struct locate **out)
 	if (!l)
 		return -ENOMEM;
 	pthread_mutex_init(&l->lock, NULL);
-	cond_init(&l->cond);
+	http_cond_init(&l->cond);
 	atomic_init(&l->probes, 0);
 	l->tr = cfg->tr;
 	l->cache = cfg->cache;

@@ -93,29 +93,6 @@ const struct tree_ops *tree_kind_ops(enum tree_kind kind)
 
 /* ---- small helpers ---- */
 
-void tree_cond_init(pthread_cond_t *c)
-{
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(c, &ca);
-	pthread_condattr_destroy(&ca);
-}
-
-int tree_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline)
-{
-	struct timespec ts = {
-		.tv_sec = (time_t)(deadline / 1000u),
-		.tv_nsec = (long)(deadline % 1000u) * 1000000L,
-	};
-
-	if (http_now_ms() >= deadline)
-		return -ETIMEDOUT;
-	pthread_cond_timedwait(c, m, &ts);
-	return 0;
-}
-
 uint64_t tree_hash_ino(enum tree_kind kind, uint64_t parent, const char *salt,
 		       size_t len)
 {
@@ -574,7 +551,7 @@ int tree_listed(struct tree *t, struct node *dir, uint64_t deadline,
 			goto hit;
 		if (!dir->loading)
 			break;
-		if (tree_wait(&t->cond, &t->lock, deadline) < 0) {
+		if (http_cond_wait(&t->cond, &t->lock, deadline) < 0) {
 			if (dir->list)
 				goto hit; /* what we have, rather than nothing
 					   */
@@ -697,8 +674,8 @@ static void *worker(void *arg)
 
 		if (!j) {
 			/* idle: a timed wait like every other, re-armed */
-			tree_wait(&t->job_cond, &t->lock,
-				  http_now_ms() + 60000u);
+			http_cond_wait(&t->job_cond, &t->lock,
+				       http_now_ms() + 60000u);
 			continue;
 		}
 		t->jobs = j->next;
@@ -852,9 +829,9 @@ int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out)
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_mutex_init(&t->img_lock, NULL);
 	pthread_mutex_init(&t->view_lock, NULL);
-	tree_cond_init(&t->cond);
-	tree_cond_init(&t->job_cond);
-	tree_cond_init(&t->img_cond);
+	http_cond_init(&t->cond);
+	http_cond_init(&t->job_cond);
+	http_cond_init(&t->img_cond);
 	t->originals_root =
 		strdup(cfg->originals_root
 			       ? cfg->originals_root

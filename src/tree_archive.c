@@ -1248,7 +1248,7 @@ static int image_open(struct tree *t, struct node *n, uint64_t deadline,
 	pthread_mutex_lock(&t->img_lock);
 	/* one opener loads the source; others wait for it */
 	while (im->opening && rc == 0)
-		rc = tree_wait(&t->img_cond, &t->img_lock, deadline);
+		rc = http_cond_wait(&t->img_cond, &t->img_lock, deadline);
 	if (rc == 0 && im->pix)
 		im->opens++;
 	if (rc < 0 || im->pix) {

@@ -452,7 +452,7 @@ static struct gen_file *gen_new(struct tree *t, struct node *owner,
 	g->kind = kind;
 	g->rows = rows;
 	pthread_mutex_init(&g->lock, NULL);
-	tree_cond_init(&g->cond);
+	http_cond_init(&g->cond);
 	return g;
 }
 
@@ -1090,7 +1090,7 @@ static int gen_prepare(struct tree *t, struct node *n, uint64_t deadline)
 	}
 	seen = g->builds;
 	while (g->builds == seen && rc == 0)
-		rc = tree_wait(&g->cond, &g->lock, deadline);
+		rc = http_cond_wait(&g->cond, &g->lock, deadline);
 	if (rc == 0)
 		rc = g->text ? 0 : g->last_rc;
 	pthread_mutex_unlock(&g->lock);

@@ -378,13 +378,6 @@ void tree_build_release(struct tree_build *b);
 int tree_job_start(struct tree *t, void (*fn)(void *arg),
 		   void (*cancel)(void *arg), void *arg);
 
-/** pthread_cond_timedwait() until a http_now_ms() deadline. @return 0 or
- * -ETIMEDOUT (the deadline has passed) */
-int tree_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline);
-
-/** Init a condition variable on CLOCK_MONOTONIC. */
-void tree_cond_init(pthread_cond_t *c);
-
 /** An attribute to a set being built (copies name and value). */
 void tree_xattr_add(struct tree_xattrs *x, const char *name, const char *value);
 void tree_xattr_addf(struct tree_xattrs *x, const char *name, const char *fmt,

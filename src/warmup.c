@@ -641,7 +641,6 @@ static int run(struct warm *w)
 	}
 	while (w->running > 0) {
 		struct snapshot s;
-		struct timespec ts;
 		uint64_t now = http_now_ms();
 
 		if (show && now >= next) {
@@ -651,14 +650,7 @@ static int run(struct warm *w)
 			pthread_mutex_lock(&w->lock);
 			next = now + (uint64_t)(every * 1000);
 		}
-		/* w->cond waits on CLOCK_MONOTONIC (main()) */
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 100 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+		http_cond_wait(&w->cond, &w->lock, http_now_ms() + 100);
 	}
 	pthread_mutex_unlock(&w->lock);
 	for (unsigned i = 0; i < started; i++)
@@ -851,15 +843,10 @@ int main(int argc, char *argv[])
 
 #ifdef __GLIBC__
 	/* as the daemon (main.c): chunks are freed on other threads */
-	mallopt(M_ARENA_MAX, 2);
+	mallopt(M_ARENA_MAX, 1);
 #endif
-	pthread_condattr_t ca;
-
 	pthread_mutex_init(&w.lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w.cond, &ca);
-	pthread_condattr_destroy(&ca);
+	http_cond_init(&w.cond);
 	rc = parse_args(&w, argc, argv, &first);
 	if (rc == 1) {
 		status = 0;

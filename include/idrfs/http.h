@@ -22,6 +22,7 @@
 #ifndef IDRFS_HTTP_H
 #define IDRFS_HTTP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -128,6 +129,16 @@ int http_proxy_check(const char *list, const char **bad, size_t *badlen);
 
 /** Current CLOCK_MONOTONIC time in milliseconds (deadlines use it). */
 uint64_t http_now_ms(void);
+
+/** Init a condition variable whose timed waits run on that clock. */
+void http_cond_init(pthread_cond_t *c);
+
+/**
+ * Wait on @p c (made by http_cond_init()) with @p m held, until a signal
+ * or an http_now_ms() deadline (a wakeup may come early: callers loop).
+ * @return 0, or -ETIMEDOUT when the deadline has passed (no wait)
+ */
+int http_cond_wait(pthread_cond_t *c, pthread_mutex_t *m, uint64_t deadline);
 
 /**
  * Initialise libcurl. Call once, before any thread starts (curl rule).
