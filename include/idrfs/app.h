@@ -3,7 +3,8 @@
  * app: the core of idrfs wired from its options, with no FUSE: http
  * client -> cache -> fetch -> api -> pixsrc -> search -> locate ->
  * tree. The daemon serves this tree through fsops; idrfs-warmup reads
- * it directly. One place decides how the options become the modules' configurations.
+ * it directly. One place decides how the options become the modules'
+ * configurations.
  *
  * Limits: builds and frees only; the caller owns the process lifecycle
  * (http_global_init() first, no fork after app_open()).
