@@ -631,6 +631,46 @@ static void test_codec_zstd_no_content_size(void **state)
 }
 
 /*
+ * Frames libzstd's one-shot decoder calls corrupt and its streaming
+ * decoder takes (found by fuzz_codec): codec_decode() and
+ * codec_decode_alloc() must agree, so a chunk never decodes in one and
+ * fails in the other. Whatever alloc returns decodes again at that size.
+ */
+static void test_codec_zstd_decoders_agree(void **state)
+{
+	static const uint8_t in[] = {
+		0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00, 0x31, 0x00, 0x00, 0xeb,
+		0x03, 0x00, 0x01, 0x00, 0x00, 0x28, 0xb5, 0x2f, 0xfd, 0x00,
+		0x00, 0x05, 0x00, 0x00, 0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x00,
+		0x31, 0x00, 0x00, 0xeb, 0x03, 0x00, 0x01, 0x00, 0x00, 0x28,
+		0xb5, 0x2f, 0xfd, 0x00, 0x00, 0x01, 0x00, 0x00, 0x28, 0xb5,
+		0x2f, 0xfd, 0x00, 0x00, 0x31, 0x00, 0x00, 0xb2, 0xb2, 0x33,
+		0x00, 0x00, 0xeb};
+	uint8_t dst[300];
+	void *out = NULL;
+	size_t out_len = 0;
+	int rc;
+
+	(void)state;
+	rc = codec_decode_alloc(CODEC_ZSTD, in, sizeof(in), 266, &out,
+				&out_len);
+	if (rc == 0) {
+		assert_true(out_len < sizeof(dst));
+		assert_int_equal(
+			codec_decode(CODEC_ZSTD, in, sizeof(in), dst, out_len),
+			0);
+		assert_memory_equal(dst, out, out_len);
+		free(out);
+	} else {
+		assert_int_equal(rc, -EBADMSG);
+		for (size_t n = 0; n < sizeof(dst); n++)
+			assert_int_equal(codec_decode(CODEC_ZSTD, in,
+						      sizeof(in), dst, n),
+					 -EBADMSG);
+	}
+}
+
+/*
  * A frame without a content size declares the window the streaming
  * decoder allocates: 3 kB of content with a 128 MiB window must not cost
  * 128 MiB for a chunk that can hold at most 1 MiB. Windows up to 8 MiB
@@ -1041,6 +1081,7 @@ int main(void)
 		cmocka_unit_test(test_codec_zstd_window_capped),
 		cmocka_unit_test(test_codec_zstd_roundtrip),
 		cmocka_unit_test(test_codec_zstd_frame_size_bad),
+		cmocka_unit_test(test_codec_zstd_decoders_agree),
 		cmocka_unit_test(test_codec_crc32c_values),
 		cmocka_unit_test(test_codec_crc32c_hw_matches_table),
 		cmocka_unit_test(test_codec_shuffle),
