@@ -147,6 +147,12 @@ ROWS = [
 ]
 
 MARGIN = 2.0          # an operation may outlive the timeout by this much
+# ...and by-gene over 13 MB pages of 200 000 hits by this much: eight such
+# pages are in flight when the deadline passes, and each worker stops its
+# parse and frees what it had parsed before the readdir answers. Under
+# ASan, with the rest of the suite beside the matrix, that took the cell
+# to 10.0 s once (deadline 8 s); alone it stays within the deadline.
+MARGIN_HUGE_MANY = 4.0
 
 
 # ---------------------------------------------------------------- processes
@@ -371,9 +377,10 @@ def names_ok(base, value):
 
 def judge_fault(name, kind, base, r, timeout):
     """(symbol, reason) of the operation during the fault."""
-    if r.get("hang") or r["secs"] > timeout + MARGIN:
+    margin = MARGIN_HUGE_MANY if kind == "huge" and name in MANY else MARGIN
+    if r.get("hang") or r["secs"] > timeout + margin:
         return "X", "took %.1f s during the fault (deadline %d s + %.0f s)" % (
-            r["secs"], timeout, MARGIN)
+            r["secs"], timeout, margin)
     if r.get("unsafe"):
         return "X", "unsafe names: %s" % ", ".join(r["unsafe"][:3])
     if r.get("bad"):
