@@ -27,25 +27,12 @@
 
 #include "idrfs/arith.h"
 #include "idrfs/log.h"
+#include "tiff_int.h"
 
 #define TIFF_IFD0_ENTRIES     18u /* 14 base + 2 descriptions + 2 IJ tags */
 #define TIFF_TAIL_ENTRIES     14u
 #define TIFF_DESC_BASE	      16384u
 #define TIFF_DESC_PER_CHANNEL 2048u /* text + 768-byte LUT + range */
-
-/*
- * v rounded up to a multiple of a (a power of two, from this file).
- * @return 0 or -EOVERFLOW (*out untouched)
- */
-static int align_up(uint64_t v, uint64_t a, uint64_t *out)
-{
-	uint64_t r;
-	int rc = arith_add_u64(v, a - 1, &r);
-
-	if (rc == 0)
-		*out = r / a * a;
-	return rc;
-}
 
 /*
  * Every size below comes from the remote (Pixels sizes): each sum and
@@ -60,7 +47,7 @@ int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 	struct tiff_layout l = {0};
 	const uint64_t planes_of[3] = {g->z, g->t, g->samples == 3 ? 1 : g->c};
 	const uint64_t row_of[3] = {g->x, g->bps, g->samples};
-	uint64_t row, strip, data, head, arrays = 0, tail_arrays = 0, v;
+	uint64_t row, strip, data, head, arrays = 0, tail_arrays = 0, v = 0;
 	int rc;
 
 	if (!g->x || !g->y || !g->c || !g->z || !g->t)
@@ -102,7 +89,7 @@ int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 	 */
 	head = 8 + 2 + 12ull * l.n0 + 4 + 16 + arrays + TIFF_DESC_BASE +
 	       (uint64_t)TIFF_DESC_PER_CHANNEL * g->c;
-	rc = align_up(head, TIFF_HEAD_ALIGN, &l.d0);
+	rc = tiff_align_up(head, TIFF_HEAD_ALIGN, &l.d0);
 	if (rc == 0)
 		rc = arith_add_u64(l.d0, data, &v);
 	if (rc < 0)
@@ -110,12 +97,12 @@ int tiff_layout_compute(const struct tiff_geom *g, struct tiff_layout *out)
 	if (l.planes == 1) {
 		l.size = v;
 	} else {
-		rc = align_up(v, 8, &l.t0);
+		rc = tiff_align_up(v, 8, &l.t0);
 		if (rc == 0)
 			rc = arith_add_u64(l.t0, 16 + tail_arrays, &l.i0);
 		if (rc == 0)
-			rc = align_up(2 + 12ull * l.n1 + 4 + tail_arrays, 8,
-				      &l.s1);
+			rc = tiff_align_up(2 + 12ull * l.n1 + 4 + tail_arrays,
+					   8, &l.s1);
 		if (rc == 0)
 			rc = arith_mul_u64(l.planes - 1, l.s1, &l.size);
 		if (rc == 0)
@@ -207,13 +194,12 @@ enum {
 	TAG_IJ_DATA = 50839,
 };
 
-#define IFD0_OFF      8u
-#define IFD0_VALUES   (IFD0_OFF + 2u + 12u * TIFF_IFD0_ENTRIES + 4u) /* A0 */
-#define PRE_MAX	      (IFD0_VALUES + 16u + 6u)
-#define TAIL_IFD_LEN  (2u + 12u * TIFF_TAIL_ENTRIES + 4u)
-#define IJ_VERSION    "1.53t"
-#define IJ_LUT_BYTES  768u
-#define NAME_ELLIPSIS "..."
+#define IFD0_OFF     8u
+#define IFD0_VALUES  (IFD0_OFF + 2u + 12u * TIFF_IFD0_ENTRIES + 4u) /* A0 */
+#define PRE_MAX	     (IFD0_VALUES + 16u + 6u)
+#define TAIL_IFD_LEN (2u + 12u * TIFF_TAIL_ENTRIES + 4u)
+#define IJ_VERSION   "1.53t"
+#define IJ_LUT_BYTES 768u
 
 /* pre[] must leave the descriptions their base budget (layout above) */
 _Static_assert(PRE_MAX - (IFD0_VALUES + 16u) < TIFF_DESC_BASE / 2,
@@ -243,342 +229,7 @@ struct tiff_file {
 	size_t ifd_so_field;	   /* StripOffsets value field */
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-/* ---- a capped text buffer ------------------------------------------- */
-
-/*
- * Appends past the cap set the overflow flag and are dropped: the caller
- * then retries with shorter names (see struct shrink), never a larger
- * head. Memory grows with the content only, not with the cap.
- */
-struct sbuf {
-	uint8_t *p;
-	size_t len, alloc, cap;
-	bool overflow, nomem;
-};
-
-static bool sb_reserve(struct sbuf *b, size_t n)
-{
-	size_t want;
-	uint8_t *np;
-
-	if (b->overflow || b->nomem)
-		return false;
-	if (n > b->cap - b->len) {
-		b->overflow = true;
-		return false;
-	}
-	if (n <= b->alloc - b->len)
-		return true;
-	want = b->alloc ? b->alloc : 4096;
-	while (want - b->len < n)
-		want = want > SIZE_MAX / 2 ? SIZE_MAX : want * 2;
-	if (want > b->cap)
-		want = b->cap;
-	np = realloc(b->p, want);
-	if (!np) {
-		b->nomem = true;
-		return false;
-	}
-	b->p = np;
-	b->alloc = want;
-	return true;
-}
-
-static void sb_putn(struct sbuf *b, const void *s, size_t n)
-{
-	if (!sb_reserve(b, n))
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-	sb_putn(b, s, strlen(s));
-}
-
-static void sb_putc(struct sbuf *b, char c)
-{
-	sb_putn(b, &c, 1);
-}
-
-__attribute__((format(printf, 2, 3))) static void
-sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	char tmp[256];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	/* only short numeric fields go through here */
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		b->overflow = true;
-		return;
-	}
-	sb_putn(b, tmp, (size_t)n);
-}
-
-static void sb_u16(struct sbuf *b, uint16_t v)
-{
-	uint8_t t[2];
-
-	put16(t, v);
-	sb_putn(b, t, 2);
-}
-
-static void sb_u32(struct sbuf *b, uint32_t v)
-{
-	uint8_t t[4];
-
-	put32(t, v);
-	sb_putn(b, t, 4);
-}
-
-static void sb_f64(struct sbuf *b, double v)
-{
-	uint64_t u;
-	uint8_t t[8];
-
-	memcpy(&u, &v, 8);
-	put32(t, (uint32_t)u);
-	put32(t + 4, (uint32_t)(u >> 32));
-	sb_putn(b, t, 8);
-}
-
-/* NUL-terminate and pad to a word boundary (values are word-aligned). */
-static void sb_end_string(struct sbuf *b)
-{
-	sb_putc(b, '\0');
-	if (b->len % 2)
-		sb_putc(b, '\0');
-}
-
-/* ---- numbers and UTF-8 ---------------------------------------------- */
-
-/*
- * The shortest decimal that reads back as the same double, with a ".0" for
- * integers, like Java's Double.toString: ImageJ and OME readers parse it,
- * and 0.25 stays "0.25" rather than "0.25000000000000000".
- */
-static void fmt_double(char *buf, size_t cap, double v)
-{
-	int prec;
-	char *p;
-	size_t n;
-
-	if (!isfinite(v))
-		v = 0.0;
-	if (v == trunc(v) && fabs(v) < 1e15) {
-		/* %g would say 1e+02 for 100 */
-		snprintf(buf, cap, "%.0f", v);
-	} else {
-		for (prec = 1; prec <= 17; prec++) {
-			snprintf(buf, cap, "%.*g", prec, v);
-			if (strtod(buf, NULL) == v)
-				break;
-		}
-	}
-	/* a numeric locale must not leak a decimal comma into the file */
-	for (p = buf; *p; p++) {
-		if (*p == ',')
-			*p = '.';
-	}
-	n = strlen(buf);
-	if (!strpbrk(buf, ".e") && n + 2 < cap)
-		memcpy(buf + n, ".0", 3);
-}
-
-static void sb_double(struct sbuf *b, double v)
-{
-	char t[40];
-
-	fmt_double(t, sizeof(t), v);
-	sb_puts(b, t);
-}
-
-/*
- * Decode one code point at s[i] (n bytes in all); invalid or truncated
- * sequences, overlongs and surrogates give U+FFFD and consume one byte, so
- * remote names cannot make the XML or UTF-16 text invalid.
- */
-static size_t utf8_next(const char *s, size_t n, size_t i, uint32_t *cp)
-{
-	const uint8_t *u = (const uint8_t *)s + i;
-	size_t left = n - i, k, need;
-	uint32_t c, min;
-
-	if (u[0] < 0x80) {
-		*cp = u[0];
-		return 1;
-	}
-	if ((u[0] & 0xe0) == 0xc0) {
-		need = 2, c = u[0] & 0x1f, min = 0x80;
-	} else if ((u[0] & 0xf0) == 0xe0) {
-		need = 3, c = u[0] & 0x0f, min = 0x800;
-	} else if ((u[0] & 0xf8) == 0xf0) {
-		need = 4, c = u[0] & 0x07, min = 0x10000;
-	} else {
-		*cp = 0xfffd;
-		return 1;
-	}
-	if (left < need)
-		goto bad;
-	for (k = 1; k < need; k++) {
-		if ((u[k] & 0xc0) != 0x80)
-			goto bad;
-		c = (c << 6) | (u[k] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		goto bad;
-	*cp = c;
-	return need;
-bad:
-	*cp = 0xfffd;
-	return 1;
-}
-
-static void sb_utf8(struct sbuf *b, uint32_t c)
-{
-	char t[4];
-
-	if (c < 0x80) {
-		t[0] = (char)c;
-		sb_putn(b, t, 1);
-	} else if (c < 0x800) {
-		t[0] = (char)(0xc0 | (c >> 6));
-		t[1] = (char)(0x80 | (c & 0x3f));
-		sb_putn(b, t, 2);
-	} else if (c < 0x10000) {
-		t[0] = (char)(0xe0 | (c >> 12));
-		t[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-		t[2] = (char)(0x80 | (c & 0x3f));
-		sb_putn(b, t, 3);
-	} else {
-		t[0] = (char)(0xf0 | (c >> 18));
-		t[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-		t[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-		t[3] = (char)(0x80 | (c & 0x3f));
-		sb_putn(b, t, 4);
-	}
-}
-
-/*
- * The code points of s, cut to at most max source bytes at a code point
- * boundary, with "..." when cut. One walker serves the three encodings
- * below (XML, UTF-16LE, Java properties).
- */
-enum enc {
-	ENC_XML,
-	ENC_UTF16,
-	ENC_PROP,
-};
-
-static void sb_put_cp(struct sbuf *b, uint32_t c, enum enc e)
-{
-	switch (e) {
-	case ENC_XML:
-		/* XML 1.0 forbids most controls even as references */
-		if (c < 0x20)
-			sb_putc(b, ' ');
-		else if (c == '&')
-			sb_puts(b, "&amp;");
-		else if (c == '<')
-			sb_puts(b, "&lt;");
-		else if (c == '>')
-			sb_puts(b, "&gt;");
-		else if (c == '"')
-			sb_puts(b, "&quot;");
-		else if (c == '\'')
-			sb_puts(b, "&apos;");
-		else
-			sb_utf8(b, c);
-		break;
-	case ENC_UTF16:
-		if (c >= 0x10000) {
-			c -= 0x10000;
-			sb_u16(b, (uint16_t)(0xd800 | (c >> 10)));
-			sb_u16(b, (uint16_t)(0xdc00 | (c & 0x3ff)));
-		} else {
-			sb_u16(b, (uint16_t)c);
-		}
-		break;
-	case ENC_PROP:
-		/* java.util.Properties: Latin-1 file, \uXXXX for the rest */
-		if (c == '\\') {
-			sb_puts(b, "\\\\");
-		} else if (c >= 0x20 && c < 0x7f) {
-			sb_putc(b, (char)c);
-		} else if (c >= 0x10000) {
-			c -= 0x10000;
-			sb_printf(b, "\\u%04X\\u%04X", 0xd800 | (c >> 10),
-				  0xdc00 | (c & 0x3ff));
-		} else {
-			sb_printf(b, "\\u%04X", c);
-		}
-		break;
-	}
-}
-
-static void sb_text(struct sbuf *b, const char *s, size_t max, enum enc e)
-{
-	size_t n = s ? strlen(s) : 0, i = 0, k;
-	uint32_t c;
-
-	while (i < n) {
-		k = utf8_next(s, n, i, &c);
-		if (k > max - i && n > max)
-			break;
-		sb_put_cp(b, c, e);
-		i += k;
-	}
-	if (i < n) {
-		for (k = 0; k < sizeof(NAME_ELLIPSIS) - 1; k++)
-			sb_put_cp(b, (uint8_t)NAME_ELLIPSIS[k], e);
-	}
-}
-
-/* An ASCII literal in any of the encodings. */
-static void sb_lit(struct sbuf *b, const char *s, enum enc e)
-{
-	sb_text(b, s, SIZE_MAX, e);
-}
-
 /* ---- what the file says ---------------------------------------------- */
-
-/*
- * How much of the remote strings to keep. Level 0 keeps them whole; each
- * later level cuts harder, until only numbers are left, which always fit:
- * per channel the IJ LUT, range and counts take 788 bytes and the bare
- * OME Channel element under 100, against 2048 reserved per channel.
- */
-struct shrink {
-	size_t channel_name, image_name, source;
-	bool notes;
-};
-
-static const struct shrink shrink_levels[] = {
-	{SIZE_MAX, SIZE_MAX, SIZE_MAX, true},
-	{256, 1024, 256, true},
-	{64, 256, 64, true},
-	{16, 64, 0, true},
-	{0, 0, 0, false},
-};
 
 static bool is_rgb(const struct tiff_meta *m)
 {
@@ -608,33 +259,28 @@ static bool is_double_source(const struct tiff_meta *m)
 	return m->source_type && !strcmp(m->source_type, "double");
 }
 
-static bool known(double v)
-{
-	return isfinite(v) && v > 0;
-}
-
 /* One sentence on what the pixel values are, for both descriptions. */
-static void sb_pixels_note(struct sbuf *b, const struct tiff_meta *m,
-			   enum enc e)
+static void sb_pixels_note(struct tiff_sbuf *b, const struct tiff_meta *m,
+			   enum tiff_enc e)
 {
 	if (m->rendered) {
-		sb_lit(b, "RENDERED 8-bit RGB, not raw pixel values", e);
+		tiff_sb_lit(b, "RENDERED 8-bit RGB, not raw pixel values", e);
 	} else if (m->int8_shifted) {
-		sb_lit(b, "int8 converted: stored as uint8 value+128", e);
+		tiff_sb_lit(b, "int8 converted: stored as uint8 value+128", e);
 	} else if (strcmp(source_type(m), file_type(m))) {
 		/* the source type is remote text: cut and escaped */
-		sb_text(b, source_type(m), 16, e);
-		sb_lit(b, " converted to ", e);
-		sb_lit(b, file_type(m), e);
+		tiff_sb_text(b, source_type(m), 16, e);
+		tiff_sb_lit(b, " converted to ", e);
+		tiff_sb_lit(b, file_type(m), e);
 	} else {
-		sb_lit(b, "raw ", e);
-		sb_lit(b, file_type(m), e);
-		sb_lit(b, " pixel values", e);
+		tiff_sb_lit(b, "raw ", e);
+		tiff_sb_lit(b, file_type(m), e);
+		tiff_sb_lit(b, " pixel values", e);
 	}
 }
 
 /* What ImageJ will make of the type, where it is not the obvious. */
-static void sb_imagej_note(struct sbuf *b, const struct tiff_meta *m)
+static void sb_imagej_note(struct tiff_sbuf *b, const struct tiff_meta *m)
 {
 	const char *note = NULL;
 	const char *t = file_type(m);
@@ -656,165 +302,172 @@ static void sb_imagej_note(struct sbuf *b, const struct tiff_meta *m)
 		       "to 2^24";
 	if (!note)
 		return;
-	sb_lit(b, "\nnote: ", ENC_UTF16);
-	sb_lit(b, note, ENC_UTF16);
+	tiff_sb_lit(b, "\nnote: ", TIFF_ENC_UTF16);
+	tiff_sb_lit(b, note, TIFF_ENC_UTF16);
 }
 
-static void sb_ome_xml(struct sbuf *b, const struct tiff_file *f,
-		       const struct tiff_meta *m, const struct shrink *lv)
+static void sb_ome_xml(struct tiff_sbuf *b, const struct tiff_file *f,
+		       const struct tiff_meta *m, const struct tiff_shrink *lv)
 {
 	const struct tiff_geom *g = &m->g;
 	const struct tiff_channel *ch;
 	const bool rgb = is_rgb(m);
 	uint32_t c, rgba;
 
-	sb_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		   "<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/"
-		   "2016-06\" xmlns:xsi=\"http://www.w3.org/2001/"
-		   "XMLSchema-instance\" xsi:schemaLocation=\"http://"
-		   "www.openmicroscopy.org/Schemas/OME/2016-06 http://"
-		   "www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" "
-		   "Creator=\"idrfs\">\n <Image ID=\"Image:0\"");
+	tiff_sb_puts(b,
+		     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		     "<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/"
+		     "2016-06\" xmlns:xsi=\"http://www.w3.org/2001/"
+		     "XMLSchema-instance\" xsi:schemaLocation=\"http://"
+		     "www.openmicroscopy.org/Schemas/OME/2016-06 http://"
+		     "www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" "
+		     "Creator=\"idrfs\">\n <Image ID=\"Image:0\"");
 	if (m->image_name && lv->image_name) {
-		sb_puts(b, " Name=\"");
-		sb_text(b, m->image_name, lv->image_name, ENC_XML);
-		sb_putc(b, '"');
+		tiff_sb_puts(b, " Name=\"");
+		tiff_sb_text(b, m->image_name, lv->image_name, TIFF_ENC_XML);
+		tiff_sb_putc(b, '"');
 	}
 	/* Image's schema order: Description comes before Pixels */
-	sb_printf(b, ">\n  <Description>IDR image %" PRId64 ": ", m->image_id);
-	sb_pixels_note(b, m, ENC_XML);
+	tiff_sb_printf(b, ">\n  <Description>IDR image %" PRId64 ": ",
+		       m->image_id);
+	sb_pixels_note(b, m, TIFF_ENC_XML);
 	if (m->source && lv->source) {
-		sb_puts(b, "; source: ");
-		sb_text(b, m->source, lv->source, ENC_XML);
+		tiff_sb_puts(b, "; source: ");
+		tiff_sb_text(b, m->source, lv->source, TIFF_ENC_XML);
 	}
-	sb_puts(b, "</Description>\n");
-	sb_printf(b,
-		  "  <Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" "
-		  "Type=\"%s\" SizeX=\"%" PRIu32 "\" SizeY=\"%" PRIu32
-		  "\" SizeC=\"%" PRIu32 "\" SizeZ=\"%" PRIu32
-		  "\" SizeT=\"%" PRIu32 "\"",
-		  file_type(m), g->x, g->y, rgb ? 3u : g->c, g->z, g->t);
-	if (known(m->phys_x)) {
-		sb_puts(b, " PhysicalSizeX=\"");
-		sb_double(b, m->phys_x);
-		sb_puts(b, "\" PhysicalSizeXUnit=\"\xc2\xb5m\"");
+	tiff_sb_puts(b, "</Description>\n");
+	tiff_sb_printf(b,
+		       "  <Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" "
+		       "Type=\"%s\" SizeX=\"%" PRIu32 "\" SizeY=\"%" PRIu32
+		       "\" SizeC=\"%" PRIu32 "\" SizeZ=\"%" PRIu32
+		       "\" SizeT=\"%" PRIu32 "\"",
+		       file_type(m), g->x, g->y, rgb ? 3u : g->c, g->z, g->t);
+	if (tiff_known(m->phys_x)) {
+		tiff_sb_puts(b, " PhysicalSizeX=\"");
+		tiff_sb_double(b, m->phys_x);
+		tiff_sb_puts(b, "\" PhysicalSizeXUnit=\"\xc2\xb5m\"");
 	}
-	if (known(m->phys_y)) {
-		sb_puts(b, " PhysicalSizeY=\"");
-		sb_double(b, m->phys_y);
-		sb_puts(b, "\" PhysicalSizeYUnit=\"\xc2\xb5m\"");
+	if (tiff_known(m->phys_y)) {
+		tiff_sb_puts(b, " PhysicalSizeY=\"");
+		tiff_sb_double(b, m->phys_y);
+		tiff_sb_puts(b, "\" PhysicalSizeYUnit=\"\xc2\xb5m\"");
 	}
-	if (known(m->phys_z)) {
-		sb_puts(b, " PhysicalSizeZ=\"");
-		sb_double(b, m->phys_z);
-		sb_puts(b, "\" PhysicalSizeZUnit=\"\xc2\xb5m\"");
+	if (tiff_known(m->phys_z)) {
+		tiff_sb_puts(b, " PhysicalSizeZ=\"");
+		tiff_sb_double(b, m->phys_z);
+		tiff_sb_puts(b, "\" PhysicalSizeZUnit=\"\xc2\xb5m\"");
 	}
-	if (known(m->time_increment)) {
-		sb_puts(b, " TimeIncrement=\"");
-		sb_double(b, m->time_increment);
-		sb_puts(b, "\" TimeIncrementUnit=\"s\"");
+	if (tiff_known(m->time_increment)) {
+		tiff_sb_puts(b, " TimeIncrement=\"");
+		tiff_sb_double(b, m->time_increment);
+		tiff_sb_puts(b, "\" TimeIncrementUnit=\"s\"");
 	}
-	sb_printf(b, " BigEndian=\"false\" Interleaved=\"%s\">\n",
-		  rgb ? "true" : "false");
+	tiff_sb_printf(b, " BigEndian=\"false\" Interleaved=\"%s\">\n",
+		       rgb ? "true" : "false");
 	if (rgb) {
-		sb_puts(b, "   <Channel ID=\"Channel:0:0\" Name=\"RGB\" "
-			   "SamplesPerPixel=\"3\"/>\n");
+		tiff_sb_puts(b, "   <Channel ID=\"Channel:0:0\" Name=\"RGB\" "
+				"SamplesPerPixel=\"3\"/>\n");
 	} else {
 		for (c = 0; c < g->c; c++) {
 			ch = m->nchannels ? &m->channels[c] : NULL;
-			sb_printf(b, "   <Channel ID=\"Channel:0:%" PRIu32 "\"",
-				  c);
+			tiff_sb_printf(
+				b, "   <Channel ID=\"Channel:0:%" PRIu32 "\"",
+				c);
 			if (ch && ch->name && lv->channel_name) {
-				sb_puts(b, " Name=\"");
-				sb_text(b, ch->name, lv->channel_name, ENC_XML);
-				sb_putc(b, '"');
+				tiff_sb_puts(b, " Name=\"");
+				tiff_sb_text(b, ch->name, lv->channel_name,
+					     TIFF_ENC_XML);
+				tiff_sb_putc(b, '"');
 			}
-			sb_puts(b, " SamplesPerPixel=\"1\"");
+			tiff_sb_puts(b, " SamplesPerPixel=\"1\"");
 			if (ch) {
 				/* OME Color: signed 32-bit RRGGBBAA */
 				rgba = (ch->color_rgb << 8) | 0xff;
-				sb_printf(b, " Color=\"%" PRId32 "\"",
-					  (int32_t)rgba);
+				tiff_sb_printf(b, " Color=\"%" PRId32 "\"",
+					       (int32_t)rgba);
 			}
-			sb_puts(b, "/>\n");
+			tiff_sb_puts(b, "/>\n");
 		}
 	}
-	sb_printf(b, "   <TiffData IFD=\"0\" PlaneCount=\"%" PRIu64 "\"/>\n",
-		  f->l.planes);
-	sb_puts(b, "  </Pixels>\n </Image>\n</OME>");
+	tiff_sb_printf(b,
+		       "   <TiffData IFD=\"0\" PlaneCount=\"%" PRIu64 "\"/>\n",
+		       f->l.planes);
+	tiff_sb_puts(b, "  </Pixels>\n </Image>\n</OME>");
 }
 
 /*
  * ImageJ's description (FileSaver.getDescriptionString, FORMATS.md 2.9). It
- * is a java.util.Properties text, hence ENC_PROP for the values.
+ * is a java.util.Properties text, hence TIFF_ENC_PROP for the values.
  */
-static void sb_imagej_desc(struct sbuf *b, const struct tiff_file *f,
+static void sb_imagej_desc(struct tiff_sbuf *b, const struct tiff_file *f,
 			   const struct tiff_meta *m)
 {
 	const struct tiff_geom *g = &m->g;
 	const bool rgb = is_rgb(m);
 
-	sb_puts(b, "ImageJ=" IJ_VERSION "\n");
-	sb_printf(b, "images=%" PRIu64 "\n", f->l.planes);
+	tiff_sb_puts(b, "ImageJ=" IJ_VERSION "\n");
+	tiff_sb_printf(b, "images=%" PRIu64 "\n", f->l.planes);
 	/* RGB: ImageJ reads one colour plane per z and t, no channels */
 	if (!rgb)
-		sb_printf(b, "channels=%" PRIu32 "\n", g->c);
-	sb_printf(b, "slices=%" PRIu32 "\nframes=%" PRIu32 "\n", g->z, g->t);
+		tiff_sb_printf(b, "channels=%" PRIu32 "\n", g->c);
+	tiff_sb_printf(b, "slices=%" PRIu32 "\nframes=%" PRIu32 "\n", g->z,
+		       g->t);
 	if (f->l.planes > 1)
-		sb_puts(b, "hyperstack=true\n");
+		tiff_sb_puts(b, "hyperstack=true\n");
 	if (!rgb)
-		sb_puts(b, g->c > 1 ? "mode=composite\n" : "mode=grayscale\n");
+		tiff_sb_puts(b, g->c > 1 ? "mode=composite\n"
+					 : "mode=grayscale\n");
 	/* without an XY size, "micron" would claim 1 um pixels */
-	if (known(m->phys_x)) {
-		sb_puts(b, "unit=");
-		sb_lit(b, "micron", ENC_PROP);
-		sb_putc(b, '\n');
-		if (known(m->phys_z)) {
-			sb_puts(b, "spacing=");
-			sb_double(b, m->phys_z);
-			sb_putc(b, '\n');
+	if (tiff_known(m->phys_x)) {
+		tiff_sb_puts(b, "unit=");
+		tiff_sb_lit(b, "micron", TIFF_ENC_PROP);
+		tiff_sb_putc(b, '\n');
+		if (tiff_known(m->phys_z)) {
+			tiff_sb_puts(b, "spacing=");
+			tiff_sb_double(b, m->phys_z);
+			tiff_sb_putc(b, '\n');
 		}
 	}
-	if (known(m->time_increment)) {
-		sb_puts(b, "finterval=");
-		sb_double(b, m->time_increment);
-		sb_putc(b, '\n');
+	if (tiff_known(m->time_increment)) {
+		tiff_sb_puts(b, "finterval=");
+		tiff_sb_double(b, m->time_increment);
+		tiff_sb_putc(b, '\n');
 	}
-	sb_puts(b, "loop=false\n");
+	tiff_sb_puts(b, "loop=false\n");
 	if (!rgb && m->nchannels) {
-		sb_puts(b, "min=");
-		sb_double(b, m->channels[0].window_start);
-		sb_puts(b, "\nmax=");
-		sb_double(b, m->channels[0].window_end);
-		sb_putc(b, '\n');
+		tiff_sb_puts(b, "min=");
+		tiff_sb_double(b, m->channels[0].window_start);
+		tiff_sb_puts(b, "\nmax=");
+		tiff_sb_double(b, m->channels[0].window_end);
+		tiff_sb_putc(b, '\n');
 	}
 	if (m->int8_shifted) {
 		/* ImageJ's straight-line calibration, as Bio-Formats sets it */
-		sb_puts(b, "cf=0\nc0=-128.0\nc1=1.0\nvunit=");
-		sb_lit(b, "gray value", ENC_PROP);
-		sb_putc(b, '\n');
+		tiff_sb_puts(b, "cf=0\nc0=-128.0\nc1=1.0\nvunit=");
+		tiff_sb_lit(b, "gray value", TIFF_ENC_PROP);
+		tiff_sb_putc(b, '\n');
 	}
 }
 
 /* The 'info' text of the IJ metadata, UTF-16LE without a NUL. */
-static void sb_ij_info(struct sbuf *b, const struct tiff_meta *m,
-		       const struct shrink *lv)
+static void sb_ij_info(struct tiff_sbuf *b, const struct tiff_meta *m,
+		       const struct tiff_shrink *lv)
 {
 	char num[32];
 
 	snprintf(num, sizeof(num), "%" PRId64, m->image_id);
-	sb_lit(b, "IDR image ", ENC_UTF16);
-	sb_lit(b, num, ENC_UTF16);
+	tiff_sb_lit(b, "IDR image ", TIFF_ENC_UTF16);
+	tiff_sb_lit(b, num, TIFF_ENC_UTF16);
 	if (m->image_name && lv->image_name) {
-		sb_lit(b, ": ", ENC_UTF16);
-		sb_text(b, m->image_name, lv->image_name, ENC_UTF16);
+		tiff_sb_lit(b, ": ", TIFF_ENC_UTF16);
+		tiff_sb_text(b, m->image_name, lv->image_name, TIFF_ENC_UTF16);
 	}
 	if (m->source && lv->source) {
-		sb_lit(b, "\nsource: ", ENC_UTF16);
-		sb_text(b, m->source, lv->source, ENC_UTF16);
+		tiff_sb_lit(b, "\nsource: ", TIFF_ENC_UTF16);
+		tiff_sb_text(b, m->source, lv->source, TIFF_ENC_UTF16);
 	}
-	sb_lit(b, "\npixels: ", ENC_UTF16);
-	sb_pixels_note(b, m, ENC_UTF16);
+	tiff_sb_lit(b, "\npixels: ", TIFF_ENC_UTF16);
+	sb_pixels_note(b, m, TIFF_ENC_UTF16);
 	if (lv->notes)
 		sb_imagej_note(b, m);
 }
@@ -825,8 +478,8 @@ static void sb_ij_info(struct sbuf *b, const struct tiff_meta *m,
  * the items. The codes are u32 in file order, so they read reversed here.
  * RGB files carry only the info: LUTs and ranges are for grey channels.
  */
-static void sb_ij_meta(struct sbuf *b, const struct tiff_meta *m,
-		       const struct shrink *lv, uint64_t *counts_at,
+static void sb_ij_meta(struct tiff_sbuf *b, const struct tiff_meta *m,
+		       const struct tiff_shrink *lv, uint64_t *counts_at,
 		       uint32_t *ncounts, uint64_t *data_at, uint32_t *data_len)
 {
 	const bool luts = !is_rgb(m) && m->nchannels;
@@ -840,24 +493,24 @@ static void sb_ij_meta(struct sbuf *b, const struct tiff_meta *m,
 	counts = b->len;
 	/* the counts go first; their values are known once data is out */
 	for (i = 0; i < *ncounts; i++)
-		sb_u32(b, 0);
+		tiff_sb_u32(b, 0);
 	start = b->len;
-	sb_u32(b, IJ_MAGIC);
-	sb_u32(b, IJ_INFO);
-	sb_u32(b, 1);
+	tiff_sb_u32(b, IJ_MAGIC);
+	tiff_sb_u32(b, IJ_INFO);
+	tiff_sb_u32(b, 1);
 	if (luts) {
-		sb_u32(b, IJ_RANGE);
-		sb_u32(b, 1);
-		sb_u32(b, IJ_LUTS);
-		sb_u32(b, m->g.c);
+		tiff_sb_u32(b, IJ_RANGE);
+		tiff_sb_u32(b, 1);
+		tiff_sb_u32(b, IJ_LUTS);
+		tiff_sb_u32(b, m->g.c);
 	}
 	info_start = b->len;
 	sb_ij_info(b, m, lv);
 	info_len = b->len - info_start;
 	if (luts) {
 		for (c = 0; c < m->g.c; c++) {
-			sb_f64(b, m->channels[c].window_start);
-			sb_f64(b, m->channels[c].window_end);
+			tiff_sb_f64(b, m->channels[c].window_start);
+			tiff_sb_f64(b, m->channels[c].window_end);
 		}
 		for (c = 0; c < m->g.c; c++) {
 			col = m->channels[c].color_rgb;
@@ -866,18 +519,18 @@ static void sb_ij_meta(struct sbuf *b, const struct tiff_meta *m,
 				unsigned v =
 					(col >> (16 - 8 * (i / 256))) & 0xff;
 
-				sb_putc(b, (char)(v * (i % 256) / 255));
+				tiff_sb_putc(b, (char)(v * (i % 256) / 255));
 			}
 		}
 	}
 	if (b->overflow || b->nomem)
 		return;
-	put32(b->p + counts, hdr);
-	put32(b->p + counts + 4, (uint32_t)info_len);
+	tiff_put32(b->p + counts, hdr);
+	tiff_put32(b->p + counts + 4, (uint32_t)info_len);
 	if (luts) {
-		put32(b->p + counts + 8, 16 * m->g.c);
+		tiff_put32(b->p + counts + 8, 16 * m->g.c);
 		for (c = 0; c < m->g.c; c++)
-			put32(b->p + counts + 12 + 4 * c, IJ_LUT_BYTES);
+			tiff_put32(b->p + counts + 12 + 4 * c, IJ_LUT_BYTES);
 	}
 	*counts_at = counts;
 	*data_at = start;
@@ -893,39 +546,14 @@ struct entry {
 
 static void entry_put(uint8_t *p, const struct entry *e)
 {
-	put16(p, e->tag);
-	put16(p + 2, e->type);
-	put32(p + 4, e->count);
+	tiff_put16(p, e->tag);
+	tiff_put16(p + 2, e->type);
+	tiff_put32(p + 4, e->count);
 	if (e->type == TT_SHORT && e->count == 1) {
-		put16(p + 8, (uint16_t)e->value);
-		put16(p + 10, 0);
+		tiff_put16(p + 8, (uint16_t)e->value);
+		tiff_put16(p + 10, 0);
 	} else {
-		put32(p + 8, e->value);
-	}
-}
-
-/*
- * XResolution as pixels per unit: 1e6 / round(px * 1e6), so that 1/XRes is
- * the decimal size ImageJ shows (0.3, not 0.30000003; FORMATS.md 2.2).
- */
-static void rational(double px, uint32_t *num, uint32_t *den)
-{
-	double d;
-
-	*num = 1;
-	*den = 1;
-	if (!known(px))
-		return;
-	d = round(px * 1e6);
-	if (d < 1) {
-		*num = 1000000;
-		*den = 1;
-	} else if (d <= UINT32_MAX) {
-		*num = 1000000;
-		*den = (uint32_t)d;
-	} else {
-		d = round(px);
-		*den = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+		tiff_put32(p + 8, e->value);
 	}
 }
 
@@ -982,10 +610,10 @@ static unsigned base_entries(const struct tiff_file *f,
  * @return 0, -EOVERFLOW (does not fit: try the next level) or -ENOMEM.
  */
 static int build_text(struct tiff_file *f, const struct tiff_meta *m,
-		      const struct shrink *lv, struct entry *desc,
+		      const struct tiff_shrink *lv, struct entry *desc,
 		      unsigned *ndesc)
 {
-	struct sbuf b = {0};
+	struct tiff_sbuf b = {0};
 	uint64_t ome_at = 0, ij_at, counts_at = 0, data_at = 0;
 	uint32_t ome_count = 0, ij_count, ncounts = 0, data_len = 0;
 	unsigned n = 0;
@@ -997,12 +625,12 @@ static int build_text(struct tiff_file *f, const struct tiff_meta *m,
 		sb_ome_xml(&b, f, m, lv);
 		/* ASCII counts are bytes with the NUL; UTF-8 "µ" is two */
 		ome_count = (uint32_t)(b.len - ome_at + 1);
-		sb_end_string(&b);
+		tiff_sb_end_string(&b);
 	}
 	ij_at = b.len;
 	sb_imagej_desc(&b, f, m);
 	ij_count = (uint32_t)(b.len - ij_at + 1);
-	sb_end_string(&b);
+	tiff_sb_end_string(&b);
 	sb_ij_meta(&b, m, lv, &counts_at, &ncounts, &data_at, &data_len);
 	if (b.nomem) {
 		rc = -ENOMEM;
@@ -1084,18 +712,18 @@ int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
 
 	/* fixed values after IFD0, in the order of FORMATS.md 2.2 */
 	at = IFD0_VALUES;
-	rational(m->phys_x, &num, &den);
-	put32(f->pre + at, num);
-	put32(f->pre + at + 4, den);
-	rational(m->phys_y, &num, &den);
-	put32(f->pre + at + 8, num);
-	put32(f->pre + at + 12, den);
+	tiff_rational(m->phys_x, &num, &den);
+	tiff_put32(f->pre + at, num);
+	tiff_put32(f->pre + at + 4, den);
+	tiff_rational(m->phys_y, &num, &den);
+	tiff_put32(f->pre + at + 8, num);
+	tiff_put32(f->pre + at + 12, den);
 	at += 16;
 	if (is_rgb(m)) {
 		/* tail IFDs point here too: the layout left them no room */
 		bps_at = (uint32_t)at;
 		for (i = 0; i < 3; i++)
-			put16(f->pre + at + 2 * i, 8);
+			tiff_put16(f->pre + at + 2 * i, 8);
 		at += 6;
 	}
 	f->pre_len = (size_t)at;
@@ -1105,9 +733,8 @@ int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
 	f->txt_off = at + 2 * arrays;
 
 	rc = -EOVERFLOW;
-	for (lv = 0; lv < sizeof(shrink_levels) / sizeof(shrink_levels[0]);
-	     lv++) {
-		rc = build_text(f, m, &shrink_levels[lv], desc, &ndesc);
+	for (lv = 0; lv < TIFF_SHRINK_LEVELS; lv++) {
+		rc = build_text(f, m, &tiff_shrink_levels[lv], desc, &ndesc);
 		if (rc != -EOVERFLOW)
 			break;
 	}
@@ -1120,7 +747,7 @@ int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
 
 	/* the header and IFD0 */
 	memcpy(f->pre, "II*\0", 4);
-	put32(f->pre + 4, IFD0_OFF);
+	tiff_put32(f->pre + 4, IFD0_OFF);
 	if (f->l.strips > 1) {
 		so_value = (uint32_t)f->so_off;
 		sbc_value = (uint32_t)f->sbc_off;
@@ -1132,12 +759,12 @@ int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
 			 desc, ndesc - 2, &so_index);
 	e[n++] = desc[ndesc - 2];
 	e[n++] = desc[ndesc - 1];
-	put16(f->pre + IFD0_OFF, (uint16_t)n);
+	tiff_put16(f->pre + IFD0_OFF, (uint16_t)n);
 	for (i = 0; i < n; i++)
 		entry_put(f->pre + IFD0_OFF + 2 + 12 * i, &e[i]);
 	next = !f->l.single_ifd && f->l.planes > 1 ? (uint32_t)f->l.i0 : 0;
 	/* fewer entries than reserved: next follows them, zeros to A0 */
-	put32(f->pre + IFD0_OFF + 2 + 12 * n, next);
+	tiff_put32(f->pre + IFD0_OFF + 2 + 12 * n, next);
 
 	/* IFD1, the template of the tail; its values live in the tail */
 	if (f->l.planes > 1 && !f->l.single_ifd) {
@@ -1150,7 +777,7 @@ int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
 		}
 		n = base_entries(f, m, e, bps_at, so_value, sbc_value,
 				 (uint32_t)f->l.t0, NULL, 0, &so_index);
-		put16(f->ifd, (uint16_t)n);
+		tiff_put16(f->ifd, (uint16_t)n);
 		for (i = 0; i < n; i++)
 			entry_put(f->ifd + 2 + 12 * i, &e[i]);
 		f->ifd_so_field = 2 + 12 * so_index + 8;
@@ -1258,10 +885,10 @@ static size_t read_tail(const struct tiff_file *f, uint64_t pos, size_t n,
 	if (rel < TAIL_IFD_LEN) {
 		n = min_sz(n, TAIL_IFD_LEN - rel);
 		memcpy(ifd, f->ifd, TAIL_IFD_LEN);
-		put32(ifd + f->ifd_so_field,
-		      (uint32_t)(s > 1 ? base + TAIL_IFD_LEN : so));
-		put32(ifd + TAIL_IFD_LEN - 4,
-		      (uint32_t)(k + 1 < l->planes ? base + l->s1 : 0));
+		tiff_put32(ifd + f->ifd_so_field,
+			   (uint32_t)(s > 1 ? base + TAIL_IFD_LEN : so));
+		tiff_put32(ifd + TAIL_IFD_LEN - 4,
+			   (uint32_t)(k + 1 < l->planes ? base + l->s1 : 0));
 		memcpy(dst, ifd + rel, n);
 	} else if (s > 1 && rel < TAIL_IFD_LEN + 4 * s) {
 		n = min_sz(n, TAIL_IFD_LEN + 4 * s - rel);
