@@ -151,4 +151,120 @@ const struct tiff_layout *tiff_file_layout(const struct tiff_file *f);
 ssize_t tiff_file_read(const struct tiff_file *f, uint64_t off, size_t len,
 		       uint8_t *out, tiff_rows_fn rows, void *ctx);
 
+/* ---- the tiled pyramidal BigTIFF OME-TIFF (tiff_ome.c) -------------- */
+
+/*
+ * <image>.ome.tif: a little-endian BigTIFF as the OME-TIFF specification
+ * says (FORMATS.md 1.1, 2.10, 2.11): one IFD per plane of level 0 in the
+ * main chain (CZT order), each with tag 330 SubIFDs naming that plane's
+ * lower levels, tiles of one size in every level, native pixel types, the
+ * OME-XML in IFD0's one ImageDescription. Like the .tif, the layout
+ * depends only on the geometry, so the size is known at stat() time; the
+ * IFDs and their arrays are computed on read, and only the OME-XML is held
+ * per open file.
+ */
+#define TIFF_OME_TILE	    1024u /* IDR's usual Zarr chunk (bioformats2raw) */
+#define TIFF_OME_MAX_LEVELS 32u
+
+struct tiff_ome_geom {
+	uint32_t x, y, c, z, t;
+	unsigned bps; /* 1, 2, 4 or 8 (native type: int8..double) */
+	enum tiff_sample_format format; /* uint, int, float */
+};
+
+/*
+ * The file (offsets from the start):
+ *
+ *   0        BigTIFF header (16)
+ *   16       plane 0's IFD group | plane 1's | ... each ifd_stride bytes:
+ *            level 0's IFD [its tile arrays, SubIFDs] | level 1's | ...
+ *   xml_at   OME-XML (IFD0's ImageDescription), xml_cap reserved
+ *   d0       plane 0: level 0's tiles | level 1's | ... | plane 1: ...
+ *            each tile tile_w * tile_h * bps bytes, row-major per level
+ */
+struct tiff_ome_layout {
+	uint32_t tile_w, tile_h; /* min(TIFF_OME_TILE, roundup16(x or y)) */
+	unsigned nlevels;	 /* reserved levels */
+	uint32_t lx[TIFF_OME_MAX_LEVELS], ly[TIFF_OME_MAX_LEVELS];
+	uint32_t ntx[TIFF_OME_MAX_LEVELS], nty[TIFF_OME_MAX_LEVELS]; /* tiles */
+	uint64_t planes; /* c*z*t, one main-chain IFD per plane (CZT order) */
+	uint64_t tile_bytes;
+	uint64_t ifd_at[TIFF_OME_MAX_LEVELS];  /* level k's IFD in a group */
+	uint64_t ifd_len[TIFF_OME_MAX_LEVELS]; /* with its arrays */
+	uint64_t ifd_stride;		       /* one plane's IFD group */
+	uint64_t xml_at, xml_cap;
+	uint64_t d0;
+	uint64_t data_at[TIFF_OME_MAX_LEVELS]; /* level k's tiles in a plane */
+	uint64_t plane_bytes;		       /* all levels of one plane */
+	uint64_t size;
+};
+
+/**
+ * Compute the layout of a geometry (any values: they are the remote's).
+ * Levels halve (floor, at least 1) while either side exceeds
+ * TIFF_OME_TILE, as bioformats2raw and ome-zarr-py do.
+ * @param[out] out written only on success
+ * @return 0, -EINVAL (a zero size; bps not 1/2/4/8; a format that has no
+ *         OME type at that bps), -EFBIG (more than TIFF_MAX_PLANES planes
+ *         or TIFF_MAX_CHANNELS channels, over TIFF_MAX_BYTES, a product
+ *         that overflows)
+ * @note Pure and thread-safe; logs nothing.
+ */
+int tiff_ome_layout_compute(const struct tiff_ome_geom *g,
+			    struct tiff_ome_layout *out);
+
+/** What the file describes. Pointers are borrowed for tiff_ome_file_new(). */
+struct tiff_ome_meta {
+	struct tiff_ome_geom g;
+	/*
+	 * Levels the source has with exactly the layout's lx/ly (1..layout's);
+	 * sub-levels past it are left out of SubIFDs (space stays, unused).
+	 */
+	unsigned nlevels;
+	int64_t image_id;
+	const char *image_name;	       /* NULL: none */
+	const char *source;	       /* NULL: none; for the text */
+	double phys_x, phys_y, phys_z; /* micrometres, 0 unknown */
+	double time_increment;	       /* seconds, 0 unknown */
+	size_t nchannels;	       /* g.c entries, or 0 */
+	const struct tiff_channel *channels;
+};
+
+struct tiff_ome_file;
+
+/**
+ * Fill one tile: tile_w * tile_h * bps bytes, little-endian native
+ * samples, zero outside the level's lx/ly. @p plane in CZT order
+ * (c + C*(z + Z*t)); @p tx, @p ty: tile column and row.
+ * @return 0 or -errno (the read fails with it)
+ */
+typedef int (*tiff_ome_tile_fn)(void *ctx, unsigned level, uint64_t plane,
+				uint32_t tx, uint32_t ty, uint8_t *dst);
+
+/**
+ * Build a file: its layout and OME-XML.
+ * @param[out] out written only on success; free with tiff_ome_file_free()
+ * @return 0, -EINVAL/-EFBIG (geometry; nlevels 0 or past the layout's;
+ *         nchannels neither 0 nor g.c), -ENOMEM
+ */
+int tiff_ome_file_new(const struct tiff_ome_meta *m,
+		      struct tiff_ome_file **out);
+void tiff_ome_file_free(struct tiff_ome_file *f);
+
+/** The layout of a file. @note owned by @p f. */
+const struct tiff_ome_layout *
+tiff_ome_file_layout(const struct tiff_ome_file *f);
+
+/**
+ * Read @p len bytes at @p off: header, IFDs and XML from memory and
+ * arithmetic, pixels through @p tile, once per tile touched (a part of a
+ * tile goes through a scratch of one tile).
+ * @return bytes read (short only at end of file), or the callback's or
+ *         -ENOMEM error
+ * @note Thread-safe for concurrent reads of one file.
+ */
+ssize_t tiff_ome_file_read(const struct tiff_ome_file *f, uint64_t off,
+			   size_t len, uint8_t *out, tiff_ome_tile_fn tile,
+			   void *ctx);
+
 #endif
