@@ -63,6 +63,7 @@ static const struct tree_ops *const kind_table[TREE_K_NKINDS] = {
 	[TREE_K_PLATE] = &tree_container_ops,
 	[TREE_K_WELL] = &tree_container_ops,
 	[TREE_K_IMAGE] = &tree_image_ops,
+	[TREE_K_OMETIF] = &tree_image_ops,
 	[TREE_K_TSV] = &tree_tsv_ops,
 	[TREE_K_STUDYTXT] = &tree_study_ops,
 	[TREE_K_ORIGROOT] = &tree_origroot_ops,

@@ -94,6 +94,8 @@ enum tree_kind {
 	TREE_K_TERM,
 	TREE_K_TSTUDY,
 	TREE_K_LINK,
+	/* an image's <stem>.ome.tif (tree_archive.c), beside its .tif */
+	TREE_K_OMETIF,
 	TREE_K_NKINDS
 };
 
@@ -408,17 +410,26 @@ struct arch {
 };
 
 /** Kind data of images. */
+/* The open pixel source of one of an image's files (t->img_lock). */
+struct arch_pix {
+	struct pixsrc_image *pix;
+	unsigned opens;
+	bool opening;
+};
+
+/* An image: the data of its .tif node and of its .ome.tif node (shared,
+ * counted: both come from one listing). */
 struct arch_image {
+	atomic_uint refs;
 	struct api_image img;
 	bool rendered; /* only rendered: <stem>.rendered.tif */
+	bool has_ome;  /* raw, with a usable geometry: <stem>.ome.tif */
 	int64_t date;  /* mtime when the image has no acquisition date */
 	char *zarr;    /* the Zarr group the locator found (heap), or NULL:
 			* img.zarr_lsid (ExternalInfo) or none */
 	char *why;     /* the rule that decided (user.idr.source_why; heap) */
 	/* t->img_lock */
-	struct pixsrc_image *pix;
-	unsigned opens;
-	bool opening;
+	struct arch_pix pix[2]; /* the .tif, the .ome.tif */
 	struct arch_kvset *kvs; /* NULL: not fetched */
 	uint64_t kvs_at;
 };
@@ -443,6 +454,7 @@ void arch_kvset_put(struct arch_kvset *s);
 struct tree_name {
 	char stem[TREE_NAME_MAX + 1];
 	const char *ext; /* static: "", ".tif", ".rendered.tif" */
+	uint64_t ome_size; /* images: its .ome.tif's size, 0 none */
 	int64_t id;
 	bool dropped; /* still not unique after every round: left out */
 };
@@ -477,6 +489,8 @@ int arch_list(struct tree *t, struct node *dir, const char *const *reserved,
  * node is an archive container. */
 int64_t arch_date(const struct node *n);
 bool arch_is_container(enum tree_kind kind);
+/** The .tif (.rendered.tif) or the .ome.tif of an image. */
+bool arch_is_image_file(enum tree_kind kind);
 
 /** Where an image lives, as a search hit says (0: not said). */
 struct arch_where {
