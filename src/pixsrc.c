@@ -99,6 +99,8 @@ struct pixsrc_image {
 	struct pixsrc_level lv[TIFF_OME_MAX_LEVELS];
 	unsigned nlv;
 	struct tiff_ome_file *otf;
+	struct zarr_view_channel *zch; /* the zarr/ view's channels */
+	char *name;		       /* the image's, for the view */
 	struct api_imgdata idata;
 	bool have_idata;
 	struct tiff_channel *chans;
@@ -1020,6 +1022,10 @@ static int image_new(struct pixsrc *ps, const struct api_image *img,
 	atomic_init(&im->pf_until, 0);
 	atomic_init(&im->big_logged, false);
 	im->id = img->id;
+	if (img->name && !(im->name = strdup(img->name))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	im->px = img->px;
 	im->kind = pixsrc_kind_of(ps, img);
 	im->fmt = file_format(img->px.type);
@@ -1139,17 +1145,18 @@ int pixsrc_ome_geom(const struct api_image *img, struct tiff_ome_geom *g)
 }
 
 /*
- * The levels past 0 the .ome.tif can hold: each array asked at once, and
- * used while it has the layout's size for its level (t, c, z and the type
- * as level 0's). The first that does not ends the pyramid (logged).
+ * The levels past 0 a view holds: each array asked at once, and used
+ * while it has t, c, z and the type of level 0 and, for the .ome.tif
+ * (@p l), the layout's size for its level. The first that does not ends
+ * the pyramid (logged).
  */
 static int open_levels(struct pixsrc_image *im, const struct tiff_ome_layout *l,
 		       uint64_t deadline)
 {
 	struct pixsrc *ps = im->ps;
-	unsigned want = (unsigned)im->ms.nlevels < l->nlevels
-				? (unsigned)im->ms.nlevels
-				: l->nlevels;
+	unsigned cap = l ? l->nlevels : TIFF_OME_MAX_LEVELS;
+	unsigned want = (unsigned)im->ms.nlevels < cap ? (unsigned)im->ms.nlevels
+						       : cap;
 	struct http_req r[TIFF_OME_MAX_LEVELS] = {0};
 	char url[TIFF_OME_MAX_LEVELS][PIXSRC_URL_MAX];
 	struct zarr_array arr[TIFF_OME_MAX_LEVELS];
@@ -1185,22 +1192,23 @@ static int open_levels(struct pixsrc_image *im, const struct tiff_ome_layout *l,
 		       memcmp(&arr[k].dtype, &im->arr.dtype,
 			      sizeof(arr[k].dtype)) == 0;
 		for (unsigned d = 0; fits && d < 5; d++) {
-			uint64_t want_d =
-				d == ZARR_Y   ? l->ly[k]
-				: d == ZARR_X ? l->lx[k]
-					      : (ax[d] >= 0 ? im->arr.shape[ax[d]]
-							    : 1);
+			uint64_t have = ax[d] >= 0 ? arr[k].shape[ax[d]] : 1;
 
-			fits = (ax[d] >= 0 ? arr[k].shape[ax[d]] : 1) == want_d;
+			if (d == ZARR_Y || d == ZARR_X)
+				fits = !l || have == (d == ZARR_Y ? l->ly[k]
+								  : l->lx[k]);
+			else
+				fits = have ==
+				       (ax[d] >= 0 ? im->arr.shape[ax[d]] : 1);
 		}
 		if (!fits) {
-			/* a pyramid of another rule: fewer SubIFDs */
+			/* a pyramid of another rule: fewer levels */
 			log_info(LOG_C_ZARR,
-				 "image %" PRId64 ": level %u at \"%s\" is not "
-				 "%ux%u: the .ome.tif has %u levels",
+				 "image %" PRId64 ": level %u at \"%s\" does "
+				 "not fit the %s: it has %u levels",
 				 im->id, k,
-				 log_escape(url[k], esc, sizeof(esc)), l->lx[k],
-				 l->ly[k], k);
+				 log_escape(url[k], esc, sizeof(esc)),
+				 l ? ".ome.tif's layout" : "pyramid", k);
 			break;
 		}
 		im->lv[k - 1].arr = arr[k];
@@ -1259,11 +1267,201 @@ fail:
 	return rc;
 }
 
+int pixsrc_open_zview(struct pixsrc *ps, const struct api_image *img,
+		      uint64_t deadline, struct pixsrc_image **out)
+{
+	struct pixsrc_image *im = NULL;
+	int rc = pixsrc_kind_of(ps, img) == PIXSRC_ZARR ? 0 : -ENOENT;
+	int last = -1;
+
+	if (rc == 0)
+		rc = image_new(ps, img, deadline, &im);
+	/* a chunk file is a decoded chunk as it is: the source's axes must
+	 * come in t, c, z, y, x order (NGFF says so) */
+	for (unsigned d = 0; rc == 0 && d < 5; d++) {
+		if (im->ms.axis[d] < 0)
+			continue;
+		if (im->ms.axis[d] <= last) {
+			log_error(LOG_C_ZARR,
+				  "image %" PRId64 ": the axes of \"%s\" are "
+				  "not in t, c, z, y, x order: no zarr/ view",
+				  img->id, im->url);
+			rc = -ENOENT;
+		}
+		last = im->ms.axis[d];
+	}
+	if (rc == 0)
+		rc = open_levels(im, NULL, deadline);
+	if (rc == 0) {
+		size_t n = im->px.size_c;
+		double shift = im->px.type == API_PT_INT8 ? 128 : 0;
+		unsigned bits = 8 * im->arr.dtype.size;
+
+		im->zch = calloc(n ? n : 1, sizeof(*im->zch));
+		rc = im->zch ? 0 : -ENOMEM;
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			struct zarr_view_channel *c = &im->zch[i];
+
+			c->label = im->chans[i].name;
+			c->color_rgb = im->chans[i].color_rgb;
+			c->start = im->chans[i].window_start - shift;
+			c->end = im->chans[i].window_end - shift;
+			if (im->arr.dtype.kind == ZARR_FLOAT) {
+				c->min = 0;
+				c->max = 1;
+			} else if (im->arr.dtype.kind == ZARR_INT) {
+				c->min = -ldexp(1, (int)bits - 1);
+				c->max = ldexp(1, (int)bits - 1) - 1;
+			} else {
+				c->min = 0;
+				c->max = ldexp(1, (int)bits) - 1;
+			}
+		}
+	}
+	if (rc < 0) {
+		pixsrc_image_free(im);
+		return rc;
+	}
+	*out = im;
+	return 0;
+}
+
+/* A level's array: 0 is the .tif's. */
+static const struct zarr_array *level_arr(const struct pixsrc_image *im,
+					  unsigned lvl)
+{
+	return lvl == 0 ? &im->arr : &im->lv[lvl - 1].arr;
+}
+
+void pixsrc_zview(const struct pixsrc_image *im, struct zarr_view *v)
+{
+	const int *ax = im->ms.axis;
+
+	memset(v, 0, sizeof(*v));
+	v->name = im->name;
+	v->dtype = im->arr.dtype;
+	v->dtype.big_endian = false; /* chunks are decoded little-endian */
+	memcpy(v->fill, im->arr.fill, sizeof(v->fill));
+	v->nlevels = im->nlv + 1;
+	v->space_um = im->px.phys_x > 0;
+	for (unsigned l = 0; l < v->nlevels; l++) {
+		const struct zarr_array *a = level_arr(im, l);
+
+		for (unsigned d = 0; d < 5; d++) {
+			v->lv[l].shape[d] = ax[d] >= 0 ? a->shape[ax[d]] : 1;
+			v->lv[l].chunks[d] = ax[d] >= 0 ? a->chunks[ax[d]] : 1;
+			v->lv[l].scale[d] =
+				ax[d] >= 0 ? im->ms.scale[l][ax[d]] : 1.0;
+		}
+	}
+	v->nchannels = im->px.size_c;
+	v->channels = im->zch;
+}
+
+/* One chunk of a level, copied out as it decoded (the zarr/ view). */
+struct zchunk {
+	struct pixsrc_image *im;
+	const struct zarr_array *a;
+	const char *url;
+	uint64_t ident;
+	uint64_t idx[ZARR_MAX_DIMS];
+	uint64_t off;
+	size_t len;
+	uint8_t *out;
+};
+
+static int prep_zchunk(void *ctx, size_t i, struct load_item *it,
+		       struct cache_key *k)
+{
+	struct zchunk *z = ctx;
+	size_t ul = strlen(z->url);
+
+	(void)i;
+	memcpy(it->idx, z->idx, sizeof(it->idx));
+	cache_key_chunk(k, "zarr", z->ident, z->im->id, it->idx, z->a->ndim);
+	it->cost = zarr_load_cost(z->a);
+	memcpy(it->url, z->url, ul);
+	it->url[ul++] = '/';
+	return zarr_chunk_key(z->a, it->idx, it->url + ul, sizeof(it->url) - ul);
+}
+
+static size_t len_zchunk(void *ctx, const struct load_item *it)
+{
+	struct zchunk *z = ctx;
+
+	(void)it;
+	return (size_t)zarr_chunk_bytes(z->a);
+}
+
+static int use_zchunk(void *ctx, size_t i, const struct chunk *c)
+{
+	struct zchunk *z = ctx;
+	unsigned es = z->a->dtype.size;
+
+	(void)i;
+	if (!c->absent) {
+		memcpy(z->out, c->data + z->off, z->len);
+		return 0;
+	}
+	/* the fill value, sample after sample from where the read starts */
+	for (size_t k = 0; k < z->len; k++)
+		z->out[k] = z->a->fill[(z->off + k) % es];
+	return 0;
+}
+
+static void load_zchunk(void *ctx, struct load_item *items, size_t n,
+			uint64_t deadline)
+{
+	struct zchunk *z = ctx;
+
+	load_zarr(z->im, z->a, items, n, deadline);
+}
+
+ssize_t pixsrc_zview_read(struct pixsrc_image *im, unsigned lvl,
+			  const uint64_t idx[5], uint64_t off, size_t len,
+			  uint8_t *out, uint64_t deadline)
+{
+	struct zrows lz = {0};
+	struct zchunk z = {.im = im, .out = out};
+	struct loader ld = {prep_zchunk, len_zchunk, load_zchunk, use_zchunk,
+			    &z,		 NULL,	     &im->big_logged};
+	uint64_t size;
+	int rc;
+
+	if (lvl > im->nlv)
+		return -EIO;
+	level_of(im, lvl, &lz);
+	z.a = lz.a;
+	z.url = lz.url;
+	z.ident = lz.ident;
+	ld.what = z.url;
+	size = zarr_chunk_bytes(z.a);
+	memset(z.idx, 0, sizeof(z.idx));
+	for (unsigned d = 0; d < 5; d++) {
+		int a = im->ms.axis[d];
+
+		if (a >= 0 && idx[d] >= zarr_grid(z.a, (unsigned)a))
+			return -ENOENT;
+		if (a < 0 && idx[d] != 0)
+			return -ENOENT;
+		if (a >= 0)
+			z.idx[a] = idx[d];
+	}
+	if (off >= size)
+		return 0;
+	z.off = off;
+	z.len = size - off < len ? (size_t)(size - off) : len;
+	rc = pixsrc_chunks_each(&im->ps->chunks, &ld, 1, false, deadline);
+	return rc < 0 ? rc : (ssize_t)z.len;
+}
+
 static void image_destroy(struct pixsrc_image *im)
 {
 	for (unsigned i = 0; i < im->nlv; i++)
 		free(im->lv[i].url);
 	tiff_ome_file_free(im->otf);
+	free(im->zch);
+	free(im->name);
 	free(im->group);
 	tiff_file_free(im->tf);
 	free(im->chans);

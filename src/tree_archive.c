@@ -303,8 +303,8 @@ static void arch_image_free(void *data)
 
 	if (atomic_fetch_sub(&im->refs, 1) != 1)
 		return;
-	pixsrc_image_free(im->pix[0].pix);
-	pixsrc_image_free(im->pix[1].pix);
+	for (int v = 0; v < ARCH_VIEWS; v++)
+		pixsrc_image_free(im->pix[v].pix);
 	arch_kvset_put(im->kvs);
 	free(im->zarr);
 	free(im->why);
@@ -1226,10 +1226,14 @@ static int image_xattrs(struct tree *t, struct node *n, bool with_kv,
 		if (l > el) {
 			tree_xattr_addf(x, "user.idr.originals",
 					"originals/%.*s", (int)(l - el), path);
-			if (im->has_ome)
+			if (im->has_ome) {
 				tree_xattr_addf(x, "user.idr.ome_tif",
 						"%.*s" OMETIF_EXT,
 						(int)(l - el), path);
+				tree_xattr_addf(x, "user.idr.zarr",
+						"zarr/%.*s.zarr",
+						(int)(l - el), path);
+			}
 		}
 	}
 	if (!with_kv)
@@ -1288,26 +1292,26 @@ static const char *node_path(struct tree *t, const struct node *n, char *buf,
 	return log_escape(raw, buf, size);
 }
 
-static int image_open(struct tree *t, struct node *n, uint64_t deadline,
-		      void **fh)
+int arch_pix_take(struct tree *t, struct node *n, struct arch_image *im,
+		  enum arch_view view, uint64_t size, uint64_t deadline,
+		  struct pixsrc_image **out)
 {
-	struct arch_image *im = n->data;
-	struct arch_pix *p = im ? &im->pix[n->kind == TREE_K_OMETIF] : NULL;
+	struct arch_pix *p = &im->pix[view];
 	struct pixsrc_image *pix = NULL;
 	struct api_image img;
-	uint64_t size = 0;
 	char esc[PATH_MAX_LEN];
 	int rc = 0;
 
-	(void)fh;
-	if (!t->pixsrc || !im)
-		return 0; /* reads will say EIO */
+	if (!t->pixsrc)
+		return -EIO;
 	pthread_mutex_lock(&t->img_lock);
 	/* one opener loads the source; others wait for it */
 	while (p->opening && rc == 0)
 		rc = http_cond_wait(&t->img_cond, &t->img_lock, deadline);
-	if (rc == 0 && p->pix)
+	if (rc == 0 && p->pix) {
 		p->opens++;
+		*out = p->pix;
+	}
 	if (rc < 0 || p->pix) {
 		pthread_mutex_unlock(&t->img_lock);
 		return rc;
@@ -1320,12 +1324,13 @@ static int image_open(struct tree *t, struct node *n, uint64_t deadline,
 	img = im->img;
 	if (im->zarr)
 		img.zarr_lsid = im->zarr;
-	if (n->kind == TREE_K_OMETIF)
+	if (view == ARCH_OME_TIF)
 		rc = pixsrc_open_ome(t->pixsrc, &img, deadline, &pix);
+	else if (view == ARCH_ZARR)
+		rc = pixsrc_open_zview(t->pixsrc, &img, deadline, &pix);
 	else
 		rc = pixsrc_open(t->pixsrc, &img, deadline, &pix);
-	tree_node_get(t, n, &size, NULL);
-	if (rc == 0 && pixsrc_size(pix) != size) {
+	if (rc == 0 && size && pixsrc_size(pix) != size) {
 		log_error(LOG_C_TREE,
 			  "'%s': file size %" PRIu64
 			  " differs from the listing's %" PRIu64,
@@ -1341,21 +1346,18 @@ static int image_open(struct tree *t, struct node *n, uint64_t deadline,
 	if (rc == 0) {
 		p->pix = pix;
 		p->opens++;
+		*out = pix;
 	}
 	pthread_cond_broadcast(&t->img_cond);
 	pthread_mutex_unlock(&t->img_lock);
 	return rc;
 }
 
-static void image_release(struct tree *t, struct node *n, void *fh)
+void arch_pix_drop(struct tree *t, struct arch_image *im, enum arch_view view)
 {
-	struct arch_image *im = n->data;
-	struct arch_pix *p = im ? &im->pix[n->kind == TREE_K_OMETIF] : NULL;
+	struct arch_pix *p = &im->pix[view];
 	struct pixsrc_image *pix = NULL;
 
-	(void)fh;
-	if (!im)
-		return;
 	pthread_mutex_lock(&t->img_lock);
 	if (p->opens > 0 && --p->opens == 0) {
 		/* no handle left: no read can be using it */
@@ -1364,6 +1366,33 @@ static void image_release(struct tree *t, struct node *n, void *fh)
 	}
 	pthread_mutex_unlock(&t->img_lock);
 	pixsrc_image_free(pix);
+}
+
+static enum arch_view view_of(const struct node *n)
+{
+	return n->kind == TREE_K_OMETIF ? ARCH_OME_TIF : ARCH_TIF;
+}
+
+static int image_open(struct tree *t, struct node *n, uint64_t deadline,
+		      void **fh)
+{
+	struct pixsrc_image *pix = NULL;
+	uint64_t size = 0;
+
+	(void)fh;
+	if (!t->pixsrc || !n->data)
+		return 0; /* reads will say EIO */
+	tree_node_get(t, n, &size, NULL);
+	/* a listing size of 0 (no usable geometry) matches no source */
+	return arch_pix_take(t, n, n->data, view_of(n), size ? size : 1,
+			     deadline, &pix);
+}
+
+static void image_release(struct tree *t, struct node *n, void *fh)
+{
+	(void)fh;
+	if (n->data)
+		arch_pix_drop(t, n->data, view_of(n));
 }
 
 static ssize_t image_read(struct tree *t, struct node *n, void *fh,
@@ -1377,7 +1406,7 @@ static ssize_t image_read(struct tree *t, struct node *n, void *fh,
 	(void)fh;
 	pthread_mutex_lock(&t->img_lock);
 	/* valid until the last handle closes, after this read */
-	pix = im ? im->pix[n->kind == TREE_K_OMETIF].pix : NULL;
+	pix = im ? im->pix[view_of(n)].pix : NULL;
 	pthread_mutex_unlock(&t->img_lock);
 	if (!pix) {
 		log_error(LOG_C_TREE, "'%s': read with no open pixel source",

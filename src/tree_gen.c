@@ -38,7 +38,7 @@
 
 #include "tree_int.h"
 
-/* v3: images.tsv has source_why; v4: ome_tif */
+/* v3: images.tsv has source_why; v4: ome_tif, zarr */
 #define GEN_KEY_VERSION "v4"
 #define GEN_MAX_BYTES	(512u << 20)
 #define GEN_MAX_WELLS	20000u
@@ -144,6 +144,9 @@ static const struct gen_text *readme(struct tree *t)
 		"  screens/<screen>/<plate>/<well>/field-<n>.tif\n"
 		"  originals/projects/<project>/<dataset>/<image>/  its files\n"
 		"  originals/screens/<screen>/<plate>/<well>/field-<n>/\n"
+		"  zarr/projects/<project>/<dataset>/<image>.zarr/  its "
+		"OME-Zarr\n"
+		"  zarr/screens/<screen>/<plate>/<well>/field-<n>.zarr/\n"
 		"  by-<menu>/<term>/<study>/<image>.tif  symlinks to the "
 		"above\n"
 		"\n"
@@ -200,6 +203,12 @@ static const struct gen_text *readme(struct tree *t)
 		"projects/ meet no per-image directory: they cost the "
 		"listings\n"
 		"only. getfattr -n user.idr.originals <image> gives the path.\n"
+		"zarr/ mirrors them too: each raw image's <stem>.zarr/ is an\n"
+		"OME-NGFF 0.4 group with every pyramid level, uncompressed "
+		"chunk\n"
+		"files served from the same cache (zarr.open() and napari take "
+		"the\n"
+		"path; getfattr -n user.idr.zarr <image> gives it).\n"
 		"\n"
 		"By annotation: by-phenotype/, by-gene/, by-organism/,\n"
 		"by-cell-line/, by-compound/, by-antibody/, by-sirna/ and\n"
@@ -793,17 +802,25 @@ static void tsv_row(struct sbuf *b, const struct gen_row *w,
 	sb_str(b, im && im->rendered ? "\trendered\t" : "\tzarr\t");
 	sb_cell(b, im ? im->why : NULL);
 	sb_add(b, "\t", 1);
-	/* the .ome.tif beside the .tif: the same stem */
+	/* the views: the .ome.tif beside the .tif, and zarr/ (the same
+	 * stem) */
 	if (im && im->has_ome && w->path && strlen(w->path) > 4) {
-		char *o = NULL;
+		int stem = (int)(strlen(w->path) - 4);
+		char *o = NULL, *z = NULL;
 
-		if (asprintf(&o, "%.*s.ome.tif", (int)(strlen(w->path) - 4),
-			     w->path) < 0)
+		if (asprintf(&o, "%.*s.ome.tif", stem, w->path) < 0)
 			o = NULL;
-		if (!o)
+		if (asprintf(&z, "zarr/%.*s.zarr", stem, w->path) < 0)
+			z = NULL;
+		if (!o || !z)
 			b->err = -ENOMEM;
 		sb_cell(b, o);
+		sb_add(b, "\t", 1);
+		sb_cell(b, z);
 		free(o);
+		free(z);
+	} else {
+		sb_add(b, "\t", 1);
 	}
 	tsv_kv_cells(b, kv, keys, nk);
 	sb_add(b, "\n", 1);
@@ -843,7 +860,7 @@ static int tsv_format(struct tree *t, struct gen_rows *r, struct sbuf *b)
 	if (rc == 0) {
 		sb_str(b, "path\tid\tname\tSizeX\tSizeY\tSizeZ\tSizeC\tSizeT\t"
 			  "PixelType\tPhysicalSizeX\tPhysicalSizeY\t"
-			  "PhysicalSizeZ\tsource\tsource_why\tome_tif");
+			  "PhysicalSizeZ\tsource\tsource_why\tome_tif\tzarr");
 		for (size_t k = 0; k < nk; k++) {
 			sb_add(b, "\t", 1);
 			sb_cell(b, keys[k]);

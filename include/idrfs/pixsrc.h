@@ -49,6 +49,7 @@
 #include "idrfs/api.h"
 #include "idrfs/cache.h"
 #include "idrfs/tiff.h"
+#include "idrfs/zarr.h"
 
 enum pixsrc_kind {
 	PIXSRC_ZARR,
@@ -136,6 +137,30 @@ int pixsrc_ome_geom(const struct api_image *img, struct tiff_ome_geom *g);
  */
 int pixsrc_open_ome(struct pixsrc *ps, const struct api_image *img,
 		    uint64_t deadline, struct pixsrc_image **out);
+
+/**
+ * Open an image's OME-Zarr view (zarr/, a Zarr source only): what
+ * pixsrc_open() asks and every level's array, at once. A level whose t,
+ * c, z or type differ from level 0's ends the pyramid (logged).
+ * @return as pixsrc_open(); -ENOENT for an image with no raw source or
+ *         with axes out of t, c, z, y, x order
+ */
+int pixsrc_open_zview(struct pixsrc *ps, const struct api_image *img,
+		      uint64_t deadline, struct pixsrc_image **out);
+
+/** What the view holds (for its JSON). @note Strings owned by @p im. */
+void pixsrc_zview(const struct pixsrc_image *im, struct zarr_view *v);
+
+/**
+ * Read a chunk file of the view: chunk @p idx (t, c, z, y, x grid
+ * coordinates) of level @p lvl, its decoded bytes (the fill value for a
+ * chunk the remote does not have), through the chunk table and cache.
+ * @return bytes read (short only at the chunk's end), -ENOENT (no such
+ *         chunk), or as pixsrc_read()
+ */
+ssize_t pixsrc_zview_read(struct pixsrc_image *im, unsigned lvl,
+			  const uint64_t idx[5], uint64_t off, size_t len,
+			  uint8_t *out, uint64_t deadline);
 
 /** Drop the opener's reference (prefetch jobs may hold it a little
  * longer). NULL is a no-op. */
