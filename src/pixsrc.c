@@ -77,15 +77,30 @@ struct pixsrc {
 	struct pixsrc_chunks chunks; /* has its own lock */
 };
 
+/* A pyramid level past 0 (the .ome.tif's SubIFDs). */
+struct pixsrc_level {
+	char *url;
+	struct zarr_array arr;
+	uint64_t ident;
+};
+
 struct pixsrc_image {
 	struct pixsrc *ps;
 	enum pixsrc_kind kind;
 	int64_t id;
 	struct api_pixels px;
 	char *url; /* Zarr array (level 0) or the remote base for renders */
+	char *group; /* the Zarr group (no trailing slash) */
+	bool v3;
 	struct zarr_array arr;
 	struct zarr_multiscale ms;
 	uint64_t ident; /* the array's identity in chunk keys (Zarr) */
+	/* the .ome.tif: levels 1..nlv of the pyramid, and its file */
+	struct pixsrc_level lv[TIFF_OME_MAX_LEVELS];
+	unsigned nlv;
+	struct tiff_ome_file *otf;
+	struct zarr_view_channel *zch; /* the zarr/ view's channels */
+	char *name;		       /* the image's, for the view */
 	struct api_imgdata idata;
 	bool have_idata;
 	struct tiff_channel *chans;
@@ -186,11 +201,11 @@ static int load_errno(int rc)
 	return rc == -ENOMEM || rc == -ETIMEDOUT ? rc : -EIO;
 }
 
-static void load_zarr(struct pixsrc_image *im, struct load_item *items,
-		      size_t n, uint64_t deadline)
+static void load_zarr(struct pixsrc_image *im, const struct zarr_array *a,
+		      struct load_item *items, size_t n, uint64_t deadline)
 {
 	struct pixsrc *ps = im->ps;
-	size_t len = (size_t)zarr_chunk_bytes(&im->arr);
+	size_t len = (size_t)zarr_chunk_bytes(a);
 	struct http_req *reqs = calloc(n, sizeof(*reqs));
 
 	if (!reqs) {
@@ -220,7 +235,7 @@ static void load_zarr(struct pixsrc_image *im, struct load_item *items,
 		}
 		if (rc == 0) {
 			buf = malloc(len);
-			rc = buf ? zarr_chunk_decode(&im->arr, reqs[i].body,
+			rc = buf ? zarr_chunk_decode(a, reqs[i].body,
 						     reqs[i].len, buf)
 				 : -ENOMEM;
 		}
@@ -236,7 +251,7 @@ static void load_zarr(struct pixsrc_image *im, struct load_item *items,
 		http_req_release(&reqs[i]);
 		if (rc == 0) {
 			pixsrc_chunks_store(&ps->chunks, items[i].c, buf, len,
-					    im->arr.dtype.size);
+					    a->dtype.size);
 		} else {
 			free(buf);
 			buf = NULL;
@@ -375,7 +390,9 @@ static void store_sample(uint8_t *p, double v, enum tiff_sample_format fmt,
 {
 	uint64_t u;
 
-	if (fmt == TIFF_SF_FLOAT) {
+	if (fmt == TIFF_SF_FLOAT && bps == 8) {
+		memcpy(&u, &v, 8);
+	} else if (fmt == TIFF_SF_FLOAT) {
 		float f = (float)v;
 		uint32_t w;
 
@@ -397,33 +414,37 @@ static void store_sample(uint8_t *p, double v, enum tiff_sample_format fmt,
 		p[i] = (uint8_t)(u >> (8 * i));
 }
 
+/* The samples a file holds: type, width, and int8's +128 (the .tif). */
+struct sample_out {
+	enum tiff_sample_format fmt;
+	unsigned bps;
+	bool shift; /* int8 as v+128 in uint8 */
+};
+
 /* Copy n samples with source stride (in elements) into file samples. */
-static void convert(const struct pixsrc_image *im, const uint8_t *src,
-		    uint64_t stride, uint8_t *dst, size_t n)
+static void convert(const struct zarr_dtype *dt, const struct sample_out *o,
+		    const uint8_t *src, uint64_t stride, uint8_t *dst, size_t n)
 {
-	const struct zarr_dtype *dt = &im->arr.dtype;
-	bool same = dt->size == im->bps &&
-		    ((dt->kind == ZARR_FLOAT) == (im->fmt == TIFF_SF_FLOAT)) &&
-		    ((dt->kind == ZARR_INT) == (im->fmt == TIFF_SF_INT)) &&
-		    im->px.type != API_PT_INT8;
+	bool same = dt->size == o->bps &&
+		    ((dt->kind == ZARR_FLOAT) == (o->fmt == TIFF_SF_FLOAT)) &&
+		    ((dt->kind == ZARR_INT) == (o->fmt == TIFF_SF_INT)) &&
+		    !o->shift;
 
 	if (same && stride == 1) {
-		memcpy(dst, src, n * im->bps);
+		memcpy(dst, src, n * o->bps);
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const uint8_t *s = src + i * stride * dt->size;
 
-		if (im->px.type == API_PT_INT8 && dt->size == 1)
+		if (o->shift && dt->size == 1)
 			dst[i] = (uint8_t)(s[0] ^ 0x80); /* v + 128 */
 		else if (same)
-			memcpy(dst + i * im->bps, s, im->bps);
+			memcpy(dst + i * o->bps, s, o->bps);
 		else
-			store_sample(
-				dst + i * im->bps,
-				load_sample(s, dt) +
-					(im->px.type == API_PT_INT8 ? 128 : 0),
-				im->fmt, im->bps);
+			store_sample(dst + i * o->bps,
+				     load_sample(s, dt) + (o->shift ? 128 : 0),
+				     o->fmt, o->bps);
 	}
 }
 
@@ -435,15 +456,25 @@ struct rd {
 	bool pf; /* a prefetch job: yields when memory is short */
 };
 
-/* The chunks under some rows and columns of one plane of a Zarr array. */
+/*
+ * The chunks under some rows and columns of one plane of a Zarr array (a
+ * level of the pyramid), and where they go: dst holds rows row0.. of
+ * dst_stride bytes, its first sample being column dst_x0.
+ */
 struct zrows {
 	struct pixsrc_image *im;
+	const struct zarr_array *a;
+	const char *url;
+	uint64_t ident;
+	struct sample_out out;
 	uint64_t v[5]; /* t, c, z of the plane (y, x per chunk) */
 	uint64_t cy0, cx0, gx;
-	uint32_t row0, nrows;
+	uint32_t row0, nrows, col0, ncols;
 	uint64_t stride[ZARR_MAX_DIMS];
 	size_t cost;
 	uint8_t *dst;
+	size_t dst_stride;
+	uint32_t dst_x0;
 };
 
 static int prep_zarr(void *ctx, size_t i, struct load_item *it,
@@ -451,10 +482,10 @@ static int prep_zarr(void *ctx, size_t i, struct load_item *it,
 {
 	struct zrows *z = ctx;
 	const struct pixsrc_image *im = z->im;
-	const struct zarr_array *a = &im->arr;
+	const struct zarr_array *a = z->a;
 	const int *ax = im->ms.axis;
 	uint64_t v[5];
-	size_t ul = strlen(im->url);
+	size_t ul = strlen(z->url);
 
 	memcpy(v, z->v, sizeof(v));
 	v[ZARR_Y] = (z->cy0 + i / z->gx) * a->chunks[ax[ZARR_Y]];
@@ -464,10 +495,10 @@ static int prep_zarr(void *ctx, size_t i, struct load_item *it,
 		if (ax[d] >= 0)
 			it->idx[ax[d]] = v[d] / a->chunks[ax[d]];
 	}
-	cache_key_chunk(k, "zarr", im->ident, im->id, it->idx, a->ndim);
+	cache_key_chunk(k, "zarr", z->ident, im->id, it->idx, a->ndim);
 	it->cost = z->cost;
-	/* im->url is shorter than PIXSRC_URL_MAX (open_zarr) */
-	memcpy(it->url, im->url, ul);
+	/* level URLs are shorter than PIXSRC_URL_MAX (open_zarr) */
+	memcpy(it->url, z->url, ul);
 	it->url[ul++] = '/';
 	return zarr_chunk_key(a, it->idx, it->url + ul, sizeof(it->url) - ul);
 }
@@ -477,32 +508,37 @@ static int use_zarr(void *ctx, size_t i, const struct chunk *c)
 {
 	struct zrows *z = ctx;
 	const struct pixsrc_image *im = z->im;
-	const struct zarr_array *a = &im->arr;
+	const struct zarr_array *a = z->a;
 	const int *ax = im->ms.axis;
 	uint64_t chy = a->chunks[ax[ZARR_Y]], chx = a->chunks[ax[ZARR_X]];
 	uint64_t cy = z->cy0 + i / z->gx, cx = z->cx0 + i % z->gx;
 	uint64_t end = (uint64_t)z->row0 + z->nrows;
 	uint64_t y_lo = cy * chy > z->row0 ? cy * chy : z->row0;
 	uint64_t y_hi = (cy + 1) * chy < end ? (cy + 1) * chy : end;
-	uint64_t x0 = cx * chx;
-	uint64_t w = im->px.size_x - x0 < chx ? im->px.size_x - x0 : chx;
-	size_t row_bytes = (size_t)im->px.size_x * im->bps;
+	uint64_t cend = (uint64_t)z->col0 + z->ncols;
+	uint64_t x_lo = cx * chx > z->col0 ? cx * chx : z->col0;
+	uint64_t x_hi = (cx + 1) * chx < cend ? (cx + 1) * chx : cend;
 	uint64_t base = 0;
 
 	for (unsigned k = 0; k < 3; k++) {
 		if (ax[k] >= 0)
 			base += (z->v[k] % a->chunks[ax[k]]) * z->stride[ax[k]];
 	}
+	base += (x_lo - cx * chx) * z->stride[ax[ZARR_X]];
 	for (uint64_t y = y_lo; y < y_hi; y++) {
 		uint64_t off = base + (y - cy * chy) * z->stride[ax[ZARR_Y]];
-		uint8_t *d = z->dst + (y - z->row0) * row_bytes + x0 * im->bps;
+		uint8_t *d = z->dst + (y - z->row0) * z->dst_stride +
+			     (x_lo - z->dst_x0) * z->out.bps;
 
 		/* an absent chunk: the fill value, every sample */
 		if (c->absent)
-			convert(im, a->fill, 0, d, (size_t)w);
+			convert(&a->dtype, &z->out, a->fill, 0, d,
+				(size_t)(x_hi - x_lo));
 		else
-			convert(im, c->data + off * a->dtype.size,
-				z->stride[ax[ZARR_X]], d, (size_t)w);
+			convert(&a->dtype, &z->out,
+				c->data + off * a->dtype.size,
+				z->stride[ax[ZARR_X]], d,
+				(size_t)(x_hi - x_lo));
 	}
 	return 0;
 }
@@ -512,7 +548,7 @@ static size_t len_zarr(void *ctx, const struct load_item *it)
 	struct zrows *z = ctx;
 
 	(void)it;
-	return (size_t)zarr_chunk_bytes(&z->im->arr);
+	return (size_t)zarr_chunk_bytes(z->a);
 }
 
 static void load_zarr_cb(void *ctx, struct load_item *items, size_t n,
@@ -520,46 +556,115 @@ static void load_zarr_cb(void *ctx, struct load_item *items, size_t n,
 {
 	struct zrows *z = ctx;
 
-	load_zarr(z->im, items, n, deadline);
+	load_zarr(z->im, z->a, items, n, deadline);
 }
 
-/* The chunks under rows row0.. and columns col0.. of a plane, loaded (in
- * batches that fit the memory budget) and converted into dst; dst NULL
- * only loads (prefetch). */
+/* What level @p lvl of an image reads: level 0 is the .tif's array. */
+static void level_of(struct pixsrc_image *im, unsigned lvl, struct zrows *z)
+{
+	if (lvl == 0) {
+		z->a = &im->arr;
+		z->url = im->url;
+		z->ident = im->ident;
+	} else {
+		z->a = &im->lv[lvl - 1].arr;
+		z->url = im->lv[lvl - 1].url;
+		z->ident = im->lv[lvl - 1].ident;
+	}
+}
+
+/*
+ * The chunks under rows row0.. and columns col0.. of a plane of level
+ * z->a, loaded (in batches that fit the memory budget) and copied into
+ * z->dst as z->out says; dst NULL only loads (prefetch).
+ */
+static int zarr_region(struct rd *rd, struct zrows *z, uint64_t plane,
+		       uint32_t row0, uint32_t nrows, uint32_t col0,
+		       uint32_t ncols)
+{
+	struct pixsrc_image *im = rd->im;
+	const struct zarr_array *a = z->a;
+	const int *ax = im->ms.axis;
+	uint64_t C = im->px.size_c, Z = im->px.size_z;
+	uint64_t chy = a->chunks[ax[ZARR_Y]], chx = a->chunks[ax[ZARR_X]];
+	struct loader ld = {
+		prep_zarr, len_zarr, load_zarr_cb, z->dst ? use_zarr : NULL,
+		z,	   z->url,   &im->big_logged};
+	uint64_t cy1 = (row0 + (uint64_t)nrows - 1) / chy;
+
+	if (nrows == 0 || ncols == 0)
+		return 0;
+	z->im = im;
+	z->v[0] = plane / (C * Z);
+	z->v[1] = plane % C;
+	z->v[2] = (plane / C) % Z;
+	z->cy0 = row0 / chy;
+	z->cx0 = col0 / chx;
+	z->row0 = row0;
+	z->nrows = nrows;
+	z->col0 = col0;
+	z->ncols = ncols;
+	z->cost = zarr_load_cost(a);
+	/* at most 2^32 rows times 2^32 columns: no overflow */
+	z->gx = (col0 + (uint64_t)ncols - 1) / chx - z->cx0 + 1;
+	z->stride[a->ndim - 1] = 1;
+	for (unsigned d = a->ndim - 1; d > 0; d--)
+		z->stride[d - 1] = z->stride[d] * a->chunks[d];
+	return pixsrc_chunks_each(&im->ps->chunks, &ld,
+				  (size_t)((cy1 - z->cy0 + 1) * z->gx), rd->pf,
+				  rd->deadline);
+}
+
+/* The .tif's rows: level 0, in the file's sample type. */
 static int rows_zarr(void *ctx, uint64_t plane, uint32_t row0, uint32_t nrows,
 		     uint32_t col0, uint32_t ncols, uint8_t *dst)
 {
 	struct rd *rd = ctx;
 	struct pixsrc_image *im = rd->im;
-	const struct zarr_array *a = &im->arr;
-	const int *ax = im->ms.axis;
-	uint64_t C = im->px.size_c, Z = im->px.size_z;
-	uint64_t chy = a->chunks[ax[ZARR_Y]], chx = a->chunks[ax[ZARR_X]];
 	struct zrows z = {
-		.im = im,
-		.v = {plane / (C * Z), plane % C, (plane / C) % Z, 0, 0},
-		.cy0 = row0 / chy,
-		.cx0 = col0 / chx,
-		.row0 = row0,
-		.nrows = nrows,
-		.cost = zarr_load_cost(a),
+		.out = {im->fmt, im->bps, im->px.type == API_PT_INT8},
 		.dst = dst,
+		.dst_stride = (size_t)im->px.size_x * im->bps,
 	};
-	struct loader ld = {
-		prep_zarr, len_zarr, load_zarr_cb,   dst ? use_zarr : NULL,
-		&z,	   im->url,  &im->big_logged};
-	uint64_t cy1 = (row0 + nrows - 1) / chy;
 
-	if (nrows == 0 || ncols == 0)
+	level_of(im, 0, &z);
+	return zarr_region(rd, &z, plane, row0, nrows, col0, ncols);
+}
+
+/* The OME type's samples: int8 is int8, double is double. */
+static enum tiff_sample_format ome_format(enum api_pixel_type t)
+{
+	return t == API_PT_INT8 ? TIFF_SF_INT : file_format(t);
+}
+
+/* One tile of the .ome.tif: native samples, zero past the level's edge. */
+static int tile_zarr(void *ctx, unsigned level, uint64_t plane, uint32_t tx,
+		     uint32_t ty, uint8_t *dst)
+{
+	struct rd *rd = ctx;
+	struct pixsrc_image *im = rd->im;
+	const struct tiff_ome_layout *l = tiff_ome_file_layout(im->otf);
+	unsigned bps = api_pixel_bytes(im->px.type);
+	uint64_t x0 = (uint64_t)tx * l->tile_w, y0 = (uint64_t)ty * l->tile_h;
+	struct zrows z = {
+		.out = {ome_format(im->px.type), bps, false},
+		.dst = dst,
+		.dst_stride = (size_t)l->tile_w * bps,
+		.dst_x0 = (uint32_t)x0,
+	};
+
+	memset(dst, 0, (size_t)l->tile_w * l->tile_h * bps);
+	if (level > im->nlv || level >= l->nlevels || x0 >= l->lx[level] || y0 >= l->ly[level])
 		return 0;
-	/* at most 2^32 rows times 2^32 columns: no overflow */
-	z.gx = (col0 + (uint64_t)ncols - 1) / chx - z.cx0 + 1;
-	z.stride[a->ndim - 1] = 1;
-	for (unsigned d = a->ndim - 1; d > 0; d--)
-		z.stride[d - 1] = z.stride[d] * a->chunks[d];
-	return pixsrc_chunks_each(&im->ps->chunks, &ld,
-				  (size_t)((cy1 - z.cy0 + 1) * z.gx), rd->pf,
-				  rd->deadline);
+	level_of(im, level, &z);
+	return zarr_region(rd, &z, plane, (uint32_t)y0,
+			   (uint32_t)(l->ly[level] - y0 < l->tile_h
+					      ? l->ly[level] - y0
+					      : l->tile_h),
+			   (uint32_t)x0,
+			   (uint32_t)(l->lx[level] - x0 < l->tile_w
+					      ? l->lx[level] - x0
+					      : l->tile_w));
 }
 
 /* The bands under some rows of one rendered plane. */
@@ -785,7 +890,9 @@ static int open_zarr(struct pixsrc *ps, struct pixsrc_image *im,
 	if (rc < 0 || (size_t)rc >= sizeof(url[0]))
 		return -ENAMETOOLONG;
 	im->url = strdup(url[0]);
-	if (!im->url)
+	im->group = strdup(group);
+	im->v3 = v3;
+	if (!im->url || !im->group)
 		return -ENOMEM;
 	snprintf(url[1], sizeof(url[1]), "%s/%s", im->url,
 		 v3 ? "zarr.json" : ".zarray");
@@ -828,9 +935,8 @@ static void canon_add(char *buf, size_t size, size_t *len, const char *fmt, ...)
  * order, codec chain, shard layout, fill value, key layout), as a
  * canonical string (cache.h, key schema).
  */
-static uint64_t zarr_ident(const struct pixsrc_image *im)
+static uint64_t zarr_ident(const struct zarr_array *a, const char *url)
 {
-	const struct zarr_array *a = &im->arr;
 	char b[1024];
 	size_t n = 0;
 
@@ -858,8 +964,7 @@ static uint64_t zarr_ident(const struct pixsrc_image *im)
 	for (unsigned i = 0; i < sizeof(a->fill); i++)
 		canon_add(b, sizeof(b), &n, "%02x", a->fill[i]);
 	return cache_ident_add(
-		cache_ident_add(CACHE_IDENT_INIT, im->url, strlen(im->url) + 1),
-		b, n);
+		cache_ident_add(CACHE_IDENT_INIT, url, strlen(url) + 1), b, n);
 }
 
 /* Channel names, colours and windows for the TIFF descriptions. */
@@ -899,11 +1004,11 @@ static int make_channels(struct pixsrc_image *im)
 	return 0;
 }
 
-int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
-		uint64_t deadline, struct pixsrc_image **out)
+/* What both files of an image need: imgData, the source, the channels. */
+static int image_new(struct pixsrc *ps, const struct api_image *img,
+		     uint64_t deadline, struct pixsrc_image **out)
 {
 	struct pixsrc_image *im = calloc(1, sizeof(*im));
-	struct tiff_meta m = {0};
 	int rc;
 
 	if (!im)
@@ -917,6 +1022,10 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 	atomic_init(&im->pf_until, 0);
 	atomic_init(&im->big_logged, false);
 	im->id = img->id;
+	if (img->name && !(im->name = strdup(img->name))) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	im->px = img->px;
 	im->kind = pixsrc_kind_of(ps, img);
 	im->fmt = file_format(img->px.type);
@@ -951,7 +1060,7 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 	if (im->kind == PIXSRC_ZARR) {
 		rc = open_zarr(ps, im, img, deadline);
 		if (rc == 0)
-			im->ident = zarr_ident(im);
+			im->ident = zarr_ident(&im->arr, im->url);
 	} else {
 		char url[PIXSRC_URL_MAX];
 
@@ -969,7 +1078,22 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 		rc = make_channels(im);
 	if (rc < 0)
 		goto fail;
+	*out = im;
+	return 0;
+fail:
+	pixsrc_image_free(im);
+	return rc;
+}
 
+int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
+		uint64_t deadline, struct pixsrc_image **out)
+{
+	struct pixsrc_image *im = NULL;
+	struct tiff_meta m = {0};
+	int rc = image_new(ps, img, deadline, &im);
+
+	if (rc < 0)
+		return rc;
 	m.g = (struct tiff_geom){
 		.x = img->px.size_x,
 		.y = img->px.size_y,
@@ -1002,8 +1126,343 @@ fail:
 	return rc;
 }
 
+int pixsrc_ome_geom(const struct api_image *img, struct tiff_ome_geom *g)
+{
+	unsigned bps = api_pixel_bytes(img->px.type);
+
+	if (!img->has_pixels || bps == 0)
+		return -ENOENT;
+	*g = (struct tiff_ome_geom){
+		.x = img->px.size_x,
+		.y = img->px.size_y,
+		.c = img->px.size_c,
+		.z = img->px.size_z,
+		.t = img->px.size_t_,
+		.bps = bps,
+		.format = ome_format(img->px.type),
+	};
+	return 0;
+}
+
+/*
+ * The levels past 0 a view holds: each array asked at once, and used
+ * while it has t, c, z and the type of level 0 and, for the .ome.tif
+ * (@p l), the layout's size for its level. The first that does not ends
+ * the pyramid (logged).
+ */
+static int open_levels(struct pixsrc_image *im, const struct tiff_ome_layout *l,
+		       uint64_t deadline)
+{
+	struct pixsrc *ps = im->ps;
+	unsigned cap = l ? l->nlevels : TIFF_OME_MAX_LEVELS;
+	unsigned want = (unsigned)im->ms.nlevels < cap ? (unsigned)im->ms.nlevels
+						       : cap;
+	struct http_req r[TIFF_OME_MAX_LEVELS] = {0};
+	char url[TIFF_OME_MAX_LEVELS][PIXSRC_URL_MAX];
+	struct zarr_array arr[TIFF_OME_MAX_LEVELS];
+	const int *ax = im->ms.axis;
+	char esc[PIXSRC_URL_MAX];
+	unsigned k;
+	int rc = 0;
+
+	if (want <= 1)
+		return 0;
+	for (k = 1; k < want; k++) {
+		int n = snprintf(url[k], sizeof(url[k]), "%s/%s/%s", im->group,
+				 im->ms.paths[k],
+				 im->v3 ? "zarr.json" : ".zarray");
+
+		if (n < 0 || (size_t)n >= sizeof(url[k]))
+			return -ENAMETOOLONG;
+		r[k].url = url[k];
+		r[k].max_body = PIXSRC_META_MAX;
+		r[k].accept = im->v3 ? api_accept_zarr3_array
+				     : api_accept_zarray;
+		r[k].accept_arg = &arr[k];
+	}
+	ps->tr.fetch(ps->tr.ctx, r + 1, want - 1, deadline);
+	for (k = 1; k < want; k++) {
+		bool fits;
+
+		rc = http_req_accept(&r[k]);
+		http_req_release(&r[k]);
+		if (rc < 0)
+			break;
+		fits = arr[k].ndim == im->arr.ndim &&
+		       memcmp(&arr[k].dtype, &im->arr.dtype,
+			      sizeof(arr[k].dtype)) == 0;
+		for (unsigned d = 0; fits && d < 5; d++) {
+			uint64_t have = ax[d] >= 0 ? arr[k].shape[ax[d]] : 1;
+
+			if (d == ZARR_Y || d == ZARR_X)
+				fits = !l || have == (d == ZARR_Y ? l->ly[k]
+								  : l->lx[k]);
+			else
+				fits = have ==
+				       (ax[d] >= 0 ? im->arr.shape[ax[d]] : 1);
+		}
+		if (!fits) {
+			/* a pyramid of another rule: fewer levels */
+			log_info(LOG_C_ZARR,
+				 "image %" PRId64 ": level %u at \"%s\" does "
+				 "not fit the %s: it has %u levels",
+				 im->id, k,
+				 log_escape(url[k], esc, sizeof(esc)),
+				 l ? ".ome.tif's layout" : "pyramid", k);
+			break;
+		}
+		im->lv[k - 1].arr = arr[k];
+		im->lv[k - 1].url = strndup(url[k], strlen(url[k]) -
+							 strlen(im->v3 ? "/zarr.json"
+								       : "/.zarray"));
+		if (!im->lv[k - 1].url) {
+			rc = -ENOMEM;
+			break;
+		}
+		im->lv[k - 1].ident =
+			zarr_ident(&im->lv[k - 1].arr, im->lv[k - 1].url);
+		im->nlv = k;
+	}
+	for (k++; k < want; k++)
+		http_req_release(&r[k]);
+	/* a level that could not be asked fails the open (the next asks
+	 * again); one of another shape only ends the pyramid */
+	return rc == -ENOMEM || rc == -ETIMEDOUT || rc == -EIO ? rc : 0;
+}
+
+int pixsrc_open_ome(struct pixsrc *ps, const struct api_image *img,
+		    uint64_t deadline, struct pixsrc_image **out)
+{
+	struct pixsrc_image *im = NULL;
+	struct tiff_ome_meta m = {0};
+	struct tiff_ome_layout l;
+	int rc = pixsrc_ome_geom(img, &m.g);
+
+	if (rc == 0)
+		rc = tiff_ome_layout_compute(&m.g, &l);
+	if (rc == 0 && pixsrc_kind_of(ps, img) != PIXSRC_ZARR)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = image_new(ps, img, deadline, &im);
+	if (rc == 0)
+		rc = open_levels(im, &l, deadline);
+	if (rc < 0)
+		goto fail;
+	m.nlevels = im->nlv + 1;
+	m.image_id = img->id;
+	m.image_name = img->name;
+	m.phys_x = img->px.phys_x;
+	m.phys_y = img->px.phys_y;
+	m.phys_z = img->px.phys_z;
+	m.time_increment = img->px.time_increment;
+	m.nchannels = img->px.size_c;
+	m.channels = im->chans;
+	rc = tiff_ome_file_new(&m, &im->otf);
+	if (rc < 0)
+		goto fail;
+	*out = im;
+	return 0;
+fail:
+	pixsrc_image_free(im);
+	return rc;
+}
+
+int pixsrc_open_zview(struct pixsrc *ps, const struct api_image *img,
+		      uint64_t deadline, struct pixsrc_image **out)
+{
+	struct pixsrc_image *im = NULL;
+	int rc = pixsrc_kind_of(ps, img) == PIXSRC_ZARR ? 0 : -ENOENT;
+	int last = -1;
+
+	if (rc == 0)
+		rc = image_new(ps, img, deadline, &im);
+	/* a chunk file is a decoded chunk as it is: the source's axes must
+	 * come in t, c, z, y, x order (NGFF says so) */
+	for (unsigned d = 0; rc == 0 && d < 5; d++) {
+		if (im->ms.axis[d] < 0)
+			continue;
+		if (im->ms.axis[d] <= last) {
+			log_error(LOG_C_ZARR,
+				  "image %" PRId64 ": the axes of \"%s\" are "
+				  "not in t, c, z, y, x order: no zarr/ view",
+				  img->id, im->url);
+			rc = -ENOENT;
+		}
+		last = im->ms.axis[d];
+	}
+	if (rc == 0)
+		rc = open_levels(im, NULL, deadline);
+	if (rc == 0) {
+		size_t n = im->px.size_c;
+		double shift = im->px.type == API_PT_INT8 ? 128 : 0;
+		unsigned bits = 8 * im->arr.dtype.size;
+
+		im->zch = calloc(n ? n : 1, sizeof(*im->zch));
+		rc = im->zch ? 0 : -ENOMEM;
+		for (size_t i = 0; rc == 0 && i < n; i++) {
+			struct zarr_view_channel *c = &im->zch[i];
+
+			c->label = im->chans[i].name;
+			c->color_rgb = im->chans[i].color_rgb;
+			c->start = im->chans[i].window_start - shift;
+			c->end = im->chans[i].window_end - shift;
+			if (im->arr.dtype.kind == ZARR_FLOAT) {
+				c->min = 0;
+				c->max = 1;
+			} else if (im->arr.dtype.kind == ZARR_INT) {
+				c->min = -ldexp(1, (int)bits - 1);
+				c->max = ldexp(1, (int)bits - 1) - 1;
+			} else {
+				c->min = 0;
+				c->max = ldexp(1, (int)bits) - 1;
+			}
+		}
+	}
+	if (rc < 0) {
+		pixsrc_image_free(im);
+		return rc;
+	}
+	*out = im;
+	return 0;
+}
+
+/* A level's array: 0 is the .tif's. */
+static const struct zarr_array *level_arr(const struct pixsrc_image *im,
+					  unsigned lvl)
+{
+	return lvl == 0 ? &im->arr : &im->lv[lvl - 1].arr;
+}
+
+void pixsrc_zview(const struct pixsrc_image *im, struct zarr_view *v)
+{
+	const int *ax = im->ms.axis;
+
+	memset(v, 0, sizeof(*v));
+	v->name = im->name;
+	v->dtype = im->arr.dtype;
+	v->dtype.big_endian = false; /* chunks are decoded little-endian */
+	memcpy(v->fill, im->arr.fill, sizeof(v->fill));
+	v->nlevels = im->nlv + 1;
+	v->space_um = im->px.phys_x > 0;
+	for (unsigned l = 0; l < v->nlevels; l++) {
+		const struct zarr_array *a = level_arr(im, l);
+
+		for (unsigned d = 0; d < 5; d++) {
+			v->lv[l].shape[d] = ax[d] >= 0 ? a->shape[ax[d]] : 1;
+			v->lv[l].chunks[d] = ax[d] >= 0 ? a->chunks[ax[d]] : 1;
+			v->lv[l].scale[d] =
+				ax[d] >= 0 ? im->ms.scale[l][ax[d]] : 1.0;
+		}
+	}
+	v->nchannels = im->px.size_c;
+	v->channels = im->zch;
+}
+
+/* One chunk of a level, copied out as it decoded (the zarr/ view). */
+struct zchunk {
+	struct pixsrc_image *im;
+	const struct zarr_array *a;
+	const char *url;
+	uint64_t ident;
+	uint64_t idx[ZARR_MAX_DIMS];
+	uint64_t off;
+	size_t len;
+	uint8_t *out;
+};
+
+static int prep_zchunk(void *ctx, size_t i, struct load_item *it,
+		       struct cache_key *k)
+{
+	struct zchunk *z = ctx;
+	size_t ul = strlen(z->url);
+
+	(void)i;
+	memcpy(it->idx, z->idx, sizeof(it->idx));
+	cache_key_chunk(k, "zarr", z->ident, z->im->id, it->idx, z->a->ndim);
+	it->cost = zarr_load_cost(z->a);
+	memcpy(it->url, z->url, ul);
+	it->url[ul++] = '/';
+	return zarr_chunk_key(z->a, it->idx, it->url + ul, sizeof(it->url) - ul);
+}
+
+static size_t len_zchunk(void *ctx, const struct load_item *it)
+{
+	struct zchunk *z = ctx;
+
+	(void)it;
+	return (size_t)zarr_chunk_bytes(z->a);
+}
+
+static int use_zchunk(void *ctx, size_t i, const struct chunk *c)
+{
+	struct zchunk *z = ctx;
+	unsigned es = z->a->dtype.size;
+
+	(void)i;
+	if (!c->absent) {
+		memcpy(z->out, c->data + z->off, z->len);
+		return 0;
+	}
+	/* the fill value, sample after sample from where the read starts */
+	for (size_t k = 0; k < z->len; k++)
+		z->out[k] = z->a->fill[(z->off + k) % es];
+	return 0;
+}
+
+static void load_zchunk(void *ctx, struct load_item *items, size_t n,
+			uint64_t deadline)
+{
+	struct zchunk *z = ctx;
+
+	load_zarr(z->im, z->a, items, n, deadline);
+}
+
+ssize_t pixsrc_zview_read(struct pixsrc_image *im, unsigned lvl,
+			  const uint64_t idx[5], uint64_t off, size_t len,
+			  uint8_t *out, uint64_t deadline)
+{
+	struct zrows lz = {0};
+	struct zchunk z = {.im = im, .out = out};
+	struct loader ld = {prep_zchunk, len_zchunk, load_zchunk, use_zchunk,
+			    &z,		 NULL,	     &im->big_logged};
+	uint64_t size;
+	int rc;
+
+	if (lvl > im->nlv)
+		return -EIO;
+	level_of(im, lvl, &lz);
+	z.a = lz.a;
+	z.url = lz.url;
+	z.ident = lz.ident;
+	ld.what = z.url;
+	size = zarr_chunk_bytes(z.a);
+	memset(z.idx, 0, sizeof(z.idx));
+	for (unsigned d = 0; d < 5; d++) {
+		int a = im->ms.axis[d];
+
+		if (a >= 0 && idx[d] >= zarr_grid(z.a, (unsigned)a))
+			return -ENOENT;
+		if (a < 0 && idx[d] != 0)
+			return -ENOENT;
+		if (a >= 0)
+			z.idx[a] = idx[d];
+	}
+	if (off >= size)
+		return 0;
+	z.off = off;
+	z.len = size - off < len ? (size_t)(size - off) : len;
+	rc = pixsrc_chunks_each(&im->ps->chunks, &ld, 1, false, deadline);
+	return rc < 0 ? rc : (ssize_t)z.len;
+}
+
 static void image_destroy(struct pixsrc_image *im)
 {
+	for (unsigned i = 0; i < im->nlv; i++)
+		free(im->lv[i].url);
+	tiff_ome_file_free(im->otf);
+	free(im->zch);
+	free(im->name);
+	free(im->group);
 	tiff_file_free(im->tf);
 	free(im->chans);
 	api_imgdata_release(&im->idata);
@@ -1021,6 +1480,8 @@ void pixsrc_image_free(struct pixsrc_image *im)
 
 uint64_t pixsrc_size(const struct pixsrc_image *im)
 {
+	if (im->otf)
+		return tiff_ome_file_layout(im->otf)->size;
 	return tiff_file_layout(im->tf)->size;
 }
 
@@ -1190,7 +1651,12 @@ ssize_t pixsrc_read(struct pixsrc_image *im, uint64_t off, size_t len,
 		    uint8_t *out, uint64_t deadline)
 {
 	struct rd rd = {.im = im, .deadline = deadline};
-	ssize_t n = tiff_file_read(
+	ssize_t n;
+
+	if (im->otf)
+		return tiff_ome_file_read(im->otf, off, len, out, tile_zarr,
+					  &rd);
+	n = tiff_file_read(
 		im->tf, off, len, out,
 		im->kind == PIXSRC_ZARR ? rows_zarr : rows_render, &rd);
 

@@ -126,8 +126,9 @@ static size_t utf8_cut(char *s, size_t len, size_t max)
 
 size_t tree_object_stem(const char *name, bool image, char *out)
 {
+	/* ".ome" too: "a.ome" would be "a.ome.tif", image "a"'s .ome.tif */
 	static const char *const exts[] = {".ome.tiff", ".ome.tif", ".tiff",
-					   ".tif"};
+					   ".tif", ".ome"};
 	char buf[4 * TREE_NAME_MAX + 1];
 	size_t n = tree_sanitize_name(name, buf, sizeof(buf) - 1);
 
@@ -300,7 +301,10 @@ static void arch_image_free(void *data)
 {
 	struct arch_image *im = data;
 
-	pixsrc_image_free(im->pix);
+	if (atomic_fetch_sub(&im->refs, 1) != 1)
+		return;
+	for (int v = 0; v < ARCH_VIEWS; v++)
+		pixsrc_image_free(im->pix[v].pix);
 	arch_kvset_put(im->kvs);
 	free(im->zarr);
 	free(im->why);
@@ -325,14 +329,29 @@ int64_t arch_date(const struct node *n)
 {
 	if (arch_is_container(n->kind) && n->data)
 		return ((const struct arch *)n->data)->date;
-	if (n->kind == TREE_K_IMAGE && n->data)
+	if (arch_is_image_file(n->kind) && n->data)
 		return ((const struct arch_image *)n->data)->date;
 	return 0;
+}
+
+bool arch_is_image_file(enum tree_kind kind)
+{
+	return kind == TREE_K_IMAGE || kind == TREE_K_OMETIF;
 }
 
 const char *arch_image_ext(const struct arch_image *im)
 {
 	return im->rendered ? ".rendered.tif" : ".tif";
+}
+
+#define OMETIF_EXT ".ome.tif"
+
+/* The extension of an image file node's name. */
+static const char *node_ext(const struct node *n)
+{
+	if (n->kind == TREE_K_OMETIF)
+		return OMETIF_EXT;
+	return arch_image_ext(n->data);
 }
 
 /* ---- listing the archive ---- */
@@ -356,6 +375,18 @@ static uint64_t image_size(const struct api_image *img, bool rendered)
 		.samples = rendered ? 3 : 1,
 	};
 	if (tiff_layout_compute(&g, &l) < 0)
+		return 0;
+	return l.size;
+}
+
+/* Size of an image's .ome.tif; 0 if it has none (rendered, unusable). */
+static uint64_t ome_size(const struct api_image *img, bool rendered)
+{
+	struct tiff_ome_geom g;
+	struct tiff_ome_layout l;
+
+	if (rendered || pixsrc_ome_geom(img, &g) < 0 ||
+	    tiff_ome_layout_compute(&g, &l) < 0)
 		return 0;
 	return l.size;
 }
@@ -424,11 +455,27 @@ static int kids_build(struct kids *k, const char *const *reserved,
 			name = NULL;
 		rc = tree_build_add(b, k->kind, TREE_INO(k->kind, nm->id), name,
 				    (uint16_t)strlen(nm->stem), k->data[i]);
-		k->data[i] = NULL;
 		if (rc == 0) {
 			tree_build_last(b)->mtime = k->mtime[i];
 			tree_build_last(b)->size = k->size[i];
 		}
+		/* a raw image's .ome.tif: the same image, the same stem */
+		if (rc == 0 && k->kind == TREE_K_IMAGE && nm->ome_size > 0) {
+			struct arch_image *im = k->data[i];
+
+			atomic_fetch_add(&im->refs, 1);
+			if (asprintf(&name, "%s" OMETIF_EXT, nm->stem) < 0)
+				name = NULL;
+			rc = tree_build_add(b, TREE_K_OMETIF,
+					    TREE_INO(TREE_K_OMETIF, nm->id),
+					    name, (uint16_t)strlen(nm->stem),
+					    im);
+			if (rc == 0) {
+				tree_build_last(b)->mtime = k->mtime[i];
+				tree_build_last(b)->size = nm->ome_size;
+			}
+		}
+		k->data[i] = NULL;
 	}
 	return rc;
 }
@@ -546,6 +593,7 @@ static int kid_image(struct tree *t, struct kids *k, struct api_image *img,
 	im = calloc(1, sizeof(*im));
 	if (!im)
 		return -ENOMEM;
+	atomic_init(&im->refs, 1);
 	im->why = strdup(ans.why);
 	if (ans.url[0])
 		im->zarr = strdup(ans.url);
@@ -563,6 +611,8 @@ static int kid_image(struct tree *t, struct kids *k, struct api_image *img,
 	k->names[k->n].ext = arch_image_ext(im);
 	k->names[k->n].id = im->img.id;
 	k->size[k->n] = image_size(&im->img, im->rendered);
+	k->names[k->n].ome_size = ome_size(&im->img, im->rendered);
+	im->has_ome = k->names[k->n].ome_size > 0;
 	k->mtime[k->n] = im->img.acquisition_ms > 0
 				 ? im->img.acquisition_ms / 1000
 				 : or_epoch(date);
@@ -1068,7 +1118,7 @@ struct arch_kvset *arch_kvs_of(struct tree *t, struct node *img, bool *fresh)
 
 	if (fresh)
 		*fresh = false;
-	if (img->kind != TREE_K_IMAGE || !im)
+	if (!arch_is_image_file(img->kind) || !im)
 		return NULL;
 	pthread_mutex_lock(&t->img_lock);
 	s = im->kvs;
@@ -1168,13 +1218,23 @@ static int image_xattrs(struct tree *t, struct node *n, bool with_kv,
 		tree_xattr_add(x, "user.idr.pixel_type",
 			       api_pixel_type_name(img->px.type));
 	}
-	/* the parallel tree: the same path without the file extension */
+	/* the parallel tree: the same path without the file extension;
+	 * the other file of a raw image beside it */
 	if (tree_path(t, n, path, sizeof(path)) == 0) {
-		size_t l = strlen(path), el = strlen(arch_image_ext(im));
+		size_t l = strlen(path), el = strlen(node_ext(n));
 
-		if (l > el)
+		if (l > el) {
 			tree_xattr_addf(x, "user.idr.originals",
 					"originals/%.*s", (int)(l - el), path);
+			if (im->has_ome) {
+				tree_xattr_addf(x, "user.idr.ome_tif",
+						"%.*s" OMETIF_EXT,
+						(int)(l - el), path);
+				tree_xattr_addf(x, "user.idr.zarr",
+						"zarr/%.*s.zarr",
+						(int)(l - el), path);
+			}
+		}
 	}
 	if (!with_kv)
 		return 0;
@@ -1202,7 +1262,7 @@ int arch_xattrs(struct tree *t, struct node *n, bool with_kv, uint64_t deadline,
 	size_t nk = 0;
 	int rc;
 
-	if (n->kind == TREE_K_IMAGE && n->data)
+	if (arch_is_image_file(n->kind) && n->data)
 		return image_xattrs(t, n, with_kv, deadline, x);
 	if (!arch_is_container(n->kind) || !a || n->kind < TREE_K_PROJECT)
 		return 0; /* projects/ and screens/ are no objects */
@@ -1232,30 +1292,31 @@ static const char *node_path(struct tree *t, const struct node *n, char *buf,
 	return log_escape(raw, buf, size);
 }
 
-static int image_open(struct tree *t, struct node *n, uint64_t deadline,
-		      void **fh)
+int arch_pix_take(struct tree *t, struct node *n, struct arch_image *im,
+		  enum arch_view view, uint64_t size, uint64_t deadline,
+		  struct pixsrc_image **out)
 {
-	struct arch_image *im = n->data;
+	struct arch_pix *p = &im->pix[view];
 	struct pixsrc_image *pix = NULL;
 	struct api_image img;
-	uint64_t size = 0;
 	char esc[PATH_MAX_LEN];
 	int rc = 0;
 
-	(void)fh;
-	if (!t->pixsrc || !im)
-		return 0; /* reads will say EIO */
+	if (!t->pixsrc)
+		return -EIO;
 	pthread_mutex_lock(&t->img_lock);
 	/* one opener loads the source; others wait for it */
-	while (im->opening && rc == 0)
+	while (p->opening && rc == 0)
 		rc = http_cond_wait(&t->img_cond, &t->img_lock, deadline);
-	if (rc == 0 && im->pix)
-		im->opens++;
-	if (rc < 0 || im->pix) {
+	if (rc == 0 && p->pix) {
+		p->opens++;
+		*out = p->pix;
+	}
+	if (rc < 0 || p->pix) {
 		pthread_mutex_unlock(&t->img_lock);
 		return rc;
 	}
-	im->opening = true;
+	p->opening = true;
 	pthread_mutex_unlock(&t->img_lock);
 
 	/* im->img is immutable: it may be read without a lock; the URL the
@@ -1263,9 +1324,13 @@ static int image_open(struct tree *t, struct node *n, uint64_t deadline,
 	img = im->img;
 	if (im->zarr)
 		img.zarr_lsid = im->zarr;
-	rc = pixsrc_open(t->pixsrc, &img, deadline, &pix);
-	tree_node_get(t, n, &size, NULL);
-	if (rc == 0 && pixsrc_size(pix) != size) {
+	if (view == ARCH_OME_TIF)
+		rc = pixsrc_open_ome(t->pixsrc, &img, deadline, &pix);
+	else if (view == ARCH_ZARR)
+		rc = pixsrc_open_zview(t->pixsrc, &img, deadline, &pix);
+	else
+		rc = pixsrc_open(t->pixsrc, &img, deadline, &pix);
+	if (rc == 0 && size && pixsrc_size(pix) != size) {
 		log_error(LOG_C_TREE,
 			  "'%s': file size %" PRIu64
 			  " differs from the listing's %" PRIu64,
@@ -1277,32 +1342,57 @@ static int image_open(struct tree *t, struct node *n, uint64_t deadline,
 	}
 
 	pthread_mutex_lock(&t->img_lock);
-	im->opening = false;
+	p->opening = false;
 	if (rc == 0) {
-		im->pix = pix;
-		im->opens++;
+		p->pix = pix;
+		p->opens++;
+		*out = pix;
 	}
 	pthread_cond_broadcast(&t->img_cond);
 	pthread_mutex_unlock(&t->img_lock);
 	return rc;
 }
 
-static void image_release(struct tree *t, struct node *n, void *fh)
+void arch_pix_drop(struct tree *t, struct arch_image *im, enum arch_view view)
 {
-	struct arch_image *im = n->data;
+	struct arch_pix *p = &im->pix[view];
 	struct pixsrc_image *pix = NULL;
 
-	(void)fh;
-	if (!im)
-		return;
 	pthread_mutex_lock(&t->img_lock);
-	if (im->opens > 0 && --im->opens == 0) {
+	if (p->opens > 0 && --p->opens == 0) {
 		/* no handle left: no read can be using it */
-		pix = im->pix;
-		im->pix = NULL;
+		pix = p->pix;
+		p->pix = NULL;
 	}
 	pthread_mutex_unlock(&t->img_lock);
 	pixsrc_image_free(pix);
+}
+
+static enum arch_view view_of(const struct node *n)
+{
+	return n->kind == TREE_K_OMETIF ? ARCH_OME_TIF : ARCH_TIF;
+}
+
+static int image_open(struct tree *t, struct node *n, uint64_t deadline,
+		      void **fh)
+{
+	struct pixsrc_image *pix = NULL;
+	uint64_t size = 0;
+
+	(void)fh;
+	if (!t->pixsrc || !n->data)
+		return 0; /* reads will say EIO */
+	tree_node_get(t, n, &size, NULL);
+	/* a listing size of 0 (no usable geometry) matches no source */
+	return arch_pix_take(t, n, n->data, view_of(n), size ? size : 1,
+			     deadline, &pix);
+}
+
+static void image_release(struct tree *t, struct node *n, void *fh)
+{
+	(void)fh;
+	if (n->data)
+		arch_pix_drop(t, n->data, view_of(n));
 }
 
 static ssize_t image_read(struct tree *t, struct node *n, void *fh,
@@ -1316,7 +1406,7 @@ static ssize_t image_read(struct tree *t, struct node *n, void *fh,
 	(void)fh;
 	pthread_mutex_lock(&t->img_lock);
 	/* valid until the last handle closes, after this read */
-	pix = im ? im->pix : NULL;
+	pix = im ? im->pix[view_of(n)].pix : NULL;
 	pthread_mutex_unlock(&t->img_lock);
 	if (!pix) {
 		log_error(LOG_C_TREE, "'%s': read with no open pixel source",

@@ -38,8 +38,8 @@
 
 #include "tree_int.h"
 
-/* v3: images.tsv has source_why */
-#define GEN_KEY_VERSION "v3"
+/* v3: images.tsv has source_why; v4: ome_tif, zarr */
+#define GEN_KEY_VERSION "v4"
 #define GEN_MAX_BYTES	(512u << 20)
 #define GEN_MAX_WELLS	20000u
 #define GEN_PATH_MAX	4096u
@@ -140,28 +140,38 @@ static const struct gen_text *readme(struct tree *t)
 		"OMERO.web\n"
 		"server). Nothing here is stored locally until it is read.\n"
 		"\n"
-		"  projects/<project>/<dataset>/<image>.tif\n"
+		"  projects/<project>/<dataset>/<image>.tif and .ome.tif\n"
 		"  screens/<screen>/<plate>/<well>/field-<n>.tif\n"
 		"  originals/projects/<project>/<dataset>/<image>/  its files\n"
 		"  originals/screens/<screen>/<plate>/<well>/field-<n>/\n"
+		"  zarr/projects/<project>/<dataset>/<image>.zarr/  its "
+		"OME-Zarr\n"
+		"  zarr/screens/<screen>/<plate>/<well>/field-<n>.zarr/\n"
 		"  by-<menu>/<term>/<study>/<image>.tif  symlinks to the "
 		"above\n"
 		"\n"
-		"Each <image>.tif is an uncompressed TIFF that is both an "
-		"ImageJ\n"
-		"hyperstack and an OME-TIFF, with the archive's raw pixels "
-		"from\n"
-		"its OME-Zarr. Only the parts a reader touches are fetched, "
+		"Each <image>.tif is an uncompressed ImageJ hyperstack with "
+		"the\n"
+		"archive's raw pixels from its OME-Zarr (calibration, "
+		"colours,\n"
+		"channel names). Pixel types ImageJ lacks are converted, and "
+		"its\n"
+		"Info says so: int8 is stored as value+128 with a calibration\n"
+		"back to the true value, double as float32. Beside it, "
+		"<image>.ome.tif\n"
+		"is a tiled BigTIFF OME-TIFF with the pixel types as stored "
 		"and\n"
-		"they are kept in the local cache. Pixel types ImageJ lacks "
-		"are\n"
-		"converted, and the TIFF description says so: int8 is stored "
-		"as\n"
-		"value+128 with a calibration back to the true value, double "
-		"as\n"
-		"float32. A name ending in .rendered.tif is an image the "
-		"archive\n"
-		"offers only as rendered 8-bit RGB, never raw pixels.\n"
+		"the archive's pyramid levels (SubIFDs), for Bio-Formats, "
+		"QuPath\n"
+		"and tifffile. Above 4 GiB the .tif is in ImageJ's own form,\n"
+		"which libtiff-based readers see as one plane: use the "
+		".ome.tif.\n"
+		"Only the parts a reader touches are fetched, and they are "
+		"kept\n"
+		"in the local cache. A name ending in .rendered.tif is an "
+		"image\n"
+		"the archive offers only as rendered 8-bit RGB, never raw "
+		"pixels.\n"
 		"No raw pixels? The public IDR sets no ExternalInfo: mount "
 		"with\n"
 		"-o zarr_url= and -o zarr_catalog= (man idrfs, "
@@ -193,6 +203,12 @@ static const struct gen_text *readme(struct tree *t)
 		"projects/ meet no per-image directory: they cost the "
 		"listings\n"
 		"only. getfattr -n user.idr.originals <image> gives the path.\n"
+		"zarr/ mirrors them too: each raw image's <stem>.zarr/ is an\n"
+		"OME-NGFF 0.4 group with every pyramid level, uncompressed "
+		"chunk\n"
+		"files served from the same cache (zarr.open() and napari take "
+		"the\n"
+		"path; getfattr -n user.idr.zarr <image> gives it).\n"
 		"\n"
 		"By annotation: by-phenotype/, by-gene/, by-organism/,\n"
 		"by-cell-line/, by-compound/, by-antibody/, by-sirna/ and\n"
@@ -785,6 +801,27 @@ static void tsv_row(struct sbuf *b, const struct gen_row *w,
 	}
 	sb_str(b, im && im->rendered ? "\trendered\t" : "\tzarr\t");
 	sb_cell(b, im ? im->why : NULL);
+	sb_add(b, "\t", 1);
+	/* the views: the .ome.tif beside the .tif, and zarr/ (the same
+	 * stem) */
+	if (im && im->has_ome && w->path && strlen(w->path) > 4) {
+		int stem = (int)(strlen(w->path) - 4);
+		char *o = NULL, *z = NULL;
+
+		if (asprintf(&o, "%.*s.ome.tif", stem, w->path) < 0)
+			o = NULL;
+		if (asprintf(&z, "zarr/%.*s.zarr", stem, w->path) < 0)
+			z = NULL;
+		if (!o || !z)
+			b->err = -ENOMEM;
+		sb_cell(b, o);
+		sb_add(b, "\t", 1);
+		sb_cell(b, z);
+		free(o);
+		free(z);
+	} else {
+		sb_add(b, "\t", 1);
+	}
 	tsv_kv_cells(b, kv, keys, nk);
 	sb_add(b, "\n", 1);
 }
@@ -823,7 +860,7 @@ static int tsv_format(struct tree *t, struct gen_rows *r, struct sbuf *b)
 	if (rc == 0) {
 		sb_str(b, "path\tid\tname\tSizeX\tSizeY\tSizeZ\tSizeC\tSizeT\t"
 			  "PixelType\tPhysicalSizeX\tPhysicalSizeY\t"
-			  "PhysicalSizeZ\tsource\tsource_why");
+			  "PhysicalSizeZ\tsource\tsource_why\tome_tif\tzarr");
 		for (size_t k = 0; k < nk; k++) {
 			sb_add(b, "\t", 1);
 			sb_cell(b, keys[k]);

@@ -94,6 +94,21 @@ enum tree_kind {
 	TREE_K_TERM,
 	TREE_K_TSTUDY,
 	TREE_K_LINK,
+	/* an image's <stem>.ome.tif (tree_archive.c), beside its .tif */
+	TREE_K_OMETIF,
+	/* zarr/ (tree_orig.c mirrors, tree_zarr.c views): a mirror kind per
+	 * archive kind in the same order, TREE_ZARR_OF(k) of k */
+	TREE_K_ZARRROOT,
+	TREE_K_ZPROJECTS,
+	TREE_K_ZSCREENS,
+	TREE_K_ZPROJECT,
+	TREE_K_ZDATASET,
+	TREE_K_ZSCREEN,
+	TREE_K_ZPLATE,
+	TREE_K_ZWELL,
+	TREE_K_ZIMAGE, /* <stem>.zarr/: an image's OME-Zarr view */
+	TREE_K_ZDIR,   /* a level, or a chunk index directory in it */
+	TREE_K_ZFILE,  /* .zgroup, .zattrs, .zarray or a chunk */
 	TREE_K_NKINDS
 };
 
@@ -101,6 +116,8 @@ enum tree_kind {
 	((enum tree_kind)((k)-TREE_K_PROJECTS + TREE_K_OPROJECTS))
 #define TREE_ARCH_OF(k)                                                        \
 	((enum tree_kind)((k)-TREE_K_OPROJECTS + TREE_K_PROJECTS))
+#define TREE_ZARR_OF(k)                                                        \
+	((enum tree_kind)((k)-TREE_K_PROJECTS + TREE_K_ZPROJECTS))
 
 #define TREE_ID_BITS	   56
 #define TREE_ID_MAX	   ((1ull << TREE_ID_BITS) - 1)
@@ -117,6 +134,9 @@ enum tree_kind {
 #define TREE_ORIGROOT_INO  8u
 #define TREE_OPROJECTS_INO 9u
 #define TREE_OSCREENS_INO  10u
+#define TREE_ZARRROOT_INO  11u
+#define TREE_ZPROJECTS_INO 12u
+#define TREE_ZSCREENS_INO  13u
 
 /* Names idrfs gives its own files; no archive object takes them. */
 #define TREE_TSV_NAME	"images.tsv"
@@ -243,6 +263,9 @@ extern const struct tree_ops tree_omirror_ops;
 extern const struct tree_ops tree_oimage_ops;
 extern const struct tree_ops tree_osub_ops;
 extern const struct tree_ops tree_ofile_ops;
+extern const struct tree_ops tree_zimage_ops; /* tree_zarr.c */
+extern const struct tree_ops tree_zdir_ops;
+extern const struct tree_ops tree_zfile_ops;
 
 /* ---- nodes and the tree ---- */
 
@@ -408,17 +431,36 @@ struct arch {
 };
 
 /** Kind data of images. */
+struct pixsrc_image;
+
+/* The views of an image's pixels, each with its own open source. */
+enum arch_view {
+	ARCH_TIF = 0, /* <stem>.tif or .rendered.tif */
+	ARCH_OME_TIF, /* <stem>.ome.tif */
+	ARCH_ZARR,    /* zarr/.../<stem>.zarr/ */
+	ARCH_VIEWS
+};
+
+/* The open pixel source of one of an image's files (t->img_lock). */
+struct arch_pix {
+	struct pixsrc_image *pix;
+	unsigned opens;
+	bool opening;
+};
+
+/* An image: the data of its .tif node and of its .ome.tif node (shared,
+ * counted: both come from one listing). */
 struct arch_image {
+	atomic_uint refs;
 	struct api_image img;
 	bool rendered; /* only rendered: <stem>.rendered.tif */
+	bool has_ome;  /* raw, with a usable geometry: <stem>.ome.tif */
 	int64_t date;  /* mtime when the image has no acquisition date */
 	char *zarr;    /* the Zarr group the locator found (heap), or NULL:
 			* img.zarr_lsid (ExternalInfo) or none */
 	char *why;     /* the rule that decided (user.idr.source_why; heap) */
 	/* t->img_lock */
-	struct pixsrc_image *pix;
-	unsigned opens;
-	bool opening;
+	struct arch_pix pix[ARCH_VIEWS]; /* by enum arch_view */
 	struct arch_kvset *kvs; /* NULL: not fetched */
 	uint64_t kvs_at;
 };
@@ -443,6 +485,7 @@ void arch_kvset_put(struct arch_kvset *s);
 struct tree_name {
 	char stem[TREE_NAME_MAX + 1];
 	const char *ext; /* static: "", ".tif", ".rendered.tif" */
+	uint64_t ome_size; /* images: its .ome.tif's size, 0 none */
 	int64_t id;
 	bool dropped; /* still not unique after every round: left out */
 };
@@ -477,6 +520,21 @@ int arch_list(struct tree *t, struct node *dir, const char *const *reserved,
  * node is an archive container. */
 int64_t arch_date(const struct node *n);
 bool arch_is_container(enum tree_kind kind);
+/** The .tif (.rendered.tif) or the .ome.tif of an image. */
+bool arch_is_image_file(enum tree_kind kind);
+
+/**
+ * Take a reference on an image's open source for @p view, opening it if
+ * none is (one opener, the others wait until @p deadline). @p size, if
+ * not 0, is the size the file was listed with: a source of another size
+ * is refused (-EIO, logged with @p n's path).
+ * @return 0 (*out valid until arch_pix_drop()), or pixsrc's error
+ */
+int arch_pix_take(struct tree *t, struct node *n, struct arch_image *im,
+		  enum arch_view view, uint64_t size, uint64_t deadline,
+		  struct pixsrc_image **out);
+/** Let go of a reference arch_pix_take() gave. */
+void arch_pix_drop(struct tree *t, struct arch_image *im, enum arch_view view);
 
 /** Where an image lives, as a search hit says (0: not said). */
 struct arch_where {
@@ -578,5 +636,12 @@ struct gen_text {
 /* ---- originals/ (tree_orig.c), for tree_views.c ---- */
 
 int orig_add_root(struct tree *t, struct tree_build *b);
+/** zarr/: the same mirror, with an OME-Zarr view per raw image. */
+int orig_add_zarr_root(struct tree *t, struct tree_build *b);
+
+/** A mirror directory (originals/, zarr/): the archive node it shows. */
+struct tree_mirror {
+	uint64_t arch; /* inode of the archive container or image */
+};
 
 #endif

@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tree_orig: originals/, the parallel tree of the files each image was
+ * tree_orig: the parallel trees. zarr/ mirrors projects/ and screens/ as
+ * originals/ does, with an image's OME-Zarr view (tree_zarr.c),
+ * <stem>.zarr/, where originals/ has the image's directory; only raw
+ * images have one.
+ *
+ * originals/, the parallel tree of the files each image was
  * imported from. originals/projects/<project>/<dataset>/<stem>/ and
  * originals/screens/<screen>/<plate>/<well>/field-<n>/ mirror projects/
  * and screens/: the same archive listings, the same names (an image's
@@ -33,10 +38,6 @@
 
 #define ORIG_PATH_MAX 4096u
 
-/* A mirror directory: the archive node it shows. */
-struct mirror {
-	uint64_t arch; /* inode of the archive container or image */
-};
 
 /* An image's fileset: sorted by path, immutable, shared. */
 struct fileset {
@@ -90,7 +91,7 @@ static void ofile_free(void *data)
 static int add_mirror(struct tree_build *b, enum tree_kind kind, uint64_t ino,
 		      uint64_t arch, const char *name, int64_t mtime)
 {
-	struct mirror *m = calloc(1, sizeof(*m));
+	struct tree_mirror *m = calloc(1, sizeof(*m));
 	int rc;
 
 	if (!m)
@@ -109,18 +110,33 @@ int orig_add_root(struct tree *t, struct tree_build *b)
 			  TREE_EPOCH);
 }
 
+int orig_add_zarr_root(struct tree *t, struct tree_build *b)
+{
+	(void)t;
+	return add_mirror(b, TREE_K_ZARRROOT, TREE_ZARRROOT_INO, 0, "zarr",
+			  TREE_EPOCH);
+}
+
+/* Is k a kind of zarr/'s mirror (else originals/)? */
+static bool in_zarr(enum tree_kind k)
+{
+	return k >= TREE_K_ZARRROOT && k <= TREE_K_ZIMAGE;
+}
+
 static int origroot_list(struct tree *t, struct node *dir, uint64_t deadline,
 			 struct tree_build *b)
 {
+	bool z = in_zarr(dir->kind);
 	int rc;
 
 	(void)t;
-	(void)dir;
 	(void)deadline;
-	rc = add_mirror(b, TREE_K_OPROJECTS, TREE_OPROJECTS_INO,
+	rc = add_mirror(b, z ? TREE_K_ZPROJECTS : TREE_K_OPROJECTS,
+			z ? TREE_ZPROJECTS_INO : TREE_OPROJECTS_INO,
 			TREE_PROJECTS_INO, "projects", TREE_EPOCH);
 	if (rc == 0)
-		rc = add_mirror(b, TREE_K_OSCREENS, TREE_OSCREENS_INO,
+		rc = add_mirror(b, z ? TREE_K_ZSCREENS : TREE_K_OSCREENS,
+				z ? TREE_ZSCREENS_INO : TREE_OSCREENS_INO,
 				TREE_SCREENS_INO, "screens", TREE_EPOCH);
 	return rc;
 }
@@ -136,7 +152,7 @@ const struct tree_ops tree_origroot_ops = {
 static int mirror_arch(struct tree *t, struct node *dir, uint64_t deadline,
 		       struct node **out)
 {
-	const struct mirror *m = dir->data;
+	const struct tree_mirror *m = dir->data;
 	char name[TREE_NAME_MAX + 1];
 	struct node *study;
 
@@ -157,6 +173,7 @@ static int mirror_list(struct tree *t, struct node *dir, uint64_t deadline,
 {
 	struct tree_listing *l = NULL;
 	struct node *a;
+	bool z = in_zarr(dir->kind);
 	int rc = mirror_arch(t, dir, deadline, &a);
 
 	if (rc == 0)
@@ -170,9 +187,25 @@ static int mirror_list(struct tree *t, struct node *dir, uint64_t deadline,
 
 		tree_node_get(t, e->node, NULL, &mtime);
 		if (arch_is_container(k) && k >= TREE_K_PROJECT) {
-			rc = add_mirror(b, TREE_ORIG_OF(k),
-					TREE_INO(TREE_ORIG_OF(k), id),
-					e->node->ino, e->name, mtime);
+			enum tree_kind mk = z ? TREE_ZARR_OF(k)
+					      : TREE_ORIG_OF(k);
+
+			rc = add_mirror(b, mk, TREE_INO(mk, id), e->node->ino,
+					e->name, mtime);
+		} else if (k == TREE_K_IMAGE && z) {
+			const struct arch_image *im = e->node->data;
+
+			/* a raw image's view: its file's stem .zarr */
+			if (!im || !im->has_ome)
+				continue;
+			if (asprintf(&name, "%.*s.zarr", (int)e->stem,
+				     e->name) < 0)
+				name = NULL;
+			rc = name ? add_mirror(b, TREE_K_ZIMAGE,
+					       TREE_INO(TREE_K_ZIMAGE, id),
+					       e->node->ino, name, mtime)
+				  : -ENOMEM;
+			free(name);
 		} else if (k == TREE_K_IMAGE) {
 			/* an image's directory: its file's stem */
 			name = strndup(e->name, e->stem);
@@ -190,7 +223,7 @@ static int mirror_list(struct tree *t, struct node *dir, uint64_t deadline,
 static int mirror_xattrs(struct tree *t, struct node *n, bool with_kv,
 			 uint64_t deadline, struct tree_xattrs *x)
 {
-	const struct mirror *m = n->data;
+	const struct tree_mirror *m = n->data;
 	struct node *a = m ? tree_node_find(t, m->arch) : NULL;
 
 	return a ? arch_xattrs(t, a, with_kv, deadline, x) : 0;
@@ -343,7 +376,7 @@ static int fileset_level(struct tree *t, const struct fileset *fs,
 static int oimage_list(struct tree *t, struct node *dir, uint64_t deadline,
 		       struct tree_build *b)
 {
-	const struct mirror *m = dir->data;
+	const struct tree_mirror *m = dir->data;
 	struct fileset *fs = calloc(1, sizeof(*fs));
 	char path[ORIG_PATH_MAX], esc[512], resc[512];
 	struct node *img = m ? tree_node_find(t, m->arch) : NULL;

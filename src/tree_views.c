@@ -179,6 +179,8 @@ static int root_fixed(struct tree *t, struct tree_build *b)
 		rc = add_top(b, true);
 	if (rc == 0)
 		rc = orig_add_root(t, b);
+	if (rc == 0)
+		rc = orig_add_zarr_root(t, b);
 	return rc;
 }
 

@@ -685,3 +685,13 @@ int zarr_axes(struct zarr_multiscale *m, unsigned ndim,
 	memcpy(m->axis, axis, sizeof(axis));
 	return 0;
 }
+
+uint64_t zarr_view_chunk_bytes(const struct zarr_view *v, unsigned lvl)
+{
+	uint64_t n = v->dtype.size;
+
+	/* each axis is a chunk of a checked array: the product fits */
+	for (unsigned d = 0; d < 5; d++)
+		n *= v->lv[lvl].chunks[d];
+	return n;
+}

@@ -39,9 +39,9 @@ def tiff_size(x, y, c, z, t, bps, samples):
 
 def image_stem(name):
     """An image's name as idrfs shows it, before .tif: '/' made safe, a
-    trailing .tif/.tiff/.ome.tif/.ome.tiff dropped, no leading '.'."""
+    trailing .tif/.tiff/.ome.tif/.ome.tiff/.ome dropped, no leading '.'."""
     s = name.replace("/", "_")
-    for ext in (".ome.tiff", ".ome.tif", ".tiff", ".tif"):
+    for ext in (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".ome"):
         if len(s) > len(ext) and s.lower().endswith(ext):
             s = s[:-len(ext)]
             break

@@ -594,6 +594,21 @@ int api_accept_mapr_containers(const struct http_req *r, void *list);
 int api_accept_mapr_studies(const struct http_req *r, void *studies);
 int api_accept_mapr_images(const struct http_req *r, void *list);
 
+/* ---- the zarr/ view's JSON (api_json_zview.c) ---- */
+
+/**
+ * The .zarray of level @p lvl of a view (zarr.h): Zarr v2, uncompressed,
+ * "/" separated, sorted keys, ending in a newline.
+ * @param[out] out heap text (free()), @p len its length
+ * @return 0, -EINVAL (no such level), -ENOMEM
+ */
+int api_zview_zarray(const struct zarr_view *v, unsigned lvl, char **out,
+		     size_t *len);
+
+/** The view's .zattrs: OME-NGFF 0.4 multiscales (levels "0", "1", ...)
+ * and omero channels. @return 0 or -ENOMEM */
+int api_zview_zattrs(const struct zarr_view *v, char **out, size_t *len);
+
 /* ---- Zarr metadata (api_json_zarr.c) ---- */
 
 /**

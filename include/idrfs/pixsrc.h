@@ -34,7 +34,8 @@
  * decodes to the wrong size, fails the read with -EIO (logged with the
  * chunk's URL) and is not kept anywhere.
  *
- * Limits: level 0 only; one request per missing chunk (identical misses
+ * Limits: the .tif reads level 0, the .ome.tif the levels of its layout
+ * (pixsrc_open_ome()); prefetch follows .tif readers only; one request per missing chunk (identical misses
  * of concurrent readers share one request); at most PIXSRC_BATCH_MAX
  * chunks per batch of a read.
  */
@@ -47,6 +48,8 @@
 
 #include "idrfs/api.h"
 #include "idrfs/cache.h"
+#include "idrfs/tiff.h"
+#include "idrfs/zarr.h"
 
 enum pixsrc_kind {
 	PIXSRC_ZARR,
@@ -116,6 +119,49 @@ enum pixsrc_kind pixsrc_kind_of(const struct pixsrc *ps,
  */
 int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 		uint64_t deadline, struct pixsrc_image **out);
+/**
+ * The geometry of an image's .ome.tif, from list data alone (its size is
+ * known at stat time): native samples (int8 is int8, double is double).
+ * Only an image with a raw (Zarr) source has one: the caller knows.
+ * @return 0, or -ENOENT (no usable Pixels: no .ome.tif)
+ */
+int pixsrc_ome_geom(const struct api_image *img, struct tiff_ome_geom *g);
+
+/**
+ * Open an image's .ome.tif (a Zarr source only): what pixsrc_open() asks,
+ * and each pyramid level's array that the layout has room for, at once.
+ * A level whose size is not the layout's ends the pyramid there (logged);
+ * the file keeps its size. Reads go through pixsrc_read(); tiles fetch
+ * only the chunks under them.
+ * @return as pixsrc_open(); -ENOENT for an image with no raw source
+ */
+int pixsrc_open_ome(struct pixsrc *ps, const struct api_image *img,
+		    uint64_t deadline, struct pixsrc_image **out);
+
+/**
+ * Open an image's OME-Zarr view (zarr/, a Zarr source only): what
+ * pixsrc_open() asks and every level's array, at once. A level whose t,
+ * c, z or type differ from level 0's ends the pyramid (logged).
+ * @return as pixsrc_open(); -ENOENT for an image with no raw source or
+ *         with axes out of t, c, z, y, x order
+ */
+int pixsrc_open_zview(struct pixsrc *ps, const struct api_image *img,
+		      uint64_t deadline, struct pixsrc_image **out);
+
+/** What the view holds (for its JSON). @note Strings owned by @p im. */
+void pixsrc_zview(const struct pixsrc_image *im, struct zarr_view *v);
+
+/**
+ * Read a chunk file of the view: chunk @p idx (t, c, z, y, x grid
+ * coordinates) of level @p lvl, its decoded bytes (the fill value for a
+ * chunk the remote does not have), through the chunk table and cache.
+ * @return bytes read (short only at the chunk's end), -ENOENT (no such
+ *         chunk), or as pixsrc_read()
+ */
+ssize_t pixsrc_zview_read(struct pixsrc_image *im, unsigned lvl,
+			  const uint64_t idx[5], uint64_t off, size_t len,
+			  uint8_t *out, uint64_t deadline);
+
 /** Drop the opener's reference (prefetch jobs may hold it a little
  * longer). NULL is a no-op. */
 void pixsrc_image_free(struct pixsrc_image *im);

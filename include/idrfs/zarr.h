@@ -110,6 +110,39 @@ enum { ZARR_T = 0, ZARR_C, ZARR_Z, ZARR_Y, ZARR_X };
 
 void zarr_multiscale_release(struct zarr_multiscale *m);
 
+/*
+ * The OME-Zarr view idrfs serves of an image (its zarr/ tree): an
+ * OME-NGFF 0.4 group of Zarr v2 arrays, 5-D t,c,z,y,x, uncompressed,
+ * little-endian, one chunk file per chunk of the source (the source's
+ * stored unit, mapped to 5-D). What its JSON files say (api.h writes
+ * them).
+ */
+struct zarr_view_level {
+	uint64_t shape[5];  /* t, c, z, y, x */
+	uint64_t chunks[5]; /* the same order */
+	double scale[5];
+};
+
+struct zarr_view_channel {
+	const char *label; /* NULL: none */
+	uint32_t color_rgb;
+	double min, max, start, end;
+};
+
+struct zarr_view {
+	const char *name; /* the image's */
+	struct zarr_dtype dtype; /* as served: little-endian */
+	uint8_t fill[8];	 /* little-endian */
+	size_t nlevels;
+	struct zarr_view_level lv[ZARR_MAX_LEVELS];
+	bool space_um; /* the scales of z, y, x are micrometres */
+	size_t nchannels;
+	const struct zarr_view_channel *channels;
+};
+
+/** Bytes of one chunk file of level @p lvl (checked: below 2^53). */
+uint64_t zarr_view_chunk_bytes(const struct zarr_view *v, unsigned lvl);
+
 /**
  * Check an array's metadata for what this module can decode and for sane
  * sizes (the caps above, inner chunks dividing the shard), with checked
