@@ -170,13 +170,13 @@ class Truth:
         return tuple(ch.get(a, 1) for a in "tczyx")
 
 
-def samples(img, level):
+def samples(img, level, above=SAMPLE_ABOVE):
     """(t, c, z, y0, y1, x0, x1) regions to compare at a level: every plane
-    whole, or for images over SAMPLE_ABOVE a few planes' corners."""
+    whole, or for images over above bytes a few planes' corners."""
     lsx, lsy = img.levels[level]
     planes = [(t, c, z) for t in range(img.st) for c in range(img.sc)
               for z in range(img.sz)]
-    if img.sx * img.sy * len(planes) * img.dtype.itemsize <= SAMPLE_ABOVE:
+    if img.sx * img.sy * len(planes) * img.dtype.itemsize <= above:
         return [p + (0, lsy, 0, lsx) for p in planes]
     pick = sorted({0, len(planes) // 2, len(planes) - 1})
     w, h = min(CORNER, lsx), min(CORNER, lsy)
@@ -333,7 +333,7 @@ def map_axes(axes, shape, img, level):
     return index
 
 
-def check_ome_tif(path, img, truth, base, xsd):
+def check_ome_tif(path, img, truth, base, xsd, above):
     """[(what, error or None)] for one .ome.tif."""
     out = []
     levels = ome_levels(img)
@@ -392,7 +392,7 @@ def check_ome_tif(path, img, truth, base, xsd):
         for k, lv in enumerate(s.levels):
             index = map_axes(lv.axes, lv.shape, img, k)
             arr = zarr.open(s.aszarr(level=k), mode="r")
-            for t, c, z, y0, y1, x0, x1 in samples(img, k):
+            for t, c, z, y0, y1, x0, x1 in samples(img, k, above):
                 got = arr[index(t, c, z, slice(y0, y1), slice(x0, x1))]
                 want = truth.region(k, t, c, z, y0, y1, x0, x1)
                 d = differ(np.asarray(got), np.asarray(want))
@@ -412,7 +412,7 @@ def check_ome_tif(path, img, truth, base, xsd):
 
 # ---------------------------------------------------------------- zarr view
 
-def check_zarr_view(path, img, truth, base):
+def check_zarr_view(path, img, truth, base, above):
     out = []
     err = None
     try:
@@ -469,7 +469,7 @@ def check_zarr_view(path, img, truth, base):
     err = None
     for k, p in enumerate(paths):
         a = g[p]
-        for t, c, z, y0, y1, x0, x1 in samples(img, k):
+        for t, c, z, y0, y1, x0, x1 in samples(img, k, above):
             d = differ(a[t, c, z, y0:y1, x0:x1], np.asarray(truth.region(k, t, c, z, y0, y1, x0, x1)))
             if d:
                 err = "level %d t%d c%d z%d [%d:%d, %d:%d]: %s" % (k, t, c, z, y0, y1, x0, x1, d)
@@ -570,6 +570,8 @@ def main():
                     help="check at most N views per directory (0: all)")
     ap.add_argument("--only", default="", help="comma-separated image ids to check")
     ap.add_argument("--xsd", default=None, help="the OME 2016-06 ome.xsd")
+    ap.add_argument("--sample-above", type=int, default=SAMPLE_ABOVE >> 20, metavar="MIB",
+                    help="sample planes of images larger than this (default %(default)s)")
     ap.add_argument("--no-tif", action="store_true",
                     help="do not run tiffinfo/tiffdump on the .tif beside each .ome.tif")
     o = ap.parse_args()
@@ -621,7 +623,7 @@ def main():
             views.setdefault(rel, [None, None, iid])[0] = p
             run("%s.ome.tif (%d, %s %dx%d c%d z%d t%d)" % (rel, iid, img.ptype, img.sx, img.sy,
                                                            img.sc, img.sz, img.st),
-                check_ome_tif, p, img, Truth(arch, desc, img), base, xsd)
+                check_ome_tif, p, img, Truth(arch, desc, img), base, xsd, o.sample_above << 20)
             if not o.no_tif and os.path.getsize(rel_tif(mount, rel)) > 0:
                 for cmd in ("tiffinfo", "tiffdump"):
                     w = tool_warnings(cmd, rel_tif(mount, rel))
@@ -638,7 +640,7 @@ def main():
         seen["zarr"] += 1
         views.setdefault(rel, [None, None, iid])[1] = p
         run("zarr/%s.zarr (%d)" % (rel, iid), check_zarr_view, p, img, Truth(arch, desc, img),
-            base)
+            base, o.sample_above << 20)
     for rel, (ome, zv, iid) in sorted(views.items()):
         if ome is None or zv is None:
             report("%s: both views" % rel, "no %s" % ("zarr view" if zv is None else ".ome.tif"))
