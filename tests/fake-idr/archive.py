@@ -548,6 +548,17 @@ def build(seed=1, today=False):
                                 codecs=V3_ZSTD, shard_yx=(64, 64),
                                 index_codecs=[{"name": "bytes", "configuration": {"endian": "little"}},
                                               {"name": "crc32c"}])))
+    # pyramids as bioformats2raw writes them (halve while the level is
+    # wider or taller than 1024), with chunks that are not the .ome.tif's
+    # tiles: 512x512 chunks under 1024x1024 tiles; one big-endian
+    v.append(dict(id=2113, name="v2 pyramid 2500x1800", ptype="uint16", sx=2500, sy=1800,
+                  sz=1, sc=2, st=1, levels=_pyramid(2500, 1800, 3),
+                  zarr=ZarrSpec(2, z4 % 2113, "", "0.4", "tczyx", "<u2", (512, 512), BLOSC_LZ4,
+                                lazy=True)))
+    v.append(dict(id=2114, name="v2 pyramid big-endian int16", ptype="int16", sx=1100, sy=1030,
+                  sz=2, sc=2, st=1, levels=_pyramid(1100, 1030, 2),
+                  zarr=ZarrSpec(2, z4 % 2114, "", "0.4", "tczyx", ">i2", (256, 256),
+                                {"id": "zlib", "level": 1}, lazy=True)))
     ids = []
     for k, d in enumerate(v):
         d.setdefault("chans", _chans(d["sc"]))
