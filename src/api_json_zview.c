@@ -31,6 +31,7 @@ static const char *const axis_name[5] = {"t", "c", "z", "y", "x"};
 static int dump(json_t *doc, char **out, size_t *len)
 {
 	char *s = doc ? json_dumps(doc, JSON_SORT_KEYS | JSON_INDENT(1) |
+						JSON_ENSURE_ASCII |
 						JSON_REAL_PRECISION(17))
 		      : NULL;
 	size_t n;
@@ -121,11 +122,11 @@ static json_t *axes_json(const struct zarr_view *v)
 	json_t *a = json_array();
 
 	for (int d = 0; a && d < 5; d++) {
-		json_t *ax = json_pack(
-			"{s:s, s:s}", "name", axis_name[d], "type",
-			d == 0	 ? "time"
-			: d == 1 ? "channel"
-				 : "space");
+		json_t *ax =
+			json_pack("{s:s, s:s}", "name", axis_name[d], "type",
+				  d == 0   ? "time"
+				  : d == 1 ? "channel"
+					   : "space");
 
 		if (ax && d >= 2 && v->space_um)
 			json_object_set_new(ax, "unit",
@@ -170,12 +171,10 @@ static json_t *channels_json(const struct zarr_view *v)
 			 (unsigned)(c->color_rgb & 0xffffff));
 		ch = json_pack("{s:b, s:s, s:{s:f, s:f, s:f, s:f}}", "active",
 			       1, "color", color, "window", "min", c->min,
-			       "max", c->max, "start", c->start, "end",
-			       c->end);
+			       "max", c->max, "start", c->start, "end", c->end);
 		/* a label that is no valid UTF-8 is left out, not sent */
 		if (ch && c->label)
-			json_object_set_new(ch, "label",
-					    json_string(c->label));
+			json_object_set_new(ch, "label", json_string(c->label));
 		json_array_append_new(a, ch);
 	}
 	return a;
@@ -187,8 +186,8 @@ int api_zview_zattrs(const struct zarr_view *v, char **out, size_t *len)
 			       axes_json(v), "datasets", datasets_json(v));
 	json_t *doc;
 
-	if (ms && v->name && json_object_set_new(ms, "name",
-						  json_string(v->name)) < 0)
+	if (ms && v->name &&
+	    json_object_set_new(ms, "name", json_string(v->name)) < 0)
 		json_object_del(ms, "name");
 	doc = json_pack("{s:[o], s:{s:o, s:{s:s}, s:s}}", "multiscales", ms,
 			"omero", "channels", channels_json(v), "rdefs", "model",

@@ -89,7 +89,7 @@ struct pixsrc_image {
 	enum pixsrc_kind kind;
 	int64_t id;
 	struct api_pixels px;
-	char *url; /* Zarr array (level 0) or the remote base for renders */
+	char *url;   /* Zarr array (level 0) or the remote base for renders */
 	char *group; /* the Zarr group (no trailing slash) */
 	bool v3;
 	struct zarr_array arr;
@@ -588,7 +588,7 @@ static int zarr_region(struct rd *rd, struct zrows *z, uint64_t plane,
 	uint64_t C = im->px.size_c, Z = im->px.size_z;
 	uint64_t chy = a->chunks[ax[ZARR_Y]], chx = a->chunks[ax[ZARR_X]];
 	struct loader ld = {
-		prep_zarr, len_zarr, load_zarr_cb, z->dst ? use_zarr : NULL,
+		prep_zarr, len_zarr, load_zarr_cb,   z->dst ? use_zarr : NULL,
 		z,	   z->url,   &im->big_logged};
 	uint64_t cy1 = (row0 + (uint64_t)nrows - 1) / chy;
 
@@ -654,17 +654,17 @@ static int tile_zarr(void *ctx, unsigned level, uint64_t plane, uint32_t tx,
 	};
 
 	memset(dst, 0, (size_t)l->tile_w * l->tile_h * bps);
-	if (level > im->nlv || level >= l->nlevels || x0 >= l->lx[level] || y0 >= l->ly[level])
+	if (level > im->nlv || level >= l->nlevels || x0 >= l->lx[level] ||
+	    y0 >= l->ly[level])
 		return 0;
 	level_of(im, level, &z);
-	return zarr_region(rd, &z, plane, (uint32_t)y0,
-			   (uint32_t)(l->ly[level] - y0 < l->tile_h
-					      ? l->ly[level] - y0
-					      : l->tile_h),
-			   (uint32_t)x0,
-			   (uint32_t)(l->lx[level] - x0 < l->tile_w
-					      ? l->lx[level] - x0
-					      : l->tile_w));
+	return zarr_region(
+		rd, &z, plane, (uint32_t)y0,
+		(uint32_t)(l->ly[level] - y0 < l->tile_h ? l->ly[level] - y0
+							 : l->tile_h),
+		(uint32_t)x0,
+		(uint32_t)(l->lx[level] - x0 < l->tile_w ? l->lx[level] - x0
+							 : l->tile_w));
 }
 
 /* The bands under some rows of one rendered plane. */
@@ -1155,8 +1155,8 @@ static int open_levels(struct pixsrc_image *im, const struct tiff_ome_layout *l,
 {
 	struct pixsrc *ps = im->ps;
 	unsigned cap = l ? l->nlevels : TIFF_OME_MAX_LEVELS;
-	unsigned want = (unsigned)im->ms.nlevels < cap ? (unsigned)im->ms.nlevels
-						       : cap;
+	unsigned want =
+		(unsigned)im->ms.nlevels < cap ? (unsigned)im->ms.nlevels : cap;
 	struct http_req r[TIFF_OME_MAX_LEVELS] = {0};
 	char url[TIFF_OME_MAX_LEVELS][PIXSRC_URL_MAX];
 	struct zarr_array arr[TIFF_OME_MAX_LEVELS];
@@ -1176,8 +1176,8 @@ static int open_levels(struct pixsrc_image *im, const struct tiff_ome_layout *l,
 			return -ENAMETOOLONG;
 		r[k].url = url[k];
 		r[k].max_body = PIXSRC_META_MAX;
-		r[k].accept = im->v3 ? api_accept_zarr3_array
-				     : api_accept_zarray;
+		r[k].accept =
+			im->v3 ? api_accept_zarr3_array : api_accept_zarray;
 		r[k].accept_arg = &arr[k];
 	}
 	ps->tr.fetch(ps->tr.ctx, r + 1, want - 1, deadline);
@@ -1212,9 +1212,9 @@ static int open_levels(struct pixsrc_image *im, const struct tiff_ome_layout *l,
 			break;
 		}
 		im->lv[k - 1].arr = arr[k];
-		im->lv[k - 1].url = strndup(url[k], strlen(url[k]) -
-							 strlen(im->v3 ? "/zarr.json"
-								       : "/.zarray"));
+		im->lv[k - 1].url = strndup(
+			url[k], strlen(url[k]) - strlen(im->v3 ? "/zarr.json"
+							       : "/.zarray"));
 		if (!im->lv[k - 1].url) {
 			rc = -ENOMEM;
 			break;
@@ -1382,7 +1382,8 @@ static int prep_zchunk(void *ctx, size_t i, struct load_item *it,
 	it->cost = zarr_load_cost(z->a);
 	memcpy(it->url, z->url, ul);
 	it->url[ul++] = '/';
-	return zarr_chunk_key(z->a, it->idx, it->url + ul, sizeof(it->url) - ul);
+	return zarr_chunk_key(z->a, it->idx, it->url + ul,
+			      sizeof(it->url) - ul);
 }
 
 static size_t len_zchunk(void *ctx, const struct load_item *it)
@@ -1423,7 +1424,7 @@ ssize_t pixsrc_zview_read(struct pixsrc_image *im, unsigned lvl,
 {
 	struct zrows lz = {0};
 	struct zchunk z = {.im = im, .out = out};
-	struct loader ld = {prep_zchunk, len_zchunk, load_zchunk, use_zchunk,
+	struct loader ld = {prep_zchunk, len_zchunk, load_zchunk,    use_zchunk,
 			    &z,		 NULL,	     &im->big_logged};
 	uint64_t size;
 	int rc;
@@ -1656,9 +1657,9 @@ ssize_t pixsrc_read(struct pixsrc_image *im, uint64_t off, size_t len,
 	if (im->otf)
 		return tiff_ome_file_read(im->otf, off, len, out, tile_zarr,
 					  &rd);
-	n = tiff_file_read(
-		im->tf, off, len, out,
-		im->kind == PIXSRC_ZARR ? rows_zarr : rows_render, &rd);
+	n = tiff_file_read(im->tf, off, len, out,
+			   im->kind == PIXSRC_ZARR ? rows_zarr : rows_render,
+			   &rd);
 
 	if (n > 0)
 		prefetch_after(im, off, (size_t)n);

@@ -206,10 +206,11 @@ _Static_assert(PRE_MAX - (IFD0_VALUES + 16u) < TIFF_DESC_BASE / 2,
 	       "the RGB BitsPerSample array eats the description budget");
 
 /* ImageJ's IJMetadata type codes: ASCII read as a big-endian u32. */
-#define IJ_MAGIC 0x494a494au /* "IJIJ" */
-#define IJ_INFO	 0x696e666fu /* "info" */
-#define IJ_RANGE 0x72616e67u /* "rang" */
-#define IJ_LUTS	 0x6c757473u /* "luts" */
+#define IJ_MAGIC  0x494a494au /* "IJIJ" */
+#define IJ_INFO	  0x696e666fu /* "info" */
+#define IJ_RANGE  0x72616e67u /* "rang" */
+#define IJ_LUTS	  0x6c757473u /* "luts" */
+#define IJ_LABELS 0x6c61626cu /* "labl" */
 
 struct tiff_file {
 	struct tiff_layout l;
@@ -306,95 +307,6 @@ static void sb_imagej_note(struct tiff_sbuf *b, const struct tiff_meta *m)
 	tiff_sb_lit(b, note, TIFF_ENC_UTF16);
 }
 
-static void sb_ome_xml(struct tiff_sbuf *b, const struct tiff_file *f,
-		       const struct tiff_meta *m, const struct tiff_shrink *lv)
-{
-	const struct tiff_geom *g = &m->g;
-	const struct tiff_channel *ch;
-	const bool rgb = is_rgb(m);
-	uint32_t c, rgba;
-
-	tiff_sb_puts(b,
-		     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-		     "<OME xmlns=\"http://www.openmicroscopy.org/Schemas/OME/"
-		     "2016-06\" xmlns:xsi=\"http://www.w3.org/2001/"
-		     "XMLSchema-instance\" xsi:schemaLocation=\"http://"
-		     "www.openmicroscopy.org/Schemas/OME/2016-06 http://"
-		     "www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" "
-		     "Creator=\"idrfs\">\n <Image ID=\"Image:0\"");
-	if (m->image_name && lv->image_name) {
-		tiff_sb_puts(b, " Name=\"");
-		tiff_sb_text(b, m->image_name, lv->image_name, TIFF_ENC_XML);
-		tiff_sb_putc(b, '"');
-	}
-	/* Image's schema order: Description comes before Pixels */
-	tiff_sb_printf(b, ">\n  <Description>IDR image %" PRId64 ": ",
-		       m->image_id);
-	sb_pixels_note(b, m, TIFF_ENC_XML);
-	if (m->source && lv->source) {
-		tiff_sb_puts(b, "; source: ");
-		tiff_sb_text(b, m->source, lv->source, TIFF_ENC_XML);
-	}
-	tiff_sb_puts(b, "</Description>\n");
-	tiff_sb_printf(b,
-		       "  <Pixels ID=\"Pixels:0\" DimensionOrder=\"XYCZT\" "
-		       "Type=\"%s\" SizeX=\"%" PRIu32 "\" SizeY=\"%" PRIu32
-		       "\" SizeC=\"%" PRIu32 "\" SizeZ=\"%" PRIu32
-		       "\" SizeT=\"%" PRIu32 "\"",
-		       file_type(m), g->x, g->y, rgb ? 3u : g->c, g->z, g->t);
-	if (tiff_known(m->phys_x)) {
-		tiff_sb_puts(b, " PhysicalSizeX=\"");
-		tiff_sb_double(b, m->phys_x);
-		tiff_sb_puts(b, "\" PhysicalSizeXUnit=\"\xc2\xb5m\"");
-	}
-	if (tiff_known(m->phys_y)) {
-		tiff_sb_puts(b, " PhysicalSizeY=\"");
-		tiff_sb_double(b, m->phys_y);
-		tiff_sb_puts(b, "\" PhysicalSizeYUnit=\"\xc2\xb5m\"");
-	}
-	if (tiff_known(m->phys_z)) {
-		tiff_sb_puts(b, " PhysicalSizeZ=\"");
-		tiff_sb_double(b, m->phys_z);
-		tiff_sb_puts(b, "\" PhysicalSizeZUnit=\"\xc2\xb5m\"");
-	}
-	if (tiff_known(m->time_increment)) {
-		tiff_sb_puts(b, " TimeIncrement=\"");
-		tiff_sb_double(b, m->time_increment);
-		tiff_sb_puts(b, "\" TimeIncrementUnit=\"s\"");
-	}
-	tiff_sb_printf(b, " BigEndian=\"false\" Interleaved=\"%s\">\n",
-		       rgb ? "true" : "false");
-	if (rgb) {
-		tiff_sb_puts(b, "   <Channel ID=\"Channel:0:0\" Name=\"RGB\" "
-				"SamplesPerPixel=\"3\"/>\n");
-	} else {
-		for (c = 0; c < g->c; c++) {
-			ch = m->nchannels ? &m->channels[c] : NULL;
-			tiff_sb_printf(
-				b, "   <Channel ID=\"Channel:0:%" PRIu32 "\"",
-				c);
-			if (ch && ch->name && lv->channel_name) {
-				tiff_sb_puts(b, " Name=\"");
-				tiff_sb_text(b, ch->name, lv->channel_name,
-					     TIFF_ENC_XML);
-				tiff_sb_putc(b, '"');
-			}
-			tiff_sb_puts(b, " SamplesPerPixel=\"1\"");
-			if (ch) {
-				/* OME Color: signed 32-bit RRGGBBAA */
-				rgba = (ch->color_rgb << 8) | 0xff;
-				tiff_sb_printf(b, " Color=\"%" PRId32 "\"",
-					       (int32_t)rgba);
-			}
-			tiff_sb_puts(b, "/>\n");
-		}
-	}
-	tiff_sb_printf(b,
-		       "   <TiffData IFD=\"0\" PlaneCount=\"%" PRIu64 "\"/>\n",
-		       f->l.planes);
-	tiff_sb_puts(b, "  </Pixels>\n </Image>\n</OME>");
-}
-
 /*
  * ImageJ's description (FileSaver.getDescriptionString, FORMATS.md 2.9). It
  * is a java.util.Properties text, hence TIFF_ENC_PROP for the values.
@@ -472,24 +384,43 @@ static void sb_ij_info(struct tiff_sbuf *b, const struct tiff_meta *m,
 		sb_imagej_note(b, m);
 }
 
+/* Does any channel have a name (ImageJ's labels)? */
+static bool has_names(const struct tiff_meta *m)
+{
+	for (size_t c = 0; !is_rgb(m) && c < m->nchannels; c++) {
+		if (m->channels[c].name && m->channels[c].name[0])
+			return true;
+	}
+	return false;
+}
+
 /*
  * IJMetadataByteCounts and IJMetadata (TiffDecoder.getMetaData): counts
- * [header, info, rang, lut 0..C-1]; data = magic, (type, count) pairs, then
- * the items. The codes are u32 in file order, so they read reversed here.
- * RGB files carry only the info: LUTs and ranges are for grey channels.
+ * [header, info, (labl 0..N-1), rang, lut 0..C-1]; data = magic, (type,
+ * count) pairs, then the items. The codes are u32 in file order, so they
+ * read reversed here. RGB files carry only the info: LUTs and ranges are
+ * for grey channels. With @p labels, every plane's label is its
+ * channel's name (ImageJ shows it as the channel's name).
  */
 static void sb_ij_meta(struct tiff_sbuf *b, const struct tiff_meta *m,
-		       const struct tiff_shrink *lv, uint64_t *counts_at,
-		       uint32_t *ncounts, uint64_t *data_at, uint32_t *data_len)
+		       const struct tiff_shrink *lv, bool labels,
+		       uint64_t *counts_at, uint32_t *ncounts,
+		       uint64_t *data_at, uint32_t *data_len)
 {
 	const bool luts = !is_rgb(m) && m->nchannels;
-	const uint32_t ntypes = luts ? 3 : 1;
+	const uint64_t nlab = labels ? (uint64_t)m->g.c * m->g.z * m->g.t : 0;
+	const uint32_t ntypes = (luts ? 3 : 1) + (nlab ? 1 : 0);
 	const uint32_t hdr = 4 + 8 * ntypes;
 	size_t counts, start, info_start, info_len, c;
 	unsigned i;
 	uint32_t col;
 
-	*ncounts = luts ? 3 + m->g.c : 2;
+	/* labels for more planes than the head could hold are not asked */
+	if (nlab > UINT32_MAX / 8) {
+		b->overflow = true;
+		return;
+	}
+	*ncounts = (luts ? 3 + m->g.c : 2) + (uint32_t)nlab;
 	counts = b->len;
 	/* the counts go first; their values are known once data is out */
 	for (i = 0; i < *ncounts; i++)
@@ -498,6 +429,10 @@ static void sb_ij_meta(struct tiff_sbuf *b, const struct tiff_meta *m,
 	tiff_sb_u32(b, IJ_MAGIC);
 	tiff_sb_u32(b, IJ_INFO);
 	tiff_sb_u32(b, 1);
+	if (nlab) {
+		tiff_sb_u32(b, IJ_LABELS);
+		tiff_sb_u32(b, (uint32_t)nlab);
+	}
 	if (luts) {
 		tiff_sb_u32(b, IJ_RANGE);
 		tiff_sb_u32(b, 1);
@@ -507,6 +442,17 @@ static void sb_ij_meta(struct tiff_sbuf *b, const struct tiff_meta *m,
 	info_start = b->len;
 	sb_ij_info(b, m, lv);
 	info_len = b->len - info_start;
+	/* planes in CZT order: plane p is channel p % C */
+	for (uint64_t p = 0; p < nlab && !b->overflow; p++) {
+		const char *name = m->channels[p % m->g.c].name;
+		size_t at = b->len;
+
+		tiff_sb_text(b, name ? name : "", lv->channel_name,
+			     TIFF_ENC_UTF16);
+		if (!b->overflow && !b->nomem)
+			tiff_put32(b->p + counts + 8 + 4 * p,
+				   (uint32_t)(b->len - at));
+	}
 	if (luts) {
 		for (c = 0; c < m->g.c; c++) {
 			tiff_sb_f64(b, m->channels[c].window_start);
@@ -528,9 +474,11 @@ static void sb_ij_meta(struct tiff_sbuf *b, const struct tiff_meta *m,
 	tiff_put32(b->p + counts, hdr);
 	tiff_put32(b->p + counts + 4, (uint32_t)info_len);
 	if (luts) {
-		tiff_put32(b->p + counts + 8, 16 * m->g.c);
+		size_t r = counts + 8 + 4 * (size_t)nlab;
+
+		tiff_put32(b->p + r, 16 * m->g.c);
 		for (c = 0; c < m->g.c; c++)
-			tiff_put32(b->p + counts + 12 + 4 * c, IJ_LUT_BYTES);
+			tiff_put32(b->p + r + 4 + 4 * c, IJ_LUT_BYTES);
 	}
 	*counts_at = counts;
 	*data_at = start;
@@ -610,28 +558,22 @@ static unsigned base_entries(const struct tiff_file *f,
  * @return 0, -EOVERFLOW (does not fit: try the next level) or -ENOMEM.
  */
 static int build_text(struct tiff_file *f, const struct tiff_meta *m,
-		      const struct tiff_shrink *lv, struct entry *desc,
-		      unsigned *ndesc)
+		      const struct tiff_shrink *lv, bool labels,
+		      struct entry *desc, unsigned *ndesc)
 {
 	struct tiff_sbuf b = {0};
-	uint64_t ome_at = 0, ij_at, counts_at = 0, data_at = 0;
-	uint32_t ome_count = 0, ij_count, ncounts = 0, data_len = 0;
+	uint64_t ij_at, counts_at = 0, data_at = 0;
+	uint32_t ij_count, ncounts = 0, data_len = 0;
 	unsigned n = 0;
 	int rc;
 
 	b.cap = f->l.d0 - f->txt_off;
-	/* OME-XML: none above 4 GiB, where only IFD0 exists (2.7) */
-	if (!f->l.single_ifd) {
-		sb_ome_xml(&b, f, m, lv);
-		/* ASCII counts are bytes with the NUL; UTF-8 "µ" is two */
-		ome_count = (uint32_t)(b.len - ome_at + 1);
-		tiff_sb_end_string(&b);
-	}
 	ij_at = b.len;
 	sb_imagej_desc(&b, f, m);
 	ij_count = (uint32_t)(b.len - ij_at + 1);
 	tiff_sb_end_string(&b);
-	sb_ij_meta(&b, m, lv, &counts_at, &ncounts, &data_at, &data_len);
+	sb_ij_meta(&b, m, lv, labels, &counts_at, &ncounts, &data_at,
+		   &data_len);
 	if (b.nomem) {
 		rc = -ENOMEM;
 		goto out;
@@ -640,11 +582,7 @@ static int build_text(struct tiff_file *f, const struct tiff_meta *m,
 		rc = -EOVERFLOW;
 		goto out;
 	}
-	/* OME first: Bio-Formats takes the first 270, ImageJ the last */
-	if (!f->l.single_ifd)
-		desc[n++] = (struct entry){TAG_IMAGE_DESCRIPTION, TT_ASCII,
-					   ome_count,
-					   (uint32_t)(f->txt_off + ome_at)};
+	/* one description: the OME-TIFF is the .ome.tif (tiff_ome.c) */
 	desc[n++] = (struct entry){TAG_IMAGE_DESCRIPTION, TT_ASCII, ij_count,
 				   (uint32_t)(f->txt_off + ij_at)};
 	desc[n++] = (struct entry){TAG_IJ_BYTE_COUNTS, TT_LONG, ncounts,
@@ -732,11 +670,16 @@ int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
 	f->sbc_off = at + arrays;
 	f->txt_off = at + 2 * arrays;
 
+	/* the labels go first when the text does not fit (many planes),
+	 * then the text shrinks level by level */
 	rc = -EOVERFLOW;
-	for (lv = 0; lv < TIFF_SHRINK_LEVELS; lv++) {
-		rc = build_text(f, m, &tiff_shrink_levels[lv], desc, &ndesc);
-		if (rc != -EOVERFLOW)
-			break;
+	for (lv = 0; lv < TIFF_SHRINK_LEVELS && rc == -EOVERFLOW; lv++) {
+		if (has_names(m))
+			rc = build_text(f, m, &tiff_shrink_levels[lv], true,
+					desc, &ndesc);
+		if (rc == -EOVERFLOW)
+			rc = build_text(f, m, &tiff_shrink_levels[lv], false,
+					desc, &ndesc);
 	}
 	if (rc == -EOVERFLOW) {
 		/* unreachable by the budget above; never exceed D0 */

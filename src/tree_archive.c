@@ -1231,8 +1231,8 @@ static int image_xattrs(struct tree *t, struct node *n, bool with_kv,
 						"%.*s" OMETIF_EXT,
 						(int)(l - el), path);
 				tree_xattr_addf(x, "user.idr.zarr",
-						"zarr/%.*s.zarr",
-						(int)(l - el), path);
+						"zarr/%.*s.zarr", (int)(l - el),
+						path);
 			}
 		}
 	}

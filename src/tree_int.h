@@ -461,7 +461,7 @@ struct arch_image {
 	char *why;     /* the rule that decided (user.idr.source_why; heap) */
 	/* t->img_lock */
 	struct arch_pix pix[ARCH_VIEWS]; /* by enum arch_view */
-	struct arch_kvset *kvs; /* NULL: not fetched */
+	struct arch_kvset *kvs;		 /* NULL: not fetched */
 	uint64_t kvs_at;
 };
 
@@ -484,7 +484,7 @@ void arch_kvset_put(struct arch_kvset *s);
  */
 struct tree_name {
 	char stem[TREE_NAME_MAX + 1];
-	const char *ext; /* static: "", ".tif", ".rendered.tif" */
+	const char *ext;   /* static: "", ".tif", ".rendered.tif" */
 	uint64_t ome_size; /* images: its .ome.tif's size, 0 none */
 	int64_t id;
 	bool dropped; /* still not unique after every round: left out */

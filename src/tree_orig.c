@@ -38,7 +38,6 @@
 
 #define ORIG_PATH_MAX 4096u
 
-
 /* An image's fileset: sorted by path, immutable, shared. */
 struct fileset {
 	atomic_uint refs;
@@ -187,8 +186,8 @@ static int mirror_list(struct tree *t, struct node *dir, uint64_t deadline,
 
 		tree_node_get(t, e->node, NULL, &mtime);
 		if (arch_is_container(k) && k >= TREE_K_PROJECT) {
-			enum tree_kind mk = z ? TREE_ZARR_OF(k)
-					      : TREE_ORIG_OF(k);
+			enum tree_kind mk =
+				z ? TREE_ZARR_OF(k) : TREE_ORIG_OF(k);
 
 			rc = add_mirror(b, mk, TREE_INO(mk, id), e->node->ino,
 					e->name, mtime);

@@ -57,9 +57,9 @@ struct zview {
 struct znode {
 	struct zview *zv;
 	unsigned level;
-	unsigned depth;	   /* directories: indices fixed so far (0-5) */
-	uint64_t idx[5];   /* t, c, z, y, x */
-	const char *text;  /* a JSON file (in zv), or NULL: a chunk */
+	unsigned depth;	  /* directories: indices fixed so far (0-5) */
+	uint64_t idx[5];  /* t, c, z, y, x */
+	const char *text; /* a JSON file (in zv), or NULL: a chunk */
 	size_t text_len;
 };
 
@@ -184,8 +184,7 @@ static int zimage_list(struct tree *t, struct node *dir, uint64_t deadline,
 	arch_pix_drop(t, im, ARCH_ZARR);
 	if (rc < 0)
 		return rc;
-	rc = add(b, zv, &top, ".zgroup", false, zgroup, sizeof(zgroup) - 1,
-		 0);
+	rc = add(b, zv, &top, ".zgroup", false, zgroup, sizeof(zgroup) - 1, 0);
 	if (rc == 0)
 		rc = add(b, zv, &top, ".zattrs", false, zv->zattrs,
 			 zv->zattrs_len, 0);

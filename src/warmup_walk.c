@@ -9,9 +9,10 @@
  * its path is one image).
  *
  * Skipped in a walk: the generated files (images.tsv, study.txt,
- * README.txt at the root) and .idrfs; a walk of the root itself covers
- * projects/ and screens/ only (by-* and originals/ lead to the same
- * images, or to files nobody asked for).
+ * README.txt at the root), .idrfs, and each image's .ome.tif (level 0 is
+ * the .tif's chunks; the pyramid's levels are not warmed); a walk of the root
+ * itself covers projects/ and screens/ only (by-* and originals/ lead to the
+ * same images, or to files nobody asked for).
  */
 #include "config.h"
 
@@ -279,8 +280,14 @@ static int resolve(struct warm *w, const char *path, struct tree_attr *attr,
 
 static bool skipped(const char *dir, const char *name)
 {
+	size_t n = strlen(name);
+
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
 	    strcmp(name, WARM_TSV_NAME) == 0 || strcmp(name, "study.txt") == 0)
+		return true;
+	/* an image's .ome.tif reads the .tif's chunks (and its pyramid's,
+	 * which a job warming an image does not ask for) */
+	if (n > 8 && strcmp(name + n - 8, ".ome.tif") == 0)
 		return true;
 	if (*dir)
 		return false;

@@ -114,13 +114,30 @@ def check_ome(tif, img, base):
     return None
 
 
+def check_imagej(tif, img, base):
+    """The .tif is an ImageJ hyperstack (the OME-TIFF is the .ome.tif):
+    its labels name the channels as imgData labels them, plane by plane,
+    and it has one ImageDescription."""
+    if not tif.is_imagej or tif.is_ome:
+        return "not read as a pure ImageJ hyperstack (ome %s)" % tif.is_ome
+    with urllib.request.urlopen("%swebgateway/imgData/%d/" % (base, img.id)) as r:
+        labels = [ch["label"] for ch in json.load(r)["channels"]]
+    got = (tif.imagej_metadata or {}).get("Labels", [])
+    got = [got] if isinstance(got, str) else list(got)  # tifffile: one label is a str
+    if any(labels):
+        want = [labels[p % len(labels)] for p in range(img.sc * img.sz * img.st)]
+        if got != want:
+            return "labels %s, expected %s" % (got[:4], want[:4])
+    return None
+
+
 def compare(path, arch, img, base):
     with tifffile.TiffFile(path) as tif:
         s = tif.series[0]
         got = s.asarray()
         axes = s.axes
         kind = "ome" if tif.is_ome else "imagej" if tif.is_imagej else "tiff"
-        meta_err = check_ome(tif, img, base) if img.source == "zarr" else None
+        meta_err = check_imagej(tif, img, base) if img.source == "zarr" else None
     if meta_err:
         return meta_err
     if img.source != "zarr":

@@ -9,11 +9,11 @@ start_fake || exit 1
 M="$WORK/mnt"
 check "mount the fake server" mount_idrfs "$FAKE_URL" "$M" s3_scheme=http
 
-check "root has README.txt, originals, projects, screens (and by-* menus)" \
-	test "$(ls "$M" | grep -v '^by-' | tr '\n' ' ')" = "README.txt originals projects screens "
+check "root has README.txt, originals, projects, screens, zarr (and by-* menus)" \
+	test "$(ls "$M" | grep -v '^by-' | tr '\n' ' ')" = "README.txt originals projects screens zarr "
 check "README.txt names the remote" grep -qF "$FAKE_URL" "$M/README.txt"
 check "README.txt explains the image files" \
-	grep -q "both an ImageJ" "$M/README.txt"
+	grep -q "ImageJ hyperstack" "$M/README.txt" && grep -q "ome.tif" "$M/README.txt"
 
 check "projects are listed with '/' made safe" \
 	test "$(ls "$M/projects" | tr '\n' '|')" = \
@@ -28,13 +28,16 @@ P="$M/projects/idr0801-synth-listing_experimentA"
 ls "$P" >/dev/null
 fake_reset
 all=$(ls -l "$P/big dataset")
-n=$(grep -c '^-rw-r--r--.*\.tif$' <<<"$all")
+n=$(grep -v '\.ome\.tif$' <<<"$all" | grep -c '^-rw-r--r--.*\.tif$')
+nome=$(grep -c '^-rw-r--r--.*\.ome\.tif$' <<<"$all")
 entries=$(tail -n +2 <<<"$all" | wc -l)
 stats=$(fake_get /__fake/stats)
 req=$("$PYTHON3" -c 'import json, sys; print(json.load(sys.stdin)["endpoints"].get("/api/v0/m/datasets/{id}/images/", 0))' <<<"$stats")
 kvreq=$("$PYTHON3" -c 'import json, sys; print(json.load(sys.stdin)["endpoints"].get("/webclient/api/annotations/", 0))' <<<"$stats")
-check "ls -l of the big dataset shows 10 000 files, 0644" test "$n" -eq 10000
-check "and $entries = 10 001 entries (no per-image directory)" test "$entries" -eq 10001
+check "ls -l of the big dataset shows 10 000 files, 0644, and their .ome.tif ($nome)" \
+	test "$n" -eq 10000 -a "$nome" -eq 10000
+check "and $entries = 20 001 entries (.tif, .ome.tif; no per-image directory)" \
+	test "$entries" -eq 20001
 check "ls -l of 10 000 images made $req <= 12 listing requests" test "$req" -le 12
 check "and $kvreq <= 25 key/value requests for images.tsv" test "$kvreq" -le 25
 fake_reset
@@ -57,7 +60,7 @@ check "names: three 'dup' images get distinct (id) suffixes" \
 check "names: the suffix is no glob: 'dup (1204).tif' matches itself" \
 	bash -c "cd '$N' && ls dup\ \(1204\).tif && test \"\$(find . -name 'dup (1204).tif')\" = './dup (1204).tif'"
 check "names: control characters became '_'" \
-	test "$(ls "$N" | grep -c '^ctl__char.*\.tif$')" -eq 1
+	test "$(ls "$N" | grep -v '\.ome\.tif$' | grep -c '^ctl__char.*\.tif$')" -eq 1
 check "names: no two entries are alike" \
 	test -z "$(ls -a "$N" | LC_ALL=C sort | uniq -d)"
 check "names: no entry is '/', '.' or '..' made from a name" \
@@ -84,8 +87,8 @@ check "plate1 has 96 wells (and images.tsv)" \
 	test "$(ls "$S" | grep -vc '^images.tsv$')" -eq 96
 check "wells are A01 .. H12" \
 	test "$(ls "$S" | head -n 1)$(ls "$S" | grep -v images.tsv | tail -n 1)" = "A01H12"
-check "well A01 has field-1.tif and field-2.tif, no per-image directory" \
-	test "$(ls "$S/A01" | tr '\n' ' ')" = "field-1.tif field-2.tif "
+check "well A01 has field-1.tif and field-2.tif (and .ome.tif), no per-image directory" \
+	test "$(ls "$S/A01" | grep -v '\.ome\.tif$' | tr '\n' ' ')" = "field-1.tif field-2.tif "
 
 # Attributes: writable modes (copies can be deleted), stable times.
 check "directories are 0755" test "$(stat -c %a "$P/big dataset")" = 755

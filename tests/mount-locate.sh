@@ -89,7 +89,8 @@ for p in desc["projects"]:
         dd = os.path.join(m, "projects", check_pixels.safe(p["name"]),
                           check_pixels.safe(d["name"]))
         names = os.listdir(dd)
-        raw = [n for n in names if n.endswith(".tif") and not n.endswith(".rendered.tif")]
+        raw = [n for n in names if n.endswith(".tif") and not n.endswith(".rendered.tif")
+               and not n.endswith(".ome.tif")]
         want = [im["id"] for im in d["images"] if im["source"] == "zarr"]
         if len(raw) != len(want):
             bad.append("%s: %d raw, %d Zarr" % (d["name"], len(raw), len(want)))

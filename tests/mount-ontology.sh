@@ -315,7 +315,7 @@ fake_get "/__fake/config?fail_rate=1" >/dev/null
 M2="$WORK/mnt2"
 check "mount while the server fails" mount_idrfs "$FAKE_URL" "$M2" "s3_scheme=http,cache_dir=$WORK/cache2"
 check "the root lists without by-* menus" \
-	test "$(timeout 60 ls "$M2" | tr '\n' ' ')" = "README.txt originals projects screens "
+	test "$(timeout 60 ls "$M2" | tr '\n' ' ')" = "README.txt originals projects screens zarr "
 out=$(timeout 60 ls "$M2/by-gene" 2>&1)
 check "ls by-gene while detection fails: EIO, not ENOENT" \
 	grep -q "Input/output error" <<<"$out"
@@ -335,12 +335,12 @@ umount_idrfs "$M2"
 M3="$WORK/mnt3"
 check "mount with -o ontology=none" mount_idrfs "$FAKE_URL" "$M3" "s3_scheme=http,ontology=none"
 check "ontology=none: no by-* directories" \
-	test "$(ls "$M3" | tr '\n' ' ')" = "README.txt originals projects screens "
+	test "$(ls "$M3" | tr '\n' ' ')" = "README.txt originals projects screens zarr "
 umount_idrfs "$M3"
 check "mount with -o ontology=mapr on a server without mapr" \
 	mount_idrfs "$FAKE_URL" "$M3" "s3_scheme=http,ontology=mapr,cache_dir=$WORK/cache3"
 check "mapr redirects to HTML: no by-* directories, the daemon is fine" \
-	test "$(ls "$M3" | tr '\n' ' ')" = "README.txt originals projects screens "
+	test "$(ls "$M3" | tr '\n' ' ')" = "README.txt originals projects screens zarr "
 check "and the redirect is logged" grep -q "mapr/api/.*HTTP 302" "$WORK/idrfs.log"
 umount_idrfs "$M3"
 stop_fake

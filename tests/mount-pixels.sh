@@ -186,8 +186,8 @@ check "after the server recovers, the same image reads right" grep -q "^ok" <<<"
 fake_get /__fake/expire_sessions >/dev/null
 out=$(timeout 120 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$M" "$FAKE_URL" 2202 2>&1)
 check "an expired render session is renewed" grep -q "^ok" <<<"$out"
-check "rendered files say so in their description" \
-	grep -qa "RENDERED" "$M/projects/idr0802-synth-pixels_experimentB/rendered only/rendered-1.rendered.tif"
+check "rendered files say so in their ImageJ Info" \
+	grep -qaP "R\\x00E\\x00N\\x00D\\x00E\\x00R\\x00E\\x00D\\x00" "$M/projects/idr0802-synth-pixels_experimentB/rendered only/rendered-1.rendered.tif"
 
 # Original files in the parallel tree originals/: names, subdirectories,
 # sizes and bytes as on the download root, read by range requests.

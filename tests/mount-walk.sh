@@ -57,8 +57,9 @@ walk() {
 }
 
 walk find 25 find . -printf '%s %p\n'
-check "find saw 10 000 images and images.tsv" \
-	test "$(grep -c '\.tif$' "$WORK/out-find")" -eq 10000 -a \
+check "find saw 10 000 images, their .ome.tif, and images.tsv" \
+	test "$(grep -v '\.ome\.tif$' "$WORK/out-find" | grep -c '\.tif$')" -eq 10000 -a \
+	"$(grep -c '\.ome\.tif$' "$WORK/out-find")" -eq 10000 -a \
 	"$(grep -c ' ./images.tsv$' "$WORK/out-find")" -eq 1
 check "find gave every image its size" \
 	test "$(grep -c '^23552 \./cell_[0-9]*\.tif$' "$WORK/out-find")" -eq 10000
@@ -66,7 +67,8 @@ walk du 25 du -s .
 walk tar 25 tar cf /dev/null .
 walk rsync 25 rsync -a --dry-run ./ "$WORK/rsync-dry/"
 walk rglob 0 "$PYTHON3" -c 'import pathlib
-print(len(list(pathlib.Path(".").rglob("*.tif"))))'
+print(len([p for p in pathlib.Path(".").rglob("*.tif")
+           if not p.name.endswith(".ome.tif")]))'
 check "rglob found the 10 000 images" test "$(cat "$WORK/out-rglob")" = 10000
 
 # ---------------------------------------------------------------- remounts

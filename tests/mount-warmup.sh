@@ -34,7 +34,8 @@ print(" ".join(str(i) for i in sorted(ids)))'
 }
 # name and checksum of every image of the dataset under a mount
 sums() {
-	(cd "$1/$D" && md5sum -- *.tif)
+	(cd "$1/$D" && find . -maxdepth 1 -name '*.tif' ! -name '*.ome.tif' \
+		-printf '%f\0' | sort -z | xargs -0 md5sum)
 }
 # warm [options...] TARGET...: runs the warm-up on $FAKE_URL, output in
 # $WORK/out and $WORK/err, status in $RC
@@ -50,7 +51,8 @@ warm() {
 C="$WORK/cold"
 check "a cold mount" mount_idrfs "$FAKE_URL" "$C" "s3_scheme=http,cache_dir=$WORK/cc"
 sums "$C" >"$WORK/sums.cold"
-size=$(cat "$C/$D"/*.tif | wc -c)
+size=$(cd "$C/$D" && find . -maxdepth 1 -name '*.tif' ! -name '*.ome.tif' \
+	-print0 | xargs -0 cat | wc -c)
 cp "$C/$D/images.tsv" "$WORK/images.tsv"
 check "it read the 8 images of '$D' ($size bytes)" test "$(wc -l <"$WORK/sums.cold")" -eq 8
 umount_idrfs "$C"

@@ -708,11 +708,12 @@ static void test_tree_root(void **state)
 	/* the root is fixed and costs no request */
 	assert_int_equal(tree_opendir(fx->tree, TREE_ROOT_INO, UINT64_MAX, &d),
 			 0);
-	assert_int_equal(d->n, 4);
+	assert_int_equal(d->n, 5);
 	assert_string_equal(d->ents[0].name, "README.txt");
 	assert_string_equal(d->ents[1].name, "originals");
 	assert_string_equal(d->ents[2].name, "projects");
 	assert_string_equal(d->ents[3].name, "screens");
+	assert_string_equal(d->ents[4].name, "zarr");
 	assert_false(d->ents[0].attr.is_dir);
 	assert_true(d->ents[1].attr.is_dir);
 	tree_dir_free(d);
@@ -866,8 +867,9 @@ static void test_tree_listing_cost(void **state)
 			 0);
 	fx->fake.requests = 0;
 	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
-	/* each image, and images.tsv: no per-image directory */
-	assert_int_equal(d->n, 2501);
+	/* each image's .tif, the .ome.tif of the raw ones (all but one),
+	 * and images.tsv: no per-image directory */
+	assert_int_equal(d->n, 5000);
 	assert_int_equal(fx->fake.requests, 3);
 	tree_dir_free(d);
 	/* within the TTL, listing and lookups cost nothing */
@@ -930,10 +932,11 @@ static void test_tree_wells(void **state)
 	assert_int_equal(walk(fx->tree, "screens/scr/plate/A01", &a), 0);
 	assert_int_equal(tree_opendir(fx->tree, a.ino, UINT64_MAX, &d), 0);
 	assert_int_equal(fx->fake.requests, before + 1);
-	assert_int_equal(d->n, 2);
-	assert_string_equal(d->ents[0].name, "field-1.tif");
+	assert_int_equal(d->n, 3);
+	assert_string_equal(d->ents[0].name, "field-1.ome.tif");
+	assert_string_equal(d->ents[1].name, "field-1.tif");
 	assert_false(d->ents[0].attr.is_dir);
-	assert_string_equal(d->ents[1].name, "field-2.rendered.tif");
+	assert_string_equal(d->ents[2].name, "field-2.rendered.tif");
 	assert_true(d->ents[0].attr.size > 64 * 48 * 2 * 6);
 	tree_dir_free(d);
 }
@@ -1166,8 +1169,9 @@ static void test_tree_view_root(void **state)
 	assert_int_equal(fx->fake.requests, 0);
 	/* listing the root detects the backend once: 1 request */
 	names = names_of(fx->tree, "");
-	assert_string_equal(names, "README.txt|by-gene|by-organism|"
-				   "by-phenotype|originals|projects|screens");
+	assert_string_equal(names,
+			    "README.txt|by-gene|by-organism|"
+			    "by-phenotype|originals|projects|screens|zarr");
 	free(names);
 	assert_int_equal(fx->fake.requests, 1);
 	names = names_of(fx->tree, "");
@@ -1392,7 +1396,7 @@ static void test_tree_view_tsv(void **state)
 	static const char header[] =
 		"path\tid\tname\tSizeX\tSizeY\tSizeZ\tSizeC\tSizeT\t"
 		"PixelType\tPhysicalSizeX\tPhysicalSizeY\tPhysicalSizeZ\t"
-		"source\tsource_why\tGene Symbol\tOrganism\t"
+		"source\tsource_why\tome_tif\tzarr\tGene Symbol\tOrganism\t"
 		"Phenotype Term Accession\t"
 		"Phenotype Term Name\n";
 
@@ -1403,12 +1407,20 @@ static void test_tree_view_tsv(void **state)
 		strncmp(line + 1,
 			"projects/idr0001_experimentA/ds/img00000.tif\t1000\t"
 			"img00000\t64\t48\t3\t2\t1\tuint16\t0.5\t\t\tzarr\t"
-			"externalinfo\tABC1\tbad name\tCMPO_0000294\tincreased "
+			"externalinfo\t"
+			"projects/idr0001_experimentA/ds/img00000.ome.tif\t"
+			"zarr/projects/idr0001_experimentA/ds/img00000.zarr\t"
+			"ABC1\tbad name\tCMPO_0000294\tincreased "
 			"actin "
 			"localised to the nucleus\n",
 			strlen("projects/idr0001_experimentA/ds/"
 			       "img00000.tif\t1000\timg00000\t64\t48\t3\t2\t1\t"
-			       "uint16\t0.5\t\t\tzarr\texternalinfo\tABC1\t"
+			       "uint16\t0.5\t\t\tzarr\texternalinfo\t"
+			       "projects/idr0001_experimentA/ds/"
+			       "img00000.ome.tif\t"
+			       "zarr/projects/idr0001_experimentA/ds/"
+			       "img00000.zarr\t"
+			       "ABC1\t"
 			       "bad name\t"
 			       "CMPO_0000294\tincreased actin localised to "
 			       "the nucleus\n")) == 0);
@@ -1416,7 +1428,7 @@ static void test_tree_view_tsv(void **state)
 	assert_non_null(strstr(text, "img00001.rendered.tif\t1001\timg00001\t"
 				     "64\t48\t3\t3\t1\tuint8\t0.5\t\t\t"
 				     "rendered\tno zarr: set -o zarr_url= or "
-				     "-o zarr_catalog=\tABC1\t\t\t\n"));
+				     "-o zarr_catalog=\t\t\tABC1\t\t\t\n"));
 	/* 5 images and the header */
 	size_t lines = 0;
 
@@ -1599,7 +1611,8 @@ static void detect_fails_then_recovers(struct fixture *fx, int rc)
 	fx->fake.fail_on = "/searchengine/";
 	fx->fake.fail_on_rc = rc;
 	names = names_of(fx->tree, "");
-	assert_string_equal(names, "README.txt|originals|projects|screens");
+	assert_string_equal(names,
+			    "README.txt|originals|projects|screens|zarr");
 	free(names);
 	assert_int_equal(walk(fx->tree, "by-gene", &a), -EIO);
 	assert_int_equal(walk(fx->tree, "by-nothing", &a), -ENOENT);
@@ -1608,8 +1621,9 @@ static void detect_fails_then_recovers(struct fixture *fx, int rc)
 	assert_int_equal(walk(fx->tree, "by-gene", &a), 0);
 	assert_true(a.is_dir);
 	names = names_of(fx->tree, "");
-	assert_string_equal(names, "README.txt|by-gene|by-organism|"
-				   "by-phenotype|originals|projects|screens");
+	assert_string_equal(names,
+			    "README.txt|by-gene|by-organism|"
+			    "by-phenotype|originals|projects|screens|zarr");
 	free(names);
 }
 
@@ -2199,7 +2213,9 @@ static void test_tree_names_total(void **state)
 	free(names);
 	/* the "a", "a", "a [5]": no two of a name */
 	names = names_of(fx->tree, "projects/idr0001_experimentA/ds");
-	assert_string_equal(names, "a (1000).tif|a (1002).tif|a [1000].tif|"
+	assert_string_equal(names, "a (1000).ome.tif|a (1000).tif|"
+				   "a (1002).ome.tif|a (1002).tif|"
+				   "a [1000].ome.tif|a [1000].tif|"
 				   "b.rendered.tif|images.tsv");
 	free(names);
 	/* images.tsv is the generated file, not the dataset */
@@ -2291,7 +2307,8 @@ static void test_tree_names_hostile(void **state)
 	got = hostile_listing(names, n, false);
 	for (const char *c = got; *c; c++)
 		count += *c == '|';
-	assert_int_equal(count, n + 1); /* each image, and images.tsv */
+	/* each image's .tif and .ome.tif, and images.tsv */
+	assert_int_equal(count, 2 * n);
 	copy = strdup(got);
 
 	for (char *e = strtok_r(copy, "|", &save); e;
@@ -2391,8 +2408,8 @@ static void test_tree_xattr_flood(void **state)
 		     p += strlen(v + p) + 1)
 			assert_string_not_equal(v + o, v + p);
 	}
-	/* the pairs, and the 7 attributes of every image */
-	assert_true(n > 100 && n <= TREE_KV_MAX + 7);
+	/* the pairs, and the 9 attributes of every raw image */
+	assert_true(n > 100 && n <= TREE_KV_MAX + 9);
 	free(v);
 	/* the first pairs read back */
 	assert_int_equal(tree_getxattr(fx->tree, a.ino,

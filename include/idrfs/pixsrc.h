@@ -34,10 +34,11 @@
  * decodes to the wrong size, fails the read with -EIO (logged with the
  * chunk's URL) and is not kept anywhere.
  *
- * Limits: the .tif reads level 0, the .ome.tif the levels of its layout
- * (pixsrc_open_ome()); prefetch follows .tif readers only; one request per missing chunk (identical misses
- * of concurrent readers share one request); at most PIXSRC_BATCH_MAX
- * chunks per batch of a read.
+ * Limits: the .tif reads level 0, the .ome.tif the levels of its
+ * layout (pixsrc_open_ome()), the zarr/ view every level; prefetch
+ * follows .tif readers only; one request per missing chunk (identical
+ * misses of concurrent readers share one request); at most
+ * PIXSRC_BATCH_MAX chunks per batch of a read.
  */
 #ifndef IDRFS_PIXSRC_H
 #define IDRFS_PIXSRC_H

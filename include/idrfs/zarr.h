@@ -130,7 +130,7 @@ struct zarr_view_channel {
 };
 
 struct zarr_view {
-	const char *name; /* the image's */
+	const char *name;	 /* the image's */
 	struct zarr_dtype dtype; /* as served: little-endian */
 	uint8_t fill[8];	 /* little-endian */
 	size_t nlevels;
