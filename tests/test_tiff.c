@@ -1129,6 +1129,7 @@ static void test_tiff_pixel_types(void **state)
 			assert_non_null(strstr(ome, "raw ") ||
 					strstr(ome, "converted"));
 		}
+		free((char *)ome);
 		free(buf);
 		tiff_file_free(f);
 	}
