@@ -428,23 +428,19 @@ int codec_decode(enum codec_id id, const void *src, size_t src_len, void *dst,
 		return 0;
 	case CODEC_ZLIB:
 	case CODEC_GZIP:
-		sink_init_fixed(&s, dst, dst_len);
-		rc = inflate_all(id == CODEC_ZLIB ? CODEC_WBITS_ZLIB
-						  : CODEC_WBITS_GZIP,
-				 src, src_len, &s);
-		if (rc == 0 && s.len != dst_len) {
-			log_warn(LOG_C_ZARR,
-				 "zlib stream decodes to %zu bytes, not %zu",
-				 s.len, dst_len);
-			rc = -EBADMSG;
-		}
-		return rc;
 	case CODEC_ZSTD:
+		/* the streams codec_decode_alloc() grows a sink for, into
+		 * exactly dst_len */
 		sink_init_fixed(&s, dst, dst_len);
-		rc = zstd_stream(src, src_len, &s);
+		if (id == CODEC_ZSTD)
+			rc = zstd_stream(src, src_len, &s);
+		else
+			rc = inflate_all(id == CODEC_ZLIB ? CODEC_WBITS_ZLIB
+							  : CODEC_WBITS_GZIP,
+					 src, src_len, &s);
 		if (rc == 0 && s.len != dst_len) {
-			log_warn(LOG_C_ZARR,
-				 "zstd data decodes to %zu bytes, not %zu",
+			log_warn(LOG_C_ZARR, "%s decodes to %zu bytes, not %zu",
+				 id == CODEC_ZSTD ? "zstd data" : "zlib stream",
 				 s.len, dst_len);
 			rc = -EBADMSG;
 		}
