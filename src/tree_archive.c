@@ -1293,7 +1293,7 @@ static const char *node_path(struct tree *t, const struct node *n, char *buf,
 }
 
 int arch_pix_take(struct tree *t, struct node *n, struct arch_image *im,
-		  enum arch_view view, uint64_t size, uint64_t deadline,
+		  enum arch_view view, const uint64_t *size, uint64_t deadline,
 		  struct pixsrc_image **out)
 {
 	struct arch_pix *p = &im->pix[view];
@@ -1330,12 +1330,12 @@ int arch_pix_take(struct tree *t, struct node *n, struct arch_image *im,
 		rc = pixsrc_open_zview(t->pixsrc, &img, deadline, &pix);
 	else
 		rc = pixsrc_open(t->pixsrc, &img, deadline, &pix);
-	if (rc == 0 && size && pixsrc_size(pix) != size) {
+	if (rc == 0 && size && pixsrc_size(pix) != *size) {
 		log_error(LOG_C_TREE,
 			  "'%s': file size %" PRIu64
 			  " differs from the listing's %" PRIu64,
 			  node_path(t, n, esc, sizeof(esc)), pixsrc_size(pix),
-			  size);
+			  *size);
 		pixsrc_image_free(pix);
 		pix = NULL;
 		rc = -EIO;
@@ -1383,9 +1383,7 @@ static int image_open(struct tree *t, struct node *n, uint64_t deadline,
 	if (!t->pixsrc || !n->data)
 		return 0; /* reads will say EIO */
 	tree_node_get(t, n, &size, NULL);
-	/* a listing size of 0 (no usable geometry) matches no source */
-	return arch_pix_take(t, n, n->data, view_of(n), size ? size : 1,
-			     deadline, &pix);
+	return arch_pix_take(t, n, n->data, view_of(n), &size, deadline, &pix);
 }
 
 static void image_release(struct tree *t, struct node *n, void *fh)

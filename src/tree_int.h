@@ -526,12 +526,12 @@ bool arch_is_image_file(enum tree_kind kind);
 /**
  * Take a reference on an image's open source for @p view, opening it if
  * none is (one opener, the others wait until @p deadline). @p size, if
- * not 0, is the size the file was listed with: a source of another size
- * is refused (-EIO, logged with @p n's path).
+ * not NULL, is the size the file was listed with: a source of another
+ * size is refused (-EIO, logged with @p n's path).
  * @return 0 (*out valid until arch_pix_drop()), or pixsrc's error
  */
 int arch_pix_take(struct tree *t, struct node *n, struct arch_image *im,
-		  enum arch_view view, uint64_t size, uint64_t deadline,
+		  enum arch_view view, const uint64_t *size, uint64_t deadline,
 		  struct pixsrc_image **out);
 /** Let go of a reference arch_pix_take() gave. */
 void arch_pix_drop(struct tree *t, struct arch_image *im, enum arch_view view);
@@ -638,6 +638,10 @@ struct gen_text {
 int orig_add_root(struct tree *t, struct tree_build *b);
 /** zarr/: the same mirror, with an OME-Zarr view per raw image. */
 int orig_add_zarr_root(struct tree *t, struct tree_build *b);
+
+/** A mirror's attributes: those of the archive node it shows. */
+int orig_mirror_xattrs(struct tree *t, struct node *n, bool with_kv,
+		       uint64_t deadline, struct tree_xattrs *x);
 
 /** A mirror directory (originals/, zarr/): the archive node it shows. */
 struct tree_mirror {

@@ -219,8 +219,8 @@ static int mirror_list(struct tree *t, struct node *dir, uint64_t deadline,
 	return rc;
 }
 
-static int mirror_xattrs(struct tree *t, struct node *n, bool with_kv,
-			 uint64_t deadline, struct tree_xattrs *x)
+int orig_mirror_xattrs(struct tree *t, struct node *n, bool with_kv,
+		       uint64_t deadline, struct tree_xattrs *x)
 {
 	const struct tree_mirror *m = n->data;
 	struct node *a = m ? tree_node_find(t, m->arch) : NULL;
@@ -231,7 +231,7 @@ static int mirror_xattrs(struct tree *t, struct node *n, bool with_kv,
 const struct tree_ops tree_omirror_ops = {
 	.type = TREE_T_DIR,
 	.list = mirror_list,
-	.xattrs = mirror_xattrs,
+	.xattrs = orig_mirror_xattrs,
 	.free = plain_free,
 };
 
@@ -414,7 +414,7 @@ const struct tree_ops tree_oimage_ops = {
 	.type = TREE_T_DIR,
 	.fixed = true, /* published files do not change */
 	.list = oimage_list,
-	.xattrs = mirror_xattrs,
+	.xattrs = orig_mirror_xattrs,
 	.free = plain_free,
 };
 

@@ -177,7 +177,7 @@ static int zimage_list(struct tree *t, struct node *dir, uint64_t deadline,
 	if (!im)
 		return -EIO; /* internal: views come from image listings */
 	tree_node_get(t, dir, NULL, &mtime);
-	rc = arch_pix_take(t, dir, im, ARCH_ZARR, 0, deadline, &pix);
+	rc = arch_pix_take(t, dir, im, ARCH_ZARR, NULL, deadline, &pix);
 	if (rc < 0)
 		return rc; /* logged where it failed */
 	rc = zview_make(pix, m->arch, mtime, &zv);
@@ -241,26 +241,12 @@ static int zdir_list(struct tree *t, struct node *dir, uint64_t deadline,
 	return rc;
 }
 
-static int zview_xattrs(struct tree *t, struct node *n, bool with_kv,
-			uint64_t deadline, struct tree_xattrs *x)
-{
-	const struct tree_mirror *m = n->data;
-	struct node *a = m ? tree_node_find(t, m->arch) : NULL;
-
-	return a ? arch_xattrs(t, a, with_kv, deadline, x) : 0;
-}
-
-static void mirror_free(void *data)
-{
-	free(data);
-}
-
 const struct tree_ops tree_zimage_ops = {
 	.type = TREE_T_DIR,
 	.fixed = true,
 	.list = zimage_list,
-	.xattrs = zview_xattrs,
-	.free = mirror_free,
+	.xattrs = orig_mirror_xattrs,
+	.free = free, /* a struct tree_mirror */
 };
 
 const struct tree_ops tree_zdir_ops = {
@@ -285,7 +271,7 @@ static int zfile_open(struct tree *t, struct node *n, uint64_t deadline,
 	im = image_of(t, z->zv->image);
 	if (!im)
 		return -EIO;
-	return arch_pix_take(t, n, im, ARCH_ZARR, 0, deadline, &pix);
+	return arch_pix_take(t, n, im, ARCH_ZARR, NULL, deadline, &pix);
 }
 
 static void zfile_release(struct tree *t, struct node *n, void *fh)
