@@ -1479,6 +1479,12 @@ void pixsrc_image_free(struct pixsrc_image *im)
 		image_destroy(im);
 }
 
+unsigned pixsrc_image_jobs(const struct pixsrc_image *im)
+{
+	/* each job holds a reference from pf_enqueue() until it is done */
+	return atomic_load(&im->refs) - 1;
+}
+
 uint64_t pixsrc_size(const struct pixsrc_image *im)
 {
 	if (im->otf)

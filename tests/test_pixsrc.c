@@ -413,20 +413,18 @@ static void test_pixsrc_imgdata_failure(void **state)
 	free(dflt);
 }
 
+/* Wait until the image's read-ahead is done (no prefetch job queued or
+ * running: counts are final, however slow the machine), at most 30 s. */
 static unsigned settle(struct fx *f)
 {
-	unsigned n, last = ~0u;
+	unsigned n;
 
-	/* wait until the prefetch workers are quiet */
-	for (int i = 0; i < 100; i++) {
-		pthread_mutex_lock(&f->fake.lock);
-		n = f->fake.chunk_requests;
-		pthread_mutex_unlock(&f->fake.lock);
-		if (n == last)
-			break;
-		last = n;
-		usleep(20000);
-	}
+	for (int i = 0; i < 3000 && pixsrc_image_jobs(f->im) > 0; i++)
+		usleep(10000);
+	assert_int_equal(pixsrc_image_jobs(f->im), 0);
+	pthread_mutex_lock(&f->fake.lock);
+	n = f->fake.chunk_requests;
+	pthread_mutex_unlock(&f->fake.lock);
 	return n;
 }
 

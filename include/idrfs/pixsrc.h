@@ -167,6 +167,10 @@ ssize_t pixsrc_zview_read(struct pixsrc_image *im, unsigned lvl,
  * longer). NULL is a no-op. */
 void pixsrc_image_free(struct pixsrc_image *im);
 
+/** Prefetch jobs queued or running for the image (0: its read-ahead is
+ * done, so counts of what it fetched are final). */
+unsigned pixsrc_image_jobs(const struct pixsrc_image *im);
+
 /** Size of the image's file (equals the layout computed from Pixels). */
 uint64_t pixsrc_size(const struct pixsrc_image *im);
 
