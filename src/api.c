@@ -990,7 +990,23 @@ int api_file_url(const char *root, const char *rel, char **out)
 struct paths_answer {
 	char **v;
 	size_t n;
+	bool zarr_meta; /* keep only Zarr metadata files */
 };
+
+/* Is the last segment of a path a Zarr metadata file? */
+static bool zarr_meta_file(const char *p)
+{
+	static const char *const names[] = {".zattrs", ".zgroup", ".zarray",
+					    "zarr.json"};
+	const char *base = strrchr(p, '/');
+
+	base = base ? base + 1 : p;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(base, names[i]) == 0)
+			return true;
+	}
+	return false;
+}
 
 /* Whether a path below the common directory is within the caps (levels,
  * bytes) and safe to put in a URL. */
@@ -1023,6 +1039,18 @@ static int accept_paths(const struct http_req *r, void *arg)
 	if (rc < 0)
 		return rc;
 	log_escape(r->url, esc, sizeof(esc));
+	if (ans->zarr_meta) {
+		/* a converted fileset lists every chunk: its metadata is
+		 * what says where the images are */
+		for (size_t i = 0; i < n; i++) {
+			if (zarr_meta_file(v[i]))
+				v[kept++] = v[i];
+			else
+				free(v[i]);
+		}
+		n = kept;
+		kept = 0;
+	}
 	if (n > API_ORIG_MAX_FILES) {
 		log_error(LOG_C_API,
 			  "\"%s\": %zu original files, more than %u: not "
@@ -1053,19 +1081,15 @@ static int accept_paths(const struct http_req *r, void *arg)
 	return 0;
 }
 
-int api_original_files(struct api *a, int64_t image_id, const char *root,
-		       uint64_t deadline, struct api_file **out, size_t *n)
+int api_client_paths(struct api *a, int64_t image_id, bool zarr_meta,
+		     uint64_t deadline, char ***paths, size_t *n)
 {
 	char url[API_URL_MAX];
-	struct paths_answer ans = {NULL, 0};
+	struct paths_answer ans = {NULL, 0, zarr_meta};
 	struct http_req r = {.url = url,
 			     .max_body = API_MAX_BODY,
 			     .accept = accept_paths,
 			     .accept_arg = &ans};
-	struct http_req *heads = NULL;
-	struct api_file *files = NULL;
-	char **paths;
-	size_t np, skip;
 	int rc;
 
 	snprintf(url, sizeof(url),
@@ -1073,10 +1097,32 @@ int api_original_files(struct api *a, int64_t image_id, const char *root,
 		 image_id);
 	rc = fetch(a, &r, 1, deadline);
 	http_req_release(&r);
+	if (rc < 0) {
+		api_strings_free(ans.v, ans.n);
+		return rc;
+	}
+	*paths = ans.v;
+	*n = ans.n;
+	return 0;
+}
+
+int api_client_url(const char *root, const char *client_path, char **out)
+{
+	return api_file_url(root, root_rel(client_path), out);
+}
+
+int api_original_files(struct api *a, int64_t image_id, const char *root,
+		       uint64_t deadline, struct api_file **out, size_t *n)
+{
+	struct http_req *heads = NULL;
+	struct api_file *files = NULL;
+	char **paths = NULL;
+	size_t np = 0, skip;
+	int rc;
+
+	rc = api_client_paths(a, image_id, false, deadline, &paths, &np);
 	if (rc < 0)
 		return rc;
-	paths = ans.v;
-	np = ans.n;
 	skip = common_dir(paths, np);
 	files = calloc(np ? np : 1, sizeof(*files));
 	heads = calloc(np ? np : 1, sizeof(*heads));

@@ -381,6 +381,13 @@ static int parse_image(const json_t *o, const char *what, struct api_image *out)
 			goto fail;
 		img.has_pixels = true;
 	}
+	/* its series in a multi-image fileset (a bioformats2raw group's
+	 * <series>/); a bad value is the first */
+	int64_t series = 0;
+
+	if (get_int(o, "omero:series", false, what, &series) == 0 &&
+	    series > 0 && series <= INT32_MAX)
+		img.series = (int32_t)series;
 	if (ext) {
 		rc = get_str(ext, "Lsid", false, what, &img.zarr_lsid);
 		if (rc < 0)

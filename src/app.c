@@ -113,7 +113,9 @@ int app_open(struct app *app, const struct opts *o, const struct app_hooks *h)
 				   .ttl_s = o->ttl,
 				   .zarr_url = o->zarr_url,
 				   .catalogue = o->zarr_catalog,
-				   .s3_scheme = o->s3_scheme};
+				   .s3_scheme = o->s3_scheme,
+				   .api = o->no_zarr_fileset ? NULL : app->api,
+				   .originals_root = o->originals_root};
 
 	rc = locate_new(&lc, &app->locate);
 	if (rc < 0)

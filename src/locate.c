@@ -39,6 +39,8 @@
 #define META_MAX      (4u << 20)
 /* images of a container probed before it is taken as having none */
 #define PROBE_TRIES 3
+/* the memo slot of the fileset rule, after the templates' */
+#define FS_SLOT LOCATE_TEMPLATES_MAX
 
 /* ---- names and templates ---- */
 
@@ -752,7 +754,10 @@ struct locate {
 	size_t ntmpl;
 	const char *tmpl[LOCATE_TEMPLATES_MAX]; /* into tmpls */
 	size_t tlen[LOCATE_TEMPLATES_MAX];
-	uint64_t thash[LOCATE_TEMPLATES_MAX];
+	/* by rule slot: templates, then the fileset rule (FS_SLOT) */
+	uint64_t thash[LOCATE_TEMPLATES_MAX + 1];
+	struct api *api;   /* the fileset rule; NULL: off */
+	char *orig_root;   /* where client paths are downloaded */
 	char *cat_src;	   /* URL or path, or NULL */
 	char cat_name[64]; /* its last path part, for answers */
 	atomic_uint_fast64_t probes;
@@ -1020,15 +1025,18 @@ static bool neg_has(const struct study *s, int64_t id)
 }
 
 /*
- * Does template t find image @p id (its URL @p url) in its study's
- * container (key skey)? 1 yes, 0 no, -errno (unanswered). A container is
- * known once one probe found a group (yes: for all its images but those
+ * Does rule slot t (a template, or the fileset rule) find image @p id in
+ * its study's container (key skey)? @p ask asks the network for this
+ * image: 1 yes, 0 no, -errno (unanswered); so does this function. A container
+ * is known once one probe found a group (yes: for all its images but those
  * probed without one) or PROBE_TRIES probes found none (no); until then
  * each image asked is probed. One caller asks at a time; the others of
  * the container wait for its answer.
  */
+typedef int (*ask_fn)(struct locate *l, void *arg, uint64_t deadline);
+
 static int study_answer(struct locate *l, size_t t, const char *skey,
-			int64_t id, const char *url, uint64_t deadline)
+			int64_t id, ask_fn ask, void *arg, uint64_t deadline)
 {
 	char key[STUDY_KEY_MAX + 32];
 	struct study *s, old;
@@ -1080,7 +1088,7 @@ static int study_answer(struct locate *l, size_t t, const char *skey,
 	s->probing = true;
 	pthread_mutex_unlock(&l->lock);
 
-	rc = probe(l, url, deadline);
+	rc = ask(l, arg, deadline);
 
 	pthread_mutex_lock(&l->lock);
 	s->probing = false;
@@ -1111,6 +1119,159 @@ static int study_answer(struct locate *l, size_t t, const char *skey,
 	pthread_cond_broadcast(&l->cond);
 	pthread_mutex_unlock(&l->lock);
 	return v;
+}
+
+static int ask_template(struct locate *l, void *url, uint64_t deadline)
+{
+	return probe(l, url, deadline);
+}
+
+/* ---- filesets that are a Zarr ---- */
+
+/* Length of the path up to and with its first segment named *.zarr
+ * (".ome.zarr" too), 0 if none. */
+static size_t zarr_root_len(const char *p)
+{
+	size_t i = 0;
+
+	while (p[i]) {
+		size_t n = strcspn(p + i, "/");
+
+		if (n >= 5 && strncasecmp(p + i + n - 5, ".zarr", 5) == 0)
+			return i + n;
+		i += n;
+		if (p[i] == '/')
+			i++;
+	}
+	return 0;
+}
+
+/* Does the fileset list group @p g's file @p tail ("/.zattrs")? */
+static bool has_file(const char *const *paths, size_t n, const char *g,
+		     const char *tail)
+{
+	size_t gl = strlen(g);
+
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(paths[i], g, gl) == 0 &&
+		    strcmp(paths[i] + gl, tail) == 0)
+			return true;
+	}
+	return false;
+}
+
+int locate_fileset_group(const char *const *paths, size_t n,
+			 const struct locate_vars *v, int32_t series, char *out,
+			 size_t outsz)
+{
+	/* room in a candidate for the root and /row/column/field */
+	char cand[3][LOCATE_URL_MAX], root[LOCATE_URL_MAX - 64], row[8];
+	size_t rl = 0, nc = 0;
+
+	for (size_t i = 0; i < n && !rl; i++) {
+		rl = zarr_root_len(paths[i]);
+		if (rl >= sizeof(root))
+			return -ENAMETOOLONG;
+		if (rl)
+			snprintf(root, sizeof(root), "%.*s", (int)rl, paths[i]);
+	}
+	if (!rl)
+		return -ENOENT;
+	/* where the image may be: a plate's field, a bioformats2raw
+	 * series, the root itself */
+	if (v && v->plate > 0 && v->row >= 0 && v->column >= 0 &&
+	    v->field >= 0) {
+		row_name(v->row, row);
+		snprintf(cand[nc++], sizeof(cand[0]),
+			 "%s/%s/%" PRId32 "/%" PRId32, root, row, v->column + 1,
+			 v->field);
+	}
+	snprintf(cand[nc++], sizeof(cand[0]), "%s/%" PRId32, root,
+		 series > 0 ? series : 0);
+	snprintf(cand[nc++], sizeof(cand[0]), "%s", root);
+	/* an image group holds its level-0 array; failing that, take the
+	 * first place that is a group at all (the probe checks it) */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t k = 0; k < nc; k++) {
+			const char *t1 = pass ? "/.zattrs" : "/0/.zarray";
+			const char *t2 = pass ? "/zarr.json" : "/0/zarr.json";
+
+			if (!has_file(paths, n, cand[k], t1) &&
+			    !has_file(paths, n, cand[k], t2))
+				continue;
+			if (strlen(cand[k]) >= outsz)
+				return -ENAMETOOLONG;
+			snprintf(out, outsz, "%s", cand[k]);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int locate_fileset(struct locate *l, const struct api_image *img,
+		   const struct locate_ctx *ctx, uint64_t deadline, char *url,
+		   size_t urlsz)
+{
+	struct locate_vars v = {
+		.id = img->id, .row = -1, .column = -1, .field = -1};
+	char group[LOCATE_URL_MAX], esc[512];
+	char **paths = NULL, *u = NULL;
+	size_t n = 0;
+	int rc;
+
+	if (!l || !l->api)
+		return -ENOENT;
+	if (ctx && ctx->plate > 0) {
+		v.plate = ctx->plate;
+		v.row = ctx->row;
+		v.column = ctx->column;
+		v.field = ctx->field;
+	}
+	rc = api_client_paths(l->api, img->id, true, deadline, &paths, &n);
+	if (rc < 0)
+		return rc; /* logged by api */
+	rc = locate_fileset_group((const char *const *)paths, n, &v,
+				  img->series, group, sizeof(group));
+	api_strings_free(paths, n);
+	if (rc == 0)
+		rc = api_client_url(l->orig_root, group, &u);
+	if (rc == 0 && strlen(u) >= urlsz)
+		rc = -ENAMETOOLONG;
+	if (rc == 0)
+		snprintf(url, urlsz, "%s", u);
+	else
+		log_info(LOG_C_ZARR, "image %" PRId64 ": its fileset %s",
+			 img->id,
+			 rc == -ENOENT
+				 ? "is no Zarr"
+				 : log_escape(strerror(-rc), esc, sizeof(esc)));
+	free(u);
+	return rc;
+}
+
+struct fs_ask {
+	const struct api_image *img;
+	const struct locate_ctx *ctx;
+	char url[LOCATE_URL_MAX];
+};
+
+/* The fileset rule's probe of one image: its paths, then its group. */
+static int ask_fileset(struct locate *l, void *arg, uint64_t deadline)
+{
+	struct fs_ask *a = arg;
+	int rc;
+
+	atomic_fetch_add(&l->probes, 1);
+	rc = locate_fileset(l, a->img, a->ctx, deadline, a->url,
+			    sizeof(a->url));
+	/* no Zarr in the list, or no list for the image: no; an answer
+	 * that did not parse is no answer (nothing is kept) */
+	if (rc == -ENOENT || rc == -EACCES || rc == -EFBIG ||
+	    rc == -ENAMETOOLONG)
+		return 0;
+	if (rc < 0)
+		return rc;
+	return probe(l, a->url, deadline);
 }
 
 static void why_add(char *why, size_t size, const char *fmt, ...)
@@ -1206,7 +1367,8 @@ int locate_image(struct locate *l, const struct api_image *img,
 		}
 		if (n < 0)
 			continue;
-		rc = study_answer(l, t, ckey, img->id, url, deadline);
+		rc = study_answer(l, t, ckey, img->id, ask_template, url,
+				  deadline);
 		if (rc < 0)
 			return rc;
 		if (rc == 1) {
@@ -1226,14 +1388,43 @@ int locate_image(struct locate *l, const struct api_image *img,
 		snprintf(out->why, sizeof(out->why), "externalinfo");
 		return 0;
 	}
+	if (l && l->api) {
+		struct fs_ask a = {.img = img, .ctx = ctx};
+
+		rc = study_answer(l, FS_SLOT, ckey, img->id, ask_fileset, &a,
+				  deadline);
+		if (rc == -ENOMEM)
+			return rc;
+		if (rc < 0) {
+			/* a rule nobody asked for does not fail a listing:
+			 * the image is rendered for now, nothing is kept,
+			 * and the next listing asks again */
+			why_add(notes, sizeof(notes), "fileset not asked (%s)",
+				strerror(-rc));
+		} else if (rc == 1) {
+			/* the image probed has its URL; the others of the
+			 * container find theirs when opened
+			 * (locate_fileset()) */
+			out->rule = LOCATE_FILESET;
+			snprintf(out->url, sizeof(out->url), "%s", a.url);
+			snprintf(out->why, sizeof(out->why),
+				 "fileset is a zarr (probed on %.100s)",
+				 skey[0] ? skey : "the archive");
+			return 0;
+		} else {
+			why_add(notes, sizeof(notes),
+				"no zarr fileset in %.100s",
+				skey[0] ? skey : "the archive");
+		}
+	}
 	out->rule = LOCATE_NONE;
 	snprintf(out->why, sizeof(out->why), "no zarr: ");
+	why_add(out->why, sizeof(out->why), "%s", notes);
 	if (!l || (!l->ntmpl && !l->cat_src)) {
 		why_add(out->why, sizeof(out->why),
 			"set -o zarr_url= or -o zarr_catalog=");
 		return 0;
 	}
-	why_add(out->why, sizeof(out->why), "%s", notes);
 	if (!l->ntmpl)
 		why_add(out->why, sizeof(out->why), "try -o zarr_url=");
 	if (!l->cat_src)
@@ -1262,6 +1453,7 @@ void locate_free(struct locate *l)
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->cond);
 	free(l->s3_scheme);
+	free(l->orig_root);
 	free(l->tmpls);
 	free(l->cat_src);
 	free(l);
@@ -1285,6 +1477,21 @@ int locate_new(const struct locate_config *cfg, struct locate **out)
 	if (!l->s3_scheme) {
 		rc = -ENOMEM;
 		goto out;
+	}
+	if (cfg->api && cfg->originals_root) {
+		char tag[LOCATE_URL_MAX + 16];
+		int n = snprintf(tag, sizeof(tag), "fileset:%s",
+				 cfg->originals_root);
+
+		l->api = cfg->api;
+		l->orig_root = strdup(cfg->originals_root);
+		if (!l->orig_root) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		l->thash[FS_SLOT] = cache_ident_add(
+			CACHE_IDENT_INIT, tag,
+			n > 0 && (size_t)n < sizeof(tag) ? (size_t)n : 0);
 	}
 	if (cfg->zarr_url) {
 		const char *s;

@@ -56,6 +56,7 @@ static const struct fuse_opt opt_table[] = {
 	IDRFS_OPT("notify_pipe=%s", notify_pipe),
 	IDRFS_OPT("zarr_url=%s", zarr_url),
 	IDRFS_OPT("zarr_catalog=%s", zarr_catalog),
+	IDRFS_OPT("no_zarr_fileset", no_zarr_fileset),
 	IDRFS_OPT("s3_scheme=%s", s3_scheme),
 	IDRFS_OPT("originals_root=%s", originals_root),
 	IDRFS_OPT("ontology=%s", ontology),
@@ -607,6 +608,10 @@ void opts_print_help(FILE *out, const char *prog)
 		"    -o zarr_catalog=SRC     CSV/TSV (URL or file) of image "
 		"ids and Zarr URLs\n"
 		"                            (default none)\n"
+		"    -o no_zarr_fileset      do not look for a Zarr in "
+		"images' filesets\n"
+		"                            (default: look, on "
+		"originals_root)\n"
 		"    -o s3_scheme=SCHEME     scheme for s3:// ExternalInfo "
 		"URLs "
 		"(default https)\n"

@@ -307,6 +307,7 @@ static void arch_image_free(void *data)
 		pixsrc_image_free(im->pix[v].pix);
 	arch_kvset_put(im->kvs);
 	free(im->zarr);
+	free(atomic_load(&im->found));
 	free(im->why);
 	api_image_release(&im->img);
 	free(im);
@@ -605,6 +606,13 @@ static int kid_image(struct tree *t, struct kids *k, struct api_image *img,
 	im->img = *img;
 	memset(img, 0, sizeof(*img));
 	im->rendered = ans.rule == LOCATE_NONE;
+	if (ans.rule == LOCATE_FILESET && !ans.url[0]) {
+		im->fileset = true;
+		im->plate = ctx ? ctx->plate : 0;
+		im->row = ctx ? ctx->row : -1;
+		im->column = ctx ? ctx->column : -1;
+		im->field = ctx ? ctx->field : -1;
+	}
 	im->date = date;
 	tree_object_stem(label ? label : im->img.name, true,
 			 k->names[k->n].stem);
@@ -1292,6 +1300,51 @@ static const char *node_path(struct tree *t, const struct node *n, char *buf,
 	return log_escape(raw, buf, size);
 }
 
+/*
+ * The Zarr URL of an image for pixsrc: the locator's, else (the fileset
+ * rule) the one its fileset names, asked on first open and kept; NULL:
+ * the image's own Lsid (img.zarr_lsid stays as it is).
+ */
+static int arch_zarr_url(struct tree *t, struct node *n, struct arch_image *im,
+			 uint64_t deadline, char **url)
+{
+	const struct locate_ctx ctx = {.plate = im->plate,
+				       .row = im->row,
+				       .column = im->column,
+				       .field = im->field};
+	char found[LOCATE_URL_MAX], esc[PATH_MAX_LEN];
+	char *mine, *want = NULL;
+	int rc;
+
+	if (im->zarr) {
+		*url = im->zarr;
+		return 0;
+	}
+	if (!im->fileset)
+		return 0;
+	if ((*url = atomic_load(&im->found)))
+		return 0;
+	rc = locate_fileset(t->locate, &im->img, &ctx, deadline, found,
+			    sizeof(found));
+	if (rc < 0) {
+		/* named raw by its container's probe: no raw pixels */
+		log_error(LOG_C_TREE,
+			  "'%s': no Zarr in the image's fileset (%s), though "
+			  "its container's first image had one",
+			  node_path(t, n, esc, sizeof(esc)), strerror(-rc));
+		return rc == -ENOENT ? -EIO : rc;
+	}
+	mine = strdup(found);
+	if (!mine)
+		return -ENOMEM;
+	if (!atomic_compare_exchange_strong(&im->found, &want, mine)) {
+		free(mine); /* another open was first: the same answer */
+		mine = want;
+	}
+	*url = mine;
+	return 0;
+}
+
 int arch_pix_take(struct tree *t, struct node *n, struct arch_image *im,
 		  enum arch_view view, const uint64_t *size, uint64_t deadline,
 		  struct pixsrc_image **out)
@@ -1322,13 +1375,12 @@ int arch_pix_take(struct tree *t, struct node *n, struct arch_image *im,
 	/* im->img is immutable: it may be read without a lock; the URL the
 	 * locator found stands where the Lsid would */
 	img = im->img;
-	if (im->zarr)
-		img.zarr_lsid = im->zarr;
-	if (view == ARCH_OME_TIF)
+	rc = arch_zarr_url(t, n, im, deadline, &img.zarr_lsid);
+	if (rc == 0 && view == ARCH_OME_TIF)
 		rc = pixsrc_open_ome(t->pixsrc, &img, deadline, &pix);
-	else if (view == ARCH_ZARR)
+	else if (rc == 0 && view == ARCH_ZARR)
 		rc = pixsrc_open_zview(t->pixsrc, &img, deadline, &pix);
-	else
+	else if (rc == 0)
 		rc = pixsrc_open(t->pixsrc, &img, deadline, &pix);
 	if (rc == 0 && size && pixsrc_size(pix) != *size) {
 		log_error(LOG_C_TREE,

@@ -457,8 +457,16 @@ struct arch_image {
 	bool has_ome;  /* raw, with a usable geometry: <stem>.ome.tif */
 	int64_t date;  /* mtime when the image has no acquisition date */
 	char *zarr;    /* the Zarr group the locator found (heap), or NULL:
-			* img.zarr_lsid (ExternalInfo) or none */
-	char *why;     /* the rule that decided (user.idr.source_why; heap) */
+			* img.zarr_lsid (ExternalInfo), none, or a fileset
+			* rule image not yet opened */
+	/* the fileset rule without a URL yet: where the image sits (its
+	 * group in a plate's Zarr), and the URL once an open found it
+	 * (set once, heap) */
+	bool fileset;
+	int64_t plate;
+	int32_t row, column, field;
+	_Atomic(char *) found;
+	char *why; /* the rule that decided (user.idr.source_why; heap) */
 	/* t->img_lock */
 	struct arch_pix pix[ARCH_VIEWS]; /* by enum arch_view */
 	struct arch_kvset *kvs;		 /* NULL: not fetched */

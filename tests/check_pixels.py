@@ -174,9 +174,9 @@ def main():
     mount, base = sys.argv[1], sys.argv[2]
     if not base.endswith("/"):
         base += "/"
-    arch = archive.build(1)
     with urllib.request.urlopen(base + "__fake/archive") as r:
         desc = json.load(r)
+    arch = archive.build(1, today=desc.get("today", False))
     failed = 0
     for iid in (int(a) for a in sys.argv[3:]):
         img = arch.images[iid]

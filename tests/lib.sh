@@ -40,6 +40,19 @@ not_ok() {
 	echo "not ok $T_N - $*"
 }
 
+# tap OUTPUT: a checker's "ok - ..." / "not ok - ..." lines as this test's
+# (other lines become comments)
+tap() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		"ok - "*) ok "${line#ok - }" ;;
+		"not ok - "*) not_ok "${line#not ok - }" ;;
+		*) echo "# $line" ;;
+		esac
+	done <<<"$1"
+}
+
 # check "description" command...: ok if the command succeeds
 check() {
 	local what=$1

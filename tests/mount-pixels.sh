@@ -17,13 +17,7 @@ ids="2001 2002 2003 2004 2005 2006 2007 2008
 2201 2202 2203 2301 1000001 1007777 1201 1209 500001 500192"
 # shellcheck disable=SC2086
 out=$(timeout 600 "$PYTHON3" "$top_srcdir/tests/check_pixels.py" "$M" "$FAKE_URL" $ids 2>&1)
-while IFS= read -r line; do
-	case $line in
-	"ok - "*) ok "${line#ok - }" ;;
-	"not ok - "*) not_ok "${line#not ok - }" ;;
-	*) echo "# $line" ;;
-	esac
-done <<<"$out"
+tap "$out"
 
 # One plane of a 128-plane image (2048x2048 uint16, 1024x1024 chunks)
 # costs its 4 chunks and nothing else.

@@ -21,17 +21,6 @@ fi
 P=projects/idr0802-synth-pixels_experimentB
 PYR="$P/zarr variants/v2 pyramid 2500x1800"
 
-# tap OUTPUT: check_views.py's ok/not ok lines as this test's
-tap() {
-	while IFS= read -r line; do
-		case $line in
-		"ok - "*) ok "${line#ok - }" ;;
-		"not ok - "*) not_ok "${line#not ok - }" ;;
-		*) echo "# $line" ;;
-		esac
-	done <<<"$1"
-}
-
 start_fake || exit 1
 
 # ---- the checker on views made to the brief with tifffile and zarr

@@ -326,6 +326,8 @@ static void test_locate_cat_hostile(void **state)
 struct fake {
 	unsigned requests;
 	unsigned cat_requests;
+	unsigned paths_requests;
+	bool paths_bad;	  /* original_file_paths answers a proxy's page */
 	int fail;	  /* every request fails with it */
 	const char *good; /* probes under this prefix find a group */
 	const char *bad;  /* ... unless their URL holds this */
@@ -353,6 +355,39 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 		reqs[i].rc = -ENOENT;
 		if (f->fail) {
 			reqs[i].rc = f->fail;
+		} else if (strstr(u, "/webgateway/original_file_paths/")) {
+			/* images 1xxx: a bioformats2raw Zarr fileset (2
+			 * series); others: a TIFF */
+			long id = strtol(strrchr(u, 's') + 2, NULL, 10);
+			char body[1024];
+
+			f->paths_requests++;
+			if (f->paths_bad)
+				snprintf(body, sizeof(body), "<html>busy");
+			else if (id >= 1000 && id < 2000)
+				snprintf(body, sizeof(body),
+					 "{\"client\": ["
+					 "\"uod/idr/filesets/idr0801/mk/"
+					 "%ld.ome.zarr/.zattrs\", "
+					 "\"uod/idr/filesets/idr0801/mk/"
+					 "%ld.ome.zarr/0/.zattrs\", "
+					 "\"uod/idr/filesets/idr0801/mk/"
+					 "%ld.ome.zarr/0/0/.zarray\", "
+					 "\"uod/idr/filesets/idr0801/mk/"
+					 "%ld.ome.zarr/0/0/0/0/0/0/0\", "
+					 "\"uod/idr/filesets/idr0801/mk/"
+					 "%ld.ome.zarr/1/.zattrs\", "
+					 "\"uod/idr/filesets/idr0801/mk/"
+					 "%ld.ome.zarr/1/0/.zarray\"]}",
+					 id, id, id, id, id, id);
+			else
+				snprintf(body, sizeof(body),
+					 "{\"client\": [\"uod/idr/filesets/"
+					 "idr0802/%ld.tif\"]}",
+					 id);
+			reqs[i].body = dup_str(body);
+			reqs[i].len = strlen(body);
+			reqs[i].rc = 0;
 		} else if (strstr(u, "/cat.csv")) {
 			f->cat_requests++;
 			if (f->cat) {
@@ -596,6 +631,161 @@ static void test_locate_chain_catalogue(void **state)
 	assert_int_equal(ans.rule, LOCATE_NONE);
 }
 
+static void test_locate_fileset_group(void **state)
+{
+	const char *b2r[] = {
+		"d/x.ome.zarr/.zattrs",	    "d/x.ome.zarr/.zgroup",
+		"d/x.ome.zarr/OME/.zattrs", "d/x.ome.zarr/0/.zattrs",
+		"d/x.ome.zarr/0/0/.zarray", "d/x.ome.zarr/1/.zattrs",
+		"d/x.ome.zarr/1/0/.zarray"};
+	const char *plain3[] = {"d/y.ZARR/zarr.json", "d/y.ZARR/0/zarr.json",
+				"d/y.ZARR/1/zarr.json"};
+	const char *b2r3[] = {"d/z.zarr/zarr.json", "d/z.zarr/0/zarr.json",
+			      "d/z.zarr/0/0/zarr.json"};
+	const char *plate[] = {"p/pl.zarr/.zattrs", "p/pl.zarr/B/3/.zattrs",
+			       "p/pl.zarr/B/3/1/.zattrs",
+			       "p/pl.zarr/B/3/1/0/.zarray"};
+	const char *odd[] = {"d/q.zarr/.zattrs", "d/q.zarr/s0/.zarray"};
+	const char *none[] = {"d/a.tif", "d/zarr/b.tif", "d/x.zarrs/.zattrs"};
+	struct locate_vars v = {.id = 5, .row = -1, .column = -1, .field = -1};
+	char out[LOCATE_URL_MAX];
+
+	(void)state;
+	/* bioformats2raw: the series' group, series 0 if the image has none */
+	assert_int_equal(locate_fileset_group(b2r, 7, &v, 1, out, sizeof(out)),
+			 0);
+	assert_string_equal(out, "d/x.ome.zarr/1");
+	assert_int_equal(locate_fileset_group(b2r, 7, &v, 0, out, sizeof(out)),
+			 0);
+	assert_string_equal(out, "d/x.ome.zarr/0");
+	/* a series the fileset does not hold: its root is a group, for the
+	 * probe to judge */
+	assert_int_equal(locate_fileset_group(b2r, 7, &v, 9, out, sizeof(out)),
+			 0);
+	assert_string_equal(out, "d/x.ome.zarr");
+	/* Zarr v3: the root image (its 0 is an array) and a b2r one */
+	assert_int_equal(
+		locate_fileset_group(plain3, 3, &v, 0, out, sizeof(out)), 0);
+	assert_string_equal(out, "d/y.ZARR");
+	assert_int_equal(locate_fileset_group(b2r3, 3, &v, 0, out, sizeof(out)),
+			 0);
+	assert_string_equal(out, "d/z.zarr/0");
+	/* a plate's field */
+	v.plate = 7;
+	v.row = 1;
+	v.column = 2;
+	v.field = 1;
+	assert_int_equal(
+		locate_fileset_group(plate, 4, &v, 0, out, sizeof(out)), 0);
+	assert_string_equal(out, "p/pl.zarr/B/3/1");
+	v.field = 0; /* not in the fileset: the plate root is no image */
+	assert_int_equal(
+		locate_fileset_group(plate, 4, &v, 0, out, sizeof(out)), 0);
+	assert_string_equal(out, "p/pl.zarr");
+	/* levels not named 0: the root group */
+	assert_int_equal(
+		locate_fileset_group(odd, 2, NULL, 0, out, sizeof(out)), 0);
+	assert_string_equal(out, "d/q.zarr");
+	/* no *.zarr directory, no files, no room */
+	assert_int_equal(
+		locate_fileset_group(none, 3, NULL, 0, out, sizeof(out)),
+		-ENOENT);
+	assert_int_equal(
+		locate_fileset_group(none, 0, NULL, 0, out, sizeof(out)),
+		-ENOENT);
+	assert_int_equal(locate_fileset_group(b2r, 7, NULL, 0, out, 8),
+			 -ENAMETOOLONG);
+}
+
+/* The fileset rule: one paths request and one .zattrs per container
+ * that has Zarr filesets, three paths requests per one that has none;
+ * the other images find their group when opened. */
+static void test_locate_chain_fileset(void **state)
+{
+	struct fake f = {.good = "http://o/idr0801/mk/"};
+	struct api_transport tr = {.fetch = fake_fetch, .ctx = &f};
+	struct api *api = NULL;
+	struct locate_config cfg = {.tr = tr,
+				    .ttl_s = 60,
+				    .api = NULL,
+				    .originals_root = "http://o"};
+	const struct locate_ctx a = {.study = "idr0801-x/experimentA",
+				     .container = 11};
+	const struct locate_ctx b = {.study = "idr0802-y/experimentA",
+				     .container = 12};
+	struct api_image img = {.id = 1001};
+	struct locate_answer ans;
+	struct locate *l = NULL;
+	char url[LOCATE_URL_MAX];
+
+	(void)state;
+	assert_int_equal(api_new("http://api", &tr, &api), 0);
+	cfg.api = api;
+	assert_int_equal(locate_new(&cfg, &l), 0);
+	assert_int_equal(locate_image(l, &img, &a, UINT64_MAX / 2, &ans), 0);
+	assert_int_equal(ans.rule, LOCATE_FILESET);
+	assert_string_equal(ans.url, "http://o/idr0801/mk/1001.ome.zarr/0");
+	assert_string_equal(ans.why, "fileset is a zarr (probed on idr0801A)");
+	assert_int_equal(f.requests, 2);
+	for (int i = 0; i < 500; i++) {
+		img.id = 1002 + i;
+		assert_int_equal(
+			locate_image(l, &img, &a, UINT64_MAX / 2, &ans), 0);
+		assert_int_equal(ans.rule, LOCATE_FILESET);
+		assert_string_equal(ans.url, "");
+	}
+	assert_int_equal(f.requests, 2);
+	assert_int_equal(locate_probes(l), 2);
+	/* opened: its own paths, its own series */
+	img.id = 1400;
+	img.series = 1;
+	assert_int_equal(
+		locate_fileset(l, &img, &a, UINT64_MAX / 2, url, sizeof(url)),
+		0);
+	assert_string_equal(url, "http://o/idr0801/mk/1400.ome.zarr/1");
+	assert_int_equal(f.paths_requests, 2);
+	img.series = 0;
+	/* a container of TIFF filesets: 3 images asked, then no more */
+	for (int i = 0; i < 20; i++) {
+		img.id = 2001 + i;
+		assert_int_equal(
+			locate_image(l, &img, &b, UINT64_MAX / 2, &ans), 0);
+		assert_int_equal(ans.rule, LOCATE_NONE);
+	}
+	assert_int_equal(f.paths_requests, 5);
+	assert_int_equal(f.requests, 6);
+	assert_non_null(strstr(ans.why, "no zarr fileset in idr0802A"));
+	assert_int_equal(
+		locate_fileset(l, &img, &b, UINT64_MAX / 2, url, sizeof(url)),
+		-ENOENT);
+	/* a network failure decides nothing: asked again next time */
+	f.fail = -ETIMEDOUT;
+	img.id = 3001;
+	const struct locate_ctx c = {.study = "idr0803-z/screenA",
+				     .container = 13};
+
+	/* a rule the user did not ask for fails no listing: rendered for
+	 * now, said why, kept nowhere */
+	assert_int_equal(locate_image(l, &img, &c, UINT64_MAX / 2, &ans), 0);
+	assert_int_equal(ans.rule, LOCATE_NONE);
+	assert_non_null(strstr(ans.why, "fileset not asked (Connection timed "
+					"out)"));
+	/* nor does an answer that does not parse, and it is kept nowhere */
+	f.fail = 0;
+	f.paths_bad = true;
+	assert_int_equal(locate_image(l, &img, &c, UINT64_MAX / 2, &ans), 0);
+	assert_int_equal(ans.rule, LOCATE_NONE);
+	assert_non_null(strstr(ans.why, "fileset not asked"));
+	f.paths_bad = false;
+	f.paths_requests = 0;
+	assert_int_equal(locate_image(l, &img, &c, UINT64_MAX / 2, &ans), 0);
+	assert_int_equal(ans.rule, LOCATE_NONE);
+	assert_int_equal(f.paths_requests, 1);
+	assert_non_null(strstr(ans.why, "no zarr fileset in idr0803A"));
+	locate_free(l);
+	api_free(api);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +800,8 @@ int main(void)
 		cmocka_unit_test(test_locate_chain_mixed),
 		cmocka_unit_test(test_locate_chain_failures),
 		cmocka_unit_test(test_locate_chain_catalogue),
+		cmocka_unit_test(test_locate_fileset_group),
+		cmocka_unit_test(test_locate_chain_fileset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,6 +78,7 @@ struct api_image {
 	struct api_pixels px;
 	char *zarr_lsid;	/* ExternalInfo Lsid, or NULL */
 	int64_t acquisition_ms; /* AcquisitionDate, 0 if unknown */
+	int32_t series;		/* omero:series in its fileset; 0 if unsent */
 };
 
 /** A project, dataset, screen or plate. */
@@ -216,6 +217,22 @@ struct api_file {
  */
 int api_original_files(struct api *a, int64_t image_id, const char *root,
 		       uint64_t deadline, struct api_file **out, size_t *n);
+
+/**
+ * The client paths of an image's fileset (original_file_paths, no HEAD):
+ * safe relative paths ("uod/idr/filesets/..."), within the caps above.
+ * @p zarr_meta keeps only Zarr metadata files (.zattrs, .zgroup, .zarray,
+ * zarr.json), and the count cap applies to those: a converted fileset
+ * lists every chunk, and its metadata is what says where its images are.
+ * @param[out] paths,n written only on success (api_strings_free())
+ * @return as api_original_files()
+ */
+int api_client_paths(struct api *a, int64_t image_id, bool zarr_meta,
+		     uint64_t deadline, char ***paths, size_t *n);
+
+/** The URL of a client path on the download root @p root (the rule of
+ * api_original_files()). @return 0, -ENOMEM, -ENAMETOOLONG */
+int api_client_url(const char *root, const char *client_path, char **out);
 void api_files_free(struct api_file *v, size_t n);
 
 /** Parse original_file_paths: the "client" list ({} is no files). */

@@ -25,7 +25,17 @@
  *      which dataset is listed first. A template with {plate} serves
  *      plates' images only;
  *   3. ExternalInfo (the image's own Lsid), the archive's word;
- *   4. none: the image is rendered, and the answer says which option
+ *   4. a fileset that is itself a Zarr (converted "mkngff" filesets,
+ *      bioformats2raw output): the image's original_file_paths name a
+ *      *.zarr directory; the image's group in it (a plate's
+ *      <row>/<column>/<field>, a bioformats2raw <series>, else the root:
+ *      the one holding a level-0 array) is read on the download root
+ *      (-o originals_root=). Trusted per container like a template:
+ *      the first image's paths and its group's .zattrs decide, up to 3
+ *      images; the other images of a container found so learn their
+ *      group when first opened (locate_fileset(): one request each, kept
+ *      by the metadata cache), so a listing costs no request per image;
+ *   5. none: the image is rendered, and the answer says which option
  *      would have found raw pixels.
  *
  * Every rule costs no request per image: the catalogue is read once
@@ -37,8 +47,10 @@
  *
  * Limits: a catalogue maps image ids only (fileset ids would need one
  * request per image to learn each image's fileset); a catalogue row of a
- * plate (its Wells column set) names no image and is skipped; a fileset
- * that is itself a Zarr (mkngff) is not found here.
+ * plate (its Wells column set) names no image and is skipped. A
+ * container whose first image's fileset is a Zarr is taken as converted
+ * whole (IDR converts studies whole): an image of it whose fileset turns
+ * out not to be one fails its open (EIO, logged), not the listing.
  */
 #ifndef IDRFS_LOCATE_H
 #define IDRFS_LOCATE_H
@@ -61,12 +73,14 @@
 #define LOCATE_CAT_MAX_ROWS 20000000u
 
 struct locate_config {
-	struct api_transport tr; /* probes and a catalogue URL */
-	struct cache *cache;	 /* borrowed; NULL: answers not kept */
-	unsigned ttl_s;		 /* how long an answer holds; 0: a day */
-	const char *zarr_url;	 /* templates separated by '|', or NULL */
-	const char *catalogue;	 /* http(s) URL, or a file path; or NULL */
-	const char *s3_scheme;	 /* for s3:// URLs in a catalogue */
+	struct api_transport tr;    /* probes and a catalogue URL */
+	struct cache *cache;	    /* borrowed; NULL: answers not kept */
+	unsigned ttl_s;		    /* how long an answer holds; 0: a day */
+	const char *zarr_url;	    /* templates separated by '|', or NULL */
+	const char *catalogue;	    /* http(s) URL, or a file path; or NULL */
+	const char *s3_scheme;	    /* for s3:// URLs in a catalogue */
+	struct api *api;	    /* borrowed; NULL: no fileset rule */
+	const char *originals_root; /* download root of client paths */
 };
 
 /** Where an image sits, as the tree knows it (no request). */
@@ -83,13 +97,16 @@ enum locate_rule {
 	LOCATE_EXTERNALINFO,
 	LOCATE_CATALOGUE,
 	LOCATE_TEMPLATE,
+	LOCATE_FILESET,
 	LOCATE_NONE,
 };
 
 struct locate_answer {
 	enum locate_rule rule;
 	char url[LOCATE_URL_MAX]; /* the Zarr group, no trailing slash
-				   * (catalogue, template); else "" */
+				   * (catalogue, template; fileset: the
+				   * image probed); else "": ExternalInfo,
+				   * or locate_fileset() when opened */
 	char why[LOCATE_WHY_MAX]; /* the rule in words (user.idr.source_why) */
 };
 
@@ -118,6 +135,17 @@ void locate_free(struct locate *l);
 int locate_image(struct locate *l, const struct api_image *img,
 		 const struct locate_ctx *ctx, uint64_t deadline,
 		 struct locate_answer *out);
+
+/**
+ * The Zarr group URL of an image whose fileset is a Zarr (rule 4), asked
+ * now: its original_file_paths (one request; the metadata cache keeps
+ * it), its group by locate_fileset_group(), on the download root.
+ * @return 0, -ENOENT (no fileset rule, or the fileset is no Zarr or holds
+ *         no group for the image), -ENAMETOOLONG, or the request's error
+ */
+int locate_fileset(struct locate *l, const struct api_image *img,
+		   const struct locate_ctx *ctx, uint64_t deadline, char *url,
+		   size_t urlsz);
 
 /** Requests made for probes since locate_new(). */
 uint64_t locate_probes(const struct locate *l);
@@ -153,6 +181,19 @@ int locate_expand(const char *tmpl, size_t len, const struct locate_vars *v,
  * @param[out] msg why not (one line), when -EINVAL is returned
  */
 int locate_templates_check(const char *tmpls, char *msg, size_t msgsz);
+
+/**
+ * The client path of an image's group in a fileset that is a Zarr: below
+ * the first *.zarr directory of @p paths (Zarr metadata files), the
+ * plate field <row>/<column>/<field> of @p v (plates), else <series>,
+ * else the root: the first that holds a level-0 array (0/.zarray or
+ * 0/zarr.json), failing that the first that is a group (.zattrs,
+ * zarr.json).
+ * @return 0, -ENOENT (none), -ENAMETOOLONG
+ */
+int locate_fileset_group(const char *const *paths, size_t n,
+			 const struct locate_vars *v, int32_t series, char *out,
+			 size_t outsz);
 
 struct locate_cat;
 

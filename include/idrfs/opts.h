@@ -40,6 +40,7 @@ struct opts {
 	char *mem_str;
 	uint64_t mem; /* bytes the daemon may hold; from mem=SIZE */
 	bool offline;
+	bool no_zarr_fileset; /* the locator's fileset rule off */
 	char *log_file;
 	char *trace;
 	char *notify_pipe;

@@ -80,7 +80,7 @@ class ZarrSpec:
     def __init__(self, fmt, store, group, ngff, axes, dtype, chunk_yx,
                  compressor=None, sep="/", fill_value=0, lazy=False,
                  drop_dimsep=False, write_empty=True, codecs=None,
-                 shard_yx=None, index_codecs=None):
+                 shard_yx=None, index_codecs=None, b2r=False):
         self.fmt = fmt              # 2 or 3
         self.store = store          # URL path of the store root (no slashes at ends)
         self.group = group          # group path of the image inside the store ("" or "A/1/0")
@@ -97,6 +97,7 @@ class ZarrSpec:
         self.codecs = codecs        # v3 codec list (outer, or inner when sharded)
         self.shard_yx = shard_yx    # v3 shard (sy, sx) or None
         self.index_codecs = index_codecs
+        self.b2r = b2r              # bioformats2raw layout: group is the series
 
     @property
     def url(self):
@@ -162,10 +163,13 @@ class MapAnn:
 
 
 class Fileset:
-    def __init__(self, fid, files, image_ids):
+    def __init__(self, fid, files, image_ids, zarr_root=None):
         self.id = fid
         self.files = files          # list of (relative path under the study dir, kind, args)
         self.image_ids = image_ids
+        # a converted ("mkngff") fileset: the Zarr store of its images,
+        # relative to the study dir; files are filled in from the store
+        self.zarr_root = zarr_root
 
 
 # ---------------------------------------------------------------- ground truth
@@ -643,7 +647,36 @@ def build(seed=1, today=False):
             z = img[iid].zarr
             z.store = z.store.replace("/idr0802A/", "/idr0802B/")
         a.projects[102].zstudy = "idr0802B"
+        _today_mkngff(a, add)
     return a
+
+
+# converted ("mkngff") filesets of today's archive (idr-api.md 5.8, 6.1):
+# their files are a bioformats2raw .zarr, found only through the images'
+# original_file_paths on the download root
+MKNGFF_DATASET = 1008
+MKNGFF_UUID = "5c0ffee0-7e57-4b1d-9a4e-0d15ea5e0001"
+
+
+def _today_mkngff(a, add):
+    st2 = "idr0802-synth-pixels"
+    pub = "pub/databases/IDR/%s/" % st2
+    runs = [(5003, MKNGFF_UUID + "/" + MKNGFF_UUID + ".zarr", [(2501, "mkngff single")]),
+            (5004, "converted/run2.ome.zarr",
+             [(2502, "run2.ome.tiff [series 0]"), (2503, "run2.ome.tiff [series 1]")])]
+    ids = []
+    for fid, root, imgs in runs:
+        for k, (iid, name) in enumerate(imgs):
+            add(Image(id=iid, name=name, ptype="uint16", sx=200, sy=150, sz=2, sc=2, st=1,
+                      phys=(0.3, 0.3, 1.0), chans=_chans(2), dataset_id=MKNGFF_DATASET,
+                      study=st2, fileset_id=fid, series=k,
+                      zarr=ZarrSpec(2, pub + root, str(k), "0.4", "tczyx", "<u2", (128, 128),
+                                    BLOSC_LZ4, lazy=True, b2r=True)))
+            ids.append(iid)
+        a.filesets[fid] = Fileset(fid, [], [i for i, _ in imgs], zarr_root=root)
+    a.datasets[MKNGFF_DATASET] = Obj(id=MKNGFF_DATASET, name="converted filesets", desc=None,
+                                     project_id=102, image_ids=ids)
+    a.projects[102].dataset_ids.append(MKNGFF_DATASET)
 
 
 def today_zarr_studies(a):
@@ -875,7 +908,8 @@ def describe(a, base=""):
     for (kind, oid), aids in sorted(a.links.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         links.setdefault(kind, {})[str(oid)] = aids
     org, genes = a.big_anns
-    return {"seed": a.seed, "projects": projects, "screens": screens,
+    return {"seed": a.seed, "today": bool(getattr(a, "today", False)),
+            "projects": projects, "screens": screens,
             "filesets": [{"id": f.id, "images": f.image_ids,
                           "files": [p for p, _, _ in f.files]} for f in a.filesets.values()],
             "map_annotations": {str(x.id): {"ns": x.ns, "values": x.values} for x in a.anns.values()},

@@ -96,6 +96,11 @@ class State:
         self.pub_lock = threading.Lock()
         for fs in self.arch.filesets.values():
             study = self.arch.images[fs.image_ids[0]].study
+            if fs.zarr_root is not None:
+                # a converted fileset: every key of its store is a file
+                root = "%s/%s/%s" % (PUB_ROOT, study, fs.zarr_root)
+                fs.files = [("%s/%s" % (fs.zarr_root, k), "zarr", None)
+                            for k in self.stores.store(root).keys()]
             for rel, kind, fargs in fs.files:
                 self.pub_files["%s/%s/%s" % (PUB_ROOT, study, rel)] = (kind, fargs)
         self.reset_stats()
@@ -147,6 +152,8 @@ class State:
             data = self.pub_cache.get(rel)
             if data is None:
                 kind, fargs = self.pub_files[rel]
+                if kind == "zarr":
+                    return self.stores.get(rel)
                 data = filefmt.original_file(self.arch, kind, fargs)
                 self.pub_cache[rel] = data
             return data

@@ -15,6 +15,7 @@ codec spec; zstd and gzip come from numcodecs, crc32c is implemented below
 """
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -201,7 +202,7 @@ class V2Store(Store):
         arch = self.mgr.arch
         first = arch.images[self.images[0]]
         self.eager = not first.zarr.lazy
-        plate = first.zarr.group != ""
+        plate = first.zarr.group != "" and not first.zarr.b2r
         if self.eager:
             shutil.rmtree(self.disk, ignore_errors=True)
             os.makedirs(self.disk, exist_ok=True)
@@ -211,6 +212,14 @@ class V2Store(Store):
         root = zarr.group(store=store, overwrite=True)
         if plate:
             self._plate_meta(root)
+        if first.zarr.b2r:
+            # bioformats2raw's layout: series groups 0, 1, ... and OME/
+            root.attrs.put({"bioformats2raw.layout": 3})
+            ome = root.require_group("OME")
+            ome.attrs.put({"series": [arch.images[i].zarr.group for i in self.images]})
+            store["OME/METADATA.ome.xml"] = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n<OME xmlns="http://www.openmicroscopy.org/'
+                'Schemas/OME/2016-06"/>\n').encode()
         for iid in self.images:
             img = arch.images[iid]
             spec = img.zarr
@@ -232,6 +241,17 @@ class V2Store(Store):
                         self._drop_dimsep(ap)
         if not self.eager:
             self.meta = {k: bytes(v) for k, v in store.items()}
+
+    def keys(self):
+        """Every key of a lazy store: metadata, then each chunk of each
+        array (a converted fileset lists them all)."""
+        self.ensure()
+        out = sorted(self.meta)
+        for ap, (img, level, arr) in sorted(self.arrays.items()):
+            grid = [range(-(-n // c)) for n, c in zip(arr.shape, arr.chunks)]
+            for coords in itertools.product(*grid):
+                out.append(ap + "/" + img.zarr.sep.join(str(c) for c in coords))
+        return out
 
     def _full(self, arch, img, spec, level, shape):
         full = np.empty((img.st, img.sc, img.sz) + tuple(reversed(img.levels[level])),
