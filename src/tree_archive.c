@@ -306,8 +306,7 @@ static void arch_image_free(void *data)
 	for (int v = 0; v < ARCH_VIEWS; v++)
 		pixsrc_image_free(im->pix[v].pix);
 	arch_kvset_put(im->kvs);
-	free(im->zarr);
-	free(atomic_load(&im->found));
+	free(atomic_load(&im->zarr));
 	free(im->why);
 	api_image_release(&im->img);
 	free(im);
@@ -584,6 +583,7 @@ static int kid_image(struct tree *t, struct kids *k, struct api_image *img,
 {
 	struct locate_answer ans;
 	struct arch_image *im;
+	char *zarr;
 	int rc;
 
 	if (!id_ok(img->id, "image"))
@@ -596,9 +596,9 @@ static int kid_image(struct tree *t, struct kids *k, struct api_image *img,
 		return -ENOMEM;
 	atomic_init(&im->refs, 1);
 	im->why = strdup(ans.why);
-	if (ans.url[0])
-		im->zarr = strdup(ans.url);
-	if (!im->why || (ans.url[0] && !im->zarr)) {
+	zarr = ans.url[0] ? strdup(ans.url) : NULL;
+	atomic_init(&im->zarr, zarr);
+	if (!im->why || (ans.url[0] && !zarr)) {
 		free(im->why);
 		free(im);
 		return -ENOMEM;
@@ -1316,13 +1316,10 @@ static int arch_zarr_url(struct tree *t, struct node *n, struct arch_image *im,
 	char *mine, *want = NULL;
 	int rc;
 
-	if (im->zarr) {
-		*url = im->zarr;
-		return 0;
-	}
-	if (!im->fileset)
-		return 0;
-	if ((*url = atomic_load(&im->found)))
+	mine = atomic_load(&im->zarr);
+	if (mine)
+		*url = mine;
+	if (mine || !im->fileset)
 		return 0;
 	rc = locate_fileset(t->locate, &im->img, &ctx, deadline, found,
 			    sizeof(found));
@@ -1337,7 +1334,7 @@ static int arch_zarr_url(struct tree *t, struct node *n, struct arch_image *im,
 	mine = strdup(found);
 	if (!mine)
 		return -ENOMEM;
-	if (!atomic_compare_exchange_strong(&im->found, &want, mine)) {
+	if (!atomic_compare_exchange_strong(&im->zarr, &want, mine)) {
 		free(mine); /* another open was first: the same answer */
 		mine = want;
 	}

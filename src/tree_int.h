@@ -456,16 +456,15 @@ struct arch_image {
 	bool rendered; /* only rendered: <stem>.rendered.tif */
 	bool has_ome;  /* raw, with a usable geometry: <stem>.ome.tif */
 	int64_t date;  /* mtime when the image has no acquisition date */
-	char *zarr;    /* the Zarr group the locator found (heap), or NULL:
-			* img.zarr_lsid (ExternalInfo), none, or a fileset
-			* rule image not yet opened */
+	/* the Zarr group the locator found (heap), or NULL: img.zarr_lsid
+	 * (ExternalInfo), none, or a fileset-rule image not yet opened,
+	 * whose first open sets it (once) */
+	_Atomic(char *) zarr;
 	/* the fileset rule without a URL yet: where the image sits (its
-	 * group in a plate's Zarr), and the URL once an open found it
-	 * (set once, heap) */
+	 * group in a plate's Zarr) */
 	bool fileset;
 	int64_t plate;
 	int32_t row, column, field;
-	_Atomic(char *) found;
 	char *why; /* the rule that decided (user.idr.source_why; heap) */
 	/* t->img_lock */
 	struct arch_pix pix[ARCH_VIEWS]; /* by enum arch_view */
