@@ -1126,6 +1126,22 @@ static int ask_template(struct locate *l, void *url, uint64_t deadline)
 	return probe(l, url, deadline);
 }
 
+/* The placeholders an image's place gives (study and letter: none). */
+static struct locate_vars vars_of(const struct api_image *img,
+				  const struct locate_ctx *ctx)
+{
+	struct locate_vars v = {
+		.id = img->id, .row = -1, .column = -1, .field = -1};
+
+	if (ctx && ctx->plate > 0) {
+		v.plate = ctx->plate;
+		v.row = ctx->row;
+		v.column = ctx->column;
+		v.field = ctx->field;
+	}
+	return v;
+}
+
 /* ---- filesets that are a Zarr ---- */
 
 /* Length of the path up to and with its first segment named *.zarr
@@ -1212,21 +1228,14 @@ int locate_fileset(struct locate *l, const struct api_image *img,
 		   const struct locate_ctx *ctx, uint64_t deadline, char *url,
 		   size_t urlsz)
 {
-	struct locate_vars v = {
-		.id = img->id, .row = -1, .column = -1, .field = -1};
-	char group[LOCATE_URL_MAX], esc[512];
+	const struct locate_vars v = vars_of(img, ctx);
+	char group[LOCATE_URL_MAX];
 	char **paths = NULL, *u = NULL;
 	size_t n = 0;
 	int rc;
 
 	if (!l || !l->api)
 		return -ENOENT;
-	if (ctx && ctx->plate > 0) {
-		v.plate = ctx->plate;
-		v.row = ctx->row;
-		v.column = ctx->column;
-		v.field = ctx->field;
-	}
 	rc = api_client_paths(l->api, img->id, true, deadline, &paths, &n);
 	if (rc < 0)
 		return rc; /* logged by api */
@@ -1241,10 +1250,7 @@ int locate_fileset(struct locate *l, const struct api_image *img,
 		snprintf(url, urlsz, "%s", u);
 	else
 		log_info(LOG_C_ZARR, "image %" PRId64 ": its fileset %s",
-			 img->id,
-			 rc == -ENOENT
-				 ? "is no Zarr"
-				 : log_escape(strerror(-rc), esc, sizeof(esc)));
+			 img->id, rc == -ENOENT ? "is no Zarr" : strerror(-rc));
 	free(u);
 	return rc;
 }
@@ -1296,11 +1302,10 @@ int locate_image(struct locate *l, const struct api_image *img,
 		 const struct locate_ctx *ctx, uint64_t deadline,
 		 struct locate_answer *out)
 {
-	struct locate_vars v = {
-		.id = img->id, .row = -1, .column = -1, .field = -1};
+	struct locate_vars v = vars_of(img, ctx);
 	char study[8], letter[3], skey[STUDY_KEY_MAX], ckey[STUDY_KEY_MAX + 24];
 	char notes[LOCATE_WHY_MAX] = "";
-	const char *name = ctx ? ctx->study : NULL;
+	const char *name = ctx ? ctx->study : NULL, *unit;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -1333,18 +1338,13 @@ int locate_image(struct locate *l, const struct api_image *img,
 	locate_study_of(name, study, letter);
 	v.study = study;
 	v.letter = letter;
-	if (ctx && ctx->plate > 0) {
-		v.plate = ctx->plate;
-		v.row = ctx->row;
-		v.column = ctx->column;
-		v.field = ctx->field;
-	}
 	/* the unit a probe speaks for: idrNNNN and its letter, else the
-	 * study's own name, else the whole archive */
+	 * study's own name, else the whole archive (unit, in answers) */
 	if (study[0])
 		snprintf(skey, sizeof(skey), "%s%s", study, letter);
 	else
 		snprintf(skey, sizeof(skey), "%s", name ? name : "");
+	unit = skey[0] ? skey : "the archive";
 	/* probes are kept per container: a study may be converted in part
 	 * (a dataset of images with no Zarr beside converted ones) */
 	snprintf(ckey, sizeof(ckey), "%s/%" PRId64, skey,
@@ -1375,12 +1375,11 @@ int locate_image(struct locate *l, const struct api_image *img,
 			out->rule = LOCATE_TEMPLATE;
 			snprintf(out->url, sizeof(out->url), "%s", url);
 			snprintf(out->why, sizeof(out->why),
-				 "zarr_url template (probed on %.100s)",
-				 skey[0] ? skey : "the archive");
+				 "zarr_url template (probed on %.100s)", unit);
 			return 0;
 		}
 		why_add(notes, sizeof(notes), "zarr_url found none for %.100s",
-			skey[0] ? skey : "the archive");
+			unit);
 	}
 
 	if (img->zarr_lsid) {
@@ -1408,13 +1407,11 @@ int locate_image(struct locate *l, const struct api_image *img,
 			out->rule = LOCATE_FILESET;
 			snprintf(out->url, sizeof(out->url), "%s", a.url);
 			snprintf(out->why, sizeof(out->why),
-				 "fileset is a zarr (probed on %.100s)",
-				 skey[0] ? skey : "the archive");
+				 "fileset is a zarr (probed on %.100s)", unit);
 			return 0;
 		} else {
 			why_add(notes, sizeof(notes),
-				"no zarr fileset in %.100s",
-				skey[0] ? skey : "the archive");
+				"no zarr fileset in %.100s", unit);
 		}
 	}
 	out->rule = LOCATE_NONE;
@@ -1479,19 +1476,16 @@ int locate_new(const struct locate_config *cfg, struct locate **out)
 		goto out;
 	}
 	if (cfg->api && cfg->originals_root) {
-		char tag[LOCATE_URL_MAX + 16];
-		int n = snprintf(tag, sizeof(tag), "fileset:%s",
-				 cfg->originals_root);
-
 		l->api = cfg->api;
 		l->orig_root = strdup(cfg->originals_root);
 		if (!l->orig_root) {
 			rc = -ENOMEM;
 			goto out;
 		}
+		/* memos of the rule are kept per download root */
 		l->thash[FS_SLOT] = cache_ident_add(
-			CACHE_IDENT_INIT, tag,
-			n > 0 && (size_t)n < sizeof(tag) ? (size_t)n : 0);
+			cache_ident_add(CACHE_IDENT_INIT, "fileset:", 8),
+			l->orig_root, strlen(l->orig_root));
 	}
 	if (cfg->zarr_url) {
 		const char *s;
