@@ -52,6 +52,7 @@ struct pixsrc_image;
 /* Fetch (into the chunk table and cache) the chunks behind some rows. */
 struct pf_job {
 	struct pixsrc_image *im; /* holds a reference */
+	unsigned level;		 /* the .ome.tif's pyramid level, else 0 */
 	uint64_t plane;
 	uint32_t row0, nrows;
 };
@@ -1504,7 +1505,8 @@ const char *pixsrc_source_url(const struct pixsrc_image *im)
 
 /* Queue a prefetch job; a full queue drops it (prefetch is a hint). */
 static void pf_enqueue(struct pixsrc *ps, struct pixsrc_image *im,
-		       uint64_t plane, uint32_t row0, uint32_t nrows)
+		       unsigned level, uint64_t plane, uint32_t row0,
+		       uint32_t nrows)
 {
 	pthread_mutex_lock(&ps->pf_lock);
 	if (!atomic_load(&ps->pf_stop) && ps->pf_len < PIXSRC_PF_QUEUE) {
@@ -1512,11 +1514,30 @@ static void pf_enqueue(struct pixsrc *ps, struct pixsrc_image *im,
 			&ps->pf_q[(ps->pf_head + ps->pf_len) % PIXSRC_PF_QUEUE];
 
 		atomic_fetch_add(&im->refs, 1);
-		*j = (struct pf_job){im, plane, row0, nrows};
+		*j = (struct pf_job){im, level, plane, row0, nrows};
 		ps->pf_len++;
 		pthread_cond_signal(&ps->pf_cond);
 	}
 	pthread_mutex_unlock(&ps->pf_lock);
+}
+
+/* Load (only) the chunks under a job's rows: the .tif's rows of level 0,
+ * or a tile row of one level of the .ome.tif, every column. */
+static void pf_run(struct rd *rd, const struct pf_job *j)
+{
+	struct pixsrc_image *im = j->im;
+
+	if (im->otf) {
+		struct zrows z = {0};
+
+		level_of(im, j->level, &z);
+		zarr_region(rd, &z, j->plane, j->row0, j->nrows, 0,
+			    (uint32_t)z.a->shape[im->ms.axis[ZARR_X]]);
+	} else {
+		(im->kind == PIXSRC_ZARR ? rows_zarr : rows_render)(
+			rd, j->plane, j->row0, j->nrows, 0, im->px.size_x,
+			NULL);
+	}
 }
 
 static void *pf_worker(void *arg)
@@ -1547,9 +1568,7 @@ static void *pf_worker(void *arg)
 		/* a job that finds no room (-EAGAIN) is dropped: the reader
 		 * loads those chunks itself if it gets there */
 		if (!atomic_load(&ps->pf_stop))
-			(j.im->kind == PIXSRC_ZARR ? rows_zarr : rows_render)(
-				&rd, j.plane, j.row0, j.nrows, 0,
-				j.im->px.size_x, NULL);
+			pf_run(&rd, &j);
 		pixsrc_image_free(j.im);
 	}
 }
@@ -1563,36 +1582,25 @@ static uint32_t unit_rows(const struct pixsrc_image *im)
 }
 
 /*
- * A reader that keeps reading where it stopped gets the next bytes of the
- * file fetched ahead of it, one job per fetch unit (chunk row or band).
- * The window grows with the run, as the kernel's does: twice what the run
- * has read, up to prefetch_bytes, so a reader that stops early wasted
- * little. Only requests of two rows or PIXSRC_SEQ_MIN bytes count: the
- * kernel sends a sequential reader's read-ahead in large requests, while
- * a reader of a tile (a little of every row, in order) or a reader that
- * said POSIX_FADV_RANDOM asks page by page. Random readers never
- * trigger it.
+ * Is a read the next of a stream (a reader that keeps reading where it
+ * stopped)? The kernel's read-ahead sends neighbouring reads from several
+ * threads, slightly out of order: near the last end is "in order"; a read
+ * that does not go past it (several readers of the same bytes) is no
+ * progress and no evidence either way. A read that is not @p counts
+ * (too small to tell) is neither. On true, the run's bytes so far and
+ * where it began.
  */
-static void prefetch_after(struct pixsrc_image *im, uint64_t off, size_t len)
+static bool seq_continues(struct pixsrc_image *im, uint64_t off, size_t len,
+			  bool counts, uint64_t *run, uint64_t *start)
 {
 	struct pixsrc *ps = im->ps;
-	const struct tiff_layout *l = tiff_file_layout(im->tf);
 	uint64_t end = off + len;
 	uint64_t expect = atomic_load(&im->next_off);
-	uint64_t row_bytes = l->plane_size / im->px.size_y;
-	uint64_t data_end = l->d0 + l->planes * l->plane_size;
-	uint64_t from, to, unit;
-
-	/* the kernel's read-ahead sends neighbouring reads from several
-	 * threads, slightly out of order: near the last end is "in order";
-	 * a read that does not go past it (several readers of the same
-	 * bytes) is no progress and no evidence either way */
 	bool near = off <= expect + PIXSRC_SEQ_SLACK &&
 		    off + PIXSRC_SEQ_SLACK >= expect;
 
-	if ((len < PIXSRC_SEQ_MIN && len < 2 * row_bytes) ||
-	    (near && end <= expect))
-		return;
+	if (!counts || (near && end <= expect))
+		return false;
 	while (end > expect &&
 	       !atomic_compare_exchange_weak(&im->next_off, &expect, end))
 		;
@@ -1601,37 +1609,69 @@ static void prefetch_after(struct pixsrc_image *im, uint64_t off, size_t len)
 		atomic_store(&im->streak, 0);
 		atomic_store(&im->seq_start, off);
 		atomic_store(&im->seq_bytes, len);
-		return;
+		return false;
 	}
-	uint64_t run = atomic_fetch_add(&im->seq_bytes, len) + len;
+	*run = atomic_fetch_add(&im->seq_bytes, len) + len;
+	*start = atomic_load(&im->seq_start);
+	return atomic_fetch_add(&im->streak, 1) >= 2 &&
+	       ps->prefetch_bytes > 0 && ps->pf_nthreads > 0;
+}
 
-	if (atomic_fetch_add(&im->streak, 1) < 2 || ps->prefetch_bytes == 0 ||
-	    ps->pf_nthreads == 0 || end <= l->d0 || end >= data_end)
+/* The window a stream gets past @p end: twice what it has read, up to
+ * prefetch_bytes, and not past @p limit (the first byte already asked
+ * for, *from, moves up to end). @return false: nothing to fetch. */
+static bool pf_window(struct pixsrc_image *im, uint64_t end, uint64_t run,
+		      uint64_t limit, uint64_t *from, uint64_t *to)
+{
+	uint64_t pb = im->ps->prefetch_bytes;
+
+	*from = atomic_load(&im->pf_until);
+	if (*from < end)
+		*from = end;
+	*to = end + (2 * run < pb ? 2 * run : pb);
+	if (*to > limit)
+		*to = limit;
+	if (*from >= *to)
+		return false;
+	atomic_store(&im->pf_until, *to);
+	return true;
+}
+
+/*
+ * A reader of the .tif that keeps reading where it stopped gets the next
+ * bytes of the file fetched ahead of it, one job per fetch unit (chunk
+ * row or band). The window grows with the run, as the kernel's does, so a
+ * reader that stops early wasted little. Only requests of two rows or
+ * PIXSRC_SEQ_MIN bytes count: the kernel sends a sequential reader's
+ * read-ahead in large requests, while a reader of a tile (a little of
+ * every row, in order) or a reader that said POSIX_FADV_RANDOM asks page
+ * by page. Random readers never trigger it.
+ */
+static void prefetch_tif(struct pixsrc_image *im, uint64_t off, size_t len)
+{
+	const struct tiff_layout *l = tiff_file_layout(im->tf);
+	uint64_t end = off + len;
+	uint64_t row_bytes = l->plane_size / im->px.size_y;
+	uint64_t data_end = l->d0 + l->planes * l->plane_size;
+	uint64_t run, start, from, to, unit;
+
+	if (!seq_continues(im, off, len,
+			   len >= PIXSRC_SEQ_MIN || len >= 2 * row_bytes, &run,
+			   &start) ||
+	    end <= l->d0 || end >= data_end)
 		return;
-	from = atomic_load(&im->pf_until);
-	if (from < end)
-		from = end;
-	to = end +
-	     (2 * run < ps->prefetch_bytes ? 2 * run : ps->prefetch_bytes);
-	if (to > data_end)
-		to = data_end;
 	/* a reader of one plane (tifffile, a job reading a z-slice) gets the
 	 * rest of that plane; one that came from the head (cp, dd) or ran
 	 * across a plane boundary gets the next planes */
-	uint64_t start = atomic_load(&im->seq_start);
 	uint64_t cur_plane = (end - 1 - l->d0) / l->plane_size;
+	uint64_t limit = data_end;
 
-	if (start >= l->d0 && (start - l->d0) / l->plane_size == cur_plane) {
-		uint64_t plane_end = l->d0 + (cur_plane + 1) * l->plane_size;
-
-		if (to > plane_end)
-			to = plane_end;
-	}
+	if (start >= l->d0 && (start - l->d0) / l->plane_size == cur_plane)
+		limit = l->d0 + (cur_plane + 1) * l->plane_size;
+	if (!pf_window(im, end, run, limit, &from, &to))
+		return;
 	if (from < l->d0)
 		from = l->d0;
-	if (from >= to)
-		return;
-	atomic_store(&im->pf_until, to);
 	/* whole fetch units, from the one holding `from` */
 	uint64_t rel = from - l->d0;
 	uint64_t plane = rel / l->plane_size;
@@ -1645,12 +1685,92 @@ static void prefetch_after(struct pixsrc_image *im, uint64_t off, size_t len)
 
 		if (y + n > im->px.size_y)
 			n = im->px.size_y - y;
-		pf_enqueue(ps, im, plane, y, n);
+		pf_enqueue(im->ps, im, 0, plane, y, n);
 		y += (uint32_t)unit;
 		if (y >= im->px.size_y) {
 			y = 0;
 			plane++;
 		}
+	}
+}
+
+/* Where file offset @p at of the .ome.tif's pixels is (at >= d0, before
+ * the end of the data): plane, level, tile row; and where that level's
+ * tiles of that plane begin and end. */
+struct ome_pos {
+	uint64_t plane;
+	unsigned level;
+	uint32_t ty;
+	uint64_t level_at, level_end;
+};
+
+static void ome_pos_of(const struct tiff_ome_layout *l, uint64_t at,
+		       struct ome_pos *p)
+{
+	uint64_t rel = at - l->d0;
+	uint64_t in = rel % l->plane_bytes;
+
+	p->plane = rel / l->plane_bytes;
+	p->level = 0;
+	while (p->level + 1 < l->nlevels && in >= l->data_at[p->level + 1])
+		p->level++;
+	p->level_at = l->d0 + p->plane * l->plane_bytes + l->data_at[p->level];
+	p->level_end = p->level_at + (uint64_t)l->ntx[p->level] *
+					     l->nty[p->level] * l->tile_bytes;
+	p->ty = (uint32_t)((at - p->level_at) /
+			   ((uint64_t)l->ntx[p->level] * l->tile_bytes));
+}
+
+/*
+ * A reader of the .ome.tif that streams it (cp, dd, rsync, a reader of
+ * whole planes) gets the next tile rows fetched ahead of it, one job per
+ * tile row of a level, like the .tif's chunk rows. A tile reader (napari,
+ * tifffile's zarr store, QuPath) reads whole tiles, each in order but
+ * few in a row (a region of 2 x 2 tiles is at most two tile rows of
+ * bytes, read nearly in order): a run counts as a stream only once it
+ * has read more than two tile rows of level 0. A reader that came from
+ * inside one level of one plane gets the rest of that level; one from
+ * elsewhere (the head) goes on across levels and planes. Levels the
+ * source lacks (zeros in the file) are not fetched.
+ */
+static void prefetch_ome(struct pixsrc_image *im, uint64_t off, size_t len)
+{
+	const struct tiff_ome_layout *l = tiff_ome_file_layout(im->otf);
+	uint64_t end = off + len;
+	uint64_t data_end = l->d0 + l->planes * l->plane_bytes;
+	uint64_t tile_row0 = (uint64_t)l->ntx[0] * l->tile_bytes;
+	uint64_t run, start, from, to, limit = data_end;
+	struct ome_pos p;
+
+	if (!seq_continues(im, off, len, true, &run, &start) ||
+	    run <= 2 * tile_row0 || end <= l->d0 || end >= data_end)
+		return;
+	ome_pos_of(l, end - 1, &p);
+	if (start >= p.level_at && start < p.level_end)
+		limit = p.level_end;
+	if (!pf_window(im, end, run, limit, &from, &to))
+		return;
+	if (from < l->d0)
+		from = l->d0;
+	ome_pos_of(l, from, &p);
+	for (;;) {
+		uint64_t row_bytes = (uint64_t)l->ntx[p.level] * l->tile_bytes;
+		uint64_t y0 = (uint64_t)p.ty * l->tile_h;
+
+		if (p.level_at + p.ty * row_bytes >= to)
+			return;
+		if (p.level <= im->nlv && y0 < l->ly[p.level])
+			pf_enqueue(im->ps, im, p.level, p.plane, (uint32_t)y0,
+				   (uint32_t)(l->ly[p.level] - y0 < l->tile_h
+						      ? l->ly[p.level] - y0
+						      : l->tile_h));
+		if (p.level_at + (p.ty + 1) * row_bytes < p.level_end) {
+			p.ty++;
+			continue;
+		}
+		if (p.level_end >= data_end)
+			return;
+		ome_pos_of(l, p.level_end, &p);
 	}
 }
 
@@ -1660,15 +1780,17 @@ ssize_t pixsrc_read(struct pixsrc_image *im, uint64_t off, size_t len,
 	struct rd rd = {.im = im, .deadline = deadline};
 	ssize_t n;
 
-	if (im->otf)
-		return tiff_ome_file_read(im->otf, off, len, out, tile_zarr,
-					  &rd);
+	if (im->otf) {
+		n = tiff_ome_file_read(im->otf, off, len, out, tile_zarr, &rd);
+		if (n > 0)
+			prefetch_ome(im, off, (size_t)n);
+		return n;
+	}
 	n = tiff_file_read(im->tf, off, len, out,
 			   im->kind == PIXSRC_ZARR ? rows_zarr : rows_render,
 			   &rd);
-
 	if (n > 0)
-		prefetch_after(im, off, (size_t)n);
+		prefetch_tif(im, off, (size_t)n);
 	return n;
 }
 

@@ -42,7 +42,7 @@
 struct fake {
 	pthread_mutex_t lock;
 	unsigned chunk_requests;
-	unsigned per_chunk[Z][2][3];
+	unsigned per_chunk[Z][2][4];
 	unsigned orig_requests;
 	unsigned delay_ms;
 	int fail;	    /* chunk answers fail with this */
@@ -154,7 +154,7 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 		} else if (c0 && sscanf(c0, "/0/%u/%u/%u", &z, &cy, &cx) == 3) {
 			pthread_mutex_lock(&f->lock);
 			f->chunk_requests++;
-			if (z < Z && cy < 2 && cx < 3)
+			if (z < Z && cy < 2 && cx < 4)
 				f->per_chunk[z][cy][cx]++;
 			pthread_mutex_unlock(&f->lock);
 			if (f->delay_ms)
@@ -499,6 +499,127 @@ static void test_pixsrc_tile_reader(void **state)
 	assert_int_equal(settle(f), 2);
 	assert_int_equal(f->fake.per_chunk[1][0][1], 1);
 	assert_int_equal(f->fake.per_chunk[1][1][1], 1);
+}
+
+/* ---- the .ome.tif's read-ahead ---- */
+
+/* Z planes of 2048 x 64 in chunks of 32 x 512: the .ome.tif has tiles of
+ * 1024 x 64, two per plane (each over 2 x 2 chunks), and a level 1 the
+ * source lacks (zeros). */
+#define OME_W 2048
+static int setup_ome(void **state)
+{
+	struct fx *f;
+
+	setup_prefetch(state);
+	f = *state;
+	f->fake.ch_x = 512;
+	f->fake.zarray = ZARRAY("4, 64, 2048", "1, 32, 512", "null", "0");
+	f->img.px.size_x = OME_W;
+	pixsrc_image_free(f->im);
+	f->im = NULL;
+	assert_int_equal(
+		pixsrc_open_ome(f->ps, &f->img, UINT64_MAX / 2, &f->im), 0);
+	pthread_mutex_lock(&f->fake.lock);
+	f->fake.chunk_requests = 0;
+	memset(f->fake.per_chunk, 0, sizeof(f->fake.per_chunk));
+	pthread_mutex_unlock(&f->fake.lock);
+	return 0;
+}
+
+static void ome_layout(const struct fx *f, struct tiff_ome_layout *l)
+{
+	struct tiff_ome_geom g = {.x = OME_W,
+				  .y = H,
+				  .c = 1,
+				  .z = Z,
+				  .t = 1,
+				  .bps = 1,
+				  .format = TIFF_SF_UINT};
+
+	assert_int_equal(tiff_ome_layout_compute(&g, l), 0);
+	assert_int_equal(pixsrc_size(f->im), l->size);
+	assert_int_equal(l->ntx[0], 2);
+	assert_int_equal(l->nty[0], 1);
+}
+
+/* Read the tile (plane z, tile column tx) of level 0 in pieces of @p step,
+ * in order, and check its pixels. */
+static void read_ome_tile(struct fx *f, const struct tiff_ome_layout *l,
+			  unsigned z, unsigned tx, size_t step)
+{
+	uint64_t at = l->d0 + z * l->plane_bytes + tx * l->tile_bytes;
+	uint8_t *buf = malloc(l->tile_bytes);
+
+	for (uint64_t o = 0; o < l->tile_bytes; o += step)
+		assert_int_equal(pixsrc_read(f->im, at + o, step, buf + o,
+					     UINT64_MAX / 2),
+				 (ssize_t)step);
+	for (unsigned y = 0; y < H; y += 7) {
+		for (unsigned x = 0; x < l->tile_w; x += 97)
+			assert_int_equal(buf[y * l->tile_w + x],
+					 truth(z, y, tx * l->tile_w + x));
+	}
+	free(buf);
+}
+
+static void test_pixsrc_ome_prefetch_stream(void **state)
+{
+	struct fx *f = *state;
+	struct tiff_ome_layout l;
+	uint8_t buf[64 << 10];
+	uint64_t off = 0;
+
+	/* a reader from the head on, in order (cp, rsync): planes 0 and 1
+	 * read (16 chunks), and once the run is longer than two tile rows
+	 * the next planes are fetched ahead of it, each chunk once (not
+	 * all: a job past its deadline on a loaded machine is dropped) */
+	ome_layout(f, &l);
+	while (off < l.d0 + 2 * l.plane_bytes) {
+		size_t len = l.d0 + 2 * l.plane_bytes - off < sizeof(buf)
+				     ? (size_t)(l.d0 + 2 * l.plane_bytes - off)
+				     : sizeof(buf);
+
+		assert_int_equal(
+			pixsrc_read(f->im, off, len, buf, UINT64_MAX / 2),
+			(ssize_t)len);
+		off += len;
+	}
+	unsigned n = settle(f);
+
+	assert_true(n > 16 && n <= 8 * Z);
+	for (unsigned z = 0; z < Z; z++) {
+		for (unsigned y = 0; y < 2; y++) {
+			for (unsigned x = 0; x < 4; x++)
+				assert_true(f->fake.per_chunk[z][y][x] <=
+					    (z < 2 ? 1 : n > 16));
+		}
+	}
+	for (unsigned y = 0; y < 2; y++) {
+		for (unsigned x = 0; x < 4; x++) {
+			assert_int_equal(f->fake.per_chunk[0][y][x], 1);
+			assert_int_equal(f->fake.per_chunk[1][y][x], 1);
+		}
+	}
+}
+
+static void test_pixsrc_ome_tile_reader(void **state)
+{
+	struct fx *f = *state;
+	struct tiff_ome_layout l;
+
+	/* a tile reader (tifffile's zarr store, napari): both tiles of plane
+	 * 2, then the first of plane 3, each whole and in order, in 16 KiB
+	 * pieces: nearly a run, but of no more than two tile rows. Exactly
+	 * the 12 chunks under the three tiles, nothing fetched ahead */
+	ome_layout(f, &l);
+	read_ome_tile(f, &l, 2, 0, 16 << 10);
+	read_ome_tile(f, &l, 2, 1, 16 << 10);
+	read_ome_tile(f, &l, 3, 0, 16 << 10);
+	assert_int_equal(settle(f), 12);
+	assert_int_equal(f->fake.per_chunk[3][1][1], 1);
+	assert_int_equal(f->fake.per_chunk[3][0][2], 0);
+	assert_int_equal(f->fake.per_chunk[0][0][0], 0);
 }
 
 /* ---- memory budget ---- */
@@ -1062,6 +1183,10 @@ int main(void)
 						setup_prefetch, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_prefetch_random,
 						setup_prefetch, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_ome_prefetch_stream,
+						setup_ome, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_ome_tile_reader,
+						setup_ome, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_tile_reader,
 						setup_prefetch, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_tall_chunks_absent,

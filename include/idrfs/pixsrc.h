@@ -36,7 +36,8 @@
  *
  * Limits: the .tif reads level 0, the .ome.tif the levels of its
  * layout (pixsrc_open_ome()), the zarr/ view every level; prefetch
- * follows .tif readers only; one request per missing chunk (identical
+ * follows streams of the .tif and the .ome.tif (not the zarr/ view's
+ * chunk files); one request per missing chunk (identical
  * misses of concurrent readers share one request); at most
  * PIXSRC_BATCH_MAX chunks per batch of a read.
  */
