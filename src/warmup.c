@@ -77,6 +77,10 @@ static void usage(FILE *out)
 		"s3_scheme, seed_cache, ...\n"
 		"    -n   --dry-run          say what would be fetched; no "
 		"pixel request\n"
+		"    -l   --levels           every pyramid level too: read "
+		"each image's .ome.tif\n"
+		"                            (level 0 is the .tif's chunks) "
+		"instead of its .tif\n"
 		"         --rows=LIST        rows of each images.tsv target "
 		"(1-100, 5,7,9-12)\n"
 		"         --seed=DIR         build a seed cache in DIR (for "
@@ -161,6 +165,7 @@ static const struct option long_opts[] = {
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"dry-run", no_argument, NULL, 'n'},
+	{"levels", no_argument, NULL, 'l'},
 	{"quiet", no_argument, NULL, 'q'},
 	{"rows", required_argument, NULL, OPT_ROWS},
 	{"seed", required_argument, NULL, OPT_SEED},
@@ -186,7 +191,7 @@ static int parse_args(struct warm *w, int argc, char *argv[], int *first_target)
 	while (rc == 0) {
 		char *end = NULL;
 
-		c = getopt_long(argc, argv, ":hVnqo:", long_opts, NULL);
+		c = getopt_long(argc, argv, ":hVnlqo:", long_opts, NULL);
 		if (c == -1)
 			break;
 		switch (c) {
@@ -200,6 +205,9 @@ static int parse_args(struct warm *w, int argc, char *argv[], int *first_target)
 			break;
 		case 'n':
 			w->dry_run = true;
+			break;
+		case 'l':
+			w->levels = true;
 			break;
 		case 'q':
 			w->quiet = true;
@@ -431,7 +439,13 @@ static int item_open(struct warm *w, struct warm_item *it, uint64_t *fh,
 		return tree_open(w->app.tree, it->ino, warm_deadline(w), fh);
 	}
 	rc = api_get_image(w->app.api, it->id, warm_deadline(w), &img);
-	if (rc == 0)
+	if (rc < 0)
+		return rc;
+	/* with --levels, the .ome.tif where the image has one (a Zarr) */
+	if (w->levels)
+		rc = pixsrc_open_ome(w->app.pixsrc, &img, warm_deadline(w),
+				     pim);
+	if (!w->levels || rc == -ENOENT)
 		rc = pixsrc_open(w->app.pixsrc, &img, warm_deadline(w), pim);
 	api_image_release(&img);
 	if (rc == 0)

@@ -71,6 +71,7 @@ struct warm {
 	/* the warm-up's own options */
 	bool dry_run;
 	bool quiet;
+	bool levels; /* every pyramid level: the .ome.tif, not the .tif */
 	double progress_s;
 	char *seed;
 	struct warm_rows *rows; /* NULL: every row */

@@ -5,8 +5,9 @@
 # does, with no chunk request; a second run fetches nothing and says so; a
 # dry run fetches nothing and tells the bytes; a seed it builds serves
 # another mount; --rows warms exactly its rows; a failed image makes a
-# non-zero exit that names it; and it works while a mount has the same
-# cache open. Counts are the fake server's.
+# non-zero exit that names it; --levels warms every pyramid level (the
+# .ome.tif) where a plain run leaves them out; and it works while a mount
+# has the same cache open. Counts are the fake server's.
 . "$(dirname "$0")/lib.sh"
 need_fuse
 
@@ -162,6 +163,70 @@ check "a bad --rows is a usage error (rc $RC)" test "$RC" -eq 2 -a "$(wc -l <"$W
 "$WU" "$FAKE_URL" >/dev/null 2>"$WORK/err"
 RC=$?
 check "no target is a usage error (rc $RC)" test "$RC" -eq 2 -a "$(wc -l <"$WORK/err")" -eq 1
+
+# (9) --levels: every pyramid level, through the .ome.tif. Image 2113 has
+# three levels in 512x512 chunks; a .tif warm-up leaves levels 1 and 2 out.
+PYR="$P/zarr variants/v2 pyramid 2500x1800"
+# chunk requests of image 2113 since the last reset: "level0 level1+"
+pyr_chunks() {
+	fake_get /__fake/stats | "$PYTHON3" -c '
+import json, re, sys
+s = json.load(sys.stdin)
+n = [0, 0]
+for p, k in s["paths"].items():
+    m = re.search(r"/2113\.zarr/([0-9]+)/[0-9]+/", p)
+    if m:
+        n[m.group(1) != "0"] += k
+print(n[0], n[1])'
+}
+# read every level of the .ome.tif and the .tif of 2113 under a mount
+read_pyr() {
+	"$PYTHON3" -c '
+import sys, tifffile
+with tifffile.TiffFile(sys.argv[1] + ".ome.tif") as t:
+    lv = t.series[0].levels
+    assert len(lv) == 3, len(lv)
+    for l in lv:
+        l.asarray()
+open(sys.argv[1] + ".tif", "rb").read()' "$1/$PYR"
+}
+pyr_after() { # cache: mount on it, read 2113's views, print the counts
+	local m="$WORK/pm"
+	mount_idrfs "$FAKE_URL" "$m" "s3_scheme=http,cache_dir=$1" || return 1
+	ls "$m/$P/zarr variants" >/dev/null
+	fake_reset
+	read_pyr "$m" || echo "read failed"
+	pyr_chunks
+	umount_idrfs "$m"
+}
+warm "cache_dir=$WORK/l0" "$PYR.tif"
+got=$(pyr_after "$WORK/l0")
+check "without --levels, a warmed .tif leaves the pyramid cold (level 0, 1+: $got)" \
+	bash -c "[ '${got% *}' = 0 ] && [ '${got#* }' -gt 0 ]"
+fake_reset
+warm "cache_dir=$WORK/l1" --levels "$PYR.tif"
+check "--levels on the image's .tif exits 0 (rc $RC)" test "$RC" -eq 0
+read -r l0 l1 <<<"$(pyr_chunks)"
+check "and fetched every level's chunks ($l0 of level 0, $l1 above)" \
+	test "$l0" -gt 0 -a "$l1" -gt 0
+got=$(pyr_after "$WORK/l1")
+check "a mount then reads every level and the .tif with no chunk request ($got)" \
+	test "$got" = "0 0"
+warm "cache_dir=$WORK/l2" --levels 2113
+got=$(pyr_after "$WORK/l2")
+check "--levels on image id 2113 warms every level too ($got, rc $RC)" \
+	test "$got" = "0 0" -a "$RC" -eq 0
+fake_reset
+warm "cache_dir=$WORK/l3" --levels "$D"
+check "--levels on a dataset of 8 images (no pyramid) warms 8 (rc $RC)" \
+	grep -q "8 images .*8 warmed, 0 failed" "$WORK/out"
+M3="$WORK/m3"
+mount_idrfs "$FAKE_URL" "$M3" "s3_scheme=http,cache_dir=$WORK/l3"
+fake_reset
+sums "$M3" >"$WORK/sums.levels"
+check "a mount on it reads every .tif as the cold mount did" cmp -s "$WORK/sums.cold" "$WORK/sums.levels"
+check "with no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
+umount_idrfs "$M3"
 
 # (8) While a mount has the same cache open.
 L="$WORK/live"

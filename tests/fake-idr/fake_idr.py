@@ -108,7 +108,8 @@ class State:
     def reset_stats(self):
         with self.lock:
             self.stats = {"total": 0, "bytes": 0, "endpoints": {}, "paths": {},
-                          "status": {}, "injected": {"fail": 0, "truncate": 0, "fault": 0}}
+                          "status": {}, "injected": {"fail": 0, "truncate": 0, "fault": 0},
+                          "static": {"total": 0, "bytes": 0}}
 
     def next_request(self):
         with self.lock:
@@ -120,6 +121,11 @@ class State:
             s = self.stats
             s["total"] += 1
             s["bytes"] += nbytes
+            if path == "/static" or path.startswith("/static/"):
+                # --static's files apart: a benchmark tells its peers'
+                # requests from idrfs's
+                s["static"]["total"] += 1
+                s["static"]["bytes"] += nbytes
             s["endpoints"][pattern] = s["endpoints"].get(pattern, 0) + 1
             s["paths"][path] = s["paths"].get(path, 0) + 1
             k = str(status)
