@@ -12,8 +12,11 @@
  * all of them, loading or not, by one memory budget; this file names the
  * chunks a read needs, loads the missing ones and copies out of them.
  *
- * Lock order: ps->pf_lock and the chunk table's lock are never held
- * together.
+ * Read-ahead is pixsrc_prefetch.c's: it decides what a stream reads next
+ * and calls pixsrc_image_load() from its workers.
+ *
+ * Lock order: the read-ahead's queue lock and the chunk table's lock are
+ * never held together.
  */
 #include "config.h"
 
@@ -39,41 +42,13 @@
 #define PIXSRC_META_MAX	  (4u << 20)
 #define PIXSRC_PNG_MAX	  (64u << 20)
 #define PIXSRC_ORIG_BLOCK (1u << 20)
-#define PIXSRC_PF_THREADS 16
-#define PIXSRC_PF_QUEUE	  256
-/* how far out of order a sequential reader's requests may come: the
- * kernel's read-ahead (4 MiB by default) sends several at once */
-#define PIXSRC_SEQ_SLACK (16u << 20)
-/* requests below this size, or below two rows, are not streams */
-#define PIXSRC_SEQ_MIN (32u << 10)
-
-struct pixsrc_image;
-
-/* Fetch (into the chunk table and cache) the chunks behind some rows. */
-struct pf_job {
-	struct pixsrc_image *im; /* holds a reference */
-	unsigned level;		 /* the .ome.tif's pyramid level, else 0 */
-	uint64_t plane;
-	uint32_t row0, nrows;
-};
 
 struct pixsrc {
 	struct api *api;
 	struct api_transport tr;
 	char *s3_scheme;
 	atomic_bool have_session;
-	uint64_t prefetch_bytes;
-	uint64_t job_timeout_ms;
-
-	/* pf_lock protects the prefetch queue; pf_stop is set under it and
-	 * read by busy workers without it */
-	pthread_mutex_t pf_lock;
-	pthread_cond_t pf_cond;
-	struct pf_job *pf_q; /* ring of PIXSRC_PF_QUEUE jobs */
-	size_t pf_head, pf_len;
-	atomic_bool pf_stop;
-	pthread_t pf_threads[PIXSRC_PF_THREADS];
-	size_t pf_nthreads; /* written before pixsrc_new() returns */
+	struct pixsrc_prefetch pf; /* has its own lock */
 
 	struct pixsrc_chunks chunks; /* has its own lock */
 };
@@ -110,12 +85,9 @@ struct pixsrc_image {
 	struct tiff_file *tf;
 
 	atomic_uint refs; /* the opener's, and queued prefetch jobs' */
-	atomic_uint_fast64_t next_off; /* where a sequential read goes on */
-	atomic_uint streak; /* reads in a row that continued the last */
-	atomic_uint_fast64_t seq_start; /* where that run of reads began */
-	atomic_uint_fast64_t seq_bytes; /* bytes read in that run */
-	atomic_uint_fast64_t pf_until;	/* file offset prefetched up to */
-	atomic_bool big_logged;		/* a too large chunk was logged */
+	struct pixsrc_stream stream;   /* a reader's run, for read-ahead */
+	struct pixsrc_pf_file pf_file; /* the file, as read-ahead sees it */
+	atomic_bool big_logged;	       /* a too large chunk was logged */
 };
 
 /* ---- small helpers ---- */
@@ -1016,11 +988,7 @@ static int image_new(struct pixsrc *ps, const struct api_image *img,
 		return -ENOMEM;
 	im->ps = ps;
 	atomic_init(&im->refs, 1);
-	atomic_init(&im->next_off, 0);
-	atomic_init(&im->streak, 0);
-	atomic_init(&im->seq_start, 0);
-	atomic_init(&im->seq_bytes, 0);
-	atomic_init(&im->pf_until, 0);
+	pixsrc_stream_init(&im->stream);
 	atomic_init(&im->big_logged, false);
 	im->id = img->id;
 	if (img->name && !(im->name = strdup(img->name))) {
@@ -1120,6 +1088,15 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 	rc = tiff_file_new(&m, &im->tf);
 	if (rc < 0)
 		goto fail;
+	im->pf_file = (struct pixsrc_pf_file){
+		.tif = tiff_file_layout(im->tf),
+		.size_y = img->px.size_y,
+		/* a fetch unit: a Zarr chunk row, or a rendered band */
+		.unit_rows =
+			im->kind == PIXSRC_ZARR
+				? (uint32_t)im->arr.chunks[im->ms.axis[ZARR_Y]]
+				: TIFF_STRIP_ROWS,
+	};
 	*out = im;
 	return 0;
 fail:
@@ -1252,6 +1229,7 @@ int pixsrc_open_ome(struct pixsrc *ps, const struct api_image *img,
 	m.nlevels = im->nlv + 1;
 	m.image_id = img->id;
 	m.image_name = img->name;
+	m.source = im->url;
 	m.phys_x = img->px.phys_x;
 	m.phys_y = img->px.phys_y;
 	m.phys_z = img->px.phys_z;
@@ -1261,6 +1239,10 @@ int pixsrc_open_ome(struct pixsrc *ps, const struct api_image *img,
 	rc = tiff_ome_file_new(&m, &im->otf);
 	if (rc < 0)
 		goto fail;
+	im->pf_file = (struct pixsrc_pf_file){
+		.ome = tiff_ome_file_layout(im->otf),
+		.nlv = im->nlv,
+	};
 	*out = im;
 	return 0;
 fail:
@@ -1473,6 +1455,12 @@ static void image_destroy(struct pixsrc_image *im)
 	free(im);
 }
 
+struct pixsrc_image *pixsrc_image_hold(struct pixsrc_image *im)
+{
+	atomic_fetch_add(&im->refs, 1);
+	return im;
+}
+
 /* The opener's reference; queued prefetch jobs hold their own. */
 void pixsrc_image_free(struct pixsrc_image *im)
 {
@@ -1482,7 +1470,7 @@ void pixsrc_image_free(struct pixsrc_image *im)
 
 unsigned pixsrc_image_jobs(const struct pixsrc_image *im)
 {
-	/* each job holds a reference from pf_enqueue() until it is done */
+	/* each job holds a reference (pixsrc_image_hold()) until done */
 	return atomic_load(&im->refs) - 1;
 }
 
@@ -1503,274 +1491,23 @@ const char *pixsrc_source_url(const struct pixsrc_image *im)
 	return im->url;
 }
 
-/* Queue a prefetch job; a full queue drops it (prefetch is a hint). */
-static void pf_enqueue(struct pixsrc *ps, struct pixsrc_image *im,
-		       unsigned level, uint64_t plane, uint32_t row0,
-		       uint32_t nrows)
+/* Load (only) the chunks under some rows of one plane of a level, every
+ * column, for the read-ahead: the .tif's rows (level 0), or a tile row of
+ * a level of the .ome.tif. A load that finds no room is dropped. */
+void pixsrc_image_load(struct pixsrc_image *im, unsigned level, uint64_t plane,
+		       uint32_t row0, uint32_t nrows, uint64_t deadline)
 {
-	pthread_mutex_lock(&ps->pf_lock);
-	if (!atomic_load(&ps->pf_stop) && ps->pf_len < PIXSRC_PF_QUEUE) {
-		struct pf_job *j =
-			&ps->pf_q[(ps->pf_head + ps->pf_len) % PIXSRC_PF_QUEUE];
-
-		atomic_fetch_add(&im->refs, 1);
-		*j = (struct pf_job){im, level, plane, row0, nrows};
-		ps->pf_len++;
-		pthread_cond_signal(&ps->pf_cond);
-	}
-	pthread_mutex_unlock(&ps->pf_lock);
-}
-
-/* Load (only) the chunks under a job's rows: the .tif's rows of level 0,
- * or a tile row of one level of the .ome.tif, every column. */
-static void pf_run(struct rd *rd, const struct pf_job *j)
-{
-	struct pixsrc_image *im = j->im;
+	struct rd rd = {.im = im, .deadline = deadline, .pf = true};
 
 	if (im->otf) {
 		struct zrows z = {0};
 
-		level_of(im, j->level, &z);
-		zarr_region(rd, &z, j->plane, j->row0, j->nrows, 0,
+		level_of(im, level, &z);
+		zarr_region(&rd, &z, plane, row0, nrows, 0,
 			    (uint32_t)z.a->shape[im->ms.axis[ZARR_X]]);
 	} else {
 		(im->kind == PIXSRC_ZARR ? rows_zarr : rows_render)(
-			rd, j->plane, j->row0, j->nrows, 0, im->px.size_x,
-			NULL);
-	}
-}
-
-static void *pf_worker(void *arg)
-{
-	struct pixsrc *ps = arg;
-
-	for (;;) {
-		struct pf_job j;
-
-		pthread_mutex_lock(&ps->pf_lock);
-		/* an idle worker waits for work, not for an operation: no
-		 * deadline (pixsrc_free() wakes it) */
-		while (ps->pf_len == 0 && !atomic_load(&ps->pf_stop))
-			pthread_cond_wait(&ps->pf_cond, &ps->pf_lock);
-		if (ps->pf_len == 0) {
-			pthread_mutex_unlock(&ps->pf_lock);
-			return NULL;
-		}
-		j = ps->pf_q[ps->pf_head];
-		ps->pf_head = (ps->pf_head + 1) % PIXSRC_PF_QUEUE;
-		ps->pf_len--;
-		pthread_mutex_unlock(&ps->pf_lock);
-
-		struct rd rd = {.im = j.im,
-				.deadline = http_now_ms() + ps->job_timeout_ms,
-				.pf = true};
-
-		/* a job that finds no room (-EAGAIN) is dropped: the reader
-		 * loads those chunks itself if it gets there */
-		if (!atomic_load(&ps->pf_stop))
-			pf_run(&rd, &j);
-		pixsrc_image_free(j.im);
-	}
-}
-
-/* Rows of one fetch unit: a Zarr chunk row, or a rendered band. */
-static uint32_t unit_rows(const struct pixsrc_image *im)
-{
-	if (im->kind == PIXSRC_ZARR)
-		return (uint32_t)im->arr.chunks[im->ms.axis[ZARR_Y]];
-	return TIFF_STRIP_ROWS;
-}
-
-/*
- * Is a read the next of a stream (a reader that keeps reading where it
- * stopped)? The kernel's read-ahead sends neighbouring reads from several
- * threads, slightly out of order: near the last end is "in order"; a read
- * that does not go past it (several readers of the same bytes) is no
- * progress and no evidence either way. A read that is not @p counts
- * (too small to tell) is neither. On true, the run's bytes so far and
- * where it began.
- */
-static bool seq_continues(struct pixsrc_image *im, uint64_t off, size_t len,
-			  bool counts, uint64_t *run, uint64_t *start)
-{
-	struct pixsrc *ps = im->ps;
-	uint64_t end = off + len;
-	uint64_t expect = atomic_load(&im->next_off);
-	bool near = off <= expect + PIXSRC_SEQ_SLACK &&
-		    off + PIXSRC_SEQ_SLACK >= expect;
-
-	if (!counts || (near && end <= expect))
-		return false;
-	while (end > expect &&
-	       !atomic_compare_exchange_weak(&im->next_off, &expect, end))
-		;
-	if (!near) {
-		atomic_store(&im->next_off, end);
-		atomic_store(&im->streak, 0);
-		atomic_store(&im->seq_start, off);
-		atomic_store(&im->seq_bytes, len);
-		return false;
-	}
-	*run = atomic_fetch_add(&im->seq_bytes, len) + len;
-	*start = atomic_load(&im->seq_start);
-	return atomic_fetch_add(&im->streak, 1) >= 2 &&
-	       ps->prefetch_bytes > 0 && ps->pf_nthreads > 0;
-}
-
-/* The window a stream gets past @p end: twice what it has read, up to
- * prefetch_bytes, and not past @p limit (the first byte already asked
- * for, *from, moves up to end). @return false: nothing to fetch. */
-static bool pf_window(struct pixsrc_image *im, uint64_t end, uint64_t run,
-		      uint64_t limit, uint64_t *from, uint64_t *to)
-{
-	uint64_t pb = im->ps->prefetch_bytes;
-
-	*from = atomic_load(&im->pf_until);
-	if (*from < end)
-		*from = end;
-	*to = end + (2 * run < pb ? 2 * run : pb);
-	if (*to > limit)
-		*to = limit;
-	if (*from >= *to)
-		return false;
-	atomic_store(&im->pf_until, *to);
-	return true;
-}
-
-/*
- * A reader of the .tif that keeps reading where it stopped gets the next
- * bytes of the file fetched ahead of it, one job per fetch unit (chunk
- * row or band). The window grows with the run, as the kernel's does, so a
- * reader that stops early wasted little. Only requests of two rows or
- * PIXSRC_SEQ_MIN bytes count: the kernel sends a sequential reader's
- * read-ahead in large requests, while a reader of a tile (a little of
- * every row, in order) or a reader that said POSIX_FADV_RANDOM asks page
- * by page. Random readers never trigger it.
- */
-static void prefetch_tif(struct pixsrc_image *im, uint64_t off, size_t len)
-{
-	const struct tiff_layout *l = tiff_file_layout(im->tf);
-	uint64_t end = off + len;
-	uint64_t row_bytes = l->plane_size / im->px.size_y;
-	uint64_t data_end = l->d0 + l->planes * l->plane_size;
-	uint64_t run, start, from, to, unit;
-
-	if (!seq_continues(im, off, len,
-			   len >= PIXSRC_SEQ_MIN || len >= 2 * row_bytes, &run,
-			   &start) ||
-	    end <= l->d0 || end >= data_end)
-		return;
-	/* a reader of one plane (tifffile, a job reading a z-slice) gets the
-	 * rest of that plane; one that came from the head (cp, dd) or ran
-	 * across a plane boundary gets the next planes */
-	uint64_t cur_plane = (end - 1 - l->d0) / l->plane_size;
-	uint64_t limit = data_end;
-
-	if (start >= l->d0 && (start - l->d0) / l->plane_size == cur_plane)
-		limit = l->d0 + (cur_plane + 1) * l->plane_size;
-	if (!pf_window(im, end, run, limit, &from, &to))
-		return;
-	if (from < l->d0)
-		from = l->d0;
-	/* whole fetch units, from the one holding `from` */
-	uint64_t rel = from - l->d0;
-	uint64_t plane = rel / l->plane_size;
-	uint32_t y = (uint32_t)((rel % l->plane_size) / row_bytes);
-
-	unit = unit_rows(im);
-	y -= y % (uint32_t)unit;
-	while (plane < l->planes &&
-	       l->d0 + plane * l->plane_size + (uint64_t)y * row_bytes < to) {
-		uint32_t n = (uint32_t)unit;
-
-		if (y + n > im->px.size_y)
-			n = im->px.size_y - y;
-		pf_enqueue(im->ps, im, 0, plane, y, n);
-		y += (uint32_t)unit;
-		if (y >= im->px.size_y) {
-			y = 0;
-			plane++;
-		}
-	}
-}
-
-/* Where file offset @p at of the .ome.tif's pixels is (at >= d0, before
- * the end of the data): plane, level, tile row; and where that level's
- * tiles of that plane begin and end. */
-struct ome_pos {
-	uint64_t plane;
-	unsigned level;
-	uint32_t ty;
-	uint64_t level_at, level_end;
-};
-
-static void ome_pos_of(const struct tiff_ome_layout *l, uint64_t at,
-		       struct ome_pos *p)
-{
-	uint64_t rel = at - l->d0;
-	uint64_t in = rel % l->plane_bytes;
-
-	p->plane = rel / l->plane_bytes;
-	p->level = 0;
-	while (p->level + 1 < l->nlevels && in >= l->data_at[p->level + 1])
-		p->level++;
-	p->level_at = l->d0 + p->plane * l->plane_bytes + l->data_at[p->level];
-	p->level_end = p->level_at + (uint64_t)l->ntx[p->level] *
-					     l->nty[p->level] * l->tile_bytes;
-	p->ty = (uint32_t)((at - p->level_at) /
-			   ((uint64_t)l->ntx[p->level] * l->tile_bytes));
-}
-
-/*
- * A reader of the .ome.tif that streams it (cp, dd, rsync, a reader of
- * whole planes) gets the next tile rows fetched ahead of it, one job per
- * tile row of a level, like the .tif's chunk rows. A tile reader (napari,
- * tifffile's zarr store, QuPath) reads whole tiles, each in order but
- * few in a row (a region of 2 x 2 tiles is at most two tile rows of
- * bytes, read nearly in order): a run counts as a stream only once it
- * has read more than two tile rows of level 0. A reader that came from
- * inside one level of one plane gets the rest of that level; one from
- * elsewhere (the head) goes on across levels and planes. Levels the
- * source lacks (zeros in the file) are not fetched.
- */
-static void prefetch_ome(struct pixsrc_image *im, uint64_t off, size_t len)
-{
-	const struct tiff_ome_layout *l = tiff_ome_file_layout(im->otf);
-	uint64_t end = off + len;
-	uint64_t data_end = l->d0 + l->planes * l->plane_bytes;
-	uint64_t tile_row0 = (uint64_t)l->ntx[0] * l->tile_bytes;
-	uint64_t run, start, from, to, limit = data_end;
-	struct ome_pos p;
-
-	if (!seq_continues(im, off, len, true, &run, &start) ||
-	    run <= 2 * tile_row0 || end <= l->d0 || end >= data_end)
-		return;
-	ome_pos_of(l, end - 1, &p);
-	if (start >= p.level_at && start < p.level_end)
-		limit = p.level_end;
-	if (!pf_window(im, end, run, limit, &from, &to))
-		return;
-	if (from < l->d0)
-		from = l->d0;
-	ome_pos_of(l, from, &p);
-	for (;;) {
-		uint64_t row_bytes = (uint64_t)l->ntx[p.level] * l->tile_bytes;
-		uint64_t y0 = (uint64_t)p.ty * l->tile_h;
-
-		if (p.level_at + p.ty * row_bytes >= to)
-			return;
-		if (p.level <= im->nlv && y0 < l->ly[p.level])
-			pf_enqueue(im->ps, im, p.level, p.plane, (uint32_t)y0,
-				   (uint32_t)(l->ly[p.level] - y0 < l->tile_h
-						      ? l->ly[p.level] - y0
-						      : l->tile_h));
-		if (p.level_at + (p.ty + 1) * row_bytes < p.level_end) {
-			p.ty++;
-			continue;
-		}
-		if (p.level_end >= data_end)
-			return;
-		ome_pos_of(l, p.level_end, &p);
+			&rd, plane, row0, nrows, 0, im->px.size_x, NULL);
 	}
 }
 
@@ -1782,15 +1519,14 @@ ssize_t pixsrc_read(struct pixsrc_image *im, uint64_t off, size_t len,
 
 	if (im->otf) {
 		n = tiff_ome_file_read(im->otf, off, len, out, tile_zarr, &rd);
-		if (n > 0)
-			prefetch_ome(im, off, (size_t)n);
-		return n;
+	} else {
+		n = tiff_file_read(
+			im->tf, off, len, out,
+			im->kind == PIXSRC_ZARR ? rows_zarr : rows_render, &rd);
 	}
-	n = tiff_file_read(im->tf, off, len, out,
-			   im->kind == PIXSRC_ZARR ? rows_zarr : rows_render,
-			   &rd);
 	if (n > 0)
-		prefetch_tif(im, off, (size_t)n);
+		pixsrc_prefetch_after(&im->ps->pf, im, &im->stream,
+				      &im->pf_file, off, (size_t)n);
 	return n;
 }
 
@@ -1948,6 +1684,7 @@ int pixsrc_new(const struct pixsrc_config *cfg, struct pixsrc **out)
 	struct pixsrc *ps = calloc(1, sizeof(*ps));
 	uint64_t keep =
 		cfg->prefetch_keep ? cfg->prefetch_keep : cfg->prefetch_bytes;
+	int rc;
 
 	if (!ps)
 		return -ENOMEM;
@@ -1955,26 +1692,16 @@ int pixsrc_new(const struct pixsrc_config *cfg, struct pixsrc **out)
 	pixsrc_chunks_init(&ps->chunks, cfg->cache, cfg->mem_budget,
 			   keep < SIZE_MAX ? (size_t)keep : SIZE_MAX,
 			   cfg->absent_ttl_ms);
-	pthread_mutex_init(&ps->pf_lock, NULL);
-	pthread_cond_init(&ps->pf_cond, NULL);
-	atomic_init(&ps->pf_stop, false);
+	rc = pixsrc_prefetch_init(&ps->pf, cfg->prefetch_bytes,
+				  cfg->job_timeout_ms ? cfg->job_timeout_ms
+						      : 30000);
 	atomic_init(&ps->have_session, false);
 	ps->api = cfg->api;
 	ps->tr = cfg->tr;
 	ps->s3_scheme = strdup(cfg->s3_scheme ? cfg->s3_scheme : "https");
-	ps->prefetch_bytes = cfg->prefetch_bytes;
-	ps->job_timeout_ms = cfg->job_timeout_ms ? cfg->job_timeout_ms : 30000;
-	ps->pf_q = calloc(PIXSRC_PF_QUEUE, sizeof(*ps->pf_q));
-	if (!ps->s3_scheme || !ps->pf_q) {
+	if (rc < 0 || !ps->s3_scheme) {
 		pixsrc_free(ps);
 		return -ENOMEM;
-	}
-	/* without prefetch threads, reads still work; prefetch is off */
-	for (size_t i = 0; cfg->prefetch_bytes && i < PIXSRC_PF_THREADS; i++) {
-		if (pthread_create(&ps->pf_threads[i], NULL, pf_worker, ps) !=
-		    0)
-			break;
-		ps->pf_nthreads++;
 	}
 	*out = ps;
 	return 0;
@@ -1984,22 +1711,7 @@ void pixsrc_free(struct pixsrc *ps)
 {
 	if (!ps)
 		return;
-	/* stop the prefetchers: queued jobs are dropped (their images put);
-	 * a job under way ends by its deadline (job_timeout_ms) */
-	pthread_mutex_lock(&ps->pf_lock);
-	atomic_store(&ps->pf_stop, true);
-	while (ps->pf_len > 0) {
-		pixsrc_image_free(ps->pf_q[ps->pf_head].im);
-		ps->pf_head = (ps->pf_head + 1) % PIXSRC_PF_QUEUE;
-		ps->pf_len--;
-	}
-	pthread_cond_broadcast(&ps->pf_cond);
-	pthread_mutex_unlock(&ps->pf_lock);
-	for (size_t i = 0; i < ps->pf_nthreads; i++)
-		pthread_join(ps->pf_threads[i], NULL);
-	free(ps->pf_q);
-	pthread_mutex_destroy(&ps->pf_lock);
-	pthread_cond_destroy(&ps->pf_cond);
+	pixsrc_prefetch_stop(&ps->pf);
 	pixsrc_chunks_release(&ps->chunks);
 	free(ps->s3_scheme);
 	free(ps);

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pixsrc_int: what pixsrc.c (sources, loaders, the read path, prefetch)
- * and pixsrc_chunks.c (the chunk table and its memory budget) share: the
- * table, its entries, and how a read describes its chunks to it.
+ * pixsrc_int: what pixsrc.c (sources, loaders, the read path),
+ * pixsrc_chunks.c (the chunk table and its memory budget) and
+ * pixsrc_prefetch.c (read-ahead: streams, the job queue, its workers)
+ * share: the table, its entries, how a read describes its chunks to it,
+ * and the read-ahead's state and calls.
  * Private to the pixsrc module.
  */
 #ifndef IDRFS_PIXSRC_INT_H
@@ -16,6 +18,7 @@
 
 #include "idrfs/cache.h"
 #include "idrfs/pixsrc.h"
+#include "idrfs/tiff.h"
 #include "idrfs/zarr.h"
 
 #define PIXSRC_URL_MAX	  2048
@@ -138,5 +141,78 @@ static inline size_t pixsrc_chunks_store_cost(size_t len)
 
 /** Counters, for pixsrc_mem_stats(). */
 void pixsrc_chunks_stats(struct pixsrc_chunks *t, struct pixsrc_mem *out);
+
+/* ---- read-ahead (pixsrc_prefetch.c) ---- */
+
+#define PIXSRC_PF_THREADS 16
+#define PIXSRC_PF_QUEUE	  256
+
+struct pixsrc_image;
+
+/* What a reader of one open file has done: the evidence for a stream. */
+struct pixsrc_stream {
+	atomic_uint_fast64_t next_off;	/* where a sequential read goes on */
+	atomic_uint streak;		/* reads in a row that continued */
+	atomic_uint_fast64_t seq_start; /* where that run of reads began */
+	atomic_uint_fast64_t seq_bytes; /* bytes read in that run */
+	atomic_uint_fast64_t pf_until;	/* file offset prefetched up to */
+};
+
+/* An open file as the read-ahead sees it: the .tif's layout (its rows
+ * fetched in units of unit_rows), or the .ome.tif's (tile rows of each of
+ * its levels 0..nlv; levels past nlv are zeros, never fetched). */
+struct pixsrc_pf_file {
+	const struct tiff_layout *tif;
+	uint32_t size_y, unit_rows;
+	const struct tiff_ome_layout *ome;
+	unsigned nlv;
+};
+
+/* Fetch (into the chunk table and cache) the chunks behind some rows of
+ * one plane of one level. */
+struct pixsrc_pf_job {
+	struct pixsrc_image *im; /* holds a reference */
+	unsigned level;		 /* the .ome.tif's pyramid level, else 0 */
+	uint64_t plane;
+	uint32_t row0, nrows;
+};
+
+/*
+ * The queue of jobs and the workers that run them. lock protects the
+ * queue; stop is set under it and read by busy workers without it.
+ */
+struct pixsrc_prefetch {
+	uint64_t bytes; /* the most a stream gets ahead of it; 0: off */
+	uint64_t job_timeout_ms;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct pixsrc_pf_job *q; /* ring of PIXSRC_PF_QUEUE jobs */
+	size_t head, len;
+	atomic_bool stop;
+	pthread_t threads[PIXSRC_PF_THREADS];
+	size_t nthreads; /* written before init returns */
+};
+
+/* The lock first, so that stop() of a half-made one works; without
+ * threads (none could start, or bytes 0) reads work and prefetch is off.
+ * @return 0, -ENOMEM */
+int pixsrc_prefetch_init(struct pixsrc_prefetch *pf, uint64_t bytes,
+			 uint64_t job_timeout_ms);
+/* Drop the queued jobs (their images put) and join the workers: a job
+ * under way ends by its deadline (job_timeout_ms). */
+void pixsrc_prefetch_stop(struct pixsrc_prefetch *pf);
+void pixsrc_stream_init(struct pixsrc_stream *s);
+/* After a read of @p len bytes at @p off of an open file: queue what a
+ * stream reads next. Never blocks on the network. */
+void pixsrc_prefetch_after(struct pixsrc_prefetch *pf, struct pixsrc_image *im,
+			   struct pixsrc_stream *s,
+			   const struct pixsrc_pf_file *f, uint64_t off,
+			   size_t len);
+
+/* pixsrc.c, for the read-ahead: a reference for a job, and the load a
+ * job makes (only into the chunk table; one without room is dropped). */
+struct pixsrc_image *pixsrc_image_hold(struct pixsrc_image *im);
+void pixsrc_image_load(struct pixsrc_image *im, unsigned level, uint64_t plane,
+		       uint32_t row0, uint32_t nrows, uint64_t deadline);
 
 #endif

@@ -14,13 +14,17 @@
  *   tree_views.c    what the user browses: the root, projects/ and
  *                   screens/ (archive listings plus generated files), and
  *                   the by-* menus, terms and symlinks
- *   tree_orig.c     originals/: the parallel tree of original files
+ *   tree_orig.c     originals/: the parallel tree of original files, and
+ *                   the mirror of projects/ and screens/ that originals/
+ *                   and zarr/ both hang from
+ *   tree_zarr.c     zarr/'s <stem>.zarr/ directories: an image's OME-Zarr
+ *                   view, chunk files from the pixel source
  *   tree_gen.c      generated files: images.tsv, study.txt, README.txt,
  *                   .idrfs/stats, built in the background and kept in the
  *                   metadata cache
  *
- * Calls run one way: views -> orig, gen, archive; orig, gen -> archive;
- * everything -> core. The archive calls nothing above it. The core calls
+ * Calls run one way: views -> orig, gen, archive; zarr -> orig, archive;
+ * orig, gen -> archive; everything -> core. The archive calls nothing above it. The core calls
  * kinds only through their ops tables (kind_ops() in tree.c).
  *
  * Lock discipline (the only locks of the module, in order):

@@ -622,6 +622,24 @@ static void test_pixsrc_ome_tile_reader(void **state)
 	assert_int_equal(f->fake.per_chunk[0][0][0], 0);
 }
 
+static void test_pixsrc_ome_names_source(void **state)
+{
+	struct fx *f = *state;
+	struct tiff_ome_layout l;
+	char *head;
+
+	/* the OME-XML's Description names the Zarr array, as the .tif's
+	 * Info does */
+	ome_layout(f, &l);
+	head = calloc(1, l.d0 + 1);
+	assert_int_equal(
+		pixsrc_read(f->im, 0, l.d0, (uint8_t *)head, UINT64_MAX / 2),
+		(ssize_t)l.d0);
+	assert_non_null(memmem(head, l.d0, "; source: https://h/b/x.zarr/0<",
+			       strlen("; source: https://h/b/x.zarr/0<")));
+	free(head);
+}
+
 /* ---- memory budget ---- */
 
 /* 1 x 16384 x 8192 uint8 in chunks of 16384 x 16 (256 KiB): one row
@@ -1186,6 +1204,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pixsrc_ome_prefetch_stream,
 						setup_ome, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_ome_tile_reader,
+						setup_ome, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_ome_names_source,
 						setup_ome, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_tile_reader,
 						setup_prefetch, teardown),
