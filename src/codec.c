@@ -296,6 +296,28 @@ static int zstd_window_log(size_t max)
 }
 
 /*
+ * A frame that says its content size must have that many bytes. libzstd
+ * checks it only when it decodes straight into the caller's buffer (one
+ * with room for the whole frame), not through its own window buffer, so
+ * whether a lying frame is refused would depend on the room given:
+ * fuzz_codec found a frame that said 4864 bytes and held none, which a
+ * growing sink took and a fixed one refused.
+ */
+static int zstd_frame_done(const uint8_t *frame, size_t len, size_t decoded)
+{
+	unsigned long long cs = ZSTD_getFrameContentSize(frame, len);
+
+	if (cs == ZSTD_CONTENTSIZE_UNKNOWN || cs == decoded)
+		return 0;
+	if (cs == ZSTD_CONTENTSIZE_ERROR)
+		log_warn(LOG_C_ZARR, "corrupt zstd frame header");
+	else
+		log_warn(LOG_C_ZARR, "zstd frame says %llu bytes and holds %zu",
+			 cs, decoded);
+	return -EBADMSG;
+}
+
+/*
  * Stream every frame into s, growing or fixed. Both codec_decode() and
  * codec_decode_alloc() come here, so what one accepts the other does:
  * libzstd's one-shot decoder refuses some frames its streaming decoder
@@ -308,6 +330,7 @@ static int zstd_stream(const uint8_t *src, size_t len, struct sink *s)
 	ZSTD_inBuffer in = {src, len, 0};
 	uint8_t scratch;
 	size_t r;
+	size_t frame_in = 0, frame_out = s->len; /* where this frame began */
 	int rc = 0;
 
 	if (!d)
@@ -348,6 +371,14 @@ static int zstd_stream(const uint8_t *src, size_t len, struct sink *s)
 		}
 		if (full == 0)
 			s->len += o.pos;
+		if (r == 0) {
+			rc = zstd_frame_done(src + frame_in, in.pos - frame_in,
+					     s->len - frame_out);
+			if (rc < 0)
+				goto out;
+			frame_in = in.pos;
+			frame_out = s->len;
+		}
 		if (r == 0 && in.pos == in.size)
 			break;
 		/* room left and all input read, yet the frame is not done */

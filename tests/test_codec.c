@@ -636,6 +636,40 @@ static void test_codec_zstd_no_content_size(void **state)
  * codec_decode_alloc() must agree, so a chunk never decodes in one and
  * fails in the other. Whatever alloc returns decodes again at that size.
  */
+/*
+ * fuzz_codec's find: a frame that says 4864 bytes and holds none, then a
+ * frame of 8207 bytes. libzstd took it through a growing sink (its own
+ * window buffer) and refused it into a fixed one; both refuse it now, at
+ * every size.
+ */
+static void test_codec_zstd_frame_lies(void **state)
+{
+	static const uint8_t in[] = {0x28, 0xb5, 0x2f, 0xfd, 0x60, 0x00, 0x12,
+				     0x01, 0x00, 0x00, 0x28, 0xb5, 0x2f, 0xfd,
+				     0x00, 0x60, 0x7b, 0x00, 0x01, 0xb0};
+	static uint8_t dst[8300];
+	void *out = NULL;
+	size_t out_len = 0;
+
+	(void)state;
+	assert_int_equal(codec_decode_alloc(CODEC_ZSTD, in, sizeof(in),
+					    256u << 10, &out, &out_len),
+			 -EBADMSG);
+	assert_null(out);
+	for (size_t n = 8200; n < sizeof(dst); n++)
+		assert_int_equal(
+			codec_decode(CODEC_ZSTD, in, sizeof(in), dst, n),
+			-EBADMSG);
+	/* the second frame alone is fine: 8207 bytes of 0xb0 */
+	assert_int_equal(codec_decode_alloc(CODEC_ZSTD, in + 10, 10, 256u << 10,
+					    &out, &out_len),
+			 0);
+	assert_int_equal(out_len, 8207);
+	assert_int_equal(((uint8_t *)out)[8206], 0xb0);
+	assert_int_equal(codec_decode(CODEC_ZSTD, in + 10, 10, dst, 8207), 0);
+	free(out);
+}
+
 static void test_codec_zstd_decoders_agree(void **state)
 {
 	static const uint8_t in[] = {
@@ -1082,6 +1116,7 @@ int main(void)
 		cmocka_unit_test(test_codec_zstd_roundtrip),
 		cmocka_unit_test(test_codec_zstd_frame_size_bad),
 		cmocka_unit_test(test_codec_zstd_decoders_agree),
+		cmocka_unit_test(test_codec_zstd_frame_lies),
 		cmocka_unit_test(test_codec_crc32c_values),
 		cmocka_unit_test(test_codec_crc32c_hw_matches_table),
 		cmocka_unit_test(test_codec_shuffle),
