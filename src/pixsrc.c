@@ -1054,6 +1054,23 @@ fail:
 	return rc;
 }
 
+/* What the .tif and the .ome.tif both say of an image. */
+static struct tiff_about about_of(const struct api_image *img,
+				  const struct pixsrc_image *im)
+{
+	return (struct tiff_about){
+		.image_id = img->id,
+		.image_name = img->name,
+		.source = im->url,
+		.phys_x = img->px.phys_x,
+		.phys_y = img->px.phys_y,
+		.phys_z = img->px.phys_z,
+		.time_increment = img->px.time_increment,
+		.nchannels = img->px.size_c,
+		.channels = im->chans,
+	};
+}
+
 int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 		uint64_t deadline, struct pixsrc_image **out)
 {
@@ -1076,15 +1093,7 @@ int pixsrc_open(struct pixsrc *ps, const struct api_image *img,
 	m.source_type = api_pixel_type_name(img->px.type);
 	m.int8_shifted = img->px.type == API_PT_INT8;
 	m.rendered = im->kind == PIXSRC_RENDERED;
-	m.image_id = img->id;
-	m.image_name = img->name;
-	m.source = im->url;
-	m.phys_x = img->px.phys_x;
-	m.phys_y = img->px.phys_y;
-	m.phys_z = img->px.phys_z;
-	m.time_increment = img->px.time_increment;
-	m.nchannels = img->px.size_c;
-	m.channels = im->chans;
+	m.about = about_of(img, im);
 	rc = tiff_file_new(&m, &im->tf);
 	if (rc < 0)
 		goto fail;
@@ -1227,15 +1236,7 @@ int pixsrc_open_ome(struct pixsrc *ps, const struct api_image *img,
 	if (rc < 0)
 		goto fail;
 	m.nlevels = im->nlv + 1;
-	m.image_id = img->id;
-	m.image_name = img->name;
-	m.source = im->url;
-	m.phys_x = img->px.phys_x;
-	m.phys_y = img->px.phys_y;
-	m.phys_z = img->px.phys_z;
-	m.time_increment = img->px.time_increment;
-	m.nchannels = img->px.size_c;
-	m.channels = im->chans;
+	m.about = about_of(img, im);
 	rc = tiff_ome_file_new(&m, &im->otf);
 	if (rc < 0)
 		goto fail;

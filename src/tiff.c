@@ -330,27 +330,27 @@ static void sb_imagej_desc(struct tiff_sbuf *b, const struct tiff_file *f,
 		tiff_sb_puts(b, g->c > 1 ? "mode=composite\n"
 					 : "mode=grayscale\n");
 	/* without an XY size, "micron" would claim 1 um pixels */
-	if (tiff_known(m->phys_x)) {
+	if (tiff_known(m->about.phys_x)) {
 		tiff_sb_puts(b, "unit=");
 		tiff_sb_lit(b, "micron", TIFF_ENC_PROP);
 		tiff_sb_putc(b, '\n');
-		if (tiff_known(m->phys_z)) {
+		if (tiff_known(m->about.phys_z)) {
 			tiff_sb_puts(b, "spacing=");
-			tiff_sb_double(b, m->phys_z);
+			tiff_sb_double(b, m->about.phys_z);
 			tiff_sb_putc(b, '\n');
 		}
 	}
-	if (tiff_known(m->time_increment)) {
+	if (tiff_known(m->about.time_increment)) {
 		tiff_sb_puts(b, "finterval=");
-		tiff_sb_double(b, m->time_increment);
+		tiff_sb_double(b, m->about.time_increment);
 		tiff_sb_putc(b, '\n');
 	}
 	tiff_sb_puts(b, "loop=false\n");
-	if (!rgb && m->nchannels) {
+	if (!rgb && m->about.nchannels) {
 		tiff_sb_puts(b, "min=");
-		tiff_sb_double(b, m->channels[0].window_start);
+		tiff_sb_double(b, m->about.channels[0].window_start);
 		tiff_sb_puts(b, "\nmax=");
-		tiff_sb_double(b, m->channels[0].window_end);
+		tiff_sb_double(b, m->about.channels[0].window_end);
 		tiff_sb_putc(b, '\n');
 	}
 	if (m->int8_shifted) {
@@ -367,16 +367,17 @@ static void sb_ij_info(struct tiff_sbuf *b, const struct tiff_meta *m,
 {
 	char num[32];
 
-	snprintf(num, sizeof(num), "%" PRId64, m->image_id);
+	snprintf(num, sizeof(num), "%" PRId64, m->about.image_id);
 	tiff_sb_lit(b, "IDR image ", TIFF_ENC_UTF16);
 	tiff_sb_lit(b, num, TIFF_ENC_UTF16);
-	if (m->image_name && lv->image_name) {
+	if (m->about.image_name && lv->image_name) {
 		tiff_sb_lit(b, ": ", TIFF_ENC_UTF16);
-		tiff_sb_text(b, m->image_name, lv->image_name, TIFF_ENC_UTF16);
+		tiff_sb_text(b, m->about.image_name, lv->image_name,
+			     TIFF_ENC_UTF16);
 	}
-	if (m->source && lv->source) {
+	if (m->about.source && lv->source) {
 		tiff_sb_lit(b, "\nsource: ", TIFF_ENC_UTF16);
-		tiff_sb_text(b, m->source, lv->source, TIFF_ENC_UTF16);
+		tiff_sb_text(b, m->about.source, lv->source, TIFF_ENC_UTF16);
 	}
 	tiff_sb_lit(b, "\npixels: ", TIFF_ENC_UTF16);
 	sb_pixels_note(b, m, TIFF_ENC_UTF16);
@@ -387,8 +388,8 @@ static void sb_ij_info(struct tiff_sbuf *b, const struct tiff_meta *m,
 /* Does any channel have a name (ImageJ's labels)? */
 static bool has_names(const struct tiff_meta *m)
 {
-	for (size_t c = 0; !is_rgb(m) && c < m->nchannels; c++) {
-		if (m->channels[c].name && m->channels[c].name[0])
+	for (size_t c = 0; !is_rgb(m) && c < m->about.nchannels; c++) {
+		if (m->about.channels[c].name && m->about.channels[c].name[0])
 			return true;
 	}
 	return false;
@@ -407,7 +408,7 @@ static void sb_ij_meta(struct tiff_sbuf *b, const struct tiff_meta *m,
 		       uint64_t *counts_at, uint32_t *ncounts,
 		       uint64_t *data_at, uint32_t *data_len)
 {
-	const bool luts = !is_rgb(m) && m->nchannels;
+	const bool luts = !is_rgb(m) && m->about.nchannels;
 	const uint64_t nlab = labels ? (uint64_t)m->g.c * m->g.z * m->g.t : 0;
 	const uint32_t ntypes = (luts ? 3 : 1) + (nlab ? 1 : 0);
 	const uint32_t hdr = 4 + 8 * ntypes;
@@ -444,7 +445,7 @@ static void sb_ij_meta(struct tiff_sbuf *b, const struct tiff_meta *m,
 	info_len = b->len - info_start;
 	/* planes in CZT order: plane p is channel p % C */
 	for (uint64_t p = 0; p < nlab && !b->overflow; p++) {
-		const char *name = m->channels[p % m->g.c].name;
+		const char *name = m->about.channels[p % m->g.c].name;
 		size_t at = b->len;
 
 		tiff_sb_text(b, name ? name : "", lv->channel_name,
@@ -455,11 +456,11 @@ static void sb_ij_meta(struct tiff_sbuf *b, const struct tiff_meta *m,
 	}
 	if (luts) {
 		for (c = 0; c < m->g.c; c++) {
-			tiff_sb_f64(b, m->channels[c].window_start);
-			tiff_sb_f64(b, m->channels[c].window_end);
+			tiff_sb_f64(b, m->about.channels[c].window_start);
+			tiff_sb_f64(b, m->about.channels[c].window_end);
 		}
 		for (c = 0; c < m->g.c; c++) {
-			col = m->channels[c].color_rgb;
+			col = m->about.channels[c].color_rgb;
 			/* a linear ramp from black to the channel colour */
 			for (i = 0; i < 3 * 256; i++) {
 				unsigned v =
@@ -614,7 +615,8 @@ static int check_meta(const struct tiff_meta *m)
 		return -EINVAL;
 	if (m->rendered && (g->bps != 1 || m->format != TIFF_SF_UINT))
 		return -EINVAL;
-	if (m->nchannels && (m->nchannels != g->c || !m->channels))
+	if (m->about.nchannels &&
+	    (m->about.nchannels != g->c || !m->about.channels))
 		return -EINVAL;
 	return 0;
 }
@@ -637,7 +639,7 @@ int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
 		return -ENOMEM;
 	rc = tiff_layout_compute(&m->g, &f->l);
 	if (rc < 0) {
-		tiff_geom_log(&m->g, m->image_id, m->source, rc);
+		tiff_geom_log(&m->g, m->about.image_id, m->about.source, rc);
 		goto out;
 	}
 	f->x = m->g.x;
@@ -650,10 +652,10 @@ int tiff_file_new(const struct tiff_meta *m, struct tiff_file **out)
 
 	/* fixed values after IFD0, in the order of FORMATS.md 2.2 */
 	at = IFD0_VALUES;
-	tiff_rational(m->phys_x, &num, &den);
+	tiff_rational(m->about.phys_x, &num, &den);
 	tiff_put32(f->pre + at, num);
 	tiff_put32(f->pre + at + 4, den);
-	tiff_rational(m->phys_y, &num, &den);
+	tiff_rational(m->about.phys_y, &num, &den);
 	tiff_put32(f->pre + at + 8, num);
 	tiff_put32(f->pre + at + 12, den);
 	at += 16;

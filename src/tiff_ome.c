@@ -232,18 +232,19 @@ static void sb_ome_xml(struct tiff_sbuf *b, const struct tiff_ome_file *f,
 			"www.openmicroscopy.org/Schemas/OME/2016-06 http://"
 			"www.openmicroscopy.org/Schemas/OME/2016-06/ome.xsd\" "
 			"Creator=\"idrfs\">\n <Image ID=\"Image:0\"");
-	if (m->image_name && lv->image_name) {
+	if (m->about.image_name && lv->image_name) {
 		tiff_sb_puts(b, " Name=\"");
-		tiff_sb_text(b, m->image_name, lv->image_name, TIFF_ENC_XML);
+		tiff_sb_text(b, m->about.image_name, lv->image_name,
+			     TIFF_ENC_XML);
 		tiff_sb_putc(b, '"');
 	}
 	/* Image's schema order: Description comes before Pixels */
 	tiff_sb_printf(b, ">\n  <Description>IDR image %" PRId64 ": raw %s",
-		       m->image_id, ome_type(g));
+		       m->about.image_id, ome_type(g));
 	tiff_sb_printf(b, " pixel values, %u resolution level(s)", f->nused);
-	if (m->source && lv->source) {
+	if (m->about.source && lv->source) {
 		tiff_sb_puts(b, "; source: ");
-		tiff_sb_text(b, m->source, lv->source, TIFF_ENC_XML);
+		tiff_sb_text(b, m->about.source, lv->source, TIFF_ENC_XML);
 	}
 	tiff_sb_puts(b, "</Description>\n");
 	tiff_sb_printf(b,
@@ -252,13 +253,13 @@ static void sb_ome_xml(struct tiff_sbuf *b, const struct tiff_ome_file *f,
 		       "\" SizeC=\"%" PRIu32 "\" SizeZ=\"%" PRIu32
 		       "\" SizeT=\"%" PRIu32 "\"",
 		       ome_type(g), g->x, g->y, g->c, g->z, g->t);
-	sb_size(b, "PhysicalSizeX", m->phys_x, "\xc2\xb5m");
-	sb_size(b, "PhysicalSizeY", m->phys_y, "\xc2\xb5m");
-	sb_size(b, "PhysicalSizeZ", m->phys_z, "\xc2\xb5m");
-	sb_size(b, "TimeIncrement", m->time_increment, "s");
+	sb_size(b, "PhysicalSizeX", m->about.phys_x, "\xc2\xb5m");
+	sb_size(b, "PhysicalSizeY", m->about.phys_y, "\xc2\xb5m");
+	sb_size(b, "PhysicalSizeZ", m->about.phys_z, "\xc2\xb5m");
+	sb_size(b, "TimeIncrement", m->about.time_increment, "s");
 	tiff_sb_puts(b, " BigEndian=\"false\" Interleaved=\"false\">\n");
 	for (c = 0; c < g->c; c++) {
-		ch = m->nchannels ? &m->channels[c] : NULL;
+		ch = m->about.nchannels ? &m->about.channels[c] : NULL;
 		tiff_sb_printf(b, "   <Channel ID=\"Channel:0:%" PRIu32 "\"",
 			       c);
 		if (ch && ch->name && lv->channel_name) {
@@ -316,14 +317,15 @@ int tiff_ome_file_new(const struct tiff_ome_meta *m, struct tiff_ome_file **out)
 	rc = -EINVAL;
 	if (!m->nlevels || m->nlevels > f->l.nlevels)
 		goto out;
-	if (m->nchannels && (m->nchannels != m->g.c || !m->channels))
+	if (m->about.nchannels &&
+	    (m->about.nchannels != m->g.c || !m->about.channels))
 		goto out;
 	f->g = m->g;
 	f->nused = m->nlevels;
 	for (k = 0; k < f->nused; k++) {
 		/* a level's pixel is the level-0 size times the reduction */
-		sx = m->phys_x * ((double)m->g.x / f->l.lx[k]);
-		sy = m->phys_y * ((double)m->g.y / f->l.ly[k]);
+		sx = m->about.phys_x * ((double)m->g.x / f->l.lx[k]);
+		sy = m->about.phys_y * ((double)m->g.y / f->l.ly[k]);
 		tiff_rational(sx, &f->res[k][0], &f->res[k][1]);
 		tiff_rational(sy, &f->res[k][2], &f->res[k][3]);
 	}

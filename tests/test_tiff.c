@@ -360,15 +360,15 @@ static struct tiff_meta meta_u16(uint32_t x, uint32_t y, uint32_t c, uint32_t z,
 		      .samples = 1},
 		.format = TIFF_SF_UINT,
 		.source_type = "uint16",
-		.image_id = 1234,
-		.image_name = "tiny \"test\" image",
-		.source = "zarr",
-		.phys_x = 0.25,
-		.phys_y = 0.3,
-		.phys_z = 1.5,
-		.time_increment = 2.0,
-		.nchannels = c == 2 ? 2 : 0,
-		.channels = c == 2 ? two_channels : NULL,
+		.about.image_id = 1234,
+		.about.image_name = "tiny \"test\" image",
+		.about.source = "zarr",
+		.about.phys_x = 0.25,
+		.about.phys_y = 0.3,
+		.about.phys_z = 1.5,
+		.about.time_increment = 2.0,
+		.about.nchannels = c == 2 ? 2 : 0,
+		.about.channels = c == 2 ? two_channels : NULL,
 	};
 }
 
@@ -1291,8 +1291,8 @@ static void test_tiff_head_overflow(void **state)
 		nm[j] = '\0';
 		ch[i] = (struct tiff_channel){nm, (uint32_t)i * 0x10101u, 0, i};
 	}
-	m.nchannels = 1000;
-	m.channels = ch;
+	m.about.nchannels = 1000;
+	m.about.channels = ch;
 	/* it builds, cut to fit: never a head larger than D0 */
 	assert_int_equal(tiff_file_new(&m, &f), 0);
 	check_head_fits(f, &m, 1000);
@@ -1311,8 +1311,8 @@ static void test_tiff_head_overflow(void **state)
 		big[i] = i % 2 ? '"' : (char)0xff;
 	big[100000] = '\0';
 	m = meta_u16(64, 64, 1, 1, 1);
-	m.image_name = big;
-	m.source = big;
+	m.about.image_name = big;
+	m.about.source = big;
 	f = NULL;
 	assert_int_equal(tiff_file_new(&m, &f), 0);
 	check_head_fits(f, &m, 1);
@@ -1348,8 +1348,8 @@ static void test_tiff_bad_meta(void **state)
 	assert_int_equal(tiff_file_new(&m, &f), -EINVAL);
 	/* channel metadata is for every channel or none */
 	m = meta_u16(4, 4, 3, 1, 1);
-	m.nchannels = 2;
-	m.channels = two_channels;
+	m.about.nchannels = 2;
+	m.about.channels = two_channels;
 	assert_int_equal(tiff_file_new(&m, &f), -EINVAL);
 	/* a bad geometry is the layout's error; out is untouched */
 	m = meta_u16(0, 4, 1, 1, 1);
@@ -1596,8 +1596,8 @@ static void test_tiff_file_refused_logged(void **state)
 	assert_int_equal(log_open(LOG_SINK_FILE, path), 0);
 	m.g.bps = 1;
 	m.source_type = "uint8";
-	m.image_id = 987654;
-	m.source = "http://127.0.0.1:1/zarr/987654.zarr/0";
+	m.about.image_id = 987654;
+	m.about.source = "http://127.0.0.1:1/zarr/987654.zarr/0";
 	/* -EFBIG, out untouched */
 	assert_int_equal(tiff_file_new(&m, &f), -EFBIG);
 	assert_ptr_equal(f, (struct tiff_file *)&m);
@@ -1628,9 +1628,10 @@ static void test_tiff_unknown_sizes(void **state)
 	uint8_t *buf;
 
 	(void)state;
-	m.phys_x = m.phys_y = m.phys_z = m.time_increment = 0;
-	m.image_name = NULL;
-	m.source = NULL;
+	m.about.phys_x = m.about.phys_y = m.about.phys_z =
+		m.about.time_increment = 0;
+	m.about.image_name = NULL;
+	m.about.source = NULL;
 	assert_int_equal(tiff_file_new(&m, &f), 0);
 	buf = read_whole(f, &m);
 	n = parse_ifd(buf, 8, e, 32, &next);

@@ -100,15 +100,15 @@ static struct tiff_ome_file *new_file(uint32_t x, uint32_t y, uint32_t c,
 	struct tiff_ome_meta m = {
 		.g = {x, y, c, z, t, bps, fmt},
 		.nlevels = nlevels,
-		.image_id = 42,
-		.image_name = "plate \"A1\"",
-		.source = "https://idr.example/zarr/42.zarr",
-		.phys_x = 0.25,
-		.phys_y = 0.3,
-		.phys_z = 1.5,
-		.time_increment = 2.0,
-		.nchannels = c <= 2 ? c : 0,
-		.channels = c <= 2 ? ch : NULL,
+		.about.image_id = 42,
+		.about.image_name = "plate \"A1\"",
+		.about.source = "https://idr.example/zarr/42.zarr",
+		.about.phys_x = 0.25,
+		.about.phys_y = 0.3,
+		.about.phys_z = 1.5,
+		.about.time_increment = 2.0,
+		.about.nchannels = c <= 2 ? c : 0,
+		.about.channels = c <= 2 ? ch : NULL,
 	};
 	struct tiff_ome_file *f = NULL;
 
@@ -222,10 +222,10 @@ static void test_ome_bad_meta(void **state)
 	m.nlevels = 2; /* the layout has 1 */
 	assert_int_equal(tiff_ome_file_new(&m, &f), -EINVAL);
 	m.nlevels = 1;
-	m.nchannels = 1; /* neither 0 nor C */
+	m.about.nchannels = 1; /* neither 0 nor C */
 	assert_int_equal(tiff_ome_file_new(&m, &f), -EINVAL);
 	m.g.bps = 3;
-	m.nchannels = 0;
+	m.about.nchannels = 0;
 	assert_int_equal(tiff_ome_file_new(&m, &f), -EINVAL);
 	assert_ptr_equal(f, &m);
 }

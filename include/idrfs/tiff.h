@@ -98,6 +98,21 @@ struct tiff_channel {
 	double window_start, window_end; /* display range, in file values */
 };
 
+/*
+ * What every file of an image says about it (the .tif's Info and the
+ * .ome.tif's OME-XML): one struct, filled once by the pixel source.
+ * Pointers are borrowed for tiff_file_new() and tiff_ome_file_new().
+ */
+struct tiff_about {
+	int64_t image_id;
+	const char *image_name; /* NULL: none */
+	const char *source;	/* where the pixels come from; NULL: none */
+	double phys_x, phys_y, phys_z; /* micrometres, 0 unknown */
+	double time_increment;	       /* seconds, 0 unknown */
+	size_t nchannels;	       /* the geometry's c entries, or 0 */
+	const struct tiff_channel *channels;
+};
+
 /** What the file describes. Pointers are borrowed for tiff_file_new(). */
 struct tiff_meta {
 	struct tiff_geom g;
@@ -105,13 +120,7 @@ struct tiff_meta {
 	const char *source_type; /* OME type of the source: "int8", "double" */
 	bool int8_shifted;	 /* int8 stored as v+128 in uint8 */
 	bool rendered;		 /* 8-bit RGB rendering, not raw data */
-	int64_t image_id;
-	const char *image_name;
-	const char *source; /* where the pixels come from, for the text */
-	double phys_x, phys_y, phys_z; /* micrometres, 0 unknown */
-	double time_increment;	       /* seconds, 0 unknown */
-	size_t nchannels;	       /* g.c entries, or 0 */
-	const struct tiff_channel *channels;
+	struct tiff_about about;
 };
 
 struct tiff_file;
@@ -131,7 +140,7 @@ typedef int (*tiff_rows_fn)(void *ctx, uint64_t plane, uint32_t row0,
 
 /**
  * Build a file: its layout (tiff_layout_compute(&m->g)) and head bytes.
- * A geometry the layout refuses is logged with m->image_id and m->source.
+ * A geometry the layout refuses is logged with m->about's id and source.
  * @param[out] out written only on success; free with tiff_file_free()
  * @return 0, -EINVAL/-EFBIG (geometry), -ENOMEM
  */
@@ -221,13 +230,7 @@ struct tiff_ome_meta {
 	 * sub-levels past it are left out of SubIFDs (space stays, unused).
 	 */
 	unsigned nlevels;
-	int64_t image_id;
-	const char *image_name;	       /* NULL: none */
-	const char *source;	       /* NULL: none; for the text */
-	double phys_x, phys_y, phys_z; /* micrometres, 0 unknown */
-	double time_increment;	       /* seconds, 0 unknown */
-	size_t nchannels;	       /* g.c entries, or 0 */
-	const struct tiff_channel *channels;
+	struct tiff_about about;
 };
 
 struct tiff_ome_file;

@@ -358,11 +358,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.int8_shifted = flags & 8;
 	m.rendered = flags & 16;
 	nreads = (unsigned)fuzz_take(&in, 1) % 8;
-	m.phys_x = take_double(&in);
-	m.phys_y = take_double(&in);
-	m.phys_z = take_double(&in);
-	m.time_increment = take_double(&in);
-	m.image_id = (int64_t)fuzz_take(&in, 8);
+	m.about.phys_x = take_double(&in);
+	m.about.phys_y = take_double(&in);
+	m.about.phys_z = take_double(&in);
+	m.about.time_increment = take_double(&in);
+	m.about.image_id = (int64_t)fuzz_take(&in, 8);
 
 	rc = tiff_layout_compute(&m.g, &l);
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL || rc == -EFBIG);
@@ -377,13 +377,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			ch[c].window_start = take_double(&in);
 			ch[c].window_end = take_double(&in);
 		}
-		m.nchannels = m.g.c;
-		m.channels = ch;
+		m.about.nchannels = m.g.c;
+		m.about.channels = ch;
 	}
 	if (flags & 64)
 		m.source_type = take_str(&in, stype, sizeof(stype));
-	m.image_name = take_str(&in, name, sizeof(name));
-	m.source = take_str(&in, source, sizeof(source));
+	m.about.image_name = take_str(&in, name, sizeof(name));
+	m.about.source = take_str(&in, source, sizeof(source));
 
 	rc = tiff_file_new(&m, &f);
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ENOMEM);
