@@ -72,7 +72,7 @@ struct http_client {
 	uint64_t n_requests;
 	uint64_t n_bytes;
 	uint64_t n_errors;
-	uint64_t n_probes; /* 404s a keep_404 request expected */
+	uint64_t n_probes; /* 404s a keep_404 or absent_ok request expected */
 	unsigned inflight;
 	uint64_t lat_hist[HTTP_LAT_BUCKETS];
 	/* the proxy list; retry_at and backoff_ms of each entry are
@@ -1258,8 +1258,9 @@ static void xfer_done(struct xfer *x, CURLM *multi, CURLcode cc,
 	} else {
 		pthread_mutex_lock(&c->lock);
 		/* a 404 the request asked to learn (the Zarr v3 probe of a
-		 * v2 image) is an answer, not a failure */
-		if (r->rc == -ENOENT && status == 404 && r->keep_404)
+		 * v2 image, an absent chunk) is an answer, not a failure */
+		if (r->rc == -ENOENT && status == 404 &&
+		    (r->keep_404 || r->absent_ok))
 			c->n_probes++;
 		else
 			c->n_errors++;

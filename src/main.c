@@ -151,7 +151,8 @@ static size_t app_stats(void *arg, bool json, char *buf, size_t size)
 			"bytes received    %" PRIu64 "\n"
 			"errors            %" PRIu64 " (failures)\n"
 			"expected 404s     %" PRIu64
-			" (probes: zarr.json of a Zarr v2 image)\n"
+			" (zarr.json probes of Zarr v2 images, absent "
+			"chunks)\n"
 			"in flight         %u\n"
 			"latency (ms)      p50 <%" PRIu64 "  p90 <%" PRIu64
 			"  p99 <%" PRIu64 "\n"

@@ -191,6 +191,7 @@ static void load_zarr(struct pixsrc_image *im, const struct zarr_array *a,
 		reqs[i].url = items[i].url;
 		reqs[i].max_body = zarr_max_body(len);
 		reqs[i].nocache = true; /* the chunk cache keeps it, decoded */
+		reqs[i].absent_ok = true; /* a 404: the fill value */
 	}
 	ps->tr.fetch(ps->tr.ctx, reqs, n, deadline);
 	for (size_t i = 0; i < n; i++) {

@@ -85,6 +85,14 @@ check "cat .idrfs/stats: as many bytes as stat says, no padding" \
 	"$(tr -cd ' ' <<<"$st" | wc -c)" -lt 400
 check "a healthy server: 0 errors; the Zarr v2 image's zarr.json probe counted apart" \
 	grep -qz "errors  *0 .*expected 404s  *[1-9]" <<<"$st"
+# an image whose array leaves chunks out (they hold the fill value): the
+# 404s are answers, not failures
+exp0=$(sed -n 's/^expected 404s  *\([0-9]*\).*/\1/p' <<<"$st")
+cat "$M/projects/idr0802-synth-pixels_experimentB/zarr variants/v2 missing chunks.tif" >/dev/null
+st=$(cat "$M/.idrfs/stats")
+exp1=$(sed -n 's/^expected 404s  *\([0-9]*\).*/\1/p' <<<"$st")
+check "absent chunks of an image are counted apart: 0 errors, expected 404s $exp0 -> $exp1" \
+	bash -c "grep -qz 'errors  *0 ' <<<\"\$1\" && [ '$exp1' -gt '$((exp0 + 1))' ]" _ "$st"
 N="$M/$P/names"
 rsync -a "$N/" "$WORK/copy/" 2>"$WORK/rsync.err"
 check "rsync -a of a dataset (its images and images.tsv) exits 0" \

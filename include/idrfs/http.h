@@ -100,6 +100,9 @@ struct http_req {
 				* session): see fetch.h */
 	bool refresh;	       /* skip a cached answer, but store the new one */
 	bool keep_404;	       /* a 404 is the real answer, to keep (fetch.h) */
+	bool absent_ok;	       /* a 404 is an answer not to keep: a chunk
+				* the Zarr array does not store (its fill
+				* value); counted with the probes */
 	uint64_t parse_until;  /* http_now_ms(): an accept may give up its
 				* parse there, -ETIMEDOUT (0: no limit; the
 				* transport sets its deadline) */
@@ -191,7 +194,8 @@ void http_client_stats(struct http_client *c, uint64_t *requests,
 		       uint64_t *bytes, uint64_t *errors);
 
 /** 404s answered to requests that expected them (keep_404: a probe such
- * as the zarr.json of a Zarr v2 image), counted apart from errors. */
+ * as the zarr.json of a Zarr v2 image; absent_ok: an absent Zarr chunk),
+ * counted apart from errors. */
 uint64_t http_client_probes(struct http_client *c);
 
 /**
