@@ -42,6 +42,16 @@
 #define PIXSRC_META_MAX	  (4u << 20)
 #define PIXSRC_PNG_MAX	  (64u << 20)
 #define PIXSRC_ORIG_BLOCK (1u << 20)
+#define PIXSRC_LEASES	  8
+#define PIXSRC_LEASE_MS	  (60u * 1000u)
+
+/* A zarr/ view's source kept open with no file open (lease_add()). */
+struct pixsrc_lease {
+	struct pixsrc_image *im; /* a reference; NULL: a free slot */
+	int64_t id;
+	char *lsid; /* the Zarr URL it was opened with (heap) */
+	uint64_t at;
+};
 
 struct pixsrc {
 	struct api *api;
@@ -49,6 +59,11 @@ struct pixsrc {
 	char *s3_scheme;
 	atomic_bool have_session;
 	struct pixsrc_prefetch pf; /* has its own lock */
+
+	/* lease_lock protects the zarr/ views' leased sources; taken alone */
+	pthread_mutex_t lease_lock;
+	struct pixsrc_lease lease[PIXSRC_LEASES];
+	unsigned lease_next;
 
 	struct pixsrc_chunks chunks; /* has its own lock */
 };
@@ -1252,7 +1267,7 @@ fail:
 	return rc;
 }
 
-int pixsrc_open_zview(struct pixsrc *ps, const struct api_image *img,
+static int open_zview(struct pixsrc *ps, const struct api_image *img,
 		      uint64_t deadline, struct pixsrc_image **out)
 {
 	struct pixsrc_image *im = NULL;
@@ -1309,6 +1324,68 @@ int pixsrc_open_zview(struct pixsrc *ps, const struct api_image *img,
 	}
 	*out = im;
 	return 0;
+}
+
+/*
+ * zarr/ views' sources, leased: zarr-python opens, reads and closes each
+ * chunk file, and the tree lets a source go with its last open file, so
+ * without this every chunk read would open the view's source again
+ * (imgData, .zattrs and every level's array, parsed from the metadata
+ * cache). The PIXSRC_LEASES newest sources are kept, each for at most
+ * PIXSRC_LEASE_MS, for the same image and Zarr URL.
+ */
+static struct pixsrc_image *lease_find(struct pixsrc *ps,
+				       const struct api_image *img)
+{
+	struct pixsrc_image *im = NULL;
+	uint64_t now = http_now_ms();
+
+	pthread_mutex_lock(&ps->lease_lock);
+	for (unsigned i = 0; i < PIXSRC_LEASES && !im; i++) {
+		const struct pixsrc_lease *l = &ps->lease[i];
+
+		if (l->im && l->id == img->id &&
+		    now - l->at < PIXSRC_LEASE_MS &&
+		    strcmp(l->lsid, img->zarr_lsid ? img->zarr_lsid : "") == 0)
+			im = pixsrc_image_hold(l->im);
+	}
+	pthread_mutex_unlock(&ps->lease_lock);
+	return im;
+}
+
+/* Lease @p im (taking a reference); the oldest lease goes. */
+static void lease_add(struct pixsrc *ps, const struct api_image *img,
+		      struct pixsrc_image *im)
+{
+	char *lsid = strdup(img->zarr_lsid ? img->zarr_lsid : "");
+	struct pixsrc_lease gone;
+
+	if (!lsid)
+		return; /* no lease: the next open opens again */
+	pthread_mutex_lock(&ps->lease_lock);
+	gone = ps->lease[ps->lease_next];
+	ps->lease[ps->lease_next] = (struct pixsrc_lease){
+		pixsrc_image_hold(im), img->id, lsid, http_now_ms()};
+	ps->lease_next = (ps->lease_next + 1) % PIXSRC_LEASES;
+	pthread_mutex_unlock(&ps->lease_lock);
+	pixsrc_image_free(gone.im);
+	free(gone.lsid);
+}
+
+int pixsrc_open_zview(struct pixsrc *ps, const struct api_image *img,
+		      uint64_t deadline, struct pixsrc_image **out)
+{
+	struct pixsrc_image *im = lease_find(ps, img);
+	int rc = 0;
+
+	if (!im) {
+		rc = open_zview(ps, img, deadline, &im);
+		if (rc == 0)
+			lease_add(ps, img, im);
+	}
+	if (rc == 0)
+		*out = im;
+	return rc;
 }
 
 /* A level's array: 0 is the .tif's. */
@@ -1472,7 +1549,8 @@ void pixsrc_image_free(struct pixsrc_image *im)
 
 unsigned pixsrc_image_jobs(const struct pixsrc_image *im)
 {
-	/* each job holds a reference (pixsrc_image_hold()) until done */
+	/* each job holds a reference (pixsrc_image_hold()) until done; so
+	 * does a zarr/ view's lease (tests ask this of .tif sources) */
 	return atomic_load(&im->refs) - 1;
 }
 
@@ -1694,6 +1772,7 @@ int pixsrc_new(const struct pixsrc_config *cfg, struct pixsrc **out)
 	pixsrc_chunks_init(&ps->chunks, cfg->cache, cfg->mem_budget,
 			   keep < SIZE_MAX ? (size_t)keep : SIZE_MAX,
 			   cfg->absent_ttl_ms);
+	pthread_mutex_init(&ps->lease_lock, NULL);
 	rc = pixsrc_prefetch_init(&ps->pf, cfg->prefetch_bytes,
 				  cfg->job_timeout_ms ? cfg->job_timeout_ms
 						      : 30000);
@@ -1714,6 +1793,11 @@ void pixsrc_free(struct pixsrc *ps)
 	if (!ps)
 		return;
 	pixsrc_prefetch_stop(&ps->pf);
+	for (unsigned i = 0; i < PIXSRC_LEASES; i++) {
+		pixsrc_image_free(ps->lease[i].im);
+		free(ps->lease[i].lsid);
+	}
+	pthread_mutex_destroy(&ps->lease_lock);
 	pixsrc_chunks_release(&ps->chunks);
 	free(ps->s3_scheme);
 	free(ps);

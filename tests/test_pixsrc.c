@@ -44,6 +44,7 @@ struct fake {
 	unsigned chunk_requests;
 	unsigned per_chunk[Z][2][4];
 	unsigned orig_requests;
+	unsigned zattrs_requests;
 	unsigned delay_ms;
 	int fail;	    /* chunk answers fail with this */
 	int idata_fail;	    /* imgData answers fail with this */
@@ -138,6 +139,9 @@ static int fake_fetch(void *ctx, struct http_req *reqs, size_t n,
 			pthread_mutex_unlock(&f->lock);
 			continue;
 		} else if (strstr(u, "/.zattrs")) {
+			pthread_mutex_lock(&f->lock);
+			f->zattrs_requests++;
+			pthread_mutex_unlock(&f->lock);
 			reqs[i].body = dup_str(
 				"{\"multiscales\": [{\"version\": \"0.4\", "
 				"\"axes\": [{\"name\": \"z\"}, {\"name\": "
@@ -638,6 +642,52 @@ static void test_pixsrc_ome_names_source(void **state)
 	assert_non_null(memmem(head, l.d0, "; source: https://h/b/x.zarr/0<",
 			       strlen("; source: https://h/b/x.zarr/0<")));
 	free(head);
+}
+
+/* ---- the zarr/ view's leased sources ---- */
+
+static unsigned zattrs_requests(struct fx *f)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&f->fake.lock);
+	n = f->fake.zattrs_requests;
+	pthread_mutex_unlock(&f->fake.lock);
+	return n;
+}
+
+static void test_pixsrc_zview_lease(void **state)
+{
+	struct fx *f = *state;
+	struct pixsrc_image *a = NULL, *b = NULL, *c = NULL;
+	uint64_t idx[5] = {0, 0, 1, 1, 2};
+	uint8_t buf[32 * 32];
+	unsigned n0 = zattrs_requests(f);
+
+	/* zarr-python opens, reads and closes each chunk file: the source,
+	 * let go by its last file, is opened again from its lease, with no
+	 * request (no metadata cache here: an open would ask again) */
+	assert_int_equal(pixsrc_open_zview(f->ps, &f->img, UINT64_MAX / 2, &a),
+			 0);
+	assert_int_equal(zattrs_requests(f), n0 + 1);
+	pixsrc_image_free(a);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(
+			pixsrc_open_zview(f->ps, &f->img, UINT64_MAX / 2, &b),
+			0);
+		assert_int_equal(pixsrc_zview_read(b, 0, idx, 0, sizeof(buf),
+						   buf, UINT64_MAX / 2),
+				 (ssize_t)sizeof(buf));
+		assert_int_equal(buf[5 * 32 + 7], truth(1, 32 + 5, 64 + 7));
+		pixsrc_image_free(b);
+	}
+	assert_int_equal(zattrs_requests(f), n0 + 1);
+	/* another Zarr URL for the image is another source */
+	f->img.zarr_lsid = (char *)"s3://h/b/other.zarr?anonymous=true";
+	assert_int_equal(pixsrc_open_zview(f->ps, &f->img, UINT64_MAX / 2, &c),
+			 0);
+	assert_int_equal(zattrs_requests(f), n0 + 2);
+	pixsrc_image_free(c);
 }
 
 /* ---- memory budget ---- */
@@ -1207,6 +1257,8 @@ int main(void)
 						setup_ome, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_ome_names_source,
 						setup_ome, teardown),
+		cmocka_unit_test_setup_teardown(test_pixsrc_zview_lease, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_tile_reader,
 						setup_prefetch, teardown),
 		cmocka_unit_test_setup_teardown(test_pixsrc_tall_chunks_absent,

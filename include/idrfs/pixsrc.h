@@ -143,7 +143,11 @@ int pixsrc_open_ome(struct pixsrc *ps, const struct api_image *img,
 /**
  * Open an image's OME-Zarr view (zarr/, a Zarr source only): what
  * pixsrc_open() asks and every level's array, at once. A level whose t,
- * c, z or type differ from level 0's ends the pyramid (logged).
+ * c, z or type differ from level 0's ends the pyramid (logged). The 8
+ * newest view sources stay open (a reference each) for 60 s after they
+ * were opened: an open of the same image with the same Zarr URL in that
+ * time gets the same source, asking nothing (zarr-python opens every
+ * chunk file on its own).
  * @return as pixsrc_open(); -ENOENT for an image with no raw source or
  *         with axes out of t, c, z, y, x order
  */
