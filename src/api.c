@@ -626,25 +626,44 @@ int api_list_screens(struct api *a, uint64_t deadline,
 			       deadline, out, n);
 }
 
-int api_list_datasets(struct api *a, int64_t project_id, uint64_t deadline,
-		      struct api_container **out, size_t *n)
+/* The containers at /api/v0/m/<kind>/<id>/<rest> */
+static int list_related(struct api *a, const char *kind, int64_t id,
+			const char *rest, uint64_t deadline,
+			struct api_container **out, size_t *n)
 {
 	char path[128];
 
-	snprintf(path, sizeof(path),
-		 "/api/v0/m/projects/%" PRId64 "/datasets/?childCount=true",
-		 project_id);
+	snprintf(path, sizeof(path), "/api/v0/m/%s/%" PRId64 "/%s", kind, id,
+		 rest);
 	return list_containers(a, path, deadline, out, n);
+}
+
+int api_list_datasets(struct api *a, int64_t project_id, uint64_t deadline,
+		      struct api_container **out, size_t *n)
+{
+	return list_related(a, "projects", project_id,
+			    "datasets/?childCount=true", deadline, out, n);
 }
 
 int api_list_plates(struct api *a, int64_t screen_id, uint64_t deadline,
 		    struct api_container **out, size_t *n)
 {
-	char path[128];
+	return list_related(a, "screens", screen_id, "plates/", deadline, out,
+			    n);
+}
 
-	snprintf(path, sizeof(path), "/api/v0/m/screens/%" PRId64 "/plates/",
-		 screen_id);
-	return list_containers(a, path, deadline, out, n);
+int api_image_datasets(struct api *a, int64_t image_id, uint64_t deadline,
+		       struct api_container **out, size_t *n)
+{
+	return list_related(a, "images", image_id, "datasets/", deadline, out,
+			    n);
+}
+
+int api_dataset_projects(struct api *a, int64_t dataset_id, uint64_t deadline,
+			 struct api_container **out, size_t *n)
+{
+	return list_related(a, "datasets", dataset_id, "projects/", deadline,
+			    out, n);
 }
 
 int api_list_images(struct api *a, int64_t dataset_id, uint64_t deadline,

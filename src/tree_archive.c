@@ -1036,6 +1036,41 @@ int arch_locate(struct tree *t, const struct arch_where *w, size_t n,
 	return 0;
 }
 
+int tree_image_path(struct tree *t, int64_t image_id, uint64_t deadline,
+		    char **out)
+{
+	struct api_container *ds = NULL, *pr = NULL;
+	struct arch_place *p = NULL;
+	size_t nds = 0, npr = 0;
+	int rc = api_image_datasets(t->api, image_id, deadline, &ds, &nds);
+
+	if (rc == 0 && nds == 0)
+		rc = -ENOENT; /* a plate's image, or an orphan */
+	if (rc == 0)
+		rc = api_dataset_projects(t->api, ds[0].id, deadline, &pr,
+					  &npr);
+	if (rc == 0 && npr == 0)
+		rc = -ENOENT; /* an orphaned dataset: not in projects/ */
+	if (rc == 0) {
+		struct arch_where w = {.study = pr[0].id,
+				       .container = ds[0].id,
+				       .image = image_id};
+
+		rc = arch_locate(t, &w, 1, deadline, &p);
+	}
+	if (rc == 0 && !p[0].path)
+		rc = -ENOENT;
+	if (rc == 0) {
+		*out = strdup(p[0].path);
+		rc = *out ? 0 : -ENOMEM;
+	}
+	if (p)
+		arch_places_free(p, 1);
+	api_containers_free(pr, npr);
+	api_containers_free(ds, nds);
+	return rc;
+}
+
 /* ---- key/values ---- */
 
 static int node_ino_cmp(const void *a, const void *b)

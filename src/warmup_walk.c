@@ -4,7 +4,9 @@
  * through the same tree a mount shows, with no FUSE. A path is resolved
  * one name at a time from the root, following symlinks (the by-* links)
  * as the kernel would; a directory is walked; an images.tsv is read and
- * its path column resolved; an id is kept as an id (read through pixsrc).
+ * its path column resolved; an id becomes its image's path when the image
+ * is in a project's dataset, else it is kept as an id (read through
+ * pixsrc).
  * Every file is taken once, by inode (an image reached by a link and by
  * its path is one image).
  *
@@ -558,14 +560,30 @@ static int walk_tsv(struct warm *w, const char *path, const struct tree_attr *a)
 
 /* ---- targets ---- */
 
+/*
+ * An image id: its file in the tree when the image is in a project's
+ * dataset (so the locator finds its pixels as a mount does, and the keys
+ * are the mount's); otherwise (a plate's image) the id itself, opened
+ * through its ExternalInfo.
+ */
 static int take_id(struct warm *w, int64_t id)
 {
 	char what[32];
+	char *path = NULL;
+	int rc;
 
 	snprintf(what, sizeof(what), WARM_ID_PREFIX "%" PRId64, id);
 	if (id <= 0) {
 		warm_fail_add(w, what, -EINVAL);
 		return 0;
+	}
+	rc = tree_image_path(w->app.tree, id, warm_walk_deadline(w), &path);
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc == 0) {
+		rc = take_path(w, path);
+		free(path);
+		return rc;
 	}
 	return item_add(w, what, 0, id, 0);
 }

@@ -240,4 +240,31 @@ sums "$L" >"$WORK/sums.live"
 check "the mount then reads every image as the cold mount did" cmp -s "$WORK/sums.cold" "$WORK/sums.live"
 check "with no chunk request ($(chunk_requests))" test "$(chunk_requests)" -eq 0
 umount_idrfs "$L"
+
+# (10) An image id in today's archive, where images have no ExternalInfo:
+# one in a project's dataset is warmed as the mount shows it (found by
+# the locator: 2501's fileset is a converted Zarr, read on the download
+# root), so a mount on the cache reads its raw .tif with no request. A
+# warm-up of the id alone (ExternalInfo) would have warmed nothing raw.
+stop_fake
+start_fake --as-idr-today || exit 1
+ORIG="originals_root=${FAKE_URL}pub/databases/IDR"
+CONV="$P/converted filesets"
+warm "cache_dir=$WORK/t1,$ORIG" 2501
+check "today's archive: a warm-up of image id 2501 exits 0 (rc $RC)" test "$RC" -eq 0
+check "and warmed one image" grep -q "^idrfs-warmup: 1 images .*1 warmed, 0 failed" "$WORK/out"
+T="$WORK/today"
+mount_idrfs "$FAKE_URL" "$T" "s3_scheme=http,cache_dir=$WORK/t1,$ORIG"
+f=$(awk -F'\t' '$2 == 2501 { print $1 }' "$T/$CONV/images.tsv")
+check "2501 is a raw .tif under '$CONV' ($f)" \
+	bash -c "[[ '$f' == *.tif && '$f' != *rendered* ]]"
+fake_reset
+sum=$(md5sum <"$T/$f" | cut -d' ' -f1)
+n=$(fake_get /__fake/stats | "$PYTHON3" -c 'import json, sys; print(json.load(sys.stdin)["total"])')
+check "a mount on that cache reads it with no request ($n)" test "$n" -eq 0
+umount_idrfs "$T"
+T2="$WORK/today-cold"
+mount_idrfs "$FAKE_URL" "$T2" "s3_scheme=http,cache_dir=$WORK/t2,$ORIG"
+check "and as a cold mount reads it" test "$(md5sum <"$T2/$f" | cut -d' ' -f1)" = "$sum"
+umount_idrfs "$T2"
 finish

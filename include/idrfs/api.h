@@ -144,6 +144,13 @@ int api_list_screens(struct api *a, uint64_t deadline,
 int api_list_plates(struct api *a, int64_t screen_id, uint64_t deadline,
 		    struct api_container **out, size_t *n);
 
+/** The parents of an image (its datasets: none for an image of a plate)
+ * or of a dataset (its projects), as api_list_datasets() lists. */
+int api_image_datasets(struct api *a, int64_t image_id, uint64_t deadline,
+		       struct api_container **out, size_t *n);
+int api_dataset_projects(struct api *a, int64_t dataset_id, uint64_t deadline,
+			 struct api_container **out, size_t *n);
+
 /** Images of a dataset, with Pixels (sizes, type, physical sizes). */
 int api_list_images(struct api *a, int64_t dataset_id, uint64_t deadline,
 		    struct api_image **out, size_t *n);

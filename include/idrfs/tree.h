@@ -107,6 +107,18 @@ struct tree_dir {
  */
 int tree_new(struct api *api, const struct tree_config *cfg, struct tree **out);
 
+/**
+ * The path, from the mount's root, of the file of image @p image_id (its
+ * .tif, or .rendered.tif), for a tool given bare ids (idrfs-warmup): its
+ * dataset and that dataset's project asked of the API (two requests, kept
+ * like any answer), then named by the listings as the tree names it.
+ * @param[out] out heap, on success only
+ * @return 0, -ENOENT (in no dataset, as an image of a plate is; or not
+ *         in its dataset's listing), -ENOMEM, or a listing error
+ */
+int tree_image_path(struct tree *t, int64_t image_id, uint64_t deadline,
+		    char **out);
+
 /** Free the tree; waits for background builds (each has a deadline). */
 void tree_free(struct tree *t);
 
