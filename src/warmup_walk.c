@@ -12,12 +12,10 @@
  *
  * Skipped in a walk: the generated files (images.tsv, study.txt,
  * README.txt at the root), .idrfs, and each image's .ome.tif (level 0 is
- * the .tif's chunks; the pyramid's levels are not warmed), or with
- * --levels its .tif instead (the .ome.tif holds every level, level 0 in
- * the .tif's chunks; an image with no .ome.tif, a rendered one, keeps its
- * .tif); a walk of the root itself covers projects/ and screens/ only
- * (by-* and originals/ lead to the same images, or to files nobody asked
- * for).
+ * the .tif's chunks; with --levels the .tif stands for its .ome.tif, so
+ * the pyramid's levels are warmed too); a walk of the root itself covers
+ * projects/ and screens/ only (by-* and originals/ lead to the same
+ * images, or to files nobody asked for).
  */
 #include "config.h"
 
@@ -31,12 +29,11 @@
 
 #include "idrfs/log.h"
 
-#define WARM_LINK_HOPS	8
-#define WARM_DEPTH_MAX	128 /* names in one path */
-#define WARM_TSV_NAME	"images.tsv"
-#define WARM_OME_SUFFIX ".ome.tif"
-#define WARM_ID_PREFIX	"image:"
-#define WARM_ID_FLAG	(1ull << 63) /* ids apart from inodes in seen */
+#define WARM_LINK_HOPS 8
+#define WARM_DEPTH_MAX 128 /* names in one path */
+#define WARM_TSV_NAME  "images.tsv"
+#define WARM_ID_PREFIX "image:"
+#define WARM_ID_FLAG   (1ull << 63) /* ids apart from inodes in seen */
 
 /* ---- the set of what is taken already ---- */
 
@@ -284,21 +281,16 @@ static int resolve(struct warm *w, const char *path, struct tree_attr *attr,
 
 /* ---- walking ---- */
 
-static bool is_ome_tif(const char *name)
+static bool skipped(const char *dir, const char *name)
 {
 	size_t n = strlen(name);
 
-	return n > 8 && strcmp(name + n - 8, WARM_OME_SUFFIX) == 0;
-}
-
-static bool skipped(const struct warm *w, const char *dir, const char *name)
-{
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
 	    strcmp(name, WARM_TSV_NAME) == 0 || strcmp(name, "study.txt") == 0)
 		return true;
 	/* an image's .ome.tif reads the .tif's chunks (and its pyramid's,
-	 * which a job warming an image does not ask for unless --levels) */
-	if (is_ome_tif(name) && !w->levels)
+	 * which --levels takes through the .tif: take_file()) */
+	if (n > 8 && strcmp(name + n - 8, ".ome.tif") == 0)
 		return true;
 	if (*dir)
 		return false;
@@ -308,6 +300,33 @@ static bool skipped(const struct warm *w, const char *dir, const char *name)
 
 static int walk(struct warm *w, const char *path, const struct tree_attr *a,
 		unsigned depth);
+
+/*
+ * Take a file. With --levels, an image's file stands for its .ome.tif,
+ * as the tree names it (user.idr.ome_tif, which only a raw image has):
+ * the .ome.tif holds every level, level 0 in the .tif's chunks; a
+ * rendered image keeps its .tif.
+ */
+static int take_file(struct warm *w, const char *path,
+		     const struct tree_attr *a)
+{
+	struct tree_attr oa;
+	char *ome = NULL;
+	char *oc = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (w->levels &&
+	    tree_getxattr(w->app.tree, a->ino, "user.idr.ome_tif",
+			  warm_walk_deadline(w), &ome, &len) == 0 &&
+	    resolve(w, ome, &oa, &oc) == 0 && !oa.is_dir)
+		rc = item_add(w, oc, oa.ino, 0, oa.size);
+	else
+		rc = item_add(w, path, a->ino, 0, a->size);
+	free(oc);
+	free(ome);
+	return rc;
+}
 
 /* An entry of a directory being walked. */
 static int walk_entry(struct warm *w, const char *dir,
@@ -347,7 +366,7 @@ static int walk(struct warm *w, const char *path, const struct tree_attr *a,
 	if (!a->is_dir) {
 		if (a->live || a->lazy)
 			return 0; /* a generated file: nothing to warm */
-		return item_add(w, path, a->ino, 0, a->size);
+		return take_file(w, path, a);
 	}
 	rc = seen_add(w, a->ino);
 	if (rc <= 0)
@@ -361,16 +380,9 @@ static int walk(struct warm *w, const char *path, const struct tree_attr *a,
 		warm_fail_add(w, *path ? path : "/", rc);
 		return rc == -ENOMEM ? rc : 0;
 	}
-	/* with --levels, the .ome.tif files first: an image is taken once
-	 * (by id), so its .tif is then left out */
-	for (int pass = w->levels ? 0 : 1; pass < 2; pass++) {
-		for (size_t i = 0; rc == 0 && i < d->n; i++) {
-			const char *name = d->ents[i].name;
-
-			if (is_ome_tif(name) == (pass == 0) &&
-			    !skipped(w, path, name))
-				rc = walk_entry(w, path, &d->ents[i], depth);
-		}
+	for (size_t i = 0; rc == 0 && i < d->n; i++) {
+		if (!skipped(path, d->ents[i].name))
+			rc = walk_entry(w, path, &d->ents[i], depth);
 	}
 	tree_dir_free(d);
 	return rc;
@@ -588,34 +600,6 @@ static int take_id(struct warm *w, int64_t id)
 	return item_add(w, what, 0, id, 0);
 }
 
-/*
- * With --levels, an image's .tif named by a target (or an images.tsv row)
- * stands for its .ome.tif beside it (one stem, the same image id), where
- * there is one.
- */
-static void prefer_ome_tif(struct warm *w, char **canon, struct tree_attr *a)
-{
-	size_t n = strlen(*canon);
-	struct tree_attr oa;
-	char *ome = NULL;
-	char *oc = NULL;
-
-	if (n <= 4 || strcmp(*canon + n - 4, ".tif") != 0 ||
-	    is_ome_tif(*canon) ||
-	    asprintf(&ome, "%.*s" WARM_OME_SUFFIX, (int)(n - 4), *canon) < 0)
-		return;
-	/* the same image's (an original file may end in .tif too) */
-	if (resolve(w, ome, &oa, &oc) == 0 && !oa.is_dir &&
-	    id_of(w, a->ino) != 0 && id_of(w, oa.ino) == id_of(w, a->ino)) {
-		free(*canon);
-		*canon = oc;
-		*a = oa;
-		oc = NULL;
-	}
-	free(oc);
-	free(ome);
-}
-
 static int take_path(struct warm *w, const char *path)
 {
 	struct tree_attr a;
@@ -627,8 +611,6 @@ static int take_path(struct warm *w, const char *path)
 		warm_fail_add(w, path, rc);
 		return rc == -ENOMEM ? rc : 0;
 	}
-	if (w->levels && !a.is_dir)
-		prefer_ome_tif(w, &canon, &a);
 	base = strrchr(canon, '/');
 	base = base ? base + 1 : canon;
 	/* the name is idrfs's own: no archive object takes it */
