@@ -615,8 +615,7 @@ static int check_meta(const struct tiff_meta *m)
 		return -EINVAL;
 	if (m->rendered && (g->bps != 1 || m->format != TIFF_SF_UINT))
 		return -EINVAL;
-	if (m->about.nchannels &&
-	    (m->about.nchannels != g->c || !m->about.channels))
+	if (!tiff_about_ok(&m->about, g->c))
 		return -EINVAL;
 	return 0;
 }

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "idrfs/tiff.h"
+
 #define TIFF_NAME_ELLIPSIS "..."
 
 /*
@@ -75,6 +77,9 @@ void tiff_sb_lit(struct tiff_sbuf *b, const char *s, enum tiff_enc e);
 
 /* A physical size or interval the remote knows: finite and > 0. */
 bool tiff_known(double v);
+/* Channels an image's description may carry: none, or one per channel
+ * of the geometry's @p c. */
+bool tiff_about_ok(const struct tiff_about *a, uint32_t c);
 /* XResolution: 1e6 / round(px * 1e6) pixels per unit (FORMATS.md 2.2). */
 void tiff_rational(double px, uint32_t *num, uint32_t *den);
 

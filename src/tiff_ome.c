@@ -317,8 +317,7 @@ int tiff_ome_file_new(const struct tiff_ome_meta *m, struct tiff_ome_file **out)
 	rc = -EINVAL;
 	if (!m->nlevels || m->nlevels > f->l.nlevels)
 		goto out;
-	if (m->about.nchannels &&
-	    (m->about.nchannels != m->g.c || !m->about.channels))
+	if (!tiff_about_ok(&m->about, m->g.c))
 		goto out;
 	f->g = m->g;
 	f->nused = m->nlevels;

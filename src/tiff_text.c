@@ -340,6 +340,11 @@ bool tiff_known(double v)
 	return isfinite(v) && v > 0;
 }
 
+bool tiff_about_ok(const struct tiff_about *a, uint32_t c)
+{
+	return a->nchannels == 0 || (a->nchannels == c && a->channels);
+}
+
 /*
  * XResolution as pixels per unit: 1e6 / round(px * 1e6), so that 1/XRes is
  * the decimal size ImageJ shows (0.3, not 0.30000003; FORMATS.md 2.2).
